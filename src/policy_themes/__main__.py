@@ -1,0 +1,5 @@
+"""Run the CLI with ``python -m policy_themes``."""
+
+from .cli import app
+
+app()

@@ -1,0 +1,246 @@
+"""Split documents into sentences with character offsets.
+
+The splitter is rule-based and tuned for press releases, speeches and UN records: it keeps
+honorifics and abbreviations (H.E., Mr., Dr., U.S., e.g., No. 5), decimals (2.5%) and initials
+inside a sentence, splits inside multi-sentence quotations, treats headings, lines without final
+punctuation and bullet items as sentences of their own, and joins hard-wrapped lines (undoing
+hyphenated line breaks). ``benchmarks/segmentation.py`` compares it with blingfire and pysbd.
+
+Each sentence keeps ``start`` and ``end`` offsets into the original document; its ``text`` is
+``clean_span(document[start:end])``: white space folded to single spaces and hyphenated line breaks
+joined.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["Sentence", "split_sentences", "clean_span", "iter_document_sentences"]
+
+# Abbreviations that never end a sentence when followed by a capitalised word.
+_TITLES = {
+    "mr", "mrs", "ms", "messrs", "mme", "mlle", "dr", "prof", "h.e", "hh", "st", "gen", "lt",
+    "col", "maj", "capt", "cpt", "sgt", "adm", "cmdr", "gov", "sen", "rep", "amb", "hon", "rt",
+    "rev", "fr", "sr", "jr", "sir", "excl", "pres", "supt", "insp", "e.g", "i.e", "cf", "viz",
+    "vs", "v", "al", "approx", "ca", "dept", "govt", "est", "jan", "feb", "apr", "jun", "jul",
+    "aug", "sep", "sept", "oct", "nov", "dec", "mt", "ft", "mln", "bln", "bn", "min",
+}
+# Abbreviations that only stay inside a sentence when a number follows ("No. 5", "Art. 51").
+_BEFORE_NUMBER = {"no", "nos", "art", "arts", "para", "paras", "p", "pp", "vol", "sec", "ch", "fig", "op"}
+# After an acronym such as "U.S." a sentence is taken to end only before these words.
+_SENTENCE_STARTERS = {
+    "the", "this", "that", "these", "those", "it", "its", "we", "our", "i", "he", "she", "they",
+    "there", "in", "on", "at", "as", "but", "however", "a", "an", "his", "her", "their", "all",
+    "both", "today", "yesterday", "meanwhile", "moreover", "furthermore", "such", "if", "when",
+    "while", "after", "before", "during", "for", "since", "with", "according", "according",
+}
+
+_BOUNDARY_RE = re.compile(r"(?:[.!?]+|\u2026)[\"'\u201d\u2019)\]]*(?=\s)")
+_TOKEN_BEFORE_RE = re.compile(r"(\S+)$")
+_NEXT_WORD_RE = re.compile(r"\s+([\"'\u201c\u2018(\[]*)(\S+)")
+_BULLET_RE = re.compile(r"[ \t]*(?:[-\u2022\u25aa\u25cf\u2013\u2014*\u00b7]|\(?\d{1,2}[.)]|\(?[a-z][.)])[ \t]+")
+_TERMINAL = ".!?\u2026"
+_CLOSERS = "\"'\u201d\u2019)]"
+_HYPHEN_BREAK_RE = re.compile(r"(\w)-[ \t]*\r?\n[ \t]*(?=[a-z])")
+_HYPHEN_COMPOUND_BREAK_RE = re.compile(r"(\w-)[ \t]*\r?\n[ \t]*(?=\w)")
+_SPACE_RE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a document.
+
+    Attributes
+    ----------
+    doc_id : str
+        Id of the document the sentence comes from.
+    index : int
+        Position of the sentence in its document, from 0.
+    start, end : int
+        Character offsets of the sentence in the original document text.
+    text : str
+        The cleaned sentence: ``clean_span(document[start:end])``.
+    """
+
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+def clean_span(span: str) -> str:
+    """Fold white space and join hyphenated line breaks ("inter-\\nnational" → "international").
+
+    A break after a hyphen before a capital keeps the hyphen ("Russian-\\nAzerbaijani" →
+    "Russian-Azerbaijani").
+    """
+    joined = _HYPHEN_COMPOUND_BREAK_RE.sub(r"\1", _HYPHEN_BREAK_RE.sub(r"\1", span))
+    return _SPACE_RE.sub(" ", joined).strip()
+
+
+def split_sentences(text: str, doc_id: str = "doc") -> list[Sentence]:
+    """Split one document into sentences.
+
+    Parameters
+    ----------
+    text : str
+        The document: plain text, any line endings.
+    doc_id : str, default="doc"
+        Id stored on every sentence.
+
+    Returns
+    -------
+    list of Sentence
+        Sentences in document order with offsets into ``text``.
+
+    Examples
+    --------
+    >>> [s.text for s in split_sentences("H.E. Mr. Aliyev spoke. Growth was 2.5%.")]
+    ['H.E. Mr. Aliyev spoke.', 'Growth was 2.5%.']
+    """
+    sentences = []
+    for start, end in _sentence_spans(text):
+        cleaned = clean_span(text[start:end])
+        if cleaned:
+            sentences.append(Sentence(doc_id, len(sentences), start, end, cleaned))
+    return sentences
+
+
+def iter_document_sentences(documents: Iterable[tuple[str, str]]) -> Iterator[Sentence]:
+    """Yield the sentences of many ``(doc_id, text)`` documents, lazily, in order."""
+    for doc_id, text in documents:
+        yield from split_sentences(text, doc_id)
+
+
+def _sentence_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Yield (start, end) of every sentence: units of lines, then boundaries inside each unit."""
+    for unit_start, unit_end in _units(text):
+        yield from _split_unit(text, unit_start, unit_end)
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every line, without its line ending."""
+    spans = []
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        spans.append((pos, pos + len(body)))
+        pos += len(line)
+    return spans
+
+
+def _units(text: str) -> Iterator[tuple[int, int]]:
+    """Yield runs of lines that belong together: paragraphs split at headings and bullets."""
+    block: list[tuple[int, int]] = []
+    for start, end in _lines(text):
+        if text[start:end].strip():
+            block.append((start, end))
+        elif block:
+            yield from _block_units(text, block)
+            block = []
+    if block:
+        yield from _block_units(text, block)
+
+
+def _block_units(text: str, block: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Split a block of non-blank lines where a line break is a hard break."""
+    widths = [len(text[s:e].rstrip()) for s, e in block]
+    wrapped = len(block) >= 3 and max(widths) >= 50
+    wrap_width = max(widths)
+    unit_start = _content_start(text, *block[0])
+    for i in range(len(block) - 1):
+        line_start, line_end = block[i]
+        next_start, next_end = block[i + 1]
+        if _is_hard_break(text, line_start, line_end, next_start, next_end, wrapped, wrap_width):
+            yield unit_start, line_end
+            unit_start = _content_start(text, next_start, next_end)
+    yield unit_start, block[-1][1]
+
+
+def _content_start(text: str, start: int, end: int) -> int:
+    """Offset where a line's content begins, past indentation and any bullet marker."""
+    bullet = _BULLET_RE.match(text, start, end)
+    pos = bullet.end() if bullet else start
+    while pos < end and text[pos] in " \t":
+        pos += 1
+    return pos
+
+
+def _is_hard_break(text, line_start, line_end, next_start, next_end, wrapped, wrap_width) -> bool:
+    """Decide whether the break after a line ends a sentence unit."""
+    if _BULLET_RE.match(text, next_start, next_end):
+        return True
+    line = text[line_start:line_end].rstrip()
+    if not line:
+        return True
+    if line[-1] in _TERMINAL or (line[-1] in _CLOSERS and len(line) > 1 and line[-2] in _TERMINAL):
+        return False  # the boundary regex decides, so "Mr.\nSmith" stays together
+    next_line = text[next_start:next_end].lstrip(" \t\"'\u201c\u2018(")
+    if not next_line or not (next_line[0].isupper() or next_line[0].isdigit()):
+        return False  # a wrapped line continues in lower case
+    if line.endswith(("-", ",")):
+        return False
+    if wrapped and len(line) >= 0.75 * wrap_width:
+        return False  # hard-wrapped prose that continues with a capitalised word
+    return True  # a heading or a line without final punctuation
+
+
+def _split_unit(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Yield sentence spans inside one unit using punctuation and the abbreviation lists."""
+    sent_start = start
+    for match in _BOUNDARY_RE.finditer(text, start, end):
+        if _is_sentence_end(text, match, start, end):
+            yield sent_start, match.end()
+            sent_start = _skip_space(text, match.end(), end)
+    if sent_start < end:
+        yield sent_start, _trim_end(text, sent_start, end)
+
+
+def _skip_space(text: str, pos: int, end: int) -> int:
+    while pos < end and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _trim_end(text: str, start: int, end: int) -> int:
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
+def _is_sentence_end(text: str, match: re.Match, unit_start: int, unit_end: int) -> bool:
+    """Whether the punctuation in ``match`` ends a sentence."""
+    following = _NEXT_WORD_RE.match(text, match.end(), unit_end)
+    if following is None:
+        return False  # nothing after it in this unit: the unit's end closes the sentence
+    next_word = following.group(2)
+    first = next_word[0]
+    if not (first.isupper() or first.isdigit()):
+        return False
+    punct = match.group(0)
+    if punct[0] != ".":
+        return True
+    before = _TOKEN_BEFORE_RE.search(text, unit_start, match.start())
+    if before is None:
+        return True
+    token = before.group(1).lstrip("\"'\u201c\u2018([").lower()
+    return not _is_abbreviation(token, next_word)
+
+
+def _is_abbreviation(token: str, next_word: str) -> bool:
+    """Whether a token followed by a full stop is an abbreviation, given the next word."""
+    if not token:
+        return False
+    if token in _TITLES:
+        return True
+    if token in _BEFORE_NUMBER:
+        return next_word[0].isdigit()
+    if len(token) == 1 and token.isalpha():
+        return True  # an initial: "J. Smith", "H. E."
+    if re.fullmatch(r"(?:[a-z]\.)+[a-z]", token):
+        # an acronym such as u.s, u.n, u.k: ends a sentence only before a usual first word
+        return next_word.strip("\"'\u201c\u2018(").lower() not in _SENTENCE_STARTERS
+    return False

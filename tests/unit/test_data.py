@@ -1,0 +1,145 @@
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from policy_themes.data import (
+    AtomicTableWriter,
+    atomic_write_text,
+    file_format,
+    iter_sentence_frames,
+    iter_table,
+    parse_themes,
+    read_document,
+    read_labeled,
+    read_table,
+)
+from policy_themes.errors import DataError
+
+
+def test_file_format_from_extension(tmp_path):
+    assert file_format("a.csv") == "csv"
+    assert file_format("a.CSV.gz") == "csv"
+    assert file_format("a.ndjson") == "jsonl"
+    assert file_format("a.parquet") == "parquet"
+    with pytest.raises(DataError, match="unknown file type"):
+        file_format("a.xlsx")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet", ".csv.gz"])
+def test_tables_round_trip_through_the_atomic_writer(tmp_path, suffix):
+    frame = pd.DataFrame({"text": ["Oil, gas.", 'He said "yes".'], "themes": ["a", "b;c"]})
+    path = tmp_path / f"t{suffix}"
+    with AtomicTableWriter(path) as writer:
+        writer.write(frame.iloc[:1])
+        writer.write(frame.iloc[1:])
+    back = read_table(path)
+    assert back["text"].tolist() == frame["text"].tolist()
+    assert back["themes"].tolist() == frame["themes"].tolist()
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_failed_write_leaves_the_previous_file_untouched(tmp_path):
+    path = tmp_path / "out.csv"
+    path.write_text("text\nold\n", encoding="utf-8")
+    with pytest.raises(RuntimeError):
+        with AtomicTableWriter(path) as writer:
+            writer.write(pd.DataFrame({"text": ["new"]}))
+            raise RuntimeError("interrupted")
+    assert path.read_text(encoding="utf-8") == "text\nold\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_writer_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        with AtomicTableWriter(tmp_path / "nope" / "out.csv"):
+            pass
+
+
+def test_atomic_write_text(tmp_path):
+    path = tmp_path / "r.md"
+    atomic_write_text(path, "hello")
+    assert path.read_text(encoding="utf-8") == "hello"
+
+
+def test_iter_table_chunks_and_progress(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": [f"s{i}" for i in range(25)]}).to_csv(path, index=False)
+    seen = []
+    chunks = list(iter_table(path, chunksize=10, progress=seen.append))
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    assert seen[-1] == pytest.approx(1.0)
+
+
+def test_missing_column_names_the_columns_that_exist(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("sentence,label\nA,b\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"no 'text' column \(columns: sentence, label\)"):
+        read_table(path, columns=["text"])
+
+
+def test_empty_table(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match="empty"):
+        read_table(path)
+
+
+def test_documents_are_decoded_from_utf8_bom_and_utf16(tmp_path):
+    text = "Café diplomacy. Second sentence."
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    (tmp_path / "u16.txt").write_bytes(text.encode("utf-16"))
+    assert read_document(tmp_path / "bom.txt") == text
+    assert read_document(tmp_path / "u16.txt") == text
+
+
+def test_latin1_document_is_refused_with_a_hint(tmp_path):
+    (tmp_path / "l1.txt").write_bytes("Caf\xe9 talks.".encode("latin-1"))
+    with pytest.raises(DataError, match="not valid utf-8-sig text .*--encoding"):
+        read_document(tmp_path / "l1.txt")
+    assert read_document(tmp_path / "l1.txt", encoding="cp1252") == "Café talks."
+
+
+def test_gzipped_document(tmp_path):
+    path = tmp_path / "d.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("One. Two.")
+    assert read_document(path) == "One. Two."
+
+
+def test_parse_themes_validates_ids_and_names_rows(taxonomy):
+    assert parse_themes(["energy_diplomacy; bilateral_relations", "none"], taxonomy) == [
+        ["energy_diplomacy", "bilateral_relations"], ["none"]]
+    with pytest.raises(DataError, match=r"unknown theme 'energy' in rows 3, 4"):
+        parse_themes(["none", "energy", "energy"], taxonomy)
+    with pytest.raises(DataError, match=r"empty themes cell in row 2"):
+        parse_themes([""], taxonomy)
+
+
+def test_read_labeled_accepts_a_single_theme_column(tmp_path, taxonomy):
+    path = tmp_path / "l.csv"
+    path.write_text("text,theme\nGas deal.,energy_diplomacy\n", encoding="utf-8")
+    frame = read_labeled(path, taxonomy)
+    assert frame["themes"].tolist() == [["energy_diplomacy"]]
+
+
+def test_sentence_frames_from_documents_folders_and_tables(tmp_path, seed_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("First. Second one.", encoding="utf-8")
+    (folder / "notes.md").write_text("ignored", encoding="utf-8")
+    table = tmp_path / "t.jsonl"
+    table.write_text(json.dumps({"id": "x1", "body": "Alpha. Beta."}) + "\n", encoding="utf-8")
+    frames = list(iter_sentence_frames([folder, table], text_column="body", documents=True))
+    assert frames[0]["text"].tolist() == ["First.", "Second one."]
+    assert frames[0]["doc_id"].tolist() == ["a", "a"]
+    assert frames[1]["text"].tolist() == ["Alpha.", "Beta."]
+    assert frames[1]["doc_id"].tolist() == ["x1", "x1"]
+    assert frames[1]["sentence"].tolist() == [0, 1]
+
+
+def test_folder_without_documents(tmp_path):
+    (tmp_path / "a.csv").write_text("text\nx\n", encoding="utf-8")
+    with pytest.raises(DataError, match="holds no .txt documents"):
+        list(iter_sentence_frames([tmp_path]))

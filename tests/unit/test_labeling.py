@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from policy_themes.labeling import RuleMatcher, label_sentences
+from policy_themes.taxonomy import load_taxonomy
+
+
+@pytest.fixture
+def mini(data_dir):
+    return load_taxonomy(data_dir / "mini_taxonomy.yaml")
+
+
+def test_vote_matrix_counts_matches_and_abstains(mini):
+    matcher = RuleMatcher(mini)
+    counts, first = matcher.votes(["Oil and gas, gas again.", "Nothing here.", "trade"])
+    names = matcher.rule_names
+    assert counts.shape == (3, len(names))
+    assert counts[0, names.index("energy_words")] == 3
+    assert counts[1].sum() == 0
+    assert counts[2, names.index("trade_words")] == 1
+    assert first[0, names.index("energy_words")] == 0
+
+
+def test_matches_do_not_cross_sentence_boundaries(mini):
+    result = label_sentences(["We sell natural", "gas to Europe"], mini)
+    assert result.primary == ["none", "energy"]
+
+
+def test_exclusion_cancels_only_overlapping_matches(mini):
+    result = label_sentences(
+        ["She spoke with great energy.", "With great energy she praised energy policy."], mini
+    )
+    assert result.themes == [["none"], ["energy"]]
+
+
+def test_weights_decide_the_primary_theme(mini):
+    # one energy match (weight 1) against one trade match (weight 2)
+    result = label_sentences(["Energy trade doubled."], mini)
+    assert result.themes == [["trade", "energy"]]
+    assert result.primary == ["trade"]
+
+
+def test_ties_go_to_the_theme_mentioned_first(mini):
+    result = label_sentences(["Cooperation on energy.", "Energy cooperation."], mini)
+    assert result.primary == ["cooperation", "energy"]
+
+
+def test_regex_rule_and_hyphen_variants(mini):
+    result = label_sentences(["A joint venture was formed.", "A multivector course."], mini)
+    assert result.primary == ["cooperation", "cooperation"]
+
+
+def test_rules_fired_and_frame(mini):
+    result = label_sentences(["Oil trade.", "Silence."], mini)
+    frame = result.to_frame()
+    assert list(frame.columns) == ["themes", "primary", "rules"]
+    assert frame.loc[0, "rules"] == "energy_words;trade_words"
+    assert frame.loc[1, "themes"] == "none"
+    assert result.vote_frame().shape == (2, 4)
+
+
+def test_case_insensitive_and_unicode_safe(mini):
+    result = label_sentences(["İstanbul hosts OIL talks.", ""], mini)
+    assert result.primary == ["energy", "none"]
+
+
+def test_empty_batch(mini):
+    result = label_sentences([], mini)
+    assert result.themes == [] and result.counts.shape == (0, 4)
+
+
+def test_seed_goals_sentence_gets_at_least_eight_themes(taxonomy, seed_path):
+    from policy_themes.sentences import split_sentences
+
+    sentences = split_sentences(seed_path.read_text(encoding="utf-8"))
+    result = label_sentences([s.text for s in sentences], taxonomy)
+    goals = next(i for i, s in enumerate(sentences) if "served to the goals" in s.text)
+    assert len(result.themes[goals]) >= 8
+    assert result.themes[-1] == ["none"]  # "You Might Also Like"
+
+
+def test_scores_are_weighted_sums(mini):
+    matcher = RuleMatcher(mini)
+    counts, _ = matcher.votes(["oil oil trade"])
+    scores = matcher.theme_scores(counts)
+    assert np.allclose(scores[0], [2, 2, 0, 0])

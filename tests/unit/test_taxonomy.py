@@ -1,0 +1,130 @@
+import re
+
+import pytest
+
+from policy_themes.errors import ConfigError
+from policy_themes.taxonomy import NO_THEME, compile_pattern, load_taxonomy
+
+THEME_IDS = [
+    "foreign_policy_principles", "sovereignty_territorial_integrity", "security_defense",
+    "counter_terrorism", "international_law", "multilateral_diplomacy", "bilateral_relations",
+    "regional_cooperation", "energy_diplomacy", "transport_connectivity", "economic_trade",
+    "multiculturalism_dialogue", "humanitarian_cultural", "consular_diaspora",
+    "information_disinformation", "none",
+]
+
+
+def test_default_taxonomy_has_the_fixed_ids_in_order(taxonomy):
+    assert taxonomy.ids == THEME_IDS
+
+
+def test_every_theme_but_none_has_several_rules(taxonomy):
+    for theme in taxonomy.themes:
+        if theme.id == NO_THEME:
+            assert theme.rules == ()
+        else:
+            assert len(theme.rules) >= 2, theme.id
+            assert theme.name and theme.description
+
+
+def test_fingerprint_is_stable_and_content_based(taxonomy, data_dir):
+    assert taxonomy.fingerprint == load_taxonomy().fingerprint
+    assert taxonomy.fingerprint != load_taxonomy(data_dir / "mini_taxonomy.yaml").fingerprint
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "hit"),
+    [
+        ("cooperat*", "bilateral cooperation grew", True),
+        ("cooperat*", "they cooperated", True),
+        ("cooperat*", "uncooperative", False),
+        ("oil", "oil prices", True),
+        ("oil", "turmoil in the region", False),
+        ("oil", "toil", False),
+        ("multi-vector", "a multivector policy", True),
+        ("multi-vector", "a multi vector policy", True),
+        ("multi-vector", "a multi-vector policy", True),
+        ("natural gas", "natural  gas", True),
+        ("natural gas", "natural-gas exports", True),
+        ("u.n.", "the u.n. said", True),
+        ("re:\\blng\\b", "lng terminal", True),
+    ],
+)
+def test_phrase_patterns_match_words_with_inflections(pattern, text, hit):
+    assert bool(compile_pattern(pattern).search(text)) is hit
+
+
+def test_regex_patterns_are_case_insensitive():
+    assert compile_pattern("re:\\bLNG\\b").search("lng")
+
+
+def test_rule_regex_joins_patterns_and_exclusions(taxonomy):
+    rule = next(r for r in taxonomy.rules if r.name == "en_energy")
+    assert rule.regex.search("energy security")
+    assert rule.exclude_regex.search("with great energy")
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "themes.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD_THEME = """
+  - id: energy
+    name: Energy
+    description: oil and gas
+    rules:
+      - name: oil
+        patterns: ["oil"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("themes:\n  - id: energy\n    name: E\n    description: d\n    colour: red\n",
+         r"theme 'energy': unknown key 'colour'"),
+        ("themes:" + GOOD_THEME + GOOD_THEME.replace("name: oil", "name: gas"),
+         r"theme 'energy': duplicate theme id"),
+        ("themes:" + GOOD_THEME + GOOD_THEME.replace("id: energy", "id: trade"),
+         r"theme 'trade', rule 'oil': duplicate rule name"),
+        ("themes:" + GOOD_THEME.replace('["oil"]', '["re:(unclosed"]'),
+         r"theme 'energy', rule 'oil': field 'patterns': invalid pattern"),
+        ("themes:\n  - id: energy\n    description: d\n", r"theme 'energy': missing field 'name'"),
+        ("themes:" + GOOD_THEME.replace('patterns: ["oil"]', 'pattern: ["oil"]'),
+         r"rule 'oil': unknown key 'pattern'"),
+        ("themes:" + GOOD_THEME.replace("id: energy", "id: Energy Theme"),
+         r"field 'id' must be lower-case"),
+        ("themes:" + GOOD_THEME.replace('patterns: ["oil"]', "patterns: []"),
+         r"rule 'oil': field 'patterns' must be a non-empty list"),
+        ("themes: [\n", r"malformed YAML at line"),
+        ("- just\n- a list\n", r"expected a mapping"),
+        ("themes: []\n", r"'themes' must be a non-empty list"),
+        ("themes:" + GOOD_THEME.replace("patterns:", "weight: -1\n        patterns:"),
+         r"field 'weight' must be a number > 0"),
+    ],
+)
+def test_invalid_taxonomies_name_file_theme_and_field(tmp_path, body, message):
+    path = _write(tmp_path, body)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_taxonomy(path)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_taxonomy_file(tmp_path):
+    with pytest.raises(ConfigError, match="taxonomy file not found"):
+        load_taxonomy(tmp_path / "nope.yaml")
+
+
+def test_none_is_added_last_when_absent(tmp_path):
+    taxonomy = load_taxonomy(_write(tmp_path, "themes:" + GOOD_THEME))
+    assert taxonomy.ids == ["energy", "none"]
+
+
+def test_none_may_not_have_rules(tmp_path):
+    body = "themes:" + GOOD_THEME + GOOD_THEME.replace("id: energy", "id: none").replace(
+        "name: oil", "name: oil2")
+    with pytest.raises(ConfigError, match=re.escape("theme 'none': field 'rules' must be empty")):
+        load_taxonomy(_write(tmp_path, body))
