@@ -120,7 +120,7 @@ class RuleAnalysis:
         return self.n_gold > 0
 
     def rule_summary(self) -> pd.DataFrame:
-        """Per rule: theme, coverage, overlaps, conflicts; with gold also correct, incorrect, precision."""
+        """Per rule: theme, coverage, overlaps, conflicts; with gold, correctness and precision."""
         n = max(self.n, 1)
         frame = pd.DataFrame(
             {
@@ -165,7 +165,7 @@ class RuleAnalysis:
         return pd.DataFrame(self.cooccurrence[np.ix_(keep, keep)], index=ids, columns=ids)
 
     def overall(self) -> dict:
-        """Headline figures: sentences, coverage, themes per sentence; with gold, accuracy figures."""
+        """Headline figures: sentences, coverage, themes per sentence; with gold, accuracy."""
         none = self._theme_index[NO_THEME]
         labeled = self.n - self.primary_counts[none]
         figures = {

@@ -128,7 +128,8 @@ def read_document(path: str | Path, *, encoding: str | None = None) -> str:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         raise DataError(
-            f"{path}: not valid {encoding} text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+            f"{path}: not valid {encoding} text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}); "
             "pass --encoding with the file's encoding, e.g. cp1252"
         ) from None
     if "\x00" in text:
@@ -239,7 +240,9 @@ def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.Da
         text = io.TextIOWrapper(stream, encoding=encoding, newline="")
         try:
             if fmt == "jsonl":
-                reader = pd.read_json(text, lines=True, chunksize=chunksize or 1_000_000, dtype=False)
+                reader = pd.read_json(
+                    text, lines=True, chunksize=chunksize or 1_000_000, dtype=False
+                )
             else:
                 reader = pd.read_csv(
                     text,
@@ -261,7 +264,8 @@ def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.Da
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: the table is empty") from None
         except (pd.errors.ParserError, ValueError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = str(exc).strip()
+            first_line = message.splitlines()[0] if message else type(exc).__name__
             raise DataError(f"{path}: malformed {fmt.upper()} ({first_line})") from None
 
 

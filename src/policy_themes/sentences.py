@@ -28,19 +28,22 @@ _TITLES = {
     "aug", "sep", "sept", "oct", "nov", "dec", "mt", "ft", "mln", "bln", "bn", "min",
 }
 # Abbreviations that only stay inside a sentence when a number follows ("No. 5", "Art. 51").
-_BEFORE_NUMBER = {"no", "nos", "art", "arts", "para", "paras", "p", "pp", "vol", "sec", "ch", "fig", "op"}
+_BEFORE_NUMBER = {
+    "no", "nos", "art", "arts", "para", "paras", "p", "pp", "vol", "sec", "ch", "fig", "op",
+}
 # After an acronym such as "U.S." a sentence is taken to end only before these words.
 _SENTENCE_STARTERS = {
     "the", "this", "that", "these", "those", "it", "its", "we", "our", "i", "he", "she", "they",
     "there", "in", "on", "at", "as", "but", "however", "a", "an", "his", "her", "their", "all",
     "both", "today", "yesterday", "meanwhile", "moreover", "furthermore", "such", "if", "when",
-    "while", "after", "before", "during", "for", "since", "with", "according", "according",
+    "while", "after", "before", "during", "for", "since", "with", "according",
 }
 
 _BOUNDARY_RE = re.compile(r"(?:[.!?]+|\u2026)[\"'\u201d\u2019)\]]*(?=\s)")
-_TOKEN_BEFORE_RE = re.compile(r"(\S+)$")
 _NEXT_WORD_RE = re.compile(r"\s+([\"'\u201c\u2018(\[]*)(\S+)")
-_BULLET_RE = re.compile(r"[ \t]*(?:[-\u2022\u25aa\u25cf\u2013\u2014*\u00b7]|\(?\d{1,2}[.)]|\(?[a-z][.)])[ \t]+")
+_BULLET_RE = re.compile(
+    r"[ \t]*(?:[-\u2022\u25aa\u25cf\u2013\u2014*\u00b7]|\(?\d{1,2}[.)]|\(?[a-z][.)])[ \t]+"
+)
 _TERMINAL = ".!?\u2026"
 _CLOSERS = "\"'\u201d\u2019)]"
 _HYPHEN_BREAK_RE = re.compile(r"(\w)-[ \t]*\r?\n[ \t]*(?=[a-z])")
@@ -223,10 +226,11 @@ def _is_sentence_end(text: str, match: re.Match, unit_start: int, unit_end: int)
     punct = match.group(0)
     if punct[0] != ".":
         return True
-    before = _TOKEN_BEFORE_RE.search(text, unit_start, match.start())
-    if before is None:
+    # the word before the full stop; abbreviations are short, so 40 characters are plenty
+    words = text[max(unit_start, match.start() - 40):match.start()].split()
+    if not words:
         return True
-    token = before.group(1).lstrip("\"'\u201c\u2018([").lower()
+    token = words[-1].lstrip("\"'\u201c\u2018([").lower()
     return not _is_abbreviation(token, next_word)
 
 

@@ -261,7 +261,9 @@ def _parse_taxonomy(raw: object, src: str) -> Taxonomy:
     if not others:
         raise ConfigError(f"{src}: the taxonomy needs at least one theme besides '{NO_THEME}'")
     if none and none[0].rules:
-        raise ConfigError(f"{src}: theme '{NO_THEME}': field 'rules' must be empty (it means no theme)")
+        raise ConfigError(
+            f"{src}: theme '{NO_THEME}': field 'rules' must be empty (it means no theme)"
+        )
     none_theme = none[0] if none else Theme(NO_THEME, "No theme", "no theme applies")
     name = str(raw.get("name", Path(src).stem))
     return Taxonomy(themes=tuple(others) + (none_theme,), name=name, source=src)
@@ -283,7 +285,8 @@ def _parse_theme(raw: object, index: int, src: str, seen_rules: set[str]) -> The
             raise ConfigError(f"{where}: field '{key}' must be a non-empty string")
     if not _ID_RE.match(theme_id):
         raise ConfigError(
-            f"{where}: field 'id' must be lower-case letters, digits and underscores, got {theme_id!r}"
+            f"{where}: field 'id' must be lower-case letters, digits and underscores, "
+            f"got {theme_id!r}"
         )
     rules_raw = raw.get("rules") or []
     if not isinstance(rules_raw, list):
@@ -329,7 +332,9 @@ def _pattern_list(raw: dict, key: str, where: str, *, required: bool) -> tuple[s
         try:
             compile_pattern(pattern)
         except re.error as exc:
-            raise ConfigError(f"{where}: field '{key}': invalid pattern {pattern!r} ({exc})") from None
+            raise ConfigError(
+                f"{where}: field '{key}': invalid pattern {pattern!r} ({exc})"
+            ) from None
     return tuple(value)
 
 
