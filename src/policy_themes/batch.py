@@ -11,17 +11,17 @@ import pandas as pd
 from .analysis import RuleAnalysis
 from .data import (
     THEMES_COL,
-    AtomicTableWriter,
     file_format,
     iter_sentence_frames,
     join_themes,
     parse_themes,
+    table_sink,
 )
 from .errors import DataError
 from .labeling import RuleMatcher, label_sentences
 from .taxonomy import Taxonomy
 
-__all__ = ["LabelRun", "label_files"]
+__all__ = ["LabelRun", "label_files", "check_output_path"]
 
 
 @dataclass
@@ -100,7 +100,7 @@ def label_files(
     """
     out_path = Path(out) if out is not None else None
     if out_path is not None:
-        _check_output(out_path, inputs)
+        check_output_path(out_path, inputs)
     matcher = RuleMatcher(taxonomy)
     analysis = RuleAnalysis(taxonomy)
     state = {"sentences": 0, "has_gold": False, "fraction": 0.0}
@@ -112,8 +112,7 @@ def label_files(
         inputs, text_column=text_column, documents=documents, id_column=id_column,
         chunksize=chunksize, encoding=encoding, progress=on_read,
     )
-    writer = AtomicTableWriter(out_path) if out_path is not None else None
-    with writer if writer is not None else _NoWriter() as sink:
+    with table_sink(out_path) as sink:
         for frame in frames:
             labeled = _label_frame(frame, taxonomy, matcher, analysis, state)
             sink.write(labeled)
@@ -141,22 +140,11 @@ def _label_frame(frame, taxonomy, matcher, analysis, state) -> pd.DataFrame:
     return labeled
 
 
-def _check_output(out: Path, inputs: Sequence[str | Path]) -> None:
+def check_output_path(out: Path, inputs: Sequence[str | Path]) -> None:
+    """Refuse an output path of unknown type or one that is also an input."""
     file_format(out)
     target = out.resolve()
     for raw in inputs:
         if Path(raw).resolve() == target:
             raise DataError(f"{out}: the output path is also an input; choose another --out")
 
-
-class _NoWriter:
-    """Stands in for a writer when no output file is wanted."""
-
-    def __enter__(self):
-        return self
-
-    def write(self, frame: pd.DataFrame) -> None:
-        """Discard the chunk."""
-
-    def __exit__(self, *exc) -> None:
-        return None

@@ -200,3 +200,336 @@ def _print_label_run(run) -> None:
     if run.has_gold:
         rules = rules[["theme", "fires", "coverage", "overlaps", "conflicts", "precision"]]
     console.print(frame_table(rules, title="Rules"))
+
+
+ModelDirOption = Annotated[
+    Path, typer.Option("--model-dir", "-m", help="The model directory.")
+]
+
+
+def _stage_progress():
+    """A rich progress display for training stages (reading, cross-validation folds, fitting)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        transient=False,
+        disable=not sys.stderr.isatty(),
+    )
+
+
+def _jobs(jobs: int | None) -> int:
+    import os
+
+    return jobs if jobs and jobs > 0 else (os.cpu_count() or 1)
+
+
+@app.command("train")
+@handle_errors
+def train_cmd(
+    data: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Labeled tables (text + themes) [default: the shipped "
+                            "data/labeled/sentences.csv]; with --weak, unlabeled documents or "
+                            "tables.", show_default=False),
+    ] = None,
+    config_path: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Training config YAML [default: the "
+                                                         "shipped configs/train.yaml].")
+    ] = None,
+    taxonomy_path: TaxonomyOption = None,
+    model_dir: ModelDirOption = Path("models/default"),
+    weak: Annotated[
+        bool, typer.Option("--weak", help="Train on the rules' labels of unlabeled input.")
+    ] = False,
+    documents: Annotated[
+        bool, typer.Option("--documents", help="With --weak: table rows are documents.")
+    ] = False,
+    text_column: TextColumnOption = "text",
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
+    folds: Annotated[
+        int | None, typer.Option("--folds", help="Cross-validation folds (0 skips it).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a pipeline parameter, e.g. --set clf__C=0.5 "
+                                   "(repeatable)."),
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", help="Parallel cross-validation folds "
+                                                      "[default: all cores].")
+    ] = None,
+    encoding: EncodingOption = None,
+) -> None:
+    """Train a theme model, cross-validate it and save it with its report.
+
+    Cross-validation is grouped by document (doc_id) when the data has one; it measures the
+    model and chooses a probability threshold per theme. The model directory gets model.joblib,
+    model.json and the cross-validated report (report.md, report.json, confusion.png).
+
+    Example: policy-themes train --model-dir models/default
+    """
+    from .config import load_train_config, parse_override
+    from .training import train
+
+    config = load_train_config(config_path).with_overrides(
+        seed=seed, folds=folds, params=dict(parse_override(o) for o in overrides or []))
+    with _stage_progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        result = train(data, config=config, taxonomy=taxonomy_path, model_dir=model_dir,
+                       weak=weak, text_column=text_column, documents=documents,
+                       encoding=encoding, n_jobs=_jobs(jobs), progress=update)
+    _print_train_summary(result, model_dir)
+
+
+def _print_train_summary(result, model_dir: Path) -> None:
+    from .render import figures_table
+
+    figures = {"training sentences": result.n_sentences,
+               "weak labels": result.weak}
+    metrics = result.cv_metrics
+    if metrics is not None:
+        figures.update({
+            "cv accuracy": _with_ci(metrics["accuracy"], metrics.get("accuracy_ci")),
+            "cv macro-F1": _with_ci(metrics["macro_f1"], metrics.get("macro_f1_ci")),
+            "cv theme-set micro-F1": metrics.get("set_micro_f1"),
+            "cv top-3 accuracy": metrics.get("top3_accuracy"),
+        })
+    figures["model directory"] = str(model_dir)
+    _console().print(figures_table(figures, title=f"Trained {model_dir.name}"))
+    if metrics is None:
+        typer.echo("No cross-validation (folds: 0): thresholds are the config's default.")
+    else:
+        typer.echo(f"Report: {model_dir / 'report.md'}")
+
+
+def _with_ci(value: float, interval) -> str:
+    if not interval or interval[0] is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+@app.command("predict")
+@handle_errors
+def predict_cmd(
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(help="Sentences to predict; '-' reads a document from standard input.",
+                       show_default=False),
+    ] = None,
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Option("--input", "-i", help="Documents (.txt, split into sentences), folders or "
+                                           "tables (repeatable)."),
+    ] = None,
+    model_dir: ModelDirOption = Path("models/default"),
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Themes listed with "
+                                                                    "probabilities.")] = 3,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv or jsonl (printed output).")
+    ] = "table",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write predictions here (.csv, .tsv, "
+                                                      ".jsonl, .parquet).")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add the n-grams and rules behind each primary "
+                                             "theme.")
+    ] = False,
+    text_column: TextColumnOption = "text",
+    documents: Annotated[
+        bool, typer.Option("--documents", help="Table rows are documents: split them.")
+    ] = False,
+    encoding: EncodingOption = None,
+) -> None:
+    """Predict themes for sentences, documents or tables with a trained model.
+
+    Each row: the text, the primary theme and its probability, the theme set (every theme over
+    its threshold, 'none' when nothing fits) and the top-k themes with probabilities.
+
+    Example: policy-themes predict "The two ministers discussed the new gas pipeline."
+    """
+    from .errors import DataError
+    from .prediction import load_model, predict_files
+
+    if output_format not in ("table", "csv", "jsonl"):
+        raise DataError(f"--format must be table, csv or jsonl, got {output_format!r}")
+    sentences = list(texts or [])
+    if not sentences and not inputs:
+        raise DataError("give sentences, '-' for standard input, or --input FILE")
+    model = load_model(model_dir)
+    if sentences == ["-"]:
+        frame = _predict_stdin(model, top_k)
+    elif inputs:
+        if sentences:
+            raise DataError("give either sentences or --input, not both")
+        with _progress("Predicting") as progress:
+            task = progress.add_task("predict", total=1.0, sentences=0, rate=0.0)
+
+            def update(done: int, fraction: float) -> None:
+                elapsed = progress.tasks[task].elapsed or 1e-9
+                progress.update(task, completed=fraction, sentences=done, rate=done / elapsed)
+
+            run = predict_files(model, inputs, out=out, top_k=top_k, text_column=text_column,
+                                documents=documents, encoding=encoding, progress=update)
+        if out is not None:
+            typer.echo(f"{run.sentences:,} predictions written to {out}")
+            return
+        frame = run.preview
+    else:
+        frame = model.predict(sentences, top_k=top_k)
+        frame["top_k"] = [";".join(f"{t}:{p:.3f}" for t, p in pairs) for pairs in frame["top_k"]]
+    if explain:
+        frame = _add_explanations(model, frame)
+    if out is not None:
+        from .data import table_sink
+
+        with table_sink(out) as sink:
+            sink.write(frame)
+        typer.echo(f"{len(frame):,} predictions written to {out}")
+        return
+    _print_predictions(frame, output_format)
+
+
+def _predict_stdin(model, top_k: int):
+    from .sentences import split_sentences
+
+    text = sys.stdin.read()
+    sentences = [s.text for s in split_sentences(text, doc_id="stdin")]
+    frame = model.predict(sentences, top_k=top_k)
+    frame["top_k"] = [";".join(f"{t}:{p:.3f}" for t, p in pairs) for pairs in frame["top_k"]]
+    return frame
+
+
+def _add_explanations(model, frame):
+    explanations = model.explain(frame["text"].tolist())
+    frame = frame.copy()
+    frame["why"] = ["; ".join(f"{name} ({weight:+.2f})" for name, weight in e["terms"])
+                    for e in explanations]
+    frame["rules"] = [";".join(e["rules"]) for e in explanations]
+    return frame
+
+
+def _print_predictions(frame, output_format: str) -> None:
+    if output_format == "csv":
+        typer.echo(frame.to_csv(index=False), nl=False)
+        return
+    if output_format == "jsonl":
+        typer.echo(frame.to_json(orient="records", lines=True, force_ascii=False), nl=False)
+        return
+    from rich.table import Table
+
+    table = Table(show_lines=True, header_style="bold")
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    _console().print(table)
+
+
+@app.command("evaluate")
+@handle_errors
+def evaluate_cmd(
+    data: Annotated[Path, typer.Argument(help="Labeled table: text + themes (or theme).",
+                                         show_default=False)],
+    model_dir: ModelDirOption = Path("models/default"),
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Report directory [default: "
+                                                      "reports/<model>-<data>].")
+    ] = None,
+    taxonomy_path: TaxonomyOption = None,
+    text_column: TextColumnOption = "text",
+    n_boot: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for "
+                                                                   "the 95% intervals.")] = 1000,
+    encoding: EncodingOption = None,
+) -> None:
+    """Evaluate a model on labeled sentences and write an accuracy report.
+
+    The report directory gets report.md (a person reads it), report.json and confusion.png:
+    accuracy, macro/weighted F1 with 95% bootstrap intervals, per-theme figures, top-3
+    accuracy, theme-set metrics, calibration, the most frequent confusions with examples, and
+    the same figures for the rules alone and the majority class.
+
+    Example: policy-themes evaluate ../shared/eval/real-dev.csv
+    """
+    from .evaluation import evaluate
+    from .prediction import load_model
+    from .taxonomy import load_taxonomy
+
+    model = load_model(model_dir)
+    taxonomy = load_taxonomy(taxonomy_path) if taxonomy_path is not None else None
+    out = out or Path("reports") / f"{model.name}-{data.name.split('.')[0]}"
+    if out.parent == Path("reports"):
+        out.parent.mkdir(exist_ok=True)
+    report = evaluate(model, data, taxonomy=taxonomy, text_column=text_column,
+                      encoding=encoding, out_dir=out, n_boot=n_boot)
+    _print_eval_summary(report)
+    typer.echo(f"Report written to {out}/report.md")
+
+
+def _print_eval_summary(report) -> None:
+    from rich.table import Table
+
+    systems = {"model": report.metrics, **report.baselines}
+    table = Table(title=report.title, title_justify="left", header_style="bold")
+    table.add_column("figure")
+    for name in systems:
+        table.add_column(name, justify="right")
+    rows = [("accuracy", "accuracy_ci"), ("macro_f1", "macro_f1_ci"), ("weighted_f1", None),
+            ("top3_accuracy", None), ("set_micro_f1", None), ("subset_accuracy", None),
+            ("brier", None), ("ece", None)]
+    for key, ci in rows:
+        cells = []
+        for metrics in systems.values():
+            value = metrics.get(key)
+            cells.append("–" if value is None or value != value else
+                         _with_ci(value, metrics.get(ci) if ci else None))
+        table.add_row(key.replace("_", " "), *cells)
+    _console().print(table)
+
+
+@app.command("info")
+@handle_errors
+def info_cmd(model_dir: ModelDirOption = Path("models/default")) -> None:
+    """Show what a model directory holds: metadata, metrics and thresholds.
+
+    Example: policy-themes info --model-dir models/default
+    """
+    from .artifacts import read_meta
+    from .render import figures_table
+
+    meta = read_meta(model_dir)
+    data = meta.get("training_data", {})
+    taxonomy = meta.get("taxonomy", {})
+    figures = {
+        "model directory": str(model_dir),
+        "created": meta.get("created"),
+        "policy-themes": meta.get("package_version"),
+        "scikit-learn": meta.get("sklearn_version"),
+        "taxonomy": f"{taxonomy.get('name')} ({len(taxonomy.get('ids', []))} ids, "
+                    f"{str(taxonomy.get('fingerprint', ''))[:12]})",
+        "training data": ", ".join(data.get("files", [])),
+        "training sentences": data.get("sentences"),
+        "weak labels": data.get("weak_labels"),
+        "features": ", ".join(k for k, v in meta.get("config", {}).get("features", {}).items()
+                              if v),
+        "sha256 model.joblib": meta.get("sha256", {}).get("model.joblib", "")[:16] + "…",
+    }
+    for key, value in (meta.get("cv_metrics") or {}).items():
+        if not key.endswith("_ci"):
+            figures[f"cv {key}"] = value
+    console = _console()
+    console.print(figures_table(figures, title="Model"))
+    thresholds = meta.get("thresholds") or {}
+    if thresholds:
+        console.print(figures_table(thresholds, title="Theme thresholds", humanize=False))

@@ -38,6 +38,7 @@ __all__ = [
     "join_themes",
     "read_labeled",
     "AtomicTableWriter",
+    "table_sink",
     "atomic_write_text",
     "atomic_path",
 ]
@@ -569,6 +570,26 @@ class AtomicTableWriter:
                 self._tmp.unlink()
 
 
+class _NullWriter:
+    """Stands in for a writer when no output file is wanted."""
+
+    rows = 0
+
+    def __enter__(self) -> _NullWriter:
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Discard the chunk."""
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def table_sink(path: str | Path | None) -> AtomicTableWriter | _NullWriter:
+    """An :class:`AtomicTableWriter` for ``path``, or a writer that discards when it is None."""
+    return AtomicTableWriter(path) if path is not None else _NullWriter()
+
+
 def atomic_path(path: Path) -> Path:
     """Create and return an empty temporary file beside ``path`` (same folder, so rename is atomic).
 
@@ -585,7 +606,14 @@ def atomic_path(path: Path) -> Path:
     except OSError as exc:
         raise DataError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     os.close(fd)
+    os.chmod(name, _default_file_mode())  # mkstemp creates 0600; give the usual permissions
     return Path(name)
+
+
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

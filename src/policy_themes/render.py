@@ -31,11 +31,11 @@ def frame_table(frame, *, title: str | None = None, index_name: str | None = Non
     return table
 
 
-def figures_table(figures: dict, *, title: str | None = None) -> Table:
-    """A two-column rich Table of named figures."""
+def figures_table(figures: dict, *, title: str | None = None, humanize: bool = True) -> Table:
+    """A two-column rich Table of named figures (underscores shown as spaces if ``humanize``)."""
     table = Table(title=title, title_justify="left", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
     for name, value in figures.items():
-        table.add_row(name.replace("_", " "), format_value(value))
+        table.add_row(name.replace("_", " ") if humanize else name, format_value(value))
     return table

@@ -65,7 +65,7 @@ def compile_pattern(pattern: str) -> re.Pattern:
     Returns
     -------
     re.Pattern
-        The compiled expression; phrases are compiled lower-cased, regexes with ``re.IGNORECASE``.
+        The compiled expression; phrases are compiled lower-cased, regexes case-insensitive.
 
     Raises
     ------
@@ -74,13 +74,29 @@ def compile_pattern(pattern: str) -> re.Pattern:
     ValueError
         If a phrase is empty.
     """
-    if pattern.startswith("re:"):
-        return re.compile(pattern[3:], re.IGNORECASE)
+    return re.compile(_union_source([pattern]))
+
+
+def _union_source(patterns: list[str]) -> str:
+    """One regex source matching any of the patterns.
+
+    All phrases share a single word-boundary group: Python's regex engine scans an alternation of
+    literals many times faster than an alternation of groups that each start with a look-behind.
+    """
+    phrases = [_phrase_to_regex(p) for p in patterns if not p.startswith("re:")]
+    regexes = [f"(?i:{p[3:]})" for p in patterns if p.startswith("re:")]
+    for source in regexes:
+        re.compile(source)  # raise re.error for this pattern alone
+    parts = [r"(?<!\w)(?:" + "|".join(phrases) + r")(?!\w)"] if phrases else []
+    return "|".join(parts + regexes)
+
+
+def _phrase_to_regex(pattern: str) -> str:
+    """Translate a phrase pattern into a regex fragment (no boundaries)."""
     words = pattern.lower().split()
     if not words:
         raise ValueError("empty pattern")
-    body = r"[\s\-]+".join(_phrase_word_to_regex(word) for word in words)
-    return re.compile(r"(?<!\w)(?:" + body + r")(?!\w)")
+    return r"[\s\-]+".join(_phrase_word_to_regex(word) for word in words)
 
 
 def _phrase_word_to_regex(word: str) -> str:
@@ -123,20 +139,14 @@ class Rule:
     @property
     def regex(self) -> re.Pattern:
         """One expression matching any of the rule's patterns."""
-        return _union([compile_pattern(p) for p in self.patterns])
+        return re.compile(_union_source(list(self.patterns)))
 
     @property
     def exclude_regex(self) -> re.Pattern | None:
         """One expression matching any exclusion pattern, or None."""
         if not self.exclude:
             return None
-        return _union([compile_pattern(p) for p in self.exclude])
-
-
-def _union(regexes: list[re.Pattern]) -> re.Pattern:
-    """Join compiled patterns into one alternation, keeping case-insensitivity where needed."""
-    flags = re.IGNORECASE if any(r.flags & re.IGNORECASE for r in regexes) else 0
-    return re.compile("|".join(f"(?:{r.pattern})" for r in regexes), flags)
+        return re.compile(_union_source(list(self.exclude)))
 
 
 @dataclass(frozen=True)

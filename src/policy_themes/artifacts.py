@@ -1,0 +1,313 @@
+"""Save and load model directories: ``model.joblib``, ``model.json`` and the training report.
+
+A model directory is written completely into a temporary folder beside its target and then
+swapped in, under a lock, so a reader never sees a mix of two runs and an interrupted run leaves
+the previous model in place. Loading checks the SHA-256 recorded in ``model.json`` **before**
+unpickling: a joblib file is a pickle, and a pickle can run code, so only load models you trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import ModelError
+
+__all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "save_model",
+           "load_pipeline", "read_meta", "file_sha256", "save_trained", "model_lock"]
+
+MODEL_FILE = "model.joblib"
+META_FILE = "model.json"
+FORMAT_VERSION = 1
+
+
+class ModelVersionWarning(UserWarning):
+    """The model was saved by another scikit-learn or package version."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 hex digest of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def model_lock(model_dir: Path):
+    """Hold an exclusive lock on a model directory while it is replaced.
+
+    Raises
+    ------
+    ModelError
+        If another live process holds the lock.
+    """
+    parent = model_dir.parent
+    if not parent.is_dir():
+        raise ModelError(f"{model_dir}: folder {parent} does not exist")
+    lock = parent / f".{model_dir.name}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            if _lock_is_stale(lock):
+                with contextlib.suppress(OSError):
+                    lock.unlink()
+                continue
+            raise ModelError(f"{model_dir}: another run is writing this model directory "
+                             f"(lock {lock}); wait for it to finish") from None
+        except OSError as exc:
+            raise ModelError(f"{model_dir}: cannot write there ({exc.strerror or exc})") from None
+    else:
+        raise ModelError(f"{model_dir}: could not take the lock {lock}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+
+
+def _lock_is_stale(lock: Path) -> bool:
+    """A lock whose process is gone (killed with SIGKILL, say) no longer counts."""
+    try:
+        pid = int(lock.read_text().strip() or "0")
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def save_model(model_dir: str | Path, pipeline, meta: dict, *, write_extra=None) -> Path:
+    """Write a model directory atomically.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        Target directory; an existing one is replaced only once the new one is complete.
+    pipeline : Pipeline
+        The fitted pipeline, saved as ``model.joblib``.
+    meta : dict
+        Metadata for ``model.json``; the SHA-256 of ``model.joblib`` and versions are added.
+    write_extra : callable, default=None
+        Called with the temporary directory to add files (the training report).
+
+    Returns
+    -------
+    Path
+        The model directory.
+
+    Raises
+    ------
+    ModelError
+        If the folder cannot be written or another run holds the lock.
+    """
+    import joblib
+
+    model_dir = Path(model_dir)
+    with model_lock(model_dir):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".tmp",
+                                    dir=model_dir.parent))
+        try:
+            joblib.dump(pipeline, tmp / MODEL_FILE, compress=3)
+            full_meta = {**_provenance(), **meta,
+                         "sha256": {MODEL_FILE: file_sha256(tmp / MODEL_FILE)}}
+            (tmp / META_FILE).write_text(json.dumps(full_meta, indent=2, default=_json_default),
+                                         encoding="utf-8")
+            if write_extra is not None:
+                write_extra(tmp)
+            os.chmod(tmp, 0o755)
+            _swap_in(tmp, model_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return model_dir
+
+
+def _swap_in(tmp: Path, model_dir: Path) -> None:
+    """Replace ``model_dir`` by ``tmp`` with two renames; the old one is deleted afterwards."""
+    old = None
+    if model_dir.exists():
+        if not (model_dir / META_FILE).exists() and any(model_dir.iterdir()):
+            raise ModelError(f"{model_dir}: exists and is not a model directory; choose another "
+                             "--model-dir")
+        old = model_dir.parent / f".{model_dir.name}.old-{os.getpid()}"
+        os.replace(model_dir, old)
+    os.replace(tmp, model_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _provenance() -> dict:
+    import sklearn
+
+    from . import __version__
+
+    return {
+        "format": FORMAT_VERSION,
+        "package_version": __version__,
+        "sklearn_version": sklearn.__version__,
+        "python_version": platform.python_version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def read_meta(model_dir: str | Path) -> dict:
+    """Read and check ``model.json`` of a model directory.
+
+    Raises
+    ------
+    ModelError
+        If the directory or its metadata is missing, unreadable or of an unknown format.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"no model at {model_dir}; run `policy-themes train` first")
+    meta_path = model_dir / META_FILE
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{model_dir}: no {META_FILE}; not a model directory") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{meta_path}: unreadable or damaged ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ModelError(f"{meta_path}: model format {found!r} is not {FORMAT_VERSION}; retrain "
+                         "it with this version of policy-themes")
+    return meta
+
+
+def load_pipeline(model_dir: str | Path) -> tuple[object, dict]:
+    """Verify and load the pipeline of a model directory.
+
+    The SHA-256 of ``model.joblib`` must match ``model.json`` before anything is unpickled.
+
+    Returns
+    -------
+    pipeline : Pipeline
+    meta : dict
+
+    Raises
+    ------
+    ModelError
+        If the directory is missing, the hash does not match, or the file is damaged.
+
+    Warns
+    -----
+    ModelVersionWarning
+        If the model was saved with another scikit-learn or package version.
+    """
+    import joblib
+
+    model_dir = Path(model_dir)
+    meta = read_meta(model_dir)
+    model_path = model_dir / MODEL_FILE
+    if not model_path.is_file():
+        raise ModelError(f"{model_dir}: no {MODEL_FILE}; retrain with `policy-themes train`")
+    expected = (meta.get("sha256") or {}).get(MODEL_FILE)
+    actual = file_sha256(model_path)
+    if expected != actual:
+        raise ModelError(f"{model_path}: SHA-256 does not match {META_FILE}; the file is damaged "
+                         "or was replaced, and is not loaded (a joblib file can run code: load "
+                         "only models from trusted sources)")
+    _warn_versions(meta, model_dir)
+    try:
+        pipeline = joblib.load(model_path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
+        raise ModelError(f"{model_path}: cannot be loaded ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); retrain it") from None
+    return pipeline, meta
+
+
+def _warn_versions(meta: dict, model_dir: Path) -> None:
+    import sklearn
+
+    saved = meta.get("sklearn_version")
+    if saved and saved != sklearn.__version__:
+        warnings.warn(f"{model_dir} was trained with scikit-learn {saved}, this is "
+                      f"{sklearn.__version__}: predictions may differ; retrain with "
+                      "`policy-themes train` to be sure", ModelVersionWarning, stacklevel=3)
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (Path,)):
+        return str(value)
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def save_trained(result, model_dir: str | Path) -> Path:
+    """Save a :class:`~policy_themes.training.TrainResult` as a model directory with its report.
+
+    Returns
+    -------
+    Path
+        The model directory.
+    """
+    taxonomy = result.taxonomy
+    meta = {
+        "name": Path(model_dir).name,
+        "taxonomy": {"name": taxonomy.name, "ids": taxonomy.ids,
+                     "fingerprint": taxonomy.fingerprint, "source": taxonomy.source},
+        "config": result.config.to_dict(),
+        "config_source": result.config.source,
+        "training_data": {"files": result.data_files, "sentences": result.n_sentences,
+                          "fingerprint": result.fingerprint, "weak_labels": result.weak,
+                          "primary_counts": result.primary_counts},
+        "cv_metrics": _headline(result.cv_metrics),
+        "thresholds": result.thresholds,
+        "platform": {"python": sys.version.split()[0], "machine": platform.machine()},
+    }
+
+    def write_report(folder: Path) -> None:
+        if result.cv_metrics is None:
+            return
+        from .evaluation import EvalReport
+
+        report = EvalReport(metrics=result.cv_metrics, baselines={},
+                            texts=result.cv_predictions["text"].tolist(),
+                            title=f"Training report: {Path(model_dir).name} "
+                                  f"({result.config.cv.folds}-fold cross-validation)",
+                            meta={"training data": ", ".join(result.data_files),
+                                  "sentences": result.n_sentences,
+                                  "taxonomy": taxonomy.name})
+        report.write(folder)
+
+    return save_model(model_dir, result.pipeline, meta, write_extra=write_report)
+
+
+_HEADLINE_KEYS = ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "weighted_f1",
+                  "top3_accuracy", "set_micro_f1", "set_macro_f1", "subset_accuracy",
+                  "hamming_loss", "brier", "ece")
+
+
+def _headline(metrics: dict | None) -> dict | None:
+    if metrics is None:
+        return None
+    return {k: metrics[k] for k in _HEADLINE_KEYS if k in metrics}

@@ -1,0 +1,246 @@
+"""Load and validate the training config (``configs/train.yaml``).
+
+The config is strict: unknown keys and wrong types are errors that name the file and the key.
+Estimator settings live in a flat ``params`` mapping of scikit-learn ``step__param`` names, which
+the pipeline applies with ``set_params`` and scikit-learn validates at ``fit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .resources import resource_path
+
+__all__ = ["TrainConfig", "CVConfig", "ThresholdConfig", "load_train_config",
+           "default_train_config_path", "parse_override"]
+
+_FEATURES = ("word", "char", "rules")
+_TUPLE_PARAMS = ("ngram_range",)
+
+
+def default_train_config_path() -> Path:
+    """Return the path of the training config shipped with the package."""
+    return resource_path("configs/train.yaml")
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    """Cross-validation: number of folds (0 = none) and the column that groups sentences."""
+
+    folds: int = 5
+    group_column: str | None = "doc_id"
+
+
+@dataclass(frozen=True)
+class ThresholdConfig:
+    """Per-theme thresholds on theme probabilities: the fallback value and the search range."""
+
+    default: float = 0.5
+    minimum: float = 0.1
+    maximum: float = 0.9
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A validated training config.
+
+    Attributes
+    ----------
+    seed : int
+        Random seed for cross-validation splits and estimators.
+    features : dict of str to bool
+        Which feature blocks the pipeline uses: ``word``, ``char``, ``rules``.
+    params : dict
+        scikit-learn parameters by ``step__param`` name.
+    cv : CVConfig
+        Cross-validation settings.
+    thresholds : ThresholdConfig
+        Threshold settings.
+    source : str
+        Where the config came from (for messages).
+    """
+
+    seed: int = 0
+    features: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(_FEATURES, True))
+    params: dict[str, Any] = field(default_factory=dict)
+    cv: CVConfig = CVConfig()
+    thresholds: ThresholdConfig = ThresholdConfig()
+    source: str = "config"
+
+    def to_dict(self) -> dict:
+        """The config as plain data (what ``model.json`` records)."""
+        return {
+            "seed": self.seed,
+            "features": dict(self.features),
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
+            "cv": {"folds": self.cv.folds, "group_column": self.cv.group_column},
+            "thresholds": {"default": self.thresholds.default,
+                           "minimum": self.thresholds.minimum,
+                           "maximum": self.thresholds.maximum},
+        }
+
+    def with_overrides(self, *, seed: int | None = None, folds: int | None = None,
+                       params: dict[str, Any] | None = None) -> TrainConfig:
+        """Return a copy with command-line overrides applied."""
+        new = self
+        if seed is not None:
+            new = replace(new, seed=seed)
+        if folds is not None:
+            new = replace(new, cv=replace(new.cv, folds=_check_folds(folds, new.source)))
+        if params:
+            merged = {**new.params, **{k: _normalise_param(k, v) for k, v in params.items()}}
+            new = replace(new, params=merged)
+        return new
+
+
+def load_train_config(path: str | Path | None = None) -> TrainConfig:
+    """Load and validate a training config YAML file.
+
+    Parameters
+    ----------
+    path : str or Path, default=None
+        The config; None loads the shipped ``configs/train.yaml``.
+
+    Returns
+    -------
+    TrainConfig
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, malformed, has unknown keys or values of the wrong type.
+    """
+    import yaml
+
+    path = Path(path) if path is not None else default_train_config_path()
+    src = str(path)
+    if not path.is_file():
+        raise ConfigError(f"{src}: training config not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{src}: malformed YAML{where}: {getattr(exc, 'problem', '')}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{src}: cannot read ({exc})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{src}: expected a mapping at the top level")
+    _check_keys(raw, {"seed", "features", "params", "cv", "thresholds"}, src)
+    return TrainConfig(
+        seed=_int(raw.get("seed", 0), f"{src}: 'seed'"),
+        features=_features(raw.get("features", {}), src),
+        params=_params(raw.get("params", {}), src),
+        cv=_cv(raw.get("cv", {}), src),
+        thresholds=_thresholds(raw.get("thresholds", {}), src),
+        source=src,
+    )
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse a ``step__param=value`` override; the value is read as YAML (``0.5``, ``[1, 2]``).
+
+    Raises
+    ------
+    ConfigError
+        If the text has no ``=`` or an empty name.
+    """
+    import yaml
+
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ConfigError(f"--set {text!r}: expected step__param=value, e.g. clf__C=0.5")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    return name, parsed
+
+
+def _features(raw: object, src: str) -> dict[str, bool]:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{src}: 'features' must be a mapping of {', '.join(_FEATURES)} to true/false"
+        )
+    _check_keys(raw, set(_FEATURES), f"{src}: 'features'")
+    features = dict.fromkeys(_FEATURES, True)
+    for key, value in raw.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"{src}: 'features.{key}' must be true or false, got {value!r}")
+        features[key] = value
+    if not any(features.values()):
+        raise ConfigError(f"{src}: 'features' switches every feature block off")
+    return features
+
+
+def _params(raw: object, src: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{src}: 'params' must be a mapping of step__param names to values")
+    params = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or "__" not in key:
+            raise ConfigError(
+                f"{src}: 'params' key {key!r} must be a step__param name, e.g. clf__C"
+            )
+        params[key] = _normalise_param(key, value)
+    return params
+
+
+def _normalise_param(key: str, value: Any) -> Any:
+    """YAML gives lists where scikit-learn wants tuples (``ngram_range``)."""
+    if key.rsplit("__", 1)[-1] in _TUPLE_PARAMS and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _cv(raw: object, src: str) -> CVConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{src}: 'cv' must be a mapping with folds and group_column")
+    _check_keys(raw, {"folds", "group_column"}, f"{src}: 'cv'")
+    folds = _check_folds(raw.get("folds", 5), src)
+    group = raw.get("group_column", "doc_id")
+    if group is not None and not isinstance(group, str):
+        raise ConfigError(f"{src}: 'cv.group_column' must be a column name or null, got {group!r}")
+    return CVConfig(folds=folds, group_column=group)
+
+
+def _check_folds(value: object, src: str) -> int:
+    folds = _int(value, f"{src}: 'cv.folds'")
+    if folds == 1 or folds < 0:
+        raise ConfigError(f"{src}: 'cv.folds' must be 0 (no cross-validation) or >= 2, got {folds}")
+    return folds
+
+
+def _thresholds(raw: object, src: str) -> ThresholdConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{src}: 'thresholds' must be a mapping with default, minimum, maximum")
+    _check_keys(raw, {"default", "minimum", "maximum"}, f"{src}: 'thresholds'")
+    values = {}
+    for key in ("default", "minimum", "maximum"):
+        value = raw.get(key, getattr(ThresholdConfig, key))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ConfigError(f"{src}: 'thresholds.{key}' must be a number between 0 and 1, "
+                              f"got {value!r}")
+        values[key] = float(value)
+    if values["minimum"] > values["maximum"]:
+        raise ConfigError(f"{src}: 'thresholds.minimum' is above 'thresholds.maximum'")
+    return ThresholdConfig(**values)
+
+
+def _int(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where} must be a whole number, got {value!r}")
+    return value
+
+
+def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(map(str, raw)) - allowed)
+    if unknown:
+        allowed_text = ", ".join(sorted(allowed))
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (allowed: {allowed_text})")

@@ -1,0 +1,312 @@
+"""Build the scikit-learn pipeline: features (word and character TF-IDF, rule votes) and a
+two-headed linear classifier.
+
+The classifier has two heads over the same features:
+
+- the *primary* head, a multinomial logistic regression over every theme and ``none``, gives the
+  probability that each theme is the sentence's primary theme (rows sum to 1);
+- the *membership* head, one logistic regression per theme, gives the probability that the
+  sentence carries the theme at all, primary or secondary.
+
+A sentence's primary theme is the primary head's most probable class; its theme set is the primary
+theme plus every other theme whose membership probability clears that theme's threshold (chosen on
+cross-validation); a sentence whose most probable class is ``none`` gets ``["none"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from .config import TrainConfig
+from .errors import ConfigError
+from .taxonomy import NO_THEME, Taxonomy
+
+__all__ = ["RuleVotes", "ThemeClassifier", "build_pipeline", "decide_themes"]
+
+
+class RuleVotes(TransformerMixin, BaseEstimator):
+    """The taxonomy rules' votes as features: ``log1p`` of each theme's weighted rule votes.
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy
+        The taxonomy whose rules vote.
+    """
+
+    def __init__(self, taxonomy: Taxonomy | None = None):
+        self.taxonomy = taxonomy
+
+    def fit(self, X, y=None):
+        """Record the feature names; the rules need no fitting."""
+        if self.taxonomy is None:
+            raise ConfigError("RuleVotes needs a taxonomy")
+        self.themes_ = list(self.taxonomy.theme_ids)
+        self.n_features_in_ = 1
+        return self
+
+    def transform(self, X) -> sp.csr_matrix:
+        """Return a sparse (n_texts, n_themes) matrix of log-scaled rule votes."""
+        from .labeling import RuleMatcher
+
+        check_is_fitted(self, "themes_")
+        matcher = self.__dict__.get("_matcher")
+        if matcher is None:
+            matcher = RuleMatcher(self.taxonomy)
+            self.__dict__["_matcher"] = matcher
+        counts, _ = matcher.votes([str(x) for x in X])
+        scores = matcher.theme_scores(counts)[:, : len(self.themes_)]
+        return sp.csr_matrix(np.log1p(scores))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Feature names: ``rule:<theme>``."""
+        check_is_fitted(self, "themes_")
+        return np.array([f"rule:{t}" for t in self.themes_], dtype=object)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_matcher", None)  # compiled regexes are rebuilt on first use
+        return state
+
+
+class ThemeClassifier(ClassifierMixin, BaseEstimator):
+    """Primary-theme and theme-membership logistic regressions over one feature matrix.
+
+    Parameters
+    ----------
+    labels : sequence of str, default=None
+        Every class id, ``none`` included, in output order; None uses the classes seen in ``fit``.
+    C : float, default=10.0
+        Inverse regularisation strength of both heads.
+    membership_C : float, default=None
+        C of the membership head; None uses ``C``.
+    class_weight : {"balanced"} or None, default="balanced"
+        Class weights of the primary head.
+    max_iter : int, default=2000
+        Solver iterations.
+    solver : str, default="newton-cg"
+        Solver of the primary head (a ``LogisticRegression`` solver that handles several
+        classes); the membership heads use liblinear.
+    multilabel : bool, default=True
+        Fit the membership head; without it, theme sets are only the primary theme.
+    thresholds : dict of str to float, default=None
+        Membership thresholds per theme (set after cross-validation); missing themes use 0.5.
+    random_state : int, default=0
+        Seed for the solvers.
+
+    Notes
+    -----
+    ``y`` is a sequence of theme lists, the primary theme first (``["none"]`` for no theme), or a
+    sequence of single theme ids.
+    """
+
+    def __init__(self, labels: Sequence[str] | None = None, C: float = 10.0,
+                 membership_C: float | None = None, class_weight: str | None = "balanced",
+                 max_iter: int = 2000, solver: str = "newton-cg", multilabel: bool = True,
+                 thresholds: dict | None = None, random_state: int = 0):
+        self.labels = labels
+        self.C = C
+        self.membership_C = membership_C
+        self.class_weight = class_weight
+        self.max_iter = max_iter
+        self.solver = solver
+        self.multilabel = multilabel
+        self.thresholds = thresholds
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Fit both heads on features ``X`` and theme lists ``y``."""
+        theme_lists = _as_theme_lists(y)
+        primary = np.array([themes[0] for themes in theme_lists], dtype=object)
+        labels = list(self.labels) if self.labels is not None else sorted(set(primary))
+        unknown = set(primary) - set(labels)
+        if unknown:
+            raise ValueError(f"labels not in 'labels': {sorted(unknown)}")
+        if len(set(primary)) < 2:
+            raise ValueError("training data needs at least two different primary themes")
+        self.classes_ = np.array(labels, dtype=object)
+        self.primary_ = LogisticRegression(
+            C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
+            solver=self.solver, random_state=self.random_state,
+        ).fit(X, primary)
+        self._primary_columns = np.array(
+            [list(self.classes_).index(c) for c in self.primary_.classes_]
+        )
+        self.themes_ = np.array([c for c in labels if c != NO_THEME], dtype=object)
+        self.membership_ = []
+        if self.multilabel:
+            targets = _membership_matrix(theme_lists, list(self.themes_))
+            for j in range(len(self.themes_)):
+                self.membership_.append(self._fit_membership(X, targets[:, j]))
+        return self
+
+    def _fit_membership(self, X, target: np.ndarray):
+        """One binary head, or the constant rate when the theme never (or always) occurs."""
+        if target.min() == target.max():
+            return float(target[0])
+        # liblinear is several times faster than lbfgs on one binary problem over sparse n-grams
+        return LogisticRegression(
+            C=self.membership_C or self.C, max_iter=self.max_iter, solver="liblinear",
+            random_state=self.random_state,
+        ).fit(X, target)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability that each class of ``classes_`` is the primary theme."""
+        check_is_fitted(self, "primary_")
+        proba = np.zeros((X.shape[0], len(self.classes_)))
+        proba[:, self._primary_columns] = self.primary_.predict_proba(X)
+        return proba
+
+    def membership_proba(self, X) -> np.ndarray:
+        """Probability that each theme of ``themes_`` is among the sentence's themes."""
+        check_is_fitted(self, "primary_")
+        if not self.membership_:
+            return self._membership_from_primary(X)
+        columns = []
+        for head in self.membership_:
+            if isinstance(head, float):
+                columns.append(np.full(X.shape[0], head))
+            else:
+                columns.append(head.predict_proba(X)[:, 1])
+        return np.column_stack(columns)
+
+    def _membership_from_primary(self, X) -> np.ndarray:
+        proba = self.predict_proba(X)
+        index = [list(self.classes_).index(t) for t in self.themes_]
+        return proba[:, index]
+
+    def predict(self, X) -> np.ndarray:
+        """The primary theme of each row."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def threshold_vector(self) -> np.ndarray:
+        """Membership thresholds in ``themes_`` order."""
+        thresholds = self.thresholds or {}
+        return np.array([thresholds.get(t, 0.5) for t in self.themes_])
+
+    def predict_themes(self, X) -> tuple[list[str], list[list[str]], np.ndarray, np.ndarray]:
+        """Primary themes, theme sets, primary probabilities and membership probabilities."""
+        proba = self.predict_proba(X)
+        membership = self.membership_proba(X)
+        primary, themes = decide_themes(proba, membership, list(self.classes_),
+                                        list(self.themes_), self.threshold_vector())
+        return primary, themes, proba, membership
+
+
+def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
+                  themes: list[str], thresholds: np.ndarray) -> tuple[list[str], list[list[str]]]:
+    """Turn probabilities into primary themes and theme sets.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+        Primary-theme probabilities over ``classes``.
+    membership : ndarray of shape (n, n_themes)
+        Membership probabilities over ``themes`` (``none`` excluded).
+    classes, themes : list of str
+        Column ids of ``proba`` and ``membership``.
+    thresholds : ndarray of shape (n_themes,)
+        Membership thresholds.
+
+    Returns
+    -------
+    primary : list of str
+    theme_sets : list of list of str
+        Primary first, then the other themes over their thresholds by decreasing probability;
+        ``["none"]`` when the primary is ``none``.
+    """
+    primary_idx = np.argmax(proba, axis=1)
+    primary = [classes[i] for i in primary_idx]
+    over = membership >= thresholds[None, :]
+    sets = []
+    for i, first in enumerate(primary):
+        if first == NO_THEME:
+            sets.append([NO_THEME])
+            continue
+        extra = [j for j in np.argsort(-membership[i]) if over[i, j] and themes[j] != first]
+        sets.append([first] + [themes[j] for j in extra])
+    return primary, sets
+
+
+def _as_theme_lists(y) -> list[list[str]]:
+    lists = []
+    for value in y:
+        if isinstance(value, str):
+            lists.append([value])
+        else:
+            items = list(value)
+            if not items:
+                raise ValueError("empty theme list in y")
+            lists.append(items)
+    return lists
+
+
+def _membership_matrix(theme_lists: list[list[str]], themes: list[str]) -> np.ndarray:
+    index = {t: j for j, t in enumerate(themes)}
+    matrix = np.zeros((len(theme_lists), len(themes)), dtype=int)
+    for i, row in enumerate(theme_lists):
+        for theme in row:
+            if theme in index:
+                matrix[i, index[theme]] = 1
+    return matrix
+
+
+def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
+    """Build the unfitted pipeline described by a training config.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Which feature blocks to use and the ``step__param`` settings.
+    taxonomy : Taxonomy
+        Gives the class ids and the rules for the rule-vote features.
+
+    Returns
+    -------
+    Pipeline
+        Steps ``features`` (a FeatureUnion of ``word``, ``char``, ``rules``) and ``clf``.
+
+    Raises
+    ------
+    ConfigError
+        If a ``params`` name does not exist in the pipeline.
+    """
+    blocks = []
+    if config.features.get("word", True):
+        blocks.append(("word", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2),
+                                               dtype=np.float32)))
+    if config.features.get("char", True):
+        blocks.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
+                                               sublinear_tf=True, min_df=2, dtype=np.float32)))
+    if config.features.get("rules", True):
+        blocks.append(("rules", RuleVotes(taxonomy)))
+    pipeline = Pipeline([
+        ("features", FeatureUnion(blocks)),
+        ("clf", ThemeClassifier(labels=taxonomy.ids, random_state=config.seed)),
+    ])
+    try:
+        pipeline.set_params(**config.params)
+    except ValueError as exc:
+        name = _bad_param_name(str(exc), config.params)
+        raise ConfigError(f"{config.source}: params key '{name}' is not a parameter of the "
+                          f"pipeline ({_first_line(exc)})") from None
+    return pipeline
+
+
+def _bad_param_name(message: str, params: dict) -> str:
+    for name in params:
+        if name.rsplit("__", 1)[-1] in message or name.split("__")[0] in message:
+            return name
+    return next(iter(params), "?")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,390 @@
+"""Train a theme model: cross-validate, choose per-theme thresholds, fit on all the data.
+
+:func:`train_model` works on texts and theme lists in memory; :func:`train` reads the data files
+(hand labels, or the rules' weak labels for unlabeled input), trains and saves a model directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from .config import ThresholdConfig, TrainConfig, load_train_config
+from .errors import ConfigError, DataError
+from .pipeline import build_pipeline, decide_themes
+from .taxonomy import Taxonomy, load_taxonomy
+
+__all__ = ["TrainResult", "train_model", "train", "choose_thresholds", "load_training_data",
+           "weak_labels", "DEFAULT_DATA"]
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def _default_data() -> Path:
+    from .resources import resource_path
+
+    return resource_path("data/labeled/sentences.csv")
+
+
+DEFAULT_DATA = _default_data()
+
+
+@dataclass
+class TrainResult:
+    """A trained model and how it was measured.
+
+    Attributes
+    ----------
+    pipeline : Pipeline
+        The fitted pipeline (features + ``ThemeClassifier`` with its thresholds set).
+    thresholds : dict of str to float
+        Membership threshold per theme.
+    cv_metrics : dict or None
+        Cross-validated figures (``compute_metrics`` output), None when ``cv.folds`` is 0.
+    n_sentences : int
+        Training sentences.
+    fingerprint : str
+        SHA-256 of the training texts and labels.
+    config : TrainConfig
+    taxonomy : Taxonomy
+    cv_predictions : DataFrame or None
+        Out-of-fold primary theme and theme set for every training sentence.
+    data_files : list of str
+        Where the training data came from.
+    weak : bool
+        Whether the labels were the rules' weak labels.
+    primary_counts : dict of str to int
+        Training sentences per primary theme.
+    """
+
+    pipeline: Pipeline
+    thresholds: dict[str, float]
+    cv_metrics: dict | None
+    n_sentences: int
+    fingerprint: str
+    config: TrainConfig
+    taxonomy: Taxonomy
+    cv_predictions: pd.DataFrame | None = None
+    data_files: list[str] = field(default_factory=list)
+    weak: bool = False
+    primary_counts: dict[str, int] = field(default_factory=dict)
+
+
+def train_model(
+    texts: Sequence[str],
+    themes: Sequence[Sequence[str]],
+    *,
+    config: TrainConfig,
+    taxonomy: Taxonomy,
+    groups: Sequence[str] | None = None,
+    n_jobs: int = 1,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Cross-validate, choose thresholds and fit the pipeline on all sentences.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Training sentences.
+    themes : sequence of sequence of str
+        Theme ids per sentence, primary first (``["none"]`` for no theme).
+    config : TrainConfig
+        Pipeline settings, cross-validation and thresholds.
+    taxonomy : Taxonomy
+        The taxonomy the labels use.
+    groups : sequence of str, default=None
+        Document ids: cross-validation never splits a document across folds.
+    n_jobs : int, default=1
+        Cross-validation folds fitted in parallel.
+    progress : callable, default=None
+        Called as ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    DataError
+        If there are too few sentences or themes for the requested cross-validation.
+    ConfigError
+        If a scikit-learn parameter in the config is invalid.
+    """
+    texts = [str(t) for t in texts]
+    themes = [list(t) for t in themes]
+    _check_training_data(texts, themes, config)
+    pipeline = build_pipeline(config, taxonomy)
+    cv_metrics = cv_predictions = None
+    thresholds = {}
+    if config.cv.folds:
+        oof = _cross_validate(pipeline, texts, themes, groups, config, n_jobs, progress)
+        classes, theme_ids, proba, membership = oof
+        thresholds = choose_thresholds(membership, themes, theme_ids, config.thresholds)
+        vector = np.array([thresholds[t] for t in theme_ids])
+        primary, sets = decide_themes(proba, membership, classes, theme_ids, vector)
+        cv_metrics = _metrics(themes, primary, sets, proba, classes, config.seed)
+        cv_predictions = pd.DataFrame({"text": texts, "gold": [";".join(t) for t in themes],
+                                       "primary": primary, "themes": [";".join(s) for s in sets]})
+    _report(progress, "fit", 0, 1)
+    pipeline.set_params(clf__thresholds=thresholds or None)
+    _fit(pipeline, texts, themes, config)
+    _report(progress, "fit", 1, 1)
+    if not thresholds:
+        clf = pipeline.named_steps["clf"]
+        thresholds = {t: config.thresholds.default for t in clf.themes_}
+        pipeline.set_params(clf__thresholds=thresholds)
+    counts = pd.Series([t[0] for t in themes]).value_counts()
+    return TrainResult(pipeline, thresholds, cv_metrics, len(texts), _fingerprint(texts, themes),
+                       config, taxonomy, cv_predictions,
+                       primary_counts={str(k): int(v) for k, v in counts.items()})
+
+
+def _check_training_data(texts, themes, config: TrainConfig) -> None:
+    if not texts:
+        raise DataError("no training sentences")
+    primary = pd.Series([t[0] for t in themes])
+    counts = primary.value_counts()
+    if len(counts) < 2:
+        raise DataError(f"training needs at least two different primary themes; every sentence "
+                        f"is '{counts.index[0]}'")
+    folds = config.cv.folds
+    if folds and counts.min() < folds:
+        rare = counts[counts < folds]
+        listed = ", ".join(f"'{k}' ({v})" for k, v in rare.items())
+        raise DataError(f"too few examples for {folds}-fold cross-validation: {listed}; add "
+                        f"examples or lower the folds (--folds, or cv.folds: 0 to skip)")
+
+
+def _fit(pipeline: Pipeline, texts, themes, config: TrainConfig) -> Pipeline:
+    """Fit, turning scikit-learn's parameter validation errors into ConfigError."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        return pipeline.fit(texts, themes)
+    except InvalidParameterError as exc:
+        raise ConfigError(f"{config.source}: {exc}") from None
+
+
+def _cross_validate(pipeline, texts, themes, groups, config, n_jobs, progress):
+    """Out-of-fold primary and membership probabilities."""
+    from joblib import Parallel, delayed
+
+    primary = np.array([t[0] for t in themes], dtype=object)
+    splits = list(_splitter(config, groups).split(texts, primary, groups))
+    total = len(splits)
+    _report(progress, "cross-validation", 0, total)
+    texts_arr = np.array(texts, dtype=object)
+    results = []
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    jobs = (delayed(_fit_fold)(clone(pipeline), texts_arr, themes, train, test, config)
+            for train, test in splits)
+    for done, result in enumerate(parallel(jobs), start=1):
+        results.append(result)
+        _report(progress, "cross-validation", done, total)
+    classes, theme_ids = results[0][2], results[0][3]
+    proba = np.zeros((len(texts), len(classes)))
+    membership = np.zeros((len(texts), len(theme_ids)))
+    for (_, test), (fold_proba, fold_membership, _, _) in zip(splits, results):
+        proba[test] = fold_proba
+        membership[test] = fold_membership
+    return classes, theme_ids, proba, membership
+
+
+def _fit_fold(pipeline, texts, themes, train, test, config):
+    _fit(pipeline, list(texts[train]), [themes[i] for i in train], config)
+    features = pipeline.named_steps["features"].transform(list(texts[test]))
+    clf = pipeline.named_steps["clf"]
+    return (clf.predict_proba(features), clf.membership_proba(features), list(clf.classes_),
+            list(clf.themes_))
+
+
+def _splitter(config: TrainConfig, groups):
+    if groups is not None:
+        return StratifiedGroupKFold(n_splits=config.cv.folds, shuffle=True,
+                                    random_state=config.seed)
+    return StratifiedKFold(n_splits=config.cv.folds, shuffle=True, random_state=config.seed)
+
+
+def choose_thresholds(membership: np.ndarray, themes: Sequence[Sequence[str]],
+                      theme_ids: Sequence[str], settings: ThresholdConfig) -> dict[str, float]:
+    """Choose each theme's membership threshold to maximise its F1 on held-out probabilities.
+
+    Parameters
+    ----------
+    membership : ndarray of shape (n, n_themes)
+        Out-of-fold membership probabilities.
+    themes : sequence of sequence of str
+        Gold theme lists.
+    theme_ids : sequence of str
+        Column ids of ``membership``.
+    settings : ThresholdConfig
+        Search range and the fallback for themes without positives.
+
+    Returns
+    -------
+    dict of str to float
+    """
+    grid = np.round(np.arange(settings.minimum, settings.maximum + 1e-9, 0.05), 2)
+    chosen = {}
+    for j, theme in enumerate(theme_ids):
+        truth = np.array([theme in t for t in themes])
+        if not truth.any():
+            chosen[theme] = settings.default
+            continue
+        scores = [_f1(truth, membership[:, j] >= g) for g in grid]
+        chosen[theme] = float(grid[int(np.argmax(scores))])
+    return chosen
+
+
+def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    tp = np.sum(truth & predicted)
+    return 2 * tp / max(truth.sum() + predicted.sum(), 1)
+
+
+def _metrics(themes, primary, sets, proba, classes, seed) -> dict:
+    from .evaluation import compute_metrics
+
+    return compute_metrics(themes, primary, sets, proba, classes, n_boot=200, seed=seed)
+
+
+def _fingerprint(texts: Sequence[str], themes: Sequence[Sequence[str]]) -> str:
+    digest = hashlib.sha256()
+    for text, row in zip(texts, themes):
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\x1f")
+        digest.update(";".join(row).encode("utf-8"))
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def _report(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(stage, done, total)
+
+
+def load_training_data(paths: Sequence[str | Path], taxonomy: Taxonomy, *,
+                       text_column: str = "text", encoding: str | None = None) -> pd.DataFrame:
+    """Read and concatenate labeled tables (``text`` plus ``themes`` or ``theme``).
+
+    Returns
+    -------
+    DataFrame
+        ``text``, ``themes`` (lists, primary first) and the tables' other columns. Blank texts
+        are dropped.
+
+    Raises
+    ------
+    DataError
+        If a file is missing or malformed, or a label is empty or unknown.
+    """
+    from .data import read_labeled
+
+    frames = [read_labeled(p, taxonomy, text_column=text_column, encoding=encoding) for p in paths]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    blank = frame["text"].str.strip() == ""
+    return frame[~blank].reset_index(drop=True)
+
+
+def weak_labels(paths: Sequence[str | Path], taxonomy: Taxonomy, *, text_column: str = "text",
+                documents: bool = False, encoding: str | None = None) -> pd.DataFrame:
+    """Label unlabeled documents or sentence tables with the taxonomy's rules.
+
+    Returns
+    -------
+    DataFrame
+        ``doc_id``, ``text`` and ``themes`` (the rules' theme lists; ``["none"]`` where no rule
+        fires), ready for :func:`train_model`.
+    """
+    from .data import iter_sentence_frames
+    from .labeling import RuleMatcher, label_sentences
+
+    matcher = RuleMatcher(taxonomy)
+    parts = []
+    for frame in iter_sentence_frames(paths, text_column=text_column, documents=documents,
+                                      encoding=encoding):
+        texts = frame["text"].fillna("").astype(str).tolist()
+        result = label_sentences(texts, taxonomy, matcher=matcher)
+        parts.append(pd.DataFrame({"doc_id": frame["doc_id"].astype(str), "text": texts,
+                                   "themes": result.themes}))
+    weak = pd.concat(parts, ignore_index=True)
+    return weak[weak["text"].str.strip() != ""].reset_index(drop=True)
+
+
+def train(
+    data: Sequence[str | Path] | None = None,
+    *,
+    config: str | Path | TrainConfig | None = None,
+    taxonomy: str | Path | Taxonomy | None = None,
+    model_dir: str | Path | None = None,
+    weak: bool = False,
+    text_column: str = "text",
+    documents: bool = False,
+    encoding: str | None = None,
+    n_jobs: int = 1,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train a theme model from files and, when ``model_dir`` is given, save it.
+
+    Parameters
+    ----------
+    data : sequence of str or Path, default=None
+        Labeled tables; None uses the shipped ``data/labeled/sentences.csv``. With ``weak=True``,
+        unlabeled documents or tables.
+    config : str, Path or TrainConfig, default=None
+        Training config; None uses the shipped ``configs/train.yaml``.
+    taxonomy : str, Path or Taxonomy, default=None
+        Taxonomy; None uses the shipped default.
+    model_dir : str or Path, default=None
+        Where to save the model directory (replaced atomically); None saves nothing.
+    weak : bool, default=False
+        Train on the rules' labels of unlabeled input.
+    text_column : str, default="text"
+        Text column of tables.
+    documents : bool, default=False
+        With ``weak``: table rows are documents to split into sentences.
+    encoding : str, default=None
+        Input encoding.
+    n_jobs : int, default=1
+        Parallel cross-validation folds.
+    progress : callable, default=None
+        Called as ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> result = train(model_dir="models/default")          # doctest: +SKIP
+    >>> result.cv_metrics["accuracy"]                        # doctest: +SKIP
+    """
+    taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+    config = config if isinstance(config, TrainConfig) else load_train_config(config)
+    paths = [Path(p) for p in data] if data else [DEFAULT_DATA]
+    _report(progress, "reading data", 0, 1)
+    if weak:
+        frame = weak_labels(paths, taxonomy, text_column=text_column, documents=documents,
+                            encoding=encoding)
+    else:
+        frame = load_training_data(paths, taxonomy, text_column=text_column, encoding=encoding)
+    _report(progress, "reading data", 1, 1)
+    group_col = config.cv.group_column
+    groups = frame[group_col].astype(str).tolist() if group_col in frame.columns else None
+    result = train_model(frame["text"].tolist(), frame["themes"].tolist(), config=config,
+                         taxonomy=taxonomy, groups=groups, n_jobs=n_jobs, progress=progress)
+    result.data_files = [str(p) for p in paths]
+    result.weak = weak
+    if model_dir is not None:
+        from .artifacts import save_trained
+
+        save_trained(result, model_dir)
+    return result
+
