@@ -303,7 +303,8 @@ def save_trained(result, model_dir: str | Path) -> Path:
 
 
 _HEADLINE_KEYS = ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "weighted_f1",
-                  "top3_accuracy", "set_micro_f1", "set_macro_f1", "subset_accuracy",
+                  "top3_accuracy", "set_micro_f1", "set_micro_f1_ci", "set_macro_f1",
+                  "subset_accuracy",
                   "hamming_loss", "brier", "ece")
 
 

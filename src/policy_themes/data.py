@@ -301,7 +301,7 @@ def iter_sentence_frames(
         Column holding each row's document id; by default ``doc_id`` or ``id`` if present, else the
         row number.
     chunksize : int, default=20000
-        Rows per chunk read from a table (documents per chunk with ``documents=True`` is a tenth).
+        Rows per chunk read from a table (with ``documents=True``, a hundredth as many rows).
     encoding : str, default=None
         Text encoding of inputs; None detects UTF-8 or UTF-16 from a byte-order mark.
     progress : callable, default=None
@@ -323,7 +323,8 @@ def iter_sentence_frames(
             yield _document_frame(path, encoding)
             report(1.0)
             continue
-        rows = max(chunksize // 10, 1) if documents else chunksize
+        # a speech holds ~100 sentences: read about chunksize sentences worth of documents
+        rows = max(chunksize // 100, 1) if documents else chunksize
         offset = 0
         for chunk in iter_table(path, chunksize=rows, encoding=encoding,
                                 columns=[text_column], progress=report):

@@ -46,7 +46,7 @@ _HEADLINE = [
     ("macro_f1", "Macro-F1 (primary)", True, "macro_f1_ci"),
     ("weighted_f1", "Weighted F1 (primary)", True, None),
     ("top3_accuracy", "Top-3 accuracy", True, None),
-    ("set_micro_f1", "Theme-set micro-F1", True, None),
+    ("set_micro_f1", "Theme-set micro-F1", True, "set_micro_f1_ci"),
     ("subset_accuracy", "Theme-set exact match", True, None),
     ("hamming_loss", "Hamming loss", False, None),
     ("brier", "Brier score", False, None),
@@ -102,7 +102,8 @@ def compute_metrics(gold, primary, themes, proba, classes, *, n_boot=1000, seed=
     dict
         JSON-ready figures: ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``per_theme``,
         ``top3_accuracy``, ``set_micro_f1``, ``set_macro_f1``, ``subset_accuracy``,
-        ``hamming_loss``, ``brier``, ``ece``, ``accuracy_ci``, ``macro_f1_ci``, ``confusions`` and
+        ``hamming_loss``, ``brier``, ``ece``, ``accuracy_ci``, ``macro_f1_ci``,
+        ``set_micro_f1_ci``, ``confusions`` and
         ``confusion_matrix``. Undefined figures are NaN (``None`` in :meth:`EvalReport.to_json`).
 
     Raises
@@ -145,7 +146,8 @@ def compute_metrics(gold, primary, themes, proba, classes, *, n_boot=1000, seed=
     metrics.update(_set_metrics(gold_lists, pred_lists, classes))
     metrics["brier"] = _brier(gold_primary, proba, classes)
     metrics["ece"] = _ece(gold_primary, proba, classes, N_BINS)
-    metrics.update(_bootstrap(gold_primary, primary, labels, n_boot=n_boot, seed=seed))
+    metrics.update(_bootstrap(gold_primary, primary, labels, n_boot=n_boot, seed=seed,
+                              set_counts=_set_counts(gold_lists, pred_lists)))
     metrics["confusions"] = _confusions(gold_primary, primary)
     metrics["confusion_matrix"] = _confusion_matrix(gold_primary, primary, labels)
     return metrics
@@ -384,11 +386,21 @@ def _ece(gold: list[str], proba, classes: list[str], n_bins: int) -> float:
     return float(total / len(gold))
 
 
+def _set_counts(gold: list[list[str]], pred: list[list[str]]) -> np.ndarray:
+    """Per sentence: themes right, gold themes and predicted themes (``none`` left out)."""
+    rows = []
+    for g, p in zip(gold, pred):
+        g_set, p_set = set(g) - {NO_THEME}, set(p) - {NO_THEME}
+        rows.append((len(g_set & p_set), len(g_set), len(p_set)))
+    return np.array(rows, dtype=float).reshape(-1, 3)
+
+
 def _bootstrap(gold: list[str], pred: list[str], labels: list[str], *, n_boot: int,
-               seed: int) -> dict:
-    """95 % percentile bootstrap intervals of accuracy and macro-F1, resampling sentences."""
+               seed: int, set_counts: np.ndarray | None = None) -> dict:
+    """95 % percentile bootstrap intervals of accuracy, macro-F1 and theme-set micro-F1."""
     if n_boot == 0:
-        return {"accuracy_ci": [math.nan, math.nan], "macro_f1_ci": [math.nan, math.nan]}
+        return {"accuracy_ci": [math.nan, math.nan], "macro_f1_ci": [math.nan, math.nan],
+                "set_micro_f1_ci": [math.nan, math.nan]}
     index = {t: i for i, t in enumerate(labels)}
     gold_idx = np.array([index[g] for g in gold])
     pred_idx = np.array([index[p] for p in pred])
@@ -396,12 +408,19 @@ def _bootstrap(gold: list[str], pred: list[str], labels: list[str], *, n_boot: i
     n = len(gold_idx)
     accuracy = np.empty(n_boot)
     macro = np.empty(n_boot)
+    micro = np.full(n_boot, np.nan)
     for b in range(n_boot):
         sample = rng.integers(0, n, size=n)
         accuracy[b], macro[b] = _accuracy_macro_f1(gold_idx[sample], pred_idx[sample], len(labels))
+        if set_counts is not None:
+            tp, n_gold, n_pred = set_counts[sample].sum(axis=0)
+            micro[b] = 2 * tp / (n_gold + n_pred) if n_gold + n_pred else np.nan
+    micro = micro[~np.isnan(micro)]
     return {
         "accuracy_ci": [float(v) for v in np.percentile(accuracy, [2.5, 97.5])],
         "macro_f1_ci": [float(v) for v in np.percentile(macro, [2.5, 97.5])],
+        "set_micro_f1_ci": ([float(v) for v in np.percentile(micro, [2.5, 97.5])]
+                            if micro.size else [math.nan, math.nan]),
     }
 
 

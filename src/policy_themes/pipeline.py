@@ -291,22 +291,14 @@ def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
         ("features", FeatureUnion(blocks)),
         ("clf", ThemeClassifier(labels=taxonomy.ids, random_state=config.seed)),
     ])
-    try:
-        pipeline.set_params(**config.params)
-    except ValueError as exc:
-        name = _bad_param_name(str(exc), config.params)
-        raise ConfigError(f"{config.source}: params key '{name}' is not a parameter of the "
-                          f"pipeline ({_first_line(exc)})") from None
+    # settings of a feature block that is switched off are ignored, so blocks toggle freely
+    off = [f"features__{name}__" for name, on in config.features.items() if not on]
+    params = {k: v for k, v in config.params.items() if not k.startswith(tuple(off))}
+    valid = pipeline.get_params(deep=True)
+    unknown = [k for k in params if k not in valid]
+    if unknown:
+        raise ConfigError(f"{config.source}: params key '{unknown[0]}' is not a parameter of the "
+                          "pipeline (steps: features__word, features__char, features__rules, "
+                          "clf)")
+    pipeline.set_params(**params)
     return pipeline
-
-
-def _bad_param_name(message: str, params: dict) -> str:
-    for name in params:
-        if name.rsplit("__", 1)[-1] in message or name.split("__")[0] in message:
-            return name
-    return next(iter(params), "?")
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

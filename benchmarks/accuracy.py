@@ -1,0 +1,190 @@
+"""How right is policy-themes on real text? One table, real data, beside simple peers.
+
+Trains every system on the shipped data (``data/labeled/sentences.csv``) and scores it on the real
+foreign-policy sentences of ``../shared/eval/real-dev.csv`` (never trained on): the default model,
+its variants, the rules alone, an untuned TF-IDF + logistic regression and fastText. Prints a
+Markdown table (accuracy, macro-F1 and theme-set micro-F1 with 95 % bootstrap intervals) and
+writes it, with the date and the machine, to ``benchmarks/results/accuracy.md``.
+
+    pip install ".[bench]"
+    python benchmarks/accuracy.py              # all systems
+    python benchmarks/accuracy.py --quick      # default model, rules and baselines only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sklearn
+
+from policy_themes.config import load_train_config
+from policy_themes.data import read_labeled
+from policy_themes.evaluation import compute_metrics
+from policy_themes.labeling import label_sentences
+from policy_themes.taxonomy import load_taxonomy
+from policy_themes.training import DEFAULT_DATA, train_model
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REAL_DEV = SHARED / "eval" / "real-dev.csv"
+RESULTS = ROOT / "benchmarks" / "results" / "accuracy.md"
+
+# Variants of the default config: name -> (feature switches, params overrides)
+VARIANTS = {
+    "default model": ({}, {}),
+    "without rule features": ({"rules": False}, {}),
+    "without character n-grams": ({"char": False}, {}),
+    "without class weights": ({}, {"clf__class_weight": None}),
+    "C = 1": ({}, {"clf__C": 1.0}),
+    "C = 30": ({}, {"clf__C": 30.0}),
+}
+
+
+def evaluate_systems(train: pd.DataFrame, test: pd.DataFrame, taxonomy, *, variants: list[str],
+                     n_jobs: int, n_boot: int) -> list[dict]:
+    """Train each system on ``train`` and score it on ``test``."""
+    gold = test["themes"].tolist()
+    texts = test["text"].tolist()
+    classes = taxonomy.ids
+    rows = []
+    base = load_train_config()
+    groups = train["doc_id"].astype(str).tolist() if "doc_id" in train.columns else None
+    for name in variants:
+        features, params = VARIANTS[name]
+        config = base.with_overrides(params=params)
+        config = type(config)(**{**config.__dict__,
+                                 "features": {**config.features, **features}})
+        start = time.perf_counter()
+        result = train_model(train["text"].tolist(), train["themes"].tolist(), config=config,
+                             taxonomy=taxonomy, groups=groups, n_jobs=n_jobs)
+        seconds = time.perf_counter() - start
+        feats = result.pipeline.named_steps["features"].transform(texts)
+        primary, sets, proba, _ = result.pipeline.named_steps["clf"].predict_themes(feats)
+        rows.append(_row(name, gold, primary, sets, proba, classes, seconds, n_boot))
+    start = time.perf_counter()
+    rules = label_sentences(texts, taxonomy)
+    rows.append(_row("rules alone", gold, rules.primary, rules.themes, None, classes,
+                     time.perf_counter() - start, n_boot))
+    rows.append(_untuned_logreg(train, texts, gold, classes, n_boot))
+    fasttext_row = _fasttext(train, texts, gold, classes, n_boot)
+    if fasttext_row is not None:
+        rows.append(fasttext_row)
+    return rows
+
+
+def _row(name, gold, primary, sets, proba, classes, seconds, n_boot) -> dict:
+    metrics = compute_metrics(gold, primary, sets, proba, classes, n_boot=n_boot, seed=0)
+    return {"system": name, "metrics": metrics, "seconds": seconds}
+
+
+def _untuned_logreg(train, texts, gold, classes, n_boot) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    start = time.perf_counter()
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000))
+    model.fit(train["text"], [t[0] for t in train["themes"]])
+    seconds = time.perf_counter() - start
+    proba = _align(model.predict_proba(texts), list(model.classes_), classes)
+    primary = list(model.predict(texts))
+    return _row("TF-IDF + logistic regression (untuned)", gold, primary, [[p] for p in primary],
+                proba, classes, seconds, n_boot)
+
+
+def _fasttext(train, texts, gold, classes, n_boot) -> dict | None:
+    try:
+        import fasttext
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.txt"
+        lines = [f"__label__{t[0]} {_one_line(x)}" for x, t in zip(train["text"], train["themes"])]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        start = time.perf_counter()
+        model = fasttext.train_supervised(str(path), epoch=25, lr=0.5, wordNgrams=2, dim=50,
+                                          minCount=1, thread=1, seed=0, verbose=0)
+        seconds = time.perf_counter() - start
+    proba = np.zeros((len(texts), len(classes)))
+    for i, text in enumerate(texts):
+        # model.predict returns broken probabilities with NumPy 2; the C++ binding does not
+        for prob, label in model.f.predict(_one_line(text), -1, 0.0, "strict"):
+            proba[i, classes.index(label.replace("__label__", ""))] = prob
+    proba /= proba.sum(axis=1, keepdims=True)
+    primary = [classes[j] for j in proba.argmax(axis=1)]
+    return _row("fastText (wordNgrams 2, 25 epochs)", gold, primary, [[p] for p in primary],
+                proba, classes, seconds, n_boot)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _align(proba: np.ndarray, have: list[str], classes: list[str]) -> np.ndarray:
+    out = np.zeros((proba.shape[0], len(classes)))
+    for j, c in enumerate(have):
+        out[:, classes.index(c)] = proba[:, j]
+    return out
+
+
+def _ci(metrics: dict, key: str) -> str:
+    value, interval = metrics.get(key), metrics.get(f"{key}_ci")
+    if value is None or value != value:
+        return "–"
+    if not interval or interval[0] is None or interval[0] != interval[0]:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    out = ["| system | accuracy [95 % CI] | macro-F1 [95 % CI] | theme-set micro-F1 [95 % CI] "
+           "| train s |", "|---|---|---|---|---|"]
+    for row in rows:
+        m = row["metrics"]
+        out.append(f"| {row['system']} | {_ci(m, 'accuracy')} | {_ci(m, 'macro_f1')} | "
+                   f"{_ci(m, 'set_micro_f1')} | {row['seconds']:.1f} |")
+    return "\n".join(out)
+
+
+def machine() -> str:
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, scikit-learn {sklearn.__version__}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the default model variant")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    if not REAL_DEV.exists():
+        raise SystemExit(f"{REAL_DEV} is not available: nothing to measure")
+    taxonomy = load_taxonomy()
+    train = read_labeled(DEFAULT_DATA, taxonomy)
+    test = read_labeled(REAL_DEV, taxonomy)
+    variants = ["default model"] if args.quick else list(VARIANTS)
+    rows = evaluate_systems(train, test, taxonomy, variants=variants, n_jobs=args.jobs,
+                            n_boot=args.bootstrap)
+    table = markdown_table(rows)
+    header = (f"## real-dev ({len(test)} real sentences, 16 classes), trained on the shipped "
+              f"data ({len(train):,} sentences)\n\n{date.today().isoformat()}; {machine()}\n")
+    print(header)
+    print(table)
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(f"# Accuracy benchmark\n\nMade by `python benchmarks/accuracy.py`.\n\n"
+                           f"{header}\n{table}\n", encoding="utf-8")
+        print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
