@@ -415,7 +415,8 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
     Returns
     -------
     list of list of str
-        Theme ids per row, primary first, duplicates removed.
+        Theme ids per row, primary first, duplicates removed. A label that is a theme's
+        ``name`` rather than its id (``Protectionism: Positive``) is read as that theme's id.
 
     Raises
     ------
@@ -423,12 +424,13 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
         If a cell is empty or names an unknown theme; the message names the rows.
     """
     known = set(taxonomy.ids)
+    by_name = {theme.name: theme.id for theme in taxonomy.themes}
     parsed: list[list[str]] = []
     empty_rows: list[int] = []
     unknown: dict[str, list[int]] = {}
     for i, value in enumerate(values):
         row = first_row + i
-        ids = _split_theme_cell(value)
+        ids = [by_name.get(t, t) if t not in known else t for t in _split_theme_cell(value)]
         if not ids:
             empty_rows.append(row)
         for theme in ids:
@@ -472,11 +474,24 @@ def join_themes(themes: Sequence[str]) -> str:
 
 
 def read_labeled(path: str | Path, taxonomy: Taxonomy, *, text_column: str = TEXT_COL,
-                 encoding: str | None = None) -> pd.DataFrame:
+                 label_column: str | None = None, encoding: str | None = None) -> pd.DataFrame:
     """Read a labeled table and validate its texts and theme labels.
 
-    The table needs a text column and either a ``themes`` column (ids joined by ``;``, primary
-    first) or a single-id ``theme`` column.
+    The table needs a text column and a label column: ``themes`` (ids joined by ``;``, primary
+    first) or a single-id ``theme`` column by default. Labels may be theme ids or theme names.
+
+    Parameters
+    ----------
+    path : str or Path
+        The table.
+    taxonomy : Taxonomy
+        The taxonomy whose ids (or names) the labels use.
+    text_column : str, default="text"
+        Column holding the sentences.
+    label_column : str, default=None
+        Column holding the labels; None looks for ``themes``, then ``theme``.
+    encoding : str, default=None
+        Text encoding; None detects UTF-8 or UTF-16 from a byte-order mark.
 
     Returns
     -------
@@ -489,15 +504,17 @@ def read_labeled(path: str | Path, taxonomy: Taxonomy, *, text_column: str = TEX
         If the file is unreadable, a column is missing, or a label is empty or unknown.
     """
     frame = read_table(path, encoding=encoding, columns=[text_column])
-    label_col = THEMES_COL if THEMES_COL in frame.columns else THEME_COL
-    if label_col not in frame.columns:
-        have = ", ".join(map(str, frame.columns))
-        raise DataError(f"{path}: no '{THEMES_COL}' or '{THEME_COL}' column (columns: {have})")
+    if label_column is None:
+        label_column = THEMES_COL if THEMES_COL in frame.columns else THEME_COL
+        if label_column not in frame.columns:
+            have = ", ".join(map(str, frame.columns))
+            raise DataError(f"{path}: no '{THEMES_COL}' or '{THEME_COL}' column (columns: {have})")
+    _check_columns(frame, [label_column], Path(path))
+    labels = parse_themes(frame[label_column], taxonomy, source=str(path))
+    frame = frame.drop(columns=[c for c in (label_column, THEMES_COL) if c in frame.columns])
     frame = frame.rename(columns={text_column: TEXT_COL}).copy()
     frame[TEXT_COL] = frame[TEXT_COL].fillna("").astype(str)
-    frame[THEMES_COL] = parse_themes(frame[label_col], taxonomy, source=str(path))
-    if label_col == THEME_COL:
-        frame = frame.drop(columns=[THEME_COL])
+    frame[THEMES_COL] = labels
     return frame
 
 

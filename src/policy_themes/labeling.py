@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .matching import PatternMatcher, drop_excluded
 from .taxonomy import NO_THEME, Rule, Taxonomy
 
 __all__ = ["RuleMatcher", "LabelResult", "label_sentences", "THEME_SEP"]
@@ -36,7 +37,7 @@ class RuleMatcher:
         self.taxonomy = taxonomy
         self.rules: list[Rule] = taxonomy.rules
         self.rule_names = [r.name for r in self.rules]
-        self._compiled = [(r.regex, r.exclude_regex) for r in self.rules]
+        self._matcher = PatternMatcher([(r.patterns, r.exclude) for r in self.rules])
         theme_index = {theme_id: i for i, theme_id in enumerate(taxonomy.ids)}
         self.rule_theme = np.array([theme_index[r.theme] for r in self.rules], dtype=np.int64)
         self._weights = np.zeros((len(self.rules), len(taxonomy.ids)))
@@ -56,25 +57,20 @@ class RuleMatcher:
         counts : ndarray of shape (n_texts, n_rules), dtype int32
             How often each rule matched each text; 0 means the rule abstains.
         first : ndarray of shape (n_texts, n_rules), dtype int32
-            Character position of each rule's first match (a large value where it did not match).
+            Position of each rule's first match in the normalised sentence (a large value where
+            it did not match); see :mod:`policy_themes.matching`.
         """
         n = len(texts)
         counts = np.zeros((n, len(self.rules)), dtype=np.int32)
         first = np.full((n, len(self.rules)), _NO_MATCH, dtype=np.int32)
         if n == 0 or not self.rules:
             return counts, first
-        # One scan per rule over the whole batch is far faster than one search per sentence.
-        lowered = [str(t).lower().replace("\n", " ") for t in texts]
-        starts = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]])
-        joined = "\n".join(lowered)
-        for j, (regex, exclude) in enumerate(self._compiled):
-            positions = _match_starts(regex, exclude, joined)
-            if not positions:
-                continue
-            pos = np.asarray(positions, dtype=np.int64)
-            rows = np.searchsorted(starts, pos, side="right") - 1
-            np.add.at(counts[:, j], rows, 1)
-            np.minimum.at(first[:, j], rows, (pos - starts[rows]).astype(np.int32))
+        patterns, exclusions, starts = self._matcher.find([str(t) for t in texts])
+        keep = drop_excluded(patterns, exclusions)
+        rules, rows = patterns.rule[keep], patterns.sentence[keep]
+        np.add.at(counts, (rows, rules), 1)
+        offsets = (patterns.start[keep] - starts[rows] - 1).astype(np.int32)  # past the padding
+        np.minimum.at(first, (rows, rules), offsets)
         return counts, first
 
     def theme_scores(self, counts: np.ndarray) -> np.ndarray:
@@ -87,25 +83,6 @@ class RuleMatcher:
         for j, theme in enumerate(self.rule_theme):
             np.minimum(out[:, theme], first[:, j], out=out[:, theme])
         return out
-
-
-def _match_starts(regex, exclude, text: str) -> list[int]:
-    """Start positions of the regex's matches, dropping those an exclusion match overlaps."""
-    if exclude is None:
-        return [m.start() for m in regex.finditer(text)]
-    blocked = [m.span() for m in exclude.finditer(text)]
-    if not blocked:
-        return [m.start() for m in regex.finditer(text)]
-    block_starts = np.array([s for s, _ in blocked])
-    block_ends = np.array([e for _, e in blocked])
-    kept = []
-    for m in regex.finditer(text):
-        # finditer's spans are disjoint and sorted, so only the last one starting before this
-        # match ends can overlap it
-        i = int(np.searchsorted(block_starts, m.end(), side="left")) - 1
-        if i < 0 or block_ends[i] <= m.start():
-            kept.append(m.start())
-    return kept
 
 
 @dataclass

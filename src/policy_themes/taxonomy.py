@@ -12,11 +12,14 @@ A taxonomy file is YAML::
             patterns: ["oil", "natural gas", "pipeline*", "re:\\bLNG\\b"]
             exclude: ["with great energy"]
 
-Patterns are matched case-insensitively on word boundaries. In a phrase, ``*`` stands for any
-word characters (``cooperat*`` matches cooperation, cooperating ...), a space matches any run of
-spaces or hyphens and a hyphen is optional (``multi-vector`` matches "multi vector" and
-"multivector"). A pattern starting with ``re:`` is a Python regular expression, used as written.
-An exclusion pattern cancels a rule's match that it overlaps.
+Patterns are matched case-insensitively on whole words, punctuation ignored (``U.N.`` is the
+words "u n"). In a phrase, ``word*`` matches any word starting so (``cooperat*`` matches
+cooperation, cooperating ...), ``*`` alone matches any one word, ``a|b`` matches either
+alternative (join the words of a multi-word alternative with ``_``: ``un|african_union``), and a
+hyphen is optional (``multi-vector`` matches "multi vector" and "multivector"). A pattern
+starting with ``re:`` is a Python regular expression run over the normalised sentence (lower
+case, each run of other characters than letters and digits replaced by one space). An exclusion
+pattern cancels a rule's match that it overlaps.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ _TOP_KEYS = {"name", "version", "description", "themes"}
 _THEME_KEYS = {"id", "name", "description", "rules"}
 _THEME_REQUIRED = ("id", "name", "description")
 _RULE_KEYS = {"name", "patterns", "exclude", "weight"}
-_HYPHENS = "-\u2010\u2011\u2012\u2013"
 
 
 def default_taxonomy_path() -> Path:
@@ -55,61 +57,47 @@ def default_taxonomy_path() -> Path:
 
 
 def compile_pattern(pattern: str) -> re.Pattern:
-    """Compile one rule pattern into a regular expression over lower-cased text.
+    """Compile one rule pattern into a regular expression over *normalised* text.
+
+    Text is normalised by :func:`policy_themes.matching.normalize_text` (lower case, runs of
+    non-alphanumeric characters as one space, padded with spaces) before patterns are matched.
 
     Parameters
     ----------
     pattern : str
-        A phrase (``*`` wildcard, case-insensitive, on word boundaries) or ``re:<regex>``.
+        A phrase or ``re:<regex>``. In a phrase, ``*`` alone is any one word, ``word*`` any word
+        starting so, ``a|b`` either alternative (``_`` joins the words of a multi-word
+        alternative: ``un|african_union``), and a hyphen is optional.
 
     Returns
     -------
     re.Pattern
-        The compiled expression; phrases are compiled lower-cased, regexes case-insensitive.
+        For a phrase, an expression matching any of its variants; for a regex, the regex,
+        case-insensitive.
 
     Raises
     ------
     re.error
         If a ``re:`` pattern is not a valid regular expression.
     ValueError
-        If a phrase is empty.
+        If a phrase is empty, starts with a bare ``*`` or expands to too many phrases.
+
+    Examples
+    --------
+    >>> from policy_themes.matching import normalize_text
+    >>> bool(compile_pattern("cooperat*").search(normalize_text("Bilateral cooperation")))
+    True
     """
-    return re.compile(_union_source([pattern]))
+    from .matching import phrase_keys, phrase_regex, phrase_variants
 
-
-def _union_source(patterns: list[str]) -> str:
-    """One regex source matching any of the patterns.
-
-    All phrases share a single word-boundary group: Python's regex engine scans an alternation of
-    literals many times faster than an alternation of groups that each start with a look-behind.
-    """
-    phrases = [_phrase_to_regex(p) for p in patterns if not p.startswith("re:")]
-    regexes = [f"(?i:{p[3:]})" for p in patterns if p.startswith("re:")]
-    for source in regexes:
-        re.compile(source)  # raise re.error for this pattern alone
-    parts = [r"(?<!\w)(?:" + "|".join(phrases) + r")(?!\w)"] if phrases else []
-    return "|".join(parts + regexes)
-
-
-def _phrase_to_regex(pattern: str) -> str:
-    """Translate a phrase pattern into a regex fragment (no boundaries)."""
-    words = pattern.lower().split()
-    if not words:
+    if pattern.startswith("re:"):
+        return re.compile(pattern[3:], re.IGNORECASE)
+    variants = phrase_variants(pattern)
+    if not variants:
         raise ValueError("empty pattern")
-    return r"[\s\-]+".join(_phrase_word_to_regex(word) for word in words)
-
-
-def _phrase_word_to_regex(word: str) -> str:
-    """Translate one word of a phrase pattern into a regex fragment."""
-    out = []
-    for char in word:
-        if char == "*":
-            out.append(r"\w*")
-        elif char in _HYPHENS:
-            out.append(r"[\s\-\u2010\u2011\u2012\u2013]?")
-        else:
-            out.append(re.escape(char))
-    return "".join(out)
+    for variant in variants:
+        phrase_keys(variant)
+    return phrase_regex(*variants)
 
 
 @dataclass(frozen=True)
@@ -135,18 +123,6 @@ class Rule:
     patterns: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     weight: float = 1.0
-
-    @property
-    def regex(self) -> re.Pattern:
-        """One expression matching any of the rule's patterns."""
-        return re.compile(_union_source(list(self.patterns)))
-
-    @property
-    def exclude_regex(self) -> re.Pattern | None:
-        """One expression matching any exclusion pattern, or None."""
-        if not self.exclude:
-            return None
-        return re.compile(_union_source(list(self.exclude)))
 
 
 @dataclass(frozen=True)
@@ -341,7 +317,7 @@ def _pattern_list(raw: dict, key: str, where: str, *, required: bool) -> tuple[s
             raise ConfigError(f"{where}: field '{key}' has an empty or non-string pattern")
         try:
             compile_pattern(pattern)
-        except re.error as exc:
+        except (re.error, ValueError) as exc:
             raise ConfigError(
                 f"{where}: field '{key}': invalid pattern {pattern!r} ({exc})"
             ) from None
