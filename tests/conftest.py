@@ -37,3 +37,40 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available")
     return path
+
+
+TRAIN_SMALL = DATA / "train_small.csv"
+TRAIN_CONFIG = DATA / "train_small.yaml"
+
+
+@pytest.fixture(scope="session")
+def train_small_path() -> Path:
+    """About 90 labeled sentences of 4 themes in 13 documents (text, themes, doc_id)."""
+    return TRAIN_SMALL
+
+
+@pytest.fixture(scope="session")
+def train_config_path() -> Path:
+    """A fast training config: word n-grams and rule votes, 3-fold grouped cross-validation."""
+    return TRAIN_CONFIG
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory) -> Path:
+    """A model directory trained once per test session on train_small.csv.
+
+    Tests must not modify it: copy it (``shutil.copytree``) before tampering.
+    """
+    from policy_themes.training import train
+
+    model_dir = tmp_path_factory.mktemp("models") / "small"
+    train([TRAIN_SMALL], config=TRAIN_CONFIG, model_dir=model_dir)
+    return model_dir
+
+
+@pytest.fixture
+def model_copy(trained_model_dir, tmp_path) -> Path:
+    """A private copy of the trained model directory, free to modify."""
+    import shutil
+
+    return Path(shutil.copytree(trained_model_dir, tmp_path / "model"))

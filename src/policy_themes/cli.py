@@ -380,8 +380,10 @@ def predict_cmd(
                 elapsed = progress.tasks[task].elapsed or 1e-9
                 progress.update(task, completed=fraction, sentences=done, rate=done / elapsed)
 
+            # without --out every prediction is printed, so keep them all (not a preview)
             run = predict_files(model, inputs, out=out, top_k=top_k, text_column=text_column,
-                                documents=documents, encoding=encoding, progress=update)
+                                documents=documents, encoding=encoding, progress=update,
+                                preview_rows=sys.maxsize if out is None else 0)
         if out is not None:
             typer.echo(f"{run.sentences:,} predictions written to {out}")
             return

@@ -120,7 +120,7 @@ def train_model(
     """
     texts = [str(t) for t in texts]
     themes = [list(t) for t in themes]
-    _check_training_data(texts, themes, config)
+    _check_training_data(texts, themes, config, groups)
     pipeline = build_pipeline(config, taxonomy)
     cv_metrics = cv_predictions = None
     thresholds = {}
@@ -147,7 +147,7 @@ def train_model(
                        primary_counts={str(k): int(v) for k, v in counts.items()})
 
 
-def _check_training_data(texts, themes, config: TrainConfig) -> None:
+def _check_training_data(texts, themes, config: TrainConfig, groups=None) -> None:
     if not texts:
         raise DataError("no training sentences")
     primary = pd.Series([t[0] for t in themes])
@@ -161,6 +161,11 @@ def _check_training_data(texts, themes, config: TrainConfig) -> None:
         listed = ", ".join(f"'{k}' ({v})" for k, v in rare.items())
         raise DataError(f"too few examples for {folds}-fold cross-validation: {listed}; add "
                         f"examples or lower the folds (--folds, or cv.folds: 0 to skip)")
+    n_groups = len(set(groups)) if groups is not None else None
+    if folds and n_groups is not None and n_groups < folds:
+        raise DataError(f"too few documents for {folds}-fold cross-validation grouped by "
+                        f"document: {n_groups}; add documents or lower the folds (--folds, or "
+                        "cv.folds: 0 to skip)")
 
 
 def _fit(pipeline: Pipeline, texts, themes, config: TrainConfig) -> Pipeline:
@@ -179,6 +184,12 @@ def _cross_validate(pipeline, texts, themes, groups, config, n_jobs, progress):
 
     primary = np.array([t[0] for t in themes], dtype=object)
     splits = list(_splitter(config, groups).split(texts, primary, groups))
+    for train, _ in splits:
+        if len(set(primary[train])) < 2:
+            raise DataError(f"a {config.cv.folds}-fold cross-validation split by document leaves "
+                            f"only '{primary[train][0]}' to train on; spread each theme over "
+                            "more documents or lower the folds (--folds, or cv.folds: 0 to "
+                            "skip)")
     total = len(splits)
     _report(progress, "cross-validation", 0, total)
     texts_arr = np.array(texts, dtype=object)
