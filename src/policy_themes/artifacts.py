@@ -16,6 +16,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,8 @@ from pathlib import Path
 from .errors import ModelError
 
 __all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "save_model",
-           "load_pipeline", "read_meta", "file_sha256", "save_trained", "model_lock"]
+           "load_pipeline", "read_meta", "file_sha256", "save_trained", "model_lock",
+           "check_model_dir"]
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
@@ -84,10 +86,13 @@ def _lock_is_stale(lock: Path) -> bool:
     """A lock whose process is gone (killed with SIGKILL, say) no longer counts."""
     try:
         pid = int(lock.read_text().strip() or "0")
-    except (OSError, ValueError):
+    except ValueError:
+        pid = 0
+    except OSError:
         return False
     if pid <= 0:
-        return False
+        # a lock is written with its pid at once; one still empty after a minute is left over
+        return time.time() - lock.stat().st_mtime > 60
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -241,11 +246,35 @@ def load_pipeline(model_dir: str | Path) -> tuple[object, dict]:
 def _warn_versions(meta: dict, model_dir: Path) -> None:
     import sklearn
 
-    saved = meta.get("sklearn_version")
-    if saved and saved != sklearn.__version__:
-        warnings.warn(f"{model_dir} was trained with scikit-learn {saved}, this is "
-                      f"{sklearn.__version__}: predictions may differ; retrain with "
-                      "`policy-themes train` to be sure", ModelVersionWarning, stacklevel=3)
+    from . import __version__
+
+    for name, saved, running in (("scikit-learn", meta.get("sklearn_version"), sklearn.__version__),
+                                 ("policy-themes", meta.get("package_version"), __version__)):
+        if saved and saved != running:
+            warnings.warn(f"{model_dir} was trained with {name} {saved}, this is {running}: "
+                          "predictions may differ; retrain with `policy-themes train` to be sure",
+                          ModelVersionWarning, stacklevel=3)
+
+
+def check_model_dir(model_dir: str | Path) -> Path:
+    """Check, before any work, that a model directory can be written there.
+
+    Raises
+    ------
+    ModelError
+        If the parent folder is missing, or the path is a file or a non-empty folder that is not
+        a model directory.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.parent.is_dir():
+        raise ModelError(f"{model_dir}: folder {model_dir.parent} does not exist")
+    if model_dir.exists():
+        if not model_dir.is_dir():
+            raise ModelError(f"{model_dir}: exists and is not a folder; choose another --model-dir")
+        if not (model_dir / META_FILE).exists() and any(model_dir.iterdir()):
+            raise ModelError(f"{model_dir}: exists and is not a model directory; choose another "
+                             "--model-dir")
+    return model_dir
 
 
 def _json_default(value):

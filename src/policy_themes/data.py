@@ -540,6 +540,7 @@ class AtomicTableWriter:
         self._handle = None
         self._parquet = None
         self._header_written = False
+        self._columns: list | None = None
 
     def __enter__(self) -> AtomicTableWriter:
         self._tmp = atomic_path(self.path)
@@ -549,7 +550,15 @@ class AtomicTableWriter:
         return self
 
     def write(self, frame: pd.DataFrame) -> None:
-        """Append a chunk; every chunk must have the same columns."""
+        """Append a chunk.
+
+        Raises
+        ------
+        DataError
+            If a CSV, TSV or Parquet chunk has columns the first chunk did not have (inputs of
+            different shapes, such as a document and a table, cannot share one such file).
+        """
+        frame = self._conform(frame)
         if self.format == "parquet":
             self._write_parquet(frame)
         elif self.format == "jsonl":
@@ -561,6 +570,20 @@ class AtomicTableWriter:
             frame.to_csv(self._handle, sep=sep, index=False, header=not self._header_written)
             self._header_written = True
         self.rows += len(frame)
+
+    def _conform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Give a chunk the first chunk's columns, in its order (JSON lines may differ)."""
+        if self.format == "jsonl":
+            return frame
+        if self._columns is None:
+            self._columns = list(frame.columns)
+            return frame
+        extra = [c for c in frame.columns if c not in self._columns]
+        if extra:
+            names = ", ".join(map(str, extra))
+            raise DataError(f"{self.path}: the inputs have different columns ({names} is new); "
+                            "write them to separate files or use .jsonl")
+        return frame.reindex(columns=self._columns)
 
     def _write_parquet(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa

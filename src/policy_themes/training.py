@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,7 +176,17 @@ def _fit(pipeline: Pipeline, texts, themes, config: TrainConfig) -> Pipeline:
     try:
         return pipeline.fit(texts, themes)
     except InvalidParameterError as exc:
-        raise ConfigError(f"{config.source}: {exc}") from None
+        message = str(exc).splitlines()[0]
+        raise ConfigError(f"{config.source}: {_param_key(message, config)}{message}") from None
+
+
+def _param_key(message: str, config: TrainConfig) -> str:
+    """The config key a scikit-learn message is about ("The 'C' parameter of ..." -> clf__C)."""
+    match = re.search(r"The '(\w+)' parameter", message)
+    if match is None:
+        return ""
+    keys = [k for k in config.params if k.rsplit("__", 1)[-1] == match.group(1)]
+    return f"'{keys[0]}': " if keys else ""
 
 
 def _cross_validate(pipeline, texts, themes, groups, config, n_jobs, progress):
@@ -379,6 +390,10 @@ def train(
     """
     taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
     config = config if isinstance(config, TrainConfig) else load_train_config(config)
+    if model_dir is not None:
+        from .artifacts import check_model_dir
+
+        check_model_dir(model_dir)
     paths = [Path(p) for p in data] if data else [DEFAULT_DATA]
     _report(progress, "reading data", 0, 1)
     if weak:

@@ -3,6 +3,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 import warnings
 
 import pandas as pd
@@ -185,6 +186,12 @@ def test_another_sklearn_version_warns_and_still_loads(model_copy):
     assert model.predict(TEXTS[:1])["primary"][0] == "energy_diplomacy"
 
 
+def test_another_package_version_warns(model_copy):
+    write_meta(model_copy, package_version="0.0.0")
+    with pytest.warns(ModelVersionWarning, match="trained with policy-themes 0.0.0"):
+        load_model(model_copy)
+
+
 def test_the_same_sklearn_version_does_not_warn(trained_model_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ModelVersionWarning)
@@ -233,6 +240,22 @@ def test_a_folder_that_is_not_a_model_is_not_replaced(tmp_path, trained_model_di
     assert entries(tmp_path) == ["notes"]
 
 
+def test_train_checks_the_model_dir_before_training(tmp_path, train_small_path,
+                                                    train_config_path, monkeypatch):
+    import policy_themes.training as training
+
+    target = tmp_path / "notes"
+    target.mkdir()
+    (target / "thesis.docx").write_text("precious", encoding="utf-8")
+
+    def fail(*args, **kwargs):
+        raise AssertionError("trained although the model directory is unusable")
+
+    monkeypatch.setattr(training, "train_model", fail)
+    with pytest.raises(ModelError, match="exists and is not a model directory"):
+        train([train_small_path], config=train_config_path, model_dir=target)
+
+
 def test_a_missing_parent_folder(tmp_path, trained_model_dir):
     pipeline, _ = load_pipeline(trained_model_dir)
     target = tmp_path / "no" / "model"
@@ -264,6 +287,16 @@ def test_a_stale_lock_is_taken_over(model_copy):
     save_model(model_copy, pipeline, {"name": "new"})
     assert read_meta(model_copy)["name"] == "new"
     assert not lock.exists()
+
+
+def test_an_empty_lock_left_over_is_taken_over(model_copy):
+    lock = model_copy.parent / f".{model_copy.name}.lock"
+    lock.write_text("", encoding="utf-8")
+    old = time.time() - 120
+    os.utime(lock, (old, old))
+    pipeline, _ = load_pipeline(model_copy)
+    save_model(model_copy, pipeline, {"name": "new"})
+    assert read_meta(model_copy)["name"] == "new"
 
 
 def test_save_trained_returns_the_directory(train_small_path, train_config_path, tmp_path):

@@ -208,5 +208,5 @@ def test_out_of_range_sklearn_parameter_is_a_config_error(tmp_path, taxonomy, pa
     with pytest.raises(ConfigError) as info:
         train_model(TEXTS, THEMES, config=config, taxonomy=taxonomy)
     message = str(info.value)
-    assert message.startswith(f"{path}: ")
+    assert message.startswith(f"{path}: '{param}': ")
     assert fragment in message

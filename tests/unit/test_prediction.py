@@ -169,9 +169,6 @@ def test_predict_files_on_a_document_and_a_table_as_jsonl(model, inputs, tmp_pat
     assert frame["text"].tolist()[4:] == TEXTS + ["Oil exports rose."]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (data.AtomicTableWriter): chunks with other columns "
-                                       "are written under the first chunk's CSV header, and "
-                                       "Parquet raises a raw ValueError")
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_predict_files_on_a_document_and_a_table_in_one_table(model, inputs, tmp_path, suffix):
     doc, table = inputs
