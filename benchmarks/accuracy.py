@@ -66,7 +66,7 @@ def evaluate_systems(train: pd.DataFrame, test: pd.DataFrame, taxonomy, *, varia
         result = train_model(train["text"].tolist(), train["themes"].tolist(), config=config,
                              taxonomy=taxonomy, groups=groups, n_jobs=n_jobs)
         seconds = time.perf_counter() - start
-        feats = result.pipeline.named_steps["features"].transform(texts)
+        feats = result.pipeline[:-1].transform(texts)
         primary, sets, proba, _ = result.pipeline.named_steps["clf"].predict_themes(feats)
         rows.append(_row(name, gold, primary, sets, proba, classes, seconds, n_boot))
     start = time.perf_counter()

@@ -14,10 +14,13 @@ from typing import Any
 from .errors import ConfigError
 from .resources import resource_path
 
-__all__ = ["TrainConfig", "CVConfig", "ThresholdConfig", "load_train_config",
+__all__ = ["TrainConfig", "CVConfig", "ThresholdConfig", "ContextConfig", "load_train_config",
            "default_train_config_path", "parse_override"]
 
-_FEATURES = ("word", "char", "rules")
+_FEATURES = ("word", "char", "rules", "context_words", "context_rules")
+_DEFAULT_FEATURES = {"word": True, "char": True, "rules": True, "context_words": False,
+                     "context_rules": False}
+DOCUMENT_COLUMNS = ("doc_id", "document_id", "document", "source", "url")
 _TUPLE_PARAMS = ("ngram_range",)
 
 
@@ -32,6 +35,26 @@ class CVConfig:
 
     folds: int = 5
     group_column: str | None = "doc_id"
+
+
+@dataclass(frozen=True)
+class ContextConfig:
+    """Where a sentence's context comes from, for the ``context_*`` feature blocks.
+
+    Attributes
+    ----------
+    window : int
+        Neighbouring sentences taken on each side, within the same document.
+    columns : tuple of str
+        Table columns that hold the context itself (e.g. ``text_preceding``); when a table has
+        them they are used instead of the neighbours.
+    document_columns : tuple of str
+        Columns that identify a sentence's document, the first one present is used.
+    """
+
+    window: int = 1
+    columns: tuple[str, ...] = ()
+    document_columns: tuple[str, ...] = DOCUMENT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -52,23 +75,37 @@ class TrainConfig:
     seed : int
         Random seed for cross-validation splits and estimators.
     features : dict of str to bool
-        Which feature blocks the pipeline uses: ``word``, ``char``, ``rules``.
+        Which feature blocks the pipeline uses: ``word``, ``char``, ``rules``,
+        ``context_words`` and ``context_rules``.
     params : dict
         scikit-learn parameters by ``step__param`` name.
     cv : CVConfig
         Cross-validation settings.
     thresholds : ThresholdConfig
         Threshold settings.
+    context : ContextConfig
+        Where the context of the ``context_*`` blocks comes from.
     source : str
         Where the config came from (for messages).
     """
 
     seed: int = 0
-    features: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(_FEATURES, True))
+    features: dict[str, bool] = field(default_factory=lambda: dict(_DEFAULT_FEATURES))
     params: dict[str, Any] = field(default_factory=dict)
     cv: CVConfig = CVConfig()
     thresholds: ThresholdConfig = ThresholdConfig()
+    context: ContextConfig = ContextConfig()
     source: str = "config"
+
+    @property
+    def uses_context(self) -> bool:
+        """Whether a context feature block is on."""
+        return bool(self.features.get("context_words") or self.features.get("context_rules"))
+
+    def without_context(self) -> TrainConfig:
+        """A copy with the context blocks switched off."""
+        return replace(self, features={**self.features, "context_words": False,
+                                       "context_rules": False})
 
     def to_dict(self) -> dict:
         """The config as plain data (what ``model.json`` records)."""
@@ -80,6 +117,8 @@ class TrainConfig:
             "thresholds": {"default": self.thresholds.default,
                            "minimum": self.thresholds.minimum,
                            "maximum": self.thresholds.maximum},
+            "context": {"window": self.context.window, "columns": list(self.context.columns),
+                        "document_columns": list(self.context.document_columns)},
         }
 
     def with_overrides(self, *, seed: int | None = None, folds: int | None = None,
@@ -131,13 +170,14 @@ def load_train_config(path: str | Path | None = None) -> TrainConfig:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{src}: expected a mapping at the top level")
-    _check_keys(raw, {"seed", "features", "params", "cv", "thresholds"}, src)
+    _check_keys(raw, {"seed", "features", "params", "cv", "thresholds", "context"}, src)
     return TrainConfig(
         seed=_int(raw.get("seed", 0), f"{src}: 'seed'"),
         features=_features(raw.get("features", {}), src),
         params=_params(raw.get("params", {}), src),
         cv=_cv(raw.get("cv", {}), src),
         thresholds=_thresholds(raw.get("thresholds", {}), src),
+        context=context_config(raw.get("context", {}), src),
         source=src,
     )
 
@@ -169,7 +209,7 @@ def _features(raw: object, src: str) -> dict[str, bool]:
             f"{src}: 'features' must be a mapping of {', '.join(_FEATURES)} to true/false"
         )
     _check_keys(raw, set(_FEATURES), f"{src}: 'features'")
-    features = dict.fromkeys(_FEATURES, True)
+    features = dict(_DEFAULT_FEATURES)
     for key, value in raw.items():
         if not isinstance(value, bool):
             raise ConfigError(f"{src}: 'features.{key}' must be true or false, got {value!r}")
@@ -197,6 +237,26 @@ def _normalise_param(key: str, value: Any) -> Any:
     if key.rsplit("__", 1)[-1] in _TUPLE_PARAMS and isinstance(value, list):
         return tuple(value)
     return value
+
+
+def context_config(raw: object, src: str = "config") -> ContextConfig:
+    """Validate a ``context`` mapping (also used to read it back from ``model.json``)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{src}: 'context' must be a mapping with window, columns, "
+                          "document_columns")
+    _check_keys(raw, {"window", "columns", "document_columns"}, f"{src}: 'context'")
+    window = _int(raw.get("window", 1), f"{src}: 'context.window'")
+    if window < 1:
+        raise ConfigError(f"{src}: 'context.window' must be >= 1, got {window}")
+    lists = {}
+    for key, default in (("columns", ()), ("document_columns", DOCUMENT_COLUMNS)):
+        value = raw.get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{src}: 'context.{key}' must be a list of column names")
+        lists[key] = tuple(value)
+    return ContextConfig(window=window, **lists)
 
 
 def _cv(raw: object, src: str) -> CVConfig:

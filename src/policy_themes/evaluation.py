@@ -876,6 +876,7 @@ def evaluate(
     *,
     taxonomy=None,
     text_column: str = "text",
+    label_column: str | None = None,
     encoding: str | None = None,
     out_dir: str | Path | None = None,
     n_boot: int = 1000,
@@ -893,8 +894,16 @@ def evaluate(
         The taxonomy of the labels and of the rules baseline; None uses the model's own.
     text_column : str, default="text"
         Text column of the table.
+    label_column : str, default=None
+        Label column; None looks for ``themes``, then ``theme``.
     encoding : str, default=None
         Table encoding.
+
+    Notes
+    -----
+    A model trained with context features reads each sentence's context from the table as it
+    did in training: the context columns, else the neighbouring rows of the same document (the
+    first column present of ``doc_id``, ``document_id``, ``document``, ``source``, ``url``).
     out_dir : str or Path, default=None
         Write ``report.md``, ``report.json`` and ``confusion.png`` here.
     n_boot : int, default=1000
@@ -922,10 +931,11 @@ def evaluate(
     model = model if isinstance(model, ThemeModel) else load_model(model)
     taxonomy = taxonomy or model.taxonomy()
     model.check_taxonomy(taxonomy)
-    frame = read_labeled(data, taxonomy, text_column=text_column, encoding=encoding)
+    frame = read_labeled(data, taxonomy, text_column=text_column, label_column=label_column,
+                         encoding=encoding)
     texts = frame["text"].tolist()
     gold = frame["themes"].tolist()
-    primary, sets, proba, _ = model.predict_arrays(texts)
+    primary, sets, proba, _ = model.predict_arrays(texts, model.context_for(frame))
     classes = model.classes
     metrics = compute_metrics(gold, primary, sets, proba, classes, n_boot=n_boot, seed=seed)
     rules = label_sentences(texts, taxonomy)

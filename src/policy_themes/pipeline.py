@@ -1,5 +1,5 @@
-"""Build the scikit-learn pipeline: features (word and character TF-IDF, rule votes) and a
-two-headed linear classifier.
+"""Build the scikit-learn pipeline: features (word and character TF-IDF, rule votes, and the same
+for the sentence's context) and a two-headed linear classifier.
 
 The classifier has two heads over the same features:
 
@@ -18,18 +18,56 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .config import TrainConfig
 from .errors import ConfigError
 from .taxonomy import NO_THEME, Taxonomy
 
-__all__ = ["RuleVotes", "ThemeClassifier", "build_pipeline", "decide_themes"]
+__all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "build_pipeline", "decide_themes", "make_frame",
+           "TEXT", "CONTEXT"]
+
+TEXT = "text"
+CONTEXT = "context"
+
+
+def make_frame(texts: Sequence[str], context: Sequence[str] | None = None) -> pd.DataFrame:
+    """The pipeline's input: a DataFrame of ``text`` and ``context`` (empty when None)."""
+    texts = [str(t) for t in texts]
+    if context is None:
+        context = [""] * len(texts)
+    elif len(context) != len(texts):
+        raise ValueError(f"{len(context)} contexts for {len(texts)} texts")
+    return pd.DataFrame({TEXT: texts, CONTEXT: [str(c) for c in context]})
+
+
+class InputFrame(TransformerMixin, BaseEstimator):
+    """The pipeline's first step: sentences (a list of str) or a ``text``/``context`` DataFrame.
+
+    A plain list becomes a frame with empty context, so ``pipeline.predict(["..."])`` works.
+    """
+
+    def fit(self, X, y=None):
+        """Nothing to learn."""
+        return self
+
+    def transform(self, X) -> pd.DataFrame:
+        """Return a DataFrame with ``text`` and ``context`` columns."""
+        if isinstance(X, pd.DataFrame):
+            context = X[CONTEXT].tolist() if CONTEXT in X.columns else None
+            return make_frame(X[TEXT].tolist(), context)
+        return make_frame(list(X))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The two columns it passes on."""
+        return np.array([TEXT, CONTEXT], dtype=object)
 
 
 class RuleVotes(TransformerMixin, BaseEstimator):
@@ -271,7 +309,10 @@ def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
     Returns
     -------
     Pipeline
-        Steps ``features`` (a FeatureUnion of ``word``, ``char``, ``rules``) and ``clf``.
+        Steps ``input`` (:class:`InputFrame`: a list of sentences, or a DataFrame made by
+        :func:`make_frame`), ``features`` (a ColumnTransformer of ``word``, ``char``, ``rules``
+        over the ``text`` column and ``context_words``, ``context_rules`` over ``context``) and
+        ``clf``.
 
     Raises
     ------
@@ -281,14 +322,21 @@ def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
     blocks = []
     if config.features.get("word", True):
         blocks.append(("word", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2),
-                                               dtype=np.float32)))
+                                               dtype=np.float32), TEXT))
     if config.features.get("char", True):
         blocks.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
-                                               sublinear_tf=True, min_df=2, dtype=np.float32)))
+                                               sublinear_tf=True, min_df=2, dtype=np.float32),
+                       TEXT))
     if config.features.get("rules", True):
-        blocks.append(("rules", RuleVotes(taxonomy)))
+        blocks.append(("rules", RuleVotes(taxonomy), TEXT))
+    if config.features.get("context_words", False):
+        blocks.append(("context_words", TfidfVectorizer(sublinear_tf=True, min_df=2,
+                                                        dtype=np.float32), CONTEXT))
+    if config.features.get("context_rules", False):
+        blocks.append(("context_rules", RuleVotes(taxonomy), CONTEXT))
     pipeline = Pipeline([
-        ("features", FeatureUnion(blocks)),
+        ("input", InputFrame()),
+        ("features", ColumnTransformer(blocks, sparse_threshold=1.0)),
         ("clf", ThemeClassifier(labels=taxonomy.ids, random_state=config.seed)),
     ])
     # settings of a feature block that is switched off are ignored, so blocks toggle freely
@@ -299,6 +347,6 @@ def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
     if unknown:
         raise ConfigError(f"{config.source}: params key '{unknown[0]}' is not a parameter of the "
                           "pipeline (steps: features__word, features__char, features__rules, "
-                          "clf)")
+                          "features__context_words, features__context_rules, clf)")
     pipeline.set_params(**params)
     return pipeline

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelError
+from .pipeline import make_frame
 from .taxonomy import Taxonomy
 
 __all__ = ["ThemeModel", "load_model", "PredictRun", "predict_files"]
@@ -102,18 +103,41 @@ class ThemeModel:
                 "retrain it with this taxonomy"
             )
 
-    def predict_arrays(self, texts: Sequence[str]):
+    @property
+    def uses_context(self) -> bool:
+        """Whether the model reads a sentence's context (its neighbours in the document)."""
+        features = self.meta.get("config", {}).get("features", {})
+        return bool(features.get("context_words") or features.get("context_rules"))
+
+    @property
+    def context_settings(self):
+        """Where the model's training took context from (a ``ContextConfig``)."""
+        from .config import context_config
+
+        return context_config(self.meta.get("config", {}).get("context"), "model.json")
+
+    def context_for(self, frame: pd.DataFrame) -> list[str] | None:
+        """The context of a sentence table's rows as the model was trained to read it."""
+        from .context import frame_context
+
+        return frame_context(frame, self.context_settings) if self.uses_context else None
+
+    def predict_arrays(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """Primary themes, theme sets, primary probabilities and membership probabilities."""
-        features = self.pipeline.named_steps["features"].transform([str(t) for t in texts])
+        features = self.pipeline[:-1].transform(make_frame(texts, context))
         return self.pipeline.named_steps["clf"].predict_themes(features)
 
-    def predict(self, texts: Sequence[str], *, top_k: int = 3) -> pd.DataFrame:
+    def predict(self, texts: Sequence[str], *, context: Sequence[str] | None = None,
+                top_k: int = 3) -> pd.DataFrame:
         """Predict themes for sentences.
 
         Parameters
         ----------
         texts : sequence of str
             Sentences.
+        context : sequence of str, default=None
+            Each sentence's context, for models trained with context features (for example
+            ``policy_themes.context.neighbour_context(texts, doc_ids)``); None means none.
         top_k : int, default=3
             How many of the most probable themes to list with their probabilities.
 
@@ -133,7 +157,7 @@ class ThemeModel:
         texts = [str(t) for t in texts]
         if not texts:
             return pd.DataFrame(columns=["text", "primary", "probability", "themes", "top_k"])
-        primary, sets, proba, _ = self.predict_arrays(texts)
+        primary, sets, proba, _ = self.predict_arrays(texts, context)
         classes = self.classes
         order = np.argsort(-proba, axis=1)[:, : max(top_k, 1)]
         return pd.DataFrame({
@@ -145,14 +169,16 @@ class ThemeModel:
                       for i, row in enumerate(order)],
         })
 
-    def explain(self, texts: Sequence[str], *, n_terms: int = 5,
-                taxonomy: Taxonomy | None = None) -> list[dict]:
+    def explain(self, texts: Sequence[str], *, context: Sequence[str] | None = None,
+                n_terms: int = 5, taxonomy: Taxonomy | None = None) -> list[dict]:
         """Say why each sentence got its primary theme.
 
         Parameters
         ----------
         texts : sequence of str
             Sentences.
+        context : sequence of str, default=None
+            Each sentence's context, as for :meth:`predict`.
         n_terms : int, default=5
             How many features to list per sentence.
         taxonomy : Taxonomy, default=None
@@ -169,7 +195,7 @@ class ThemeModel:
         """
         features = self.pipeline.named_steps["features"]
         clf = self.pipeline.named_steps["clf"]
-        matrix = features.transform([str(t) for t in texts]).tocsr()
+        matrix = features.transform(make_frame(texts, context)).tocsr()
         names = _feature_names(features)
         head = clf.primary_
         primary = clf.predict(matrix)
@@ -188,14 +214,22 @@ class ThemeModel:
 
 
 def _feature_names(features) -> list[str]:
-    names = features.get_feature_names_out()
-    return [name.replace("__", ":", 1).replace("rules:rule:", "rule:") for name in names]
+    """Readable feature names: ``word:<n-gram>``, ``char:<n-gram>``, ``rule:<theme>`` and the
+    same with ``context `` in front for the context blocks."""
+    prefixes = {"word": "word:", "char": "char:", "rules": "", "context_words": "context word:",
+                "context_rules": "context "}
+    readable = []
+    for name in features.get_feature_names_out():
+        block, _, feature = name.partition("__")
+        readable.append(prefixes.get(block, f"{block}:") + feature)
+    return readable
 
 
 def _model_taxonomy(features) -> Taxonomy | None:
-    for name, block in features.transformer_list:
-        if name == "rules":
-            return block.taxonomy
+    blocks = getattr(features, "named_transformers_", {})
+    for name in ("rules", "context_rules"):
+        if name in blocks:
+            return blocks[name].taxonomy
     return None
 
 
@@ -293,7 +327,8 @@ def predict_files(
     previews = []
     with table_sink(out_path) as sink:
         for frame in frames:
-            predicted = model.predict(frame["text"].fillna("").astype(str).tolist(), top_k=top_k)
+            predicted = model.predict(frame["text"].fillna("").astype(str).tolist(),
+                                      context=model.context_for(frame), top_k=top_k)
             chunk = frame.drop(columns=["text"]).reset_index(drop=True)
             chunk = pd.concat([chunk, predicted], axis=1)
             chunk["top_k"] = [_format_top_k(t) for t in chunk["top_k"]]

@@ -19,8 +19,9 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from .config import ThresholdConfig, TrainConfig, load_train_config
+from .context import frame_context
 from .errors import ConfigError, DataError
-from .pipeline import build_pipeline, decide_themes
+from .pipeline import build_pipeline, decide_themes, make_frame
 from .taxonomy import Taxonomy, load_taxonomy
 
 __all__ = ["TrainResult", "train_model", "train", "choose_thresholds", "load_training_data",
@@ -86,6 +87,7 @@ def train_model(
     config: TrainConfig,
     taxonomy: Taxonomy,
     groups: Sequence[str] | None = None,
+    context: Sequence[str] | None = None,
     n_jobs: int = 1,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
@@ -103,6 +105,9 @@ def train_model(
         The taxonomy the labels use.
     groups : sequence of str, default=None
         Document ids: cross-validation never splits a document across folds.
+    context : sequence of str, default=None
+        Each sentence's context (see :mod:`policy_themes.context`); when there is none, the
+        config's context feature blocks are switched off.
     n_jobs : int, default=1
         Cross-validation folds fitted in parallel.
     progress : callable, default=None
@@ -122,11 +127,14 @@ def train_model(
     texts = [str(t) for t in texts]
     themes = [list(t) for t in themes]
     _check_training_data(texts, themes, config, groups)
+    if config.uses_context and not any(str(c).strip() for c in context or []):
+        config = config.without_context()
+    inputs = make_frame(texts, context if config.uses_context else None)
     pipeline = build_pipeline(config, taxonomy)
     cv_metrics = cv_predictions = None
     thresholds = {}
     if config.cv.folds:
-        oof = _cross_validate(pipeline, texts, themes, groups, config, n_jobs, progress)
+        oof = _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress)
         classes, theme_ids, proba, membership = oof
         thresholds = choose_thresholds(membership, themes, theme_ids, config.thresholds)
         vector = np.array([thresholds[t] for t in theme_ids])
@@ -136,7 +144,7 @@ def train_model(
                                        "primary": primary, "themes": [";".join(s) for s in sets]})
     _report(progress, "fit", 0, 1)
     pipeline.set_params(clf__thresholds=thresholds or None)
-    _fit(pipeline, texts, themes, config)
+    _fit(pipeline, inputs, themes, config)
     _report(progress, "fit", 1, 1)
     if not thresholds:
         clf = pipeline.named_steps["clf"]
@@ -169,12 +177,12 @@ def _check_training_data(texts, themes, config: TrainConfig, groups=None) -> Non
                         "cv.folds: 0 to skip)")
 
 
-def _fit(pipeline: Pipeline, texts, themes, config: TrainConfig) -> Pipeline:
+def _fit(pipeline: Pipeline, inputs: pd.DataFrame, themes, config: TrainConfig) -> Pipeline:
     """Fit, turning scikit-learn's parameter validation errors into ConfigError."""
     from sklearn.utils._param_validation import InvalidParameterError
 
     try:
-        return pipeline.fit(texts, themes)
+        return pipeline.fit(inputs, themes)
     except InvalidParameterError as exc:
         message = str(exc).splitlines()[0]
         raise ConfigError(f"{config.source}: {_param_key(message, config)}{message}") from None
@@ -189,12 +197,12 @@ def _param_key(message: str, config: TrainConfig) -> str:
     return f"'{keys[0]}': " if keys else ""
 
 
-def _cross_validate(pipeline, texts, themes, groups, config, n_jobs, progress):
+def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress):
     """Out-of-fold primary and membership probabilities."""
     from joblib import Parallel, delayed
 
     primary = np.array([t[0] for t in themes], dtype=object)
-    splits = list(_splitter(config, groups).split(texts, primary, groups))
+    splits = list(_splitter(config, groups).split(inputs, primary, groups))
     for train, _ in splits:
         if len(set(primary[train])) < 2:
             raise DataError(f"a {config.cv.folds}-fold cross-validation split by document leaves "
@@ -203,26 +211,25 @@ def _cross_validate(pipeline, texts, themes, groups, config, n_jobs, progress):
                             "skip)")
     total = len(splits)
     _report(progress, "cross-validation", 0, total)
-    texts_arr = np.array(texts, dtype=object)
     results = []
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    jobs = (delayed(_fit_fold)(clone(pipeline), texts_arr, themes, train, test, config)
+    jobs = (delayed(_fit_fold)(clone(pipeline), inputs, themes, train, test, config)
             for train, test in splits)
     for done, result in enumerate(parallel(jobs), start=1):
         results.append(result)
         _report(progress, "cross-validation", done, total)
     classes, theme_ids = results[0][2], results[0][3]
-    proba = np.zeros((len(texts), len(classes)))
-    membership = np.zeros((len(texts), len(theme_ids)))
+    proba = np.zeros((len(inputs), len(classes)))
+    membership = np.zeros((len(inputs), len(theme_ids)))
     for (_, test), (fold_proba, fold_membership, _, _) in zip(splits, results):
         proba[test] = fold_proba
         membership[test] = fold_membership
     return classes, theme_ids, proba, membership
 
 
-def _fit_fold(pipeline, texts, themes, train, test, config):
-    _fit(pipeline, list(texts[train]), [themes[i] for i in train], config)
-    features = pipeline.named_steps["features"].transform(list(texts[test]))
+def _fit_fold(pipeline, inputs, themes, train, test, config):
+    _fit(pipeline, inputs.iloc[train], [themes[i] for i in train], config)
+    features = pipeline.named_steps["features"].transform(inputs.iloc[test])
     clf = pipeline.named_steps["clf"]
     return (clf.predict_proba(features), clf.membership_proba(features), list(clf.classes_),
             list(clf.themes_))
@@ -293,8 +300,10 @@ def _report(progress: ProgressCallback | None, stage: str, done: int, total: int
 
 
 def load_training_data(paths: Sequence[str | Path], taxonomy: Taxonomy, *,
-                       text_column: str = "text", encoding: str | None = None) -> pd.DataFrame:
-    """Read and concatenate labeled tables (``text`` plus ``themes`` or ``theme``).
+                       text_column: str = "text", label_column: str | None = None,
+                       encoding: str | None = None) -> pd.DataFrame:
+    """Read and concatenate labeled tables (``text`` plus ``themes`` or ``theme``, or the
+    ``label_column``; labels may be theme ids or names).
 
     Returns
     -------
@@ -309,7 +318,8 @@ def load_training_data(paths: Sequence[str | Path], taxonomy: Taxonomy, *,
     """
     from .data import read_labeled
 
-    frames = [read_labeled(p, taxonomy, text_column=text_column, encoding=encoding) for p in paths]
+    frames = [read_labeled(p, taxonomy, text_column=text_column, label_column=label_column,
+                           encoding=encoding) for p in paths]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     blank = frame["text"].str.strip() == ""
     return frame[~blank].reset_index(drop=True)
@@ -348,6 +358,7 @@ def train(
     model_dir: str | Path | None = None,
     weak: bool = False,
     text_column: str = "text",
+    label_column: str | None = None,
     documents: bool = False,
     encoding: str | None = None,
     n_jobs: int = 1,
@@ -370,6 +381,8 @@ def train(
         Train on the rules' labels of unlabeled input.
     text_column : str, default="text"
         Text column of tables.
+    label_column : str, default=None
+        Label column of labeled tables; None looks for ``themes``, then ``theme``.
     documents : bool, default=False
         With ``weak``: table rows are documents to split into sentences.
     encoding : str, default=None
@@ -400,12 +413,15 @@ def train(
         frame = weak_labels(paths, taxonomy, text_column=text_column, documents=documents,
                             encoding=encoding)
     else:
-        frame = load_training_data(paths, taxonomy, text_column=text_column, encoding=encoding)
+        frame = load_training_data(paths, taxonomy, text_column=text_column,
+                                   label_column=label_column, encoding=encoding)
     _report(progress, "reading data", 1, 1)
     group_col = config.cv.group_column
     groups = frame[group_col].astype(str).tolist() if group_col in frame.columns else None
+    context = frame_context(frame, config.context) if config.uses_context else None
     result = train_model(frame["text"].tolist(), frame["themes"].tolist(), config=config,
-                         taxonomy=taxonomy, groups=groups, n_jobs=n_jobs, progress=progress)
+                         taxonomy=taxonomy, groups=groups, context=context, n_jobs=n_jobs,
+                         progress=progress)
     result.data_files = [str(p) for p in paths]
     result.weak = weak
     if model_dir is not None:

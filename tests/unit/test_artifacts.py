@@ -93,7 +93,7 @@ def test_save_load_round_trip_gives_identical_predictions(train_small_path, trai
                                                           tmp_path):
     result = train([train_small_path], config=train_config_path, model_dir=tmp_path / "m")
     clf = result.pipeline.named_steps["clf"]
-    expected = clf.predict_themes(result.pipeline.named_steps["features"].transform(TEXTS))
+    expected = clf.predict_themes(result.pipeline[:-1].transform(TEXTS))
     loaded = load_model(tmp_path / "m").predict_arrays(TEXTS)
     assert loaded[0] == expected[0] == ["energy_diplomacy", "consular_diaspora",
                                         "counter_terrorism", "none"]

@@ -25,7 +25,8 @@ def test_shipped_config_loads():
     config = load_train_config()
     assert config.source == str(default_train_config_path())
     assert config.seed == 0
-    assert config.features == {"word": True, "char": True, "rules": True}
+    assert config.features == {"word": True, "char": True, "rules": True,
+                               "context_words": True, "context_rules": True}
     assert config.cv == CVConfig(folds=5, group_column="doc_id")
     assert config.thresholds == ThresholdConfig(default=0.5, minimum=0.1, maximum=0.9)
     assert config.params["clf__C"] == 10.0
@@ -35,7 +36,8 @@ def test_shipped_config_loads():
 
 def test_test_config_loads(train_config_path):
     config = load_train_config(train_config_path)
-    assert config.features == {"word": True, "char": False, "rules": True}
+    assert config.features == {"word": True, "char": False, "rules": True,
+                               "context_words": False, "context_rules": False}
     assert config.cv.folds == 3
 
 
@@ -61,17 +63,21 @@ def test_missing_file(tmp_path):
     ("text", "message"),
     [
         ("seed: 0\nepochs: 3\n",
-         "unknown key 'epochs' (allowed: cv, features, params, seed, thresholds)"),
+         "unknown key 'epochs' (allowed: context, cv, features, params, seed, "
+         "thresholds)"),
         ("cv:\n  fold: 3\n", "'cv': unknown key 'fold' (allowed: folds, group_column)"),
-        ("features:\n  words: true\n", "'features': unknown key 'words' (allowed: char, rules, "
-                                       "word)"),
+        ("features:\n  words: true\n", "'features': unknown key 'words' (allowed: char, "
+                                       "context_rules, context_words, rules, word)"),
+        ("context:\n  window: 0\n", "'context.window' must be >= 1, got 0"),
+        ("context:\n  columns: before\n", "'context.columns' must be a list of column names"),
         ("thresholds:\n  max: 0.8\n", "'thresholds': unknown key 'max' (allowed: default, "
                                       "maximum, minimum)"),
         ("seed: abc\n", "'seed' must be a whole number, got 'abc'"),
         ("seed: true\n", "'seed' must be a whole number, got True"),
         ("cv:\n  folds: 2.5\n", "'cv.folds' must be a whole number, got 2.5"),
         ("features:\n  char: 'no'\n", "'features.char' must be true or false, got 'no'"),
-        ("features: [word]\n", "'features' must be a mapping of word, char, rules to true/false"),
+        ("features: [word]\n", "'features' must be a mapping of word, char, rules, "
+                               "context_words, context_rules to true/false"),
         ("features:\n  word: false\n  char: false\n  rules: false\n",
          "'features' switches every feature block off"),
         ("cv:\n  folds: 1\n", "'cv.folds' must be 0 (no cross-validation) or >= 2, got 1"),
@@ -180,7 +186,7 @@ def test_settings_of_a_switched_off_block_are_ignored(tmp_path, taxonomy):
     path = write_config(tmp_path, "features:\n  char: false\n"
                                   "params:\n  features__char__min_df: 3\n")
     pipeline = build_pipeline(load_train_config(path), taxonomy)
-    assert [name for name, _ in pipeline.named_steps["features"].transformer_list] == [
+    assert [name for name, _, _ in pipeline.named_steps["features"].transformers] == [
         "word", "rules"]
 
 

@@ -54,9 +54,9 @@ def small_pipeline(train_small_path, train_config_path, taxonomy):
 def test_build_pipeline_respects_feature_switches(taxonomy, features, blocks):
     config = replace(load_train_config(), features=features, params={})
     pipeline = build_pipeline(config, taxonomy)
-    assert [name for name, _ in pipeline.steps] == ["features", "clf"]
-    union = pipeline.named_steps["features"]
-    assert [name for name, _ in union.transformer_list] == blocks
+    assert [name for name, _ in pipeline.steps] == ["input", "features", "clf"]
+    columns = pipeline.named_steps["features"]
+    assert [name for name, _, _ in columns.transformers] == blocks
 
 
 def test_build_pipeline_applies_params_labels_and_seed(train_config_path, taxonomy):
@@ -213,7 +213,7 @@ def test_decide_themes_on_no_rows():
 
 def test_pipeline_probabilities_cover_the_whole_taxonomy(small_pipeline, taxonomy):
     clf = small_pipeline.named_steps["clf"]
-    features = small_pipeline.named_steps["features"].transform(["Gas.", "Visas.", "Hello."])
+    features = small_pipeline[:-1].transform(["Gas.", "Visas.", "Hello."])
     proba = clf.predict_proba(features)
     assert list(clf.classes_) == taxonomy.ids
     assert proba.shape == (3, len(taxonomy.ids))
@@ -233,11 +233,11 @@ def test_pickle_round_trip_keeps_predictions(small_pipeline):
              "Police arrested members of a drug trafficking network.",
              "The press conference starts at noon."]
     clf = small_pipeline.named_steps["clf"]
-    features = small_pipeline.named_steps["features"].transform(texts)
+    features = small_pipeline[:-1].transform(texts)
     before = clf.predict_themes(features)
     clone = pickle.loads(pickle.dumps(small_pipeline))
     after = clone.named_steps["clf"].predict_themes(
-        clone.named_steps["features"].transform(texts))
+        clone[:-1].transform(texts))
     assert after[0] == before[0] == ["energy_diplomacy", "consular_diaspora",
                                       "counter_terrorism", "none"]
     assert after[1] == before[1]

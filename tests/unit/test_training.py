@@ -29,7 +29,7 @@ def config(train_config_path):
 
 
 def probabilities(result, texts):
-    features = result.pipeline.named_steps["features"].transform(texts)
+    features = result.pipeline[:-1].transform(texts)
     return result.pipeline.named_steps["clf"].predict_themes(features)
 
 
