@@ -31,8 +31,8 @@ from .config import TrainConfig
 from .errors import ConfigError
 from .taxonomy import NO_THEME, Taxonomy
 
-__all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "build_pipeline", "decide_themes", "make_frame",
-           "TEXT", "CONTEXT"]
+__all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "build_pipeline", "decide_themes",
+           "make_frame", "TEXT", "CONTEXT"]
 
 TEXT = "text"
 CONTEXT = "context"
