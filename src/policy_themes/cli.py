@@ -49,6 +49,11 @@ TaxonomyOption = Annotated[
 TextColumnOption = Annotated[
     str, typer.Option("--text-column", help="Column holding the text in table inputs.")
 ]
+LabelColumnOption = Annotated[
+    str | None,
+    typer.Option("--label-column", help="Column holding the labels (theme ids or names, ';' "
+                                        "between several) [default: themes, else theme]."),
+]
 EncodingOption = Annotated[
     str | None,
     typer.Option("--encoding", help="Input text encoding [default: UTF-8, or UTF-16 with a BOM]."),
@@ -205,6 +210,12 @@ def _print_label_run(run) -> None:
 ModelDirOption = Annotated[
     Path, typer.Option("--model-dir", "-m", help="The model directory.")
 ]
+ModelSourceOption = Annotated[
+    Path, typer.Option("--model-dir", "-m", help="The model directory, or a shared .skops model "
+                                                 "file (written by `policy-themes export`; a "
+                                                 "directory holding model.skops but no "
+                                                 "model.joblib loads its model.skops).")
+]
 
 
 def _stage_progress():
@@ -250,6 +261,7 @@ def train_cmd(
         bool, typer.Option("--documents", help="With --weak: table rows are documents.")
     ] = False,
     text_column: TextColumnOption = "text",
+    label_column: LabelColumnOption = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
     folds: Annotated[
         int | None, typer.Option("--folds", help="Cross-validation folds (0 skips it).")
@@ -287,7 +299,8 @@ def train_cmd(
             progress.update(tasks[stage], completed=done, total=total)
 
         result = train(data, config=config, taxonomy=taxonomy_path, model_dir=model_dir,
-                       weak=weak, text_column=text_column, documents=documents,
+                       weak=weak, text_column=text_column, label_column=label_column,
+                       documents=documents,
                        encoding=encoding, n_jobs=_jobs(jobs), progress=update)
     _print_train_summary(result, model_dir)
 
@@ -332,7 +345,7 @@ def predict_cmd(
         typer.Option("--input", "-i", help="Documents (.txt, split into sentences), folders or "
                                            "tables (repeatable)."),
     ] = None,
-    model_dir: ModelDirOption = Path("models/default"),
+    model_dir: ModelSourceOption = Path("models/default"),
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Themes listed with "
                                                                     "probabilities.")] = 3,
     output_format: Annotated[
@@ -444,13 +457,14 @@ def _print_predictions(frame, output_format: str) -> None:
 def evaluate_cmd(
     data: Annotated[Path, typer.Argument(help="Labeled table: text + themes (or theme).",
                                          show_default=False)],
-    model_dir: ModelDirOption = Path("models/default"),
+    model_dir: ModelSourceOption = Path("models/default"),
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report directory [default: "
                                                       "reports/<model>-<data>].")
     ] = None,
     taxonomy_path: TaxonomyOption = None,
     text_column: TextColumnOption = "text",
+    label_column: LabelColumnOption = None,
     n_boot: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for "
                                                                    "the 95% intervals.")] = 1000,
     encoding: EncodingOption = None,
@@ -474,7 +488,7 @@ def evaluate_cmd(
     if out.parent == Path("reports"):
         out.parent.mkdir(exist_ok=True)
     report = evaluate(model, data, taxonomy=taxonomy, text_column=text_column,
-                      encoding=encoding, out_dir=out, n_boot=n_boot)
+                      label_column=label_column, encoding=encoding, out_dir=out, n_boot=n_boot)
     _print_eval_summary(report)
     typer.echo(f"Report written to {out}/report.md")
 
@@ -502,19 +516,23 @@ def _print_eval_summary(report) -> None:
 
 @app.command("info")
 @handle_errors
-def info_cmd(model_dir: ModelDirOption = Path("models/default")) -> None:
-    """Show what a model directory holds: metadata, metrics and thresholds.
+def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
+    """Show what a model holds: metadata, metrics and thresholds.
+
+    The model is a model directory or a shared .skops file; a .skops file is checked against
+    the allow-list of types and loaded to read it.
 
     Example: policy-themes info --model-dir models/default
     """
-    from .artifacts import read_meta
     from .render import figures_table
+    from .sharing import read_model_meta, shared_model_file
 
-    meta = read_meta(model_dir)
+    meta = read_model_meta(model_dir)
+    shared_file = shared_model_file(model_dir)
     data = meta.get("training_data", {})
     taxonomy = meta.get("taxonomy", {})
     figures = {
-        "model directory": str(model_dir),
+        "model file" if shared_file else "model directory": str(shared_file or model_dir),
         "created": meta.get("created"),
         "policy-themes": meta.get("package_version"),
         "scikit-learn": meta.get("sklearn_version"),
@@ -525,8 +543,14 @@ def info_cmd(model_dir: ModelDirOption = Path("models/default")) -> None:
         "weak labels": data.get("weak_labels"),
         "features": ", ".join(k for k, v in meta.get("config", {}).get("features", {}).items()
                               if v),
-        "sha256 model.joblib": meta.get("sha256", {}).get("model.joblib", "")[:16] + "…",
     }
+    if shared_file:
+        shared = meta.get("shared") or {}
+        figures["format"] = f"skops {shared.get('skops_version')} (no pickle)"
+        figures["exported"] = shared.get("exported")
+        figures["sha256 source model.joblib"] = str(shared.get("source_sha256", ""))[:16] + "…"
+    else:
+        figures["sha256 model.joblib"] = meta.get("sha256", {}).get("model.joblib", "")[:16] + "…"
     for key, value in (meta.get("cv_metrics") or {}).items():
         if not key.endswith("_ci"):
             figures[f"cv {key}"] = value
@@ -535,3 +559,31 @@ def info_cmd(model_dir: ModelDirOption = Path("models/default")) -> None:
     thresholds = meta.get("thresholds") or {}
     if thresholds:
         console.print(figures_table(thresholds, title="Theme thresholds", humanize=False))
+
+
+@app.command("export")
+@handle_errors
+def export_cmd(
+    model_dir: ModelDirOption = Path("models/default"),
+    share_format: Annotated[
+        str, typer.Option("--format", "-f", help="The sharing format (skops is the only one).")
+    ] = "skops",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="The file to write, ending in .skops "
+                                                      "[default: <model-dir>/model.skops].")
+    ] = None,
+) -> None:
+    """Export a trained model to one .skops file that others can load without running its code.
+
+    model.joblib is a pickle: loading one runs whatever code its author put in it. The .skops
+    file (skops.io) holds the same fitted pipeline and its model.json metadata as data; predict,
+    evaluate and info load it with --model-dir FILE.skops, refusing any file that names a type
+    outside policy-themes' allow-list. Needs skops: pip install "policy-themes[share]".
+
+    Example: policy-themes export --model-dir models/default --out default.skops
+    """
+    from .sharing import export_model
+
+    path = export_model(model_dir, out, format=share_format)
+    size = path.stat().st_size / 1e6
+    typer.echo(f"Exported {model_dir} to {path} ({size:.1f} MB)")

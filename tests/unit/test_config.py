@@ -28,7 +28,7 @@ def test_shipped_config_loads():
     assert config.features == {"word": True, "char": True, "rules": True,
                                "context_words": True, "context_rules": True}
     assert config.cv == CVConfig(folds=5, group_column="doc_id")
-    assert config.thresholds == ThresholdConfig(default=0.5, minimum=0.1, maximum=0.9)
+    assert config.thresholds == ThresholdConfig(default=0.5, minimum=0.35, maximum=0.9)
     assert config.params["clf__C"] == 10.0
     assert config.params["features__word__ngram_range"] == (1, 2)
     assert config.params["features__char__ngram_range"] == (2, 5)
