@@ -50,7 +50,7 @@ def test_to_dict_is_plain_data():
     data = load_train_config().to_dict()
     assert data["params"]["features__word__ngram_range"] == [1, 2]
     assert data["cv"] == {"folds": 5, "group_column": "doc_id"}
-    assert data["thresholds"] == {"default": 0.5, "minimum": 0.1, "maximum": 0.9}
+    assert data["thresholds"] == {"default": 0.5, "minimum": 0.35, "maximum": 0.9}
 
 
 def test_missing_file(tmp_path):
