@@ -65,9 +65,8 @@ def variants(base) -> dict:
                                                          "context_rules": False}),
         "without character n-grams": replace(base, features={**base.features, "char": False}),
         "without class weights": base.with_overrides(params={"clf__class_weight": None}),
-        "C = 3": base.with_overrides(params={"clf__C": 3.0}),
-        "C = 30": base.with_overrides(params={"clf__C": 30.0}),
-        "context window 2": replace(base, context=replace(base.context, window=2)),
+        "context window 1": replace(base, context=replace(base.context, window=1)),
+        "C = 5": base.with_overrides(params={"clf__C": 5.0}),
     }
 
 
@@ -201,7 +200,7 @@ def manifesto_task(args) -> str:
     test = read_labeled(MANIFESTO / "test.csv", taxonomy, **read)
     base = load_train_config(EXAMPLES / "manifesto-train.yaml")
     names = ["default model"] if args.quick else ["default model", "without context features",
-                                                  "without class weights", "C = 3"]
+                                                  "without class weights", "C = 5"]
     rows = run_task(train, test, taxonomy, base, names, n_jobs=args.jobs, n_boot=args.bootstrap)
     return (f"## Manifesto protectionism: test.csv ({len(test):,} quasi-sentences, 3 classes); "
             f"trained on train.csv ({len(train):,}) with configs/examples/\n\n"
