@@ -30,6 +30,8 @@ _EXPORTS = {
     "analyze_rules": "analysis",
     "LabelRun": "batch",
     "label_files": "batch",
+    "map_chunks": "parallel",
+    "train_streaming": "streaming",
     "read_table": "data",
     "read_labeled": "data",
     "parse_themes": "data",

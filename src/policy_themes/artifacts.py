@@ -9,10 +9,12 @@ unpickling: a joblib file is a pickle, and a pickle can run code, so only load m
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -30,6 +32,7 @@ __all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
 FORMAT_VERSION = 1
+_HELD_LOCKS: set[Path] = set()  # locks this process holds (train holds one while it saves)
 
 
 class ModelVersionWarning(UserWarning):
@@ -49,6 +52,9 @@ def file_sha256(path: str | Path) -> str:
 def model_lock(model_dir: Path):
     """Hold an exclusive lock on a model directory while it is replaced.
 
+    The lock is re-entrant within a process: :func:`~policy_themes.training.train` holds it for
+    the whole run and :func:`save_model` takes it again.
+
     Raises
     ------
     ModelError
@@ -58,6 +64,10 @@ def model_lock(model_dir: Path):
     if not parent.is_dir():
         raise ModelError(f"{model_dir}: folder {parent} does not exist")
     lock = parent / f".{model_dir.name}.lock"
+    key = lock.resolve()
+    if key in _HELD_LOCKS:
+        yield
+        return
     for _ in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -73,11 +83,13 @@ def model_lock(model_dir: Path):
             raise ModelError(f"{model_dir}: cannot write there ({exc.strerror or exc})") from None
     else:
         raise ModelError(f"{model_dir}: could not take the lock {lock}")
+    _HELD_LOCKS.add(key)
     try:
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
         yield
     finally:
+        _HELD_LOCKS.discard(key)
         with contextlib.suppress(OSError):
             lock.unlink()
 
@@ -130,7 +142,8 @@ def save_model(model_dir: str | Path, pipeline, meta: dict, *, write_extra=None)
 
     model_dir = Path(model_dir)
     with model_lock(model_dir):
-        tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".tmp",
+        _clean_leftovers(model_dir)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.{os.getpid()}.", suffix=".tmp",
                                     dir=model_dir.parent))
         try:
             joblib.dump(pipeline, tmp / MODEL_FILE, compress=3)
@@ -146,6 +159,27 @@ def save_model(model_dir: str | Path, pipeline, meta: dict, *, write_extra=None)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return model_dir
+
+
+def _clean_leftovers(model_dir: Path) -> None:
+    """Under the lock: put back a model directory whose swap was cut short (the process killed
+    between the two renames) and remove folders that runs killed outright left behind."""
+    from .data import process_alive
+
+    name = re.escape(model_dir.name)
+    pattern = re.compile(rf"\.{name}\.(?:old-(\d+)|(\d+)\.[a-z0-9_]+\.tmp)")
+    leftovers = []
+    for candidate in model_dir.parent.glob(f".{glob.escape(model_dir.name)}.*"):
+        match = pattern.fullmatch(candidate.name)
+        if match and candidate.is_dir() and not process_alive(int(match.group(1) or
+                                                                  match.group(2))):
+            leftovers.append(candidate)
+    old = [c for c in leftovers if ".old-" in c.name and (c / META_FILE).is_file()]
+    if old and not model_dir.exists():
+        os.replace(old[0], model_dir)
+        leftovers.remove(old[0])
+    for leftover in leftovers:
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _swap_in(tmp: Path, model_dir: Path) -> None:
@@ -309,6 +343,7 @@ def save_trained(result, model_dir: str | Path) -> Path:
         "training_data": {"files": result.data_files, "sentences": result.n_sentences,
                           "fingerprint": result.fingerprint, "weak_labels": result.weak,
                           "primary_counts": result.primary_counts},
+        "data_findings": [f.to_dict() for f in getattr(result, "findings", [])],
         "cv_metrics": _headline(result.cv_metrics),
         "thresholds": result.thresholds,
         "platform": {"python": sys.version.split()[0], "machine": platform.machine()},

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import pandas as pd
 
 from .analysis import RuleAnalysis
 from .data import (
     THEMES_COL,
+    DataFinding,
+    blank_rows_finding,
     file_format,
+    free_names,
     iter_sentence_frames,
     join_themes,
     parse_themes,
     table_sink,
 )
 from .errors import DataError
-from .labeling import RuleMatcher, label_sentences
+from .labeling import LabelResult, RuleMatcher, label_sentences
+from .parallel import map_chunks
 from .taxonomy import Taxonomy
 
-__all__ = ["LabelRun", "label_files", "check_output_path"]
+__all__ = ["LabelRun", "label_files", "check_output_path", "no_text_error"]
 
 
 @dataclass
@@ -38,12 +41,15 @@ class LabelRun:
         The file written, if any.
     has_gold : bool
         Whether the input carried a gold ``themes`` column.
+    findings : list of DataFinding
+        What was skipped: table rows with blank or missing text, empty documents.
     """
 
     analysis: RuleAnalysis
     sentences: int
     output: Path | None
     has_gold: bool
+    findings: list[DataFinding] = field(default_factory=list)
 
 
 def label_files(
@@ -57,6 +63,7 @@ def label_files(
     chunksize: int = 20_000,
     encoding: str | None = None,
     progress: Callable[[int, float], None] | None = None,
+    jobs: int | None = 1,
 ) -> LabelRun:
     """Split, label and analyse documents or sentence tables, streaming in chunks.
 
@@ -80,6 +87,9 @@ def label_files(
         Input encoding; None detects UTF-8 / UTF-16 from a byte-order mark.
     progress : callable, default=None
         Called after each chunk with (sentences so far, fraction of input read).
+    jobs : int, default=1
+        Processes that label chunks in parallel (None or 0: every core); the output is the
+        same for any number (see :func:`~policy_themes.parallel.map_chunks`).
 
     Returns
     -------
@@ -89,21 +99,24 @@ def label_files(
     Raises
     ------
     DataError
-        If an input is missing or malformed, the output path is an input, or gold labels are bad.
+        If an input is missing or malformed, the output path is an input, gold labels are bad,
+        or there is no text at all to label.
 
     Notes
     -----
     Output columns: ``doc_id``, ``sentence``, (``start``, ``end``), ``text``, the input's other
     columns, then ``themes``, ``primary`` and ``rules``. When the input has a gold ``themes``
     column it is kept as it is and the rules' labels are named ``rule_themes``, ``rule_primary``
-    and ``rules``.
+    and ``rules``. Table rows whose text is blank or missing are skipped and reported in
+    ``findings``; nothing is written if the run does not complete.
     """
     out_path = Path(out) if out is not None else None
     if out_path is not None:
         check_output_path(out_path, inputs)
-    matcher = RuleMatcher(taxonomy)
     analysis = RuleAnalysis(taxonomy)
-    state = {"sentences": 0, "has_gold": False, "fraction": 0.0}
+    state = {"sentences": 0, "has_gold": False, "fraction": 0.0, "read": 0}
+
+    skipped: dict[str, list[int]] = {}
 
     def on_read(fraction: float) -> None:
         state["fraction"] = fraction
@@ -111,33 +124,87 @@ def label_files(
     frames = iter_sentence_frames(
         inputs, text_column=text_column, documents=documents, id_column=id_column,
         chunksize=chunksize, encoding=encoding, progress=on_read,
+        on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows),
     )
-    with table_sink(out_path) as sink:
+    in_flight: deque = deque()  # chunks handed to map_chunks, not yet labeled
+
+    def numbered(frames):
+        """Each chunk with the number of sentences before it (for gold-label messages)."""
+        before = 0
         for frame in frames:
-            labeled = _label_frame(frame, taxonomy, matcher, analysis, state)
+            state["read"] = before + len(frame)
+            in_flight.append(frame)
+            yield frame, before
+            before += len(frame)
+
+    task = _LabelChunk(taxonomy, documents)
+    with table_sink(out_path) as sink:
+        for columns, result, gold in map_chunks(task, numbered(frames), jobs=jobs):
+            # the worker sends back only the new columns, not the text
+            labeled = in_flight.popleft().copy()
+            for name, values in columns.items():
+                labeled[name] = values
+            analysis.update(result, gold)
+            state["has_gold"] = state["has_gold"] or gold is not None
             sink.write(labeled)
-            state["sentences"] += len(frame)
+            state["sentences"] += len(labeled)
             if progress is not None:
-                progress(state["sentences"], state["fraction"])
-    return LabelRun(analysis, state["sentences"], out_path, state["has_gold"])
+                # chunks in flight were read but are not done: scale the share read to them
+                done = state["sentences"] / max(state["read"], state["sentences"], 1)
+                progress(state["sentences"], state["fraction"] * done)
+        blank = blank_rows_finding(skipped)
+        if not state["sentences"]:
+            raise no_text_error("label", inputs, blank)
+    return LabelRun(analysis, state["sentences"], out_path, state["has_gold"],
+                    [blank] if blank else [])
 
 
-def _label_frame(frame, taxonomy, matcher, analysis, state) -> pd.DataFrame:
-    """Label one chunk, feed the analysis, and return the chunk with the rules' columns added."""
-    texts = frame["text"].fillna("").astype(str).tolist()
-    result = label_sentences(texts, taxonomy, matcher=matcher)
-    gold = None
-    if THEMES_COL in frame.columns:
-        first_row = state["sentences"] + 2
-        gold = parse_themes(frame[THEMES_COL], taxonomy, source="input", first_row=first_row)
-        state["has_gold"] = True
-    analysis.update(result, gold)
-    prefix = "rule_" if gold is not None else ""
-    labeled = frame.copy()
-    labeled[f"{prefix}themes"] = [join_themes(t) for t in result.themes]
-    labeled[f"{prefix}primary"] = result.primary
-    labeled["rules"] = [join_themes(r) for r in result.rules_fired]
-    return labeled
+class _LabelChunk:
+    """Label one chunk: the rules' columns to add to it, the labels, the gold themes.
+
+    Called as ``task((frame, sentences_before))``; picklable, so a worker process receives it
+    once and compiles the rules once.
+    """
+
+    def __init__(self, taxonomy: Taxonomy, documents: bool):
+        self.taxonomy = taxonomy
+        self.documents = documents
+        self._matcher = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_matcher": None}
+
+    def __call__(self, item) -> tuple[dict, LabelResult, list[list[str]] | None]:
+        frame, before = item
+        if self._matcher is None:
+            self._matcher = RuleMatcher(self.taxonomy)
+        texts = frame["text"].fillna("").astype(str).tolist()
+        result = label_sentences(texts, self.taxonomy, matcher=self._matcher)
+        gold = None
+        if THEMES_COL in frame.columns:
+            source = frame.attrs.get("source", "input")
+            # rows of a sentence table keep their row number in the file as index
+            rows = None if self.documents else frame.index.tolist()
+            gold = parse_themes(frame[THEMES_COL], self.taxonomy, source=source,
+                                first_row=before + 2, rows=rows)
+        prefix = "rule_" if gold is not None else ""
+        columns = {f"{prefix}themes": [join_themes(t) for t in result.themes],
+                   f"{prefix}primary": result.primary,
+                   "rules": [join_themes(r) for r in result.rules_fired]}
+        # never overwrite a column of the input: such a name gets the prefix rule_
+        names = free_names(frame.columns, columns, "rule_")
+        columns = {names[name]: values for name, values in columns.items()}
+        # what the analysis reads, without the per-sentence lists already in the columns
+        return columns, replace(result, rules_fired=[]), gold
+
+
+def no_text_error(verb: str, inputs: Sequence[str | Path],
+                  blank: DataFinding | None) -> DataError:
+    """The error for a run that found no sentence at all in its inputs."""
+    if blank is not None:
+        return DataError(f"no text to {verb}: {blank.message}")
+    names = ", ".join(str(p) for p in list(inputs)[:3]) + (" …" if len(inputs) > 3 else "")
+    return DataError(f"{names}: no text to {verb}")
 
 
 def check_output_path(out: Path, inputs: Sequence[str | Path]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -44,7 +46,8 @@ def main_callback(
 
 TaxonomyOption = Annotated[
     Path | None,
-    typer.Option("--taxonomy", "-t", help="Taxonomy YAML file [default: the shipped taxonomy]."),
+    typer.Option("--taxonomy", "-t", help="Taxonomy YAML file [default: the shipped taxonomy].",
+                 readable=False),
 ]
 TextColumnOption = Annotated[
     str, typer.Option("--text-column", help="Column holding the text in table inputs.")
@@ -58,6 +61,22 @@ EncodingOption = Annotated[
     str | None,
     typer.Option("--encoding", help="Input text encoding [default: UTF-8, or UTF-16 with a BOM]."),
 ]
+EngineOption = Annotated[
+    str,
+    typer.Option("--engine", help="local (processes on this machine) or dask (a Dask cluster: "
+                                  "pip install 'policy-themes[dask]')."),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="With --engine dask: address of the Dask scheduler, e.g. "
+                                     "tcp://10.0.0.5:8786 [default: a local cluster of 2 "
+                                     "workers]."),
+]
+JobsOption = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", help="Processes working on chunks in parallel (the output is "
+                                      "the same for any number) [default: all cores]."),
+]
 
 
 def _console(stderr: bool = False):
@@ -70,20 +89,74 @@ def _console(stderr: bool = False):
 
 
 def handle_errors(func):
-    """Turn the package's errors into one 'Error: ...' line on stderr and exit code 1."""
+    """Turn the package's errors into one 'Error: ...' line on stderr and exit code 1.
+
+    Warnings become one 'Warning: ...' line each; Ctrl-C exits with code 130.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return func(*args, **kwargs)
         except PolicyThemesError as exc:
-            typer.echo(f"Error: {exc}", err=True)
+            typer.echo(f"Error: {_one_line(str(exc))}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("Interrupted: nothing was written.", err=True)
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one 'Warning: ...' line on stderr (no source line, no path)."""
+    typer.echo(f"Warning: {' '.join(str(message).split())}", err=True)
+
+
+def _print_findings(findings) -> None:
+    """What the run noticed in the data (rows skipped, duplicates, conflicts), on stderr."""
+    for finding in findings:
+        typer.echo(f"Warning: {_one_line(str(finding))}", err=True)
+
+
+# characters str.splitlines() breaks at: a message quoting a cell or a column name that holds
+# one must still be one line
+_LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode("ascii")
+                for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(message: str) -> str:
+    return message.translate(_LINE_BREAKS)
+
+
+@contextlib.contextmanager
+def _interruptible(done: dict, out: Path | None):
+    """Turn Ctrl-C during a long run into one line saying how far it got, and exit code 130.
+
+    ``done`` holds the ``sentences`` done so far and the ``fraction`` of the input read.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        sentences, fraction = done["sentences"], done["fraction"]
+        if sentences and fraction > 0:
+            total = max(_round_estimate(sentences / fraction), sentences)
+            where = f"after {sentences:,} of ~{total:,} sentences"
+        elif sentences:
+            where = f"after {sentences:,} sentences"
+        else:
+            where = "before the first sentences were done"
+        target = f" to {out}" if out is not None else ""
+        typer.echo(f"Interrupted {where}; nothing was written{target}", err=True)
+        raise typer.Exit(130) from None
+
+
+def _round_estimate(value: float) -> int:
+    """Round to two significant digits: 297,312 -> 300,000."""
+    digits = len(str(int(value))) - 2
+    return int(round(value, -digits)) if digits > 0 else int(round(value))
 
 
 def _progress(description: str):
@@ -117,7 +190,7 @@ def label_cmd(
     inputs: Annotated[
         list[Path],
         typer.Argument(help="Documents (.txt), folders of them, or tables (CSV, TSV, JSONL, "
-                            "Parquet; .gz allowed).", show_default=False),
+                            "Parquet; .gz allowed).", show_default=False, readable=False),
     ],
     out: Annotated[
         Path | None,
@@ -143,6 +216,7 @@ def label_cmd(
         int, typer.Option("--chunk-size", min=1, help="Sentences per processing chunk.")
     ] = 20_000,
     encoding: EncodingOption = None,
+    jobs: JobsOption = None,
 ) -> None:
     """Label sentences with the taxonomy's rules and print an analysis of the rules.
 
@@ -159,10 +233,12 @@ def label_cmd(
     if report is not None:
         _check_report_path(report)
     taxonomy = load_taxonomy(taxonomy_path)
-    with _progress("Labeling") as progress:
+    done = {"sentences": 0, "fraction": 0.0}
+    with _interruptible(done, out), _progress("Labeling") as progress:
         task = progress.add_task("label", total=1.0, sentences=0, rate=0.0)
 
         def update(sentences: int, fraction: float) -> None:
+            done.update(sentences=sentences, fraction=fraction)
             elapsed = progress.tasks[task].elapsed or 1e-9
             progress.update(task, completed=fraction, sentences=sentences,
                             rate=sentences / elapsed)
@@ -170,7 +246,9 @@ def label_cmd(
         run = label_files(
             inputs, taxonomy, out=out, text_column=text_column, documents=documents,
             id_column=id_column, chunksize=chunk_size, encoding=encoding, progress=update,
+            jobs=_jobs(jobs),
         )
+    _print_findings(run.findings)
     _print_label_run(run)
     if report is not None:
         _write_report(run.analysis, report)
@@ -180,10 +258,12 @@ def label_cmd(
 
 
 def _check_report_path(report: Path) -> None:
+    from .data import check_writable
     from .errors import DataError
 
     if report.suffix.lower() not in (".md", ".json"):
         raise DataError(f"{report}: the report must be .md or .json")
+    check_writable(report)  # before the labeled sentences are written
 
 
 def _write_report(analysis, report: Path) -> None:
@@ -208,13 +288,14 @@ def _print_label_run(run) -> None:
 
 
 ModelDirOption = Annotated[
-    Path, typer.Option("--model-dir", "-m", help="The model directory.")
+    Path, typer.Option("--model-dir", "-m", help="The model directory.", readable=False)
 ]
 ModelSourceOption = Annotated[
     Path, typer.Option("--model-dir", "-m", help="The model directory, or a shared .skops model "
                                                  "file (written by `policy-themes export`; a "
                                                  "directory holding model.skops but no "
-                                                 "model.joblib loads its model.skops).")
+                                                 "model.joblib loads its model.skops).",
+                       readable=False)
 ]
 
 
@@ -246,11 +327,12 @@ def train_cmd(
         list[Path] | None,
         typer.Argument(help="Labeled tables (text + themes) [default: the shipped "
                             "data/labeled/sentences.csv]; with --weak, unlabeled documents or "
-                            "tables.", show_default=False),
+                            "tables.", show_default=False, readable=False),
     ] = None,
     config_path: Annotated[
         Path | None, typer.Option("--config", "-c", help="Training config YAML [default: the "
-                                                         "shipped configs/train.yaml].")
+                                                         "shipped configs/train.yaml].",
+                                  readable=False)
     ] = None,
     taxonomy_path: TaxonomyOption = None,
     model_dir: ModelDirOption = Path("models/default"),
@@ -272,24 +354,111 @@ def train_cmd(
                                    "(repeatable)."),
     ] = None,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", help="Parallel cross-validation folds "
-                                                      "[default: all cores].")
+        int | None, typer.Option("--jobs", "-j", help="Parallel cross-validation folds; with "
+                                                      "--streaming, processes labeling and "
+                                                      "hashing chunks [default: all cores].")
     ] = None,
     encoding: EncodingOption = None,
+    streaming: Annotated[
+        bool, typer.Option("--streaming", help="Train out of core, chunk by chunk: hashed word "
+                                               "1-2-grams + rule votes and SGD, for data "
+                                               "bigger than memory (no --config, no "
+                                               "cross-validation: a share of documents is "
+                                               "held out instead).")
+    ] = False,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, help="With --streaming: passes over the data.")
+    ] = 1,
+    holdout: Annotated[
+        float, typer.Option("--holdout", min=0.0, max=0.99,
+                            help="With --streaming: share of documents held out to choose "
+                                 "thresholds and measure the model.")
+    ] = 0.05,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="With --streaming: sentences per "
+                                                      "partial_fit chunk.")
+    ] = 20_000,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Train a theme model, cross-validate it and save it with its report.
 
     Cross-validation is grouped by document (doc_id) when the data has one; it measures the
     model and chooses a probability threshold per theme. The model directory gets model.joblib,
     model.json and the cross-validated report (report.md, report.json, confusion.png).
+    --engine dask runs the cross-validation folds on a Dask cluster. --streaming trains in
+    bounded memory on data of any size, e.g. the rules' labels of a whole archive:
+    policy-themes train --streaming --weak corpus.csv.gz --documents -m models/archive
 
     Example: policy-themes train --model-dir models/default
     """
     from .config import load_train_config, parse_override
-    from .training import train
 
-    config = load_train_config(config_path).with_overrides(
-        seed=seed, folds=folds, params=dict(parse_override(o) for o in overrides or []))
+    _check_engine(engine, scheduler)
+    params = dict(parse_override(o) for o in overrides or [])
+    if streaming:
+        _train_streaming(data, taxonomy_path=taxonomy_path, model_dir=model_dir, weak=weak,
+                         documents=documents, text_column=text_column,
+                         label_column=label_column, encoding=encoding, epochs=epochs,
+                         holdout=holdout, chunk_size=chunk_size, params=params,
+                         seed=seed or 0, jobs=jobs, refused={"--config": config_path,
+                                                             "--folds": folds,
+                                                             "--engine dask": engine == "dask"})
+        return
+    config = load_train_config(config_path).with_overrides(seed=seed, folds=folds,
+                                                           params=params)
+    with _engine_backend(engine, scheduler), _stage_progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        from .training import train
+
+        result = train(data, config=config, taxonomy=taxonomy_path, model_dir=model_dir,
+                       weak=weak, text_column=text_column, label_column=label_column,
+                       documents=documents,
+                       encoding=encoding, n_jobs=_jobs(jobs), progress=update)
+    _print_findings(result.findings)
+    _print_train_summary(result, model_dir)
+
+
+def _check_engine(engine: str, scheduler: str | None) -> None:
+    from .errors import ConfigError
+
+    if engine not in ("local", "dask"):
+        raise ConfigError(f"--engine must be local or dask, got {engine!r}")
+    if scheduler is not None and engine != "dask":
+        raise ConfigError("--scheduler needs --engine dask")
+
+
+def _engine_backend(engine: str, scheduler: str | None):
+    """joblib's Dask backend on a cluster for --engine dask, else nothing."""
+    import contextlib
+
+    if engine != "dask":
+        return contextlib.nullcontext()
+    from .dask_engine import dask_backend
+
+    return dask_backend(scheduler)
+
+
+def _train_streaming(data, *, taxonomy_path, model_dir, weak, documents, text_column,
+                     label_column, encoding, epochs, holdout, chunk_size, params, seed, jobs,
+                     refused) -> None:
+    from .errors import DataError
+    from .render import figures_table
+    from .streaming import train_streaming
+
+    given = [name for name, value in refused.items() if value not in (None, False)]
+    if given:
+        raise DataError(f"{given[0]} does not apply to --streaming (it trains hashed features "
+                        "with SGD and measures the model on held-out documents)")
+    if not data:
+        raise DataError("--streaming needs the training data as arguments, e.g. "
+                        "policy-themes train --streaming --weak corpus.csv.gz --documents")
     with _stage_progress() as progress:
         tasks: dict[str, int] = {}
 
@@ -298,11 +467,24 @@ def train_cmd(
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        result = train(data, config=config, taxonomy=taxonomy_path, model_dir=model_dir,
-                       weak=weak, text_column=text_column, label_column=label_column,
-                       documents=documents,
-                       encoding=encoding, n_jobs=_jobs(jobs), progress=update)
-    _print_train_summary(result, model_dir)
+        result = train_streaming(data, taxonomy=taxonomy_path, model_dir=model_dir, weak=weak,
+                                 text_column=text_column, label_column=label_column,
+                                 documents=documents, encoding=encoding, epochs=epochs,
+                                 chunksize=chunk_size, holdout=holdout, params=params,
+                                 seed=seed, jobs=_jobs(jobs), progress=update)
+    figures = {"training sentences": result.n_sentences, "held-out sentences": result.n_holdout,
+               "weak labels": result.weak, "epochs": epochs}
+    metrics = result.holdout_metrics
+    if metrics is not None:
+        figures.update({
+            "held-out accuracy": _with_ci(metrics["accuracy"], metrics.get("accuracy_ci")),
+            "held-out macro-F1": _with_ci(metrics["macro_f1"], metrics.get("macro_f1_ci")),
+            "held-out theme-set micro-F1": metrics.get("set_micro_f1"),
+        })
+    figures["model directory"] = str(model_dir)
+    _console().print(figures_table(figures, title=f"Trained {model_dir.name} (streaming)"))
+    if metrics is not None:
+        typer.echo(f"Report: {model_dir / 'report.md'}")
 
 
 def _print_train_summary(result, model_dir: Path) -> None:
@@ -343,7 +525,7 @@ def predict_cmd(
     inputs: Annotated[
         list[Path] | None,
         typer.Option("--input", "-i", help="Documents (.txt, split into sentences), folders or "
-                                           "tables (repeatable)."),
+                                           "tables (repeatable).", readable=False),
     ] = None,
     model_dir: ModelSourceOption = Path("models/default"),
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Themes listed with "
@@ -364,11 +546,20 @@ def predict_cmd(
         bool, typer.Option("--documents", help="Table rows are documents: split them.")
     ] = False,
     encoding: EncodingOption = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Sentences per processing chunk.")
+    ] = 20_000,
+    jobs: JobsOption = None,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Predict themes for sentences, documents or tables with a trained model.
 
     Each row: the text, the primary theme and its probability, the theme set (every theme over
     its threshold, 'none' when nothing fits) and the top-k themes with probabilities.
+    --engine dask predicts each --input file (globs allowed) on a Dask cluster and writes
+    --out as a folder of Parquet parts, one per input file:
+    policy-themes predict --engine dask -i 'speeches/*.parquet' --out predictions/
 
     Example: policy-themes predict "The two ministers discussed the new gas pipeline."
     """
@@ -378,25 +569,42 @@ def predict_cmd(
     if output_format not in ("table", "csv", "jsonl"):
         raise DataError(f"--format must be table, csv or jsonl, got {output_format!r}")
     sentences = list(texts or [])
+    blank = [s for s in sentences if not s.strip()]
+    if blank:
+        sentences = [s for s in sentences if s.strip()]
+        if not sentences and not inputs:
+            raise DataError("no text to predict: every sentence given is blank")
+        typer.echo(f"Warning: skipped {len(blank)} blank sentence{'s' if len(blank) > 1 else ''}"
+                   " given as argument", err=True)
     if not sentences and not inputs:
         raise DataError("give sentences, '-' for standard input, or --input FILE")
+    _check_engine(engine, scheduler)
+    if engine == "dask":
+        _predict_dask(model_dir, inputs, out, sentences=sentences, top_k=top_k,
+                      text_column=text_column, documents=documents, encoding=encoding,
+                      chunk_size=chunk_size, scheduler=scheduler, explain=explain)
+        return
     model = load_model(model_dir)
     if sentences == ["-"]:
         frame = _predict_stdin(model, top_k)
     elif inputs:
         if sentences:
             raise DataError("give either sentences or --input, not both")
-        with _progress("Predicting") as progress:
+        progress_done = {"sentences": 0, "fraction": 0.0}
+        with _interruptible(progress_done, out), _progress("Predicting") as progress:
             task = progress.add_task("predict", total=1.0, sentences=0, rate=0.0)
 
             def update(done: int, fraction: float) -> None:
+                progress_done.update(sentences=done, fraction=fraction)
                 elapsed = progress.tasks[task].elapsed or 1e-9
                 progress.update(task, completed=fraction, sentences=done, rate=done / elapsed)
 
             # without --out every prediction is printed, so keep them all (not a preview)
             run = predict_files(model, inputs, out=out, top_k=top_k, text_column=text_column,
                                 documents=documents, encoding=encoding, progress=update,
-                                preview_rows=sys.maxsize if out is None else 0)
+                                preview_rows=sys.maxsize if out is None else 0,
+                                chunksize=chunk_size, jobs=_jobs(jobs))
+        _print_findings(run.findings)
         if out is not None:
             typer.echo(f"{run.sentences:,} predictions written to {out}")
             return
@@ -416,11 +624,42 @@ def predict_cmd(
     _print_predictions(frame, output_format)
 
 
+def _predict_dask(model_dir, inputs, out, *, sentences, top_k, text_column, documents,
+                  encoding, chunk_size, scheduler, explain) -> None:
+    from .dask_engine import predict_dask, require_dask
+    from .errors import DataError
+    from .prediction import load_model
+
+    if sentences or not inputs or out is None:
+        raise DataError("--engine dask predicts files: give --input FILE (globs allowed) and "
+                        "--out FOLDER")
+    if explain:
+        raise DataError("--explain does not apply to --engine dask")
+    require_dask()
+    model = load_model(model_dir)
+    with _progress("Predicting on Dask") as progress:
+        task = progress.add_task("predict", total=1.0, sentences=0, rate=0.0)
+
+        def update(done: int, fraction: float) -> None:
+            elapsed = progress.tasks[task].elapsed or 1e-9
+            progress.update(task, completed=fraction, sentences=done, rate=done / elapsed)
+
+        run = predict_dask(model, inputs, out, scheduler=scheduler, top_k=top_k,
+                           text_column=text_column, documents=documents, encoding=encoding,
+                           chunksize=chunk_size, progress=update)
+    typer.echo(f"{run.sentences:,} predictions written to {out}/ ({len(run.parts)} Parquet "
+               "parts)")
+
+
 def _predict_stdin(model, top_k: int):
     from .sentences import split_sentences
 
     text = sys.stdin.read()
     sentences = [s.text for s in split_sentences(text, doc_id="stdin")]
+    if not sentences:
+        from .errors import DataError
+
+        raise DataError("no text to predict: standard input is empty")
     frame = model.predict(sentences, top_k=top_k)
     frame["top_k"] = [";".join(f"{t}:{p:.3f}" for t, p in pairs) for pairs in frame["top_k"]]
     return frame
@@ -456,7 +695,7 @@ def _print_predictions(frame, output_format: str) -> None:
 @handle_errors
 def evaluate_cmd(
     data: Annotated[Path, typer.Argument(help="Labeled table: text + themes (or theme).",
-                                         show_default=False)],
+                                         show_default=False, readable=False)],
     model_dir: ModelSourceOption = Path("models/default"),
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report directory [default: "
@@ -485,10 +724,19 @@ def evaluate_cmd(
     model = load_model(model_dir)
     taxonomy = load_taxonomy(taxonomy_path) if taxonomy_path is not None else None
     out = out or Path("reports") / f"{model.name}-{data.name.split('.')[0]}"
-    if out.parent == Path("reports"):
-        out.parent.mkdir(exist_ok=True)
-    report = evaluate(model, data, taxonomy=taxonomy, text_column=text_column,
-                      label_column=label_column, encoding=encoding, out_dir=out, n_boot=n_boot)
+    made_reports = out.parent == Path("reports") and not out.parent.exists()
+    if made_reports:
+        out.parent.mkdir()
+    try:
+        report = evaluate(model, data, taxonomy=taxonomy, text_column=text_column,
+                          label_column=label_column, encoding=encoding, out_dir=out,
+                          n_boot=n_boot)
+    except BaseException:
+        if made_reports:  # a failed run leaves nothing behind, not even an empty reports/
+            with contextlib.suppress(OSError):
+                out.parent.rmdir()
+        raise
+    _print_findings(report.findings)
     _print_eval_summary(report)
     typer.echo(f"Report written to {out}/report.md")
 

@@ -3,18 +3,32 @@
 Formats are chosen by extension: ``.txt`` (a document), ``.csv``, ``.tsv``, ``.jsonl`` /
 ``.ndjson`` and ``.parquet`` tables, each optionally ``.gz``-compressed (not Parquet). Every write
 goes to a temporary file beside the target and is renamed over it only when complete.
+
+Input is checked before it is used: an unknown ``--encoding``, a byte-order mark that contradicts
+it, text that does not decode, NUL bytes or a binary file posing as text, a table without rows,
+a row with too many fields and a delimiter other than the format's are each one
+:class:`~policy_themes.errors.DataError` naming the file (and the line where it helps). Rows whose
+text is blank or missing are skipped, and the readers report how many and where
+(:class:`DataFinding`).
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import csv
+import glob
 import gzip
 import io
 import os
+import re
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import DataError
@@ -37,10 +51,18 @@ __all__ = [
     "parse_themes",
     "join_themes",
     "read_labeled",
+    "read_labeled_table",
+    "LabeledTable",
+    "DataFinding",
+    "blank_rows_finding",
+    "label_findings",
     "AtomicTableWriter",
     "table_sink",
     "atomic_write_text",
     "atomic_path",
+    "check_writable",
+    "process_alive",
+    "free_names",
 ]
 
 TEXT_COL = "text"
@@ -50,6 +72,21 @@ DOC_COL = "doc_id"
 SENT_COL = "sentence"
 THEME_SEP = ";"
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+BLANK_TEXT = "blank_text"
+DUPLICATE = "duplicate"
+CONFLICT = "conflicting_labels"
+_HEAD_BYTES = 8192
+# byte-order marks, longest first (a UTF-32-LE mark starts with the UTF-16-LE one)
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+_MAGIC = ((b"\x1f\x8b", "a gzip-compressed file (name it with a .gz ending)"),
+          (b"PAR1", "a Parquet file (name it .parquet)"),
+          (b"PK\x03\x04", "a ZIP archive or an Excel workbook (save the sheet as CSV)"),
+          (b"%PDF", "a PDF document"),
+          (b"\x89PNG", "a PNG image"))
+_SEPARATORS = {"csv": ",", "tsv": "\t"}
+_SEPARATOR_NAMES = {",": "','", "\t": "tabs", ";": "';'", "|": "'|'"}
 _SUFFIX_FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -121,27 +158,92 @@ def read_document(path: str | Path, *, encoding: str | None = None) -> str:
     """
     path = Path(path)
     try:
-        raw = _open_binary(path).read()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    encoding = encoding or _detect_encoding(raw[:4])
+        with _open_binary(path) as handle:
+            raw = handle.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(_read_failure(path, exc)) from None
+    encoding = _resolve_encoding(raw[:_HEAD_BYTES], encoding, path)
+    _refuse_binary(raw[:_HEAD_BYTES], encoding, path, "a text document")
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: not valid {encoding} text (byte {raw[exc.start]:#04x} at offset "
-            f"{exc.start}); "
-            "pass --encoding with the file's encoding, e.g. cp1252"
-        ) from None
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(_decode_failure(path, encoding, raw[exc.start], line)) from None
     if "\x00" in text:
         raise DataError(f"{path}: holds NUL bytes; it looks like a binary file, not text")
     return text
 
 
-def _detect_encoding(head: bytes) -> str:
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
-    return "utf-8-sig"
+def _resolve_encoding(head: bytes, encoding: str | None, path: Path) -> str:
+    """The codec to read a file with: the one given, else detected from a byte-order mark.
+
+    Raises
+    ------
+    DataError
+        If the encoding is unknown or not a text encoding, or the file's byte-order mark says
+        another encoding than the one given.
+    """
+    bom = next((name for mark, name in _BOMS if head.startswith(mark)), None)
+    if encoding is None:
+        return "utf-8-sig" if bom in (None, "utf-8") else bom
+    try:
+        b"a".decode(encoding)  # LookupError for unknown names and for codecs that are not text
+    except UnicodeDecodeError:
+        pass
+    except LookupError:
+        raise DataError(f"unknown text encoding {encoding!r} (--encoding); use a name such as "
+                        "utf-8, utf-16, cp1252 or latin-1") from None
+    if bom is None:
+        return encoding
+    name = codecs.lookup(encoding).name
+    family = "utf-8" if name in ("utf-8", "utf-8-sig") else name[:6] if name[:6] in (
+        "utf-16", "utf-32") else None
+    if family != bom:
+        raise DataError(f"{path}: starts with a {bom.upper()} byte-order mark, but --encoding "
+                        f"{encoding} was given; leave --encoding out")
+    return "utf-8-sig" if bom == "utf-8" else bom
+
+
+def _refuse_binary(head: bytes, encoding: str, path: Path, kind: str) -> None:
+    """Refuse a file whose first bytes show it is binary, not text."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise DataError(f"{path}: this is {what}, not {kind}")
+    if b"\x00" in head and not codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
+        raise DataError(f"{path}: holds NUL bytes, so it looks like a binary file, not {kind} "
+                        "(if it is UTF-16 text without a byte-order mark, pass --encoding "
+                        "utf-16-le)")
+
+
+def _decode_failure(path: Path, encoding: str, byte: int, line: int | None) -> str:
+    """The message for text that does not decode: where, and the --encoding to try."""
+    name = "UTF-8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
+    where = f"byte {byte:#04x}" + (f" on line {line}" if line else "")
+    return (f"{path}: not valid {name} text ({where}); pass --encoding with the file's "
+            "encoding, e.g. --encoding cp1252 for Windows or Latin-1 text")
+
+
+def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int | None]:
+    """Find the first byte that does not decode and its line, reading the file again."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    with _open_binary(path) as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                data = exc.object
+                line += data[:exc.start].count(b"\n")
+                utf16 = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+                return data[exc.start], None if utf16 else line
+            line += block.count(b"\n")
+    return 0, None
+
+
+def _read_failure(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, (gzip.BadGzipFile, EOFError, zlib.error)):
+        return f"{path}: not a valid gzip file ({exc or type(exc).__name__})"
+    return f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})"
 
 
 def _open_binary(path: Path):
@@ -193,12 +295,15 @@ def iter_table(
     Raises
     ------
     DataError
-        If the file is missing, empty, malformed or lacks a required column.
+        If the file is missing, empty, has a header but no rows, is malformed or binary, does
+        not decode, or lacks a required column.
     """
     path = Path(path)
     fmt = file_format(path)
     if fmt == "txt":
         raise DataError(f"{path}: a .txt file is a document, not a table")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a table")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if fmt == "parquet":
@@ -206,13 +311,19 @@ def iter_table(
     else:
         chunks = _iter_text_table(path, fmt, chunksize, encoding, progress)
     seen_any = False
+    rows = 0
     for chunk in chunks:
         if not seen_any:
             _check_columns(chunk, columns, path)
             seen_any = True
-        yield chunk
+        if len(chunk):
+            rows += len(chunk)
+            yield chunk
     if not seen_any:
         raise DataError(f"{path}: the table is empty")
+    if not rows:
+        header = "a header" if fmt in _SEPARATORS else "columns"
+        raise DataError(f"{path}: the table has {header} but no rows")
 
 
 def _iter_parquet(path: Path, chunksize: int | None) -> Iterator[pd.DataFrame]:
@@ -231,15 +342,14 @@ def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.Da
     try:
         raw = open(path, "rb")
     except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise DataError(_read_failure(path, exc)) from None
     with raw:
-        head = raw.read(4)
-        raw.seek(0)
-        stream = gzip.GzipFile(fileobj=raw) if path.suffix.lower() == ".gz" else raw
-        if encoding is None:
-            encoding = _detect_encoding(stream.peek(4)[:4] if hasattr(stream, "peek") else head)
-        text = io.TextIOWrapper(stream, encoding=encoding, newline="")
         try:
+            stream = gzip.GzipFile(fileobj=raw) if path.suffix.lower() == ".gz" else raw
+            head = stream.peek(_HEAD_BYTES)[:_HEAD_BYTES]
+            encoding = _resolve_encoding(head, encoding, path)
+            _refuse_binary(head, encoding, path, f"a {fmt.upper()} table")
+            text = io.TextIOWrapper(stream, encoding=encoding, newline="")
             if fmt == "jsonl":
                 reader = pd.read_json(
                     text, lines=True, chunksize=chunksize or 1_000_000, dtype=False
@@ -247,34 +357,99 @@ def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.Da
             else:
                 reader = pd.read_csv(
                     text,
-                    sep="\t" if fmt == "tsv" else ",",
+                    sep=_SEPARATORS[fmt],
                     chunksize=chunksize or 1_000_000,
                     dtype=str,
                     keep_default_na=False,
                     na_values=[""],
                 )
+            offset = 0
             for chunk in reader:
+                if fmt != "jsonl" and not isinstance(chunk.index, pd.RangeIndex):
+                    # pandas reads a first row longer than the header as an index: refuse it
+                    raise DataError(f"{path}: malformed {fmt.upper()} (line 2 has "
+                                    f"{len(chunk.columns) + chunk.index.nlevels} fields, the "
+                                    f"header has {len(chunk.columns)}; "
+                                    f"{_quote_hint(fmt)})")
+                _refuse_nul_cells(chunk, path, _first_row(path) + offset)
+                offset += len(chunk)
                 if progress is not None:
                     progress(min(raw.tell() / size, 1.0))
                 yield chunk
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{path}: not valid {encoding} text ({exc.reason}); pass --encoding with the "
-                "file's encoding, e.g. cp1252"
-            ) from None
+        except UnicodeDecodeError:
+            byte, line = _first_bad_byte(path, encoding)
+            raise DataError(_decode_failure(path, encoding, byte, line)) from None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(_read_failure(path, exc)) from None
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: the table is empty") from None
         except (pd.errors.ParserError, ValueError) as exc:
-            message = str(exc).strip()
-            first_line = message.splitlines()[0] if message else type(exc).__name__
-            raise DataError(f"{path}: malformed {fmt.upper()} ({first_line})") from None
+            raise DataError(f"{path}: malformed {fmt.upper()} ({_parser_problem(exc, fmt)})") \
+                from None
+
+
+def _quote_hint(fmt: str) -> str:
+    return f"put texts that contain {'a tab' if fmt == 'tsv' else 'a comma'} in quotes"
+
+
+def _parser_problem(exc: Exception, fmt: str) -> str:
+    """pandas' parser message in the package's words, with the line it is about."""
+    message = str(exc).strip()
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if fields and fmt in _SEPARATORS:
+        expected, line, saw = fields.groups()
+        return f"line {line} has {saw} fields, the header has {expected}; {_quote_hint(fmt)}"
+    quote = re.search(r"EOF inside string starting at row (\d+)", message)
+    if quote:
+        return f"a quote opened on line {int(quote.group(1)) + 1} is never closed"
+    return message.splitlines()[0] if message else type(exc).__name__
+
+
+def _refuse_nul_cells(chunk: pd.DataFrame, path: Path, first_row: int) -> None:
+    """Refuse NUL characters in column names or text cells: a binary file, not text."""
+    if any("\x00" in str(c) for c in chunk.columns):
+        raise DataError(f"{path}: holds NUL bytes in its header; it looks like a binary file, "
+                        "not text")
+    for column in chunk.columns:
+        values = chunk[column]
+        if not pd.api.types.is_string_dtype(values):
+            continue
+        try:
+            hits = values.str.contains("\x00", regex=False, na=False).to_numpy(dtype=bool)
+        except AttributeError:  # JSON lines: an object column without any string
+            continue
+        if hits.any():
+            row = first_row + int(hits.argmax())
+            raise DataError(f"{path}: holds a NUL byte in row {row}; it looks like a binary "
+                            "file, not text")
+
+
+def _first_row(path: Path) -> int:
+    """The row number of a table's first data row in messages: its line in CSV and TSV files
+    (after the header), its line in JSON lines, its position in Parquet."""
+    return 2 if file_format(path) in _SEPARATORS else 1
 
 
 def _check_columns(frame: pd.DataFrame, columns: Sequence[str] | None, path: Path) -> None:
     missing = [c for c in (columns or []) if c not in frame.columns]
     if missing:
         have = ", ".join(map(str, frame.columns)) or "none"
-        raise DataError(f"{path}: no '{missing[0]}' column (columns: {have})")
+        raise DataError(f"{path}: no '{missing[0]}' column (columns: {have})"
+                        f"{_delimiter_hint(frame, path)}")
+
+
+def _delimiter_hint(frame: pd.DataFrame, path: Path) -> str:
+    """When a CSV or TSV header is one column holding another delimiter, say so."""
+    fmt = file_format(path)
+    if fmt not in _SEPARATORS or len(frame.columns) != 1:
+        return ""
+    header = str(frame.columns[0])
+    own = _SEPARATORS[fmt]
+    for sep, name in _SEPARATOR_NAMES.items():
+        if sep != own and sep in header:
+            return (f"; the file seems to use {name} between columns, but .{fmt} is read with "
+                    f"{_SEPARATOR_NAMES[own]}: check the file's format or --text-column")
+    return ""
 
 
 def iter_sentence_frames(
@@ -286,8 +461,12 @@ def iter_sentence_frames(
     chunksize: int = 20_000,
     encoding: str | None = None,
     progress: Callable[[float], None] | None = None,
+    on_skip: Callable[[str, list[int]], None] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield the sentences of many inputs as DataFrames, in input order, a chunk at a time.
+
+    Table rows whose text is blank or missing are skipped, and so are documents without text;
+    ``on_skip`` hears of them.
 
     Parameters
     ----------
@@ -306,12 +485,16 @@ def iter_sentence_frames(
         Text encoding of inputs; None detects UTF-8 or UTF-16 from a byte-order mark.
     progress : callable, default=None
         Called with the fraction of all inputs done after each chunk.
+    on_skip : callable, default=None
+        Called as ``on_skip(source, rows)`` with the row numbers (lines of CSV, TSV and JSONL
+        files) of table rows skipped for blank text, or with no rows for an empty document.
 
     Yields
     ------
     DataFrame
         Columns ``doc_id``, ``sentence``, ``text``; ``start`` and ``end`` for split documents; and
-        a table's other columns unchanged.
+        a table's other columns unchanged. Rows of a sentence table keep their row number in the
+        file as index; ``frame.attrs["source"]`` names the file.
     """
     paths = _expand_inputs(inputs)
     for number, path in enumerate(paths):
@@ -320,7 +503,11 @@ def iter_sentence_frames(
                 progress((number + fraction) / len(paths))
 
         if file_format(path) == "txt":
-            yield _document_frame(path, encoding)
+            frame = _document_frame(path, encoding)
+            if len(frame):
+                yield frame
+            elif on_skip is not None:
+                on_skip(str(path), [])
             report(1.0)
             continue
         # a speech holds ~100 sentences: read about chunksize sentences worth of documents
@@ -328,9 +515,13 @@ def iter_sentence_frames(
         offset = 0
         for chunk in iter_table(path, chunksize=rows, encoding=encoding,
                                 columns=[text_column], progress=report):
-            frame = _table_chunk(chunk, text_column, documents, id_column, offset, path)
+            frame, skipped = _table_chunk(chunk, text_column, documents, id_column, offset, path)
             offset += len(chunk)
-            yield frame
+            if skipped and on_skip is not None:
+                on_skip(str(path), skipped)
+            if len(frame):
+                frame.attrs["source"] = str(path)
+                yield frame
 
 
 def _expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -364,16 +555,22 @@ def _document_frame(path: Path, encoding: str | None) -> pd.DataFrame:
     )
 
 
-def _table_chunk(chunk, text_column, documents, id_column, offset, path) -> pd.DataFrame:
+def _table_chunk(chunk, text_column, documents, id_column, offset, path
+                 ) -> tuple[pd.DataFrame, list[int]]:
+    """A chunk of a table as sentences, and the row numbers of the rows with blank text."""
+    first = _first_row(path) + offset
     ids = _row_ids(chunk, id_column, offset, path)
+    blank = _blank_mask(chunk[text_column])
+    skipped = [first + int(i) for i in np.flatnonzero(blank)]
     texts = chunk[text_column].fillna("").astype(str)
     if not documents:
         frame = chunk.rename(columns={text_column: TEXT_COL}).copy()
+        frame.index = pd.RangeIndex(first, first + len(frame))
         if DOC_COL not in frame.columns:
             frame.insert(0, DOC_COL, ids)
         if SENT_COL not in frame.columns:
             frame.insert(1, SENT_COL, 0)
-        return frame
+        return (frame[~blank] if skipped else frame), skipped
     records = []
     other = [c for c in chunk.columns if c not in (text_column, DOC_COL)]
     for (_, row), doc_id, text in zip(chunk.iterrows(), ids, texts):
@@ -382,7 +579,12 @@ def _table_chunk(chunk, text_column, documents, id_column, offset, path) -> pd.D
             records.append({DOC_COL: s.doc_id, SENT_COL: s.index, "start": s.start, "end": s.end,
                             TEXT_COL: s.text, **extra})
     columns = [DOC_COL, SENT_COL, "start", "end", TEXT_COL, *other]
-    return pd.DataFrame.from_records(records, columns=columns)
+    return pd.DataFrame.from_records(records, columns=columns), skipped
+
+
+def _blank_mask(texts: pd.Series) -> np.ndarray:
+    """True where a text cell is missing, empty or only white space."""
+    return (texts.isna() | texts.astype(str).str.strip().eq("")).to_numpy(dtype=bool)
 
 
 def _row_ids(chunk: pd.DataFrame, id_column: str | None, offset: int, path: Path) -> list[str]:
@@ -398,7 +600,7 @@ def _row_ids(chunk: pd.DataFrame, id_column: str | None, offset: int, path: Path
 
 
 def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = "input",
-                 first_row: int = 2) -> list[list[str]]:
+                 first_row: int = 2, rows: Sequence[int] | None = None) -> list[list[str]]:
     """Parse ``;``-joined theme cells into lists of ids, checking every id against the taxonomy.
 
     Parameters
@@ -411,6 +613,9 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
         Name of the file, for error messages.
     first_row : int, default=2
         File line number of the first value (2 for a CSV with a header), for error messages.
+    rows : sequence of int, default=None
+        File line number of every value, when they are not consecutive (overrides
+        ``first_row``).
 
     Returns
     -------
@@ -429,7 +634,7 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
     empty_rows: list[int] = []
     unknown: dict[str, list[int]] = {}
     for i, value in enumerate(values):
-        row = first_row + i
+        row = rows[i] if rows is not None else first_row + i
         ids = [by_name.get(t, t) if t not in known else t for t in _split_theme_cell(value)]
         if not ids:
             empty_rows.append(row)
@@ -473,12 +678,74 @@ def join_themes(themes: Sequence[str]) -> str:
     return THEME_SEP.join(themes)
 
 
+@dataclass
+class LabeledTable:
+    """A labeled table as read: its rows, where each one is in the file, and the rows skipped.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        ``text``, ``themes`` (list of ids per row, primary first) and the table's other columns;
+        rows whose text is blank or missing are left out.
+    source : str
+        The file.
+    rows : list of int
+        Row number in the file (line of a CSV, TSV or JSONL file) of each row of ``frame``.
+    skipped : list of int
+        Row numbers of the rows left out because their text is blank or missing.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    rows: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+    @property
+    def locations(self) -> list[tuple[str, int]]:
+        """``(source, row)`` of each row of ``frame``, for :func:`label_findings`."""
+        return [(self.source, row) for row in self.rows]
+
+
+def read_labeled_table(path: str | Path, taxonomy: Taxonomy, *, text_column: str = TEXT_COL,
+                       label_column: str | None = None,
+                       encoding: str | None = None) -> LabeledTable:
+    """Read a labeled table, skip rows with blank text, and validate the theme labels.
+
+    Parameters and errors as for :func:`read_labeled`, which returns only the frame.
+
+    Returns
+    -------
+    LabeledTable
+    """
+    frame = read_table(path, encoding=encoding, columns=[text_column])
+    path = Path(path)
+    if label_column is None:
+        label_column = THEMES_COL if THEMES_COL in frame.columns else THEME_COL
+        if label_column not in frame.columns:
+            have = ", ".join(map(str, frame.columns))
+            raise DataError(f"{path}: no '{THEMES_COL}' or '{THEME_COL}' column (columns: {have})")
+    _check_columns(frame, [label_column], path)
+    first = _first_row(path)
+    blank = _blank_mask(frame[text_column])
+    skipped = [first + int(i) for i in np.flatnonzero(blank)]
+    rows = [first + int(i) for i in np.flatnonzero(~blank)]
+    if skipped:
+        frame = frame[~blank].reset_index(drop=True)
+    labels = parse_themes(frame[label_column], taxonomy, source=str(path), rows=rows)
+    frame = frame.drop(columns=[c for c in (label_column, THEMES_COL) if c in frame.columns])
+    frame = frame.rename(columns={text_column: TEXT_COL}).copy()
+    frame[TEXT_COL] = frame[TEXT_COL].fillna("").astype(str)
+    frame[THEMES_COL] = labels
+    return LabeledTable(frame, str(path), rows, skipped)
+
+
 def read_labeled(path: str | Path, taxonomy: Taxonomy, *, text_column: str = TEXT_COL,
                  label_column: str | None = None, encoding: str | None = None) -> pd.DataFrame:
     """Read a labeled table and validate its texts and theme labels.
 
     The table needs a text column and a label column: ``themes`` (ids joined by ``;``, primary
     first) or a single-id ``theme`` column by default. Labels may be theme ids or theme names.
+    Rows whose text is blank or missing are skipped (:func:`read_labeled_table` says which).
 
     Parameters
     ----------
@@ -503,26 +770,145 @@ def read_labeled(path: str | Path, taxonomy: Taxonomy, *, text_column: str = TEX
     DataError
         If the file is unreadable, a column is missing, or a label is empty or unknown.
     """
-    frame = read_table(path, encoding=encoding, columns=[text_column])
-    if label_column is None:
-        label_column = THEMES_COL if THEMES_COL in frame.columns else THEME_COL
-        if label_column not in frame.columns:
-            have = ", ".join(map(str, frame.columns))
-            raise DataError(f"{path}: no '{THEMES_COL}' or '{THEME_COL}' column (columns: {have})")
-    _check_columns(frame, [label_column], Path(path))
-    labels = parse_themes(frame[label_column], taxonomy, source=str(path))
-    frame = frame.drop(columns=[c for c in (label_column, THEMES_COL) if c in frame.columns])
-    frame = frame.rename(columns={text_column: TEXT_COL}).copy()
-    frame[TEXT_COL] = frame[TEXT_COL].fillna("").astype(str)
-    frame[THEMES_COL] = labels
-    return frame
+    return read_labeled_table(path, taxonomy, text_column=text_column, label_column=label_column,
+                              encoding=encoding).frame
+
+
+@dataclass(frozen=True)
+class DataFinding:
+    """Something in the input worth a warning that does not stop the run.
+
+    Attributes
+    ----------
+    kind : str
+        ``"blank_text"`` (rows or documents skipped), ``"duplicate"`` (rows repeating an earlier
+        row's text and themes) or ``"conflicting_labels"`` (one text, different themes).
+    message : str
+        One line for a person: what, where (file and rows), and what was done about it.
+    count : int
+        How many rows (or documents) it concerns.
+    rows : tuple of str
+        ``"file:row"`` of the rows concerned (the first 100).
+    """
+
+    kind: str
+    message: str
+    count: int
+    rows: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict:
+        """Plain data for ``model.json`` and reports."""
+        return {"kind": self.kind, "message": self.message, "count": self.count,
+                "rows": list(self.rows)}
+
+
+def blank_rows_finding(skipped: dict[str, list[int]]) -> DataFinding | None:
+    """Sum up what was skipped for blank text: ``{source: rows}``, no rows for an empty
+    document. None when nothing was skipped."""
+    rows = [(source, row) for source, numbers in skipped.items() for row in numbers]
+    documents = [source for source, numbers in skipped.items() if not numbers]
+    if not rows and not documents:
+        return None
+    parts = []
+    if rows:
+        parts.append(f"{len(rows):,} row{_plural(len(rows))} with blank or missing text "
+                     f"({_where(rows)})")
+    if documents:
+        more = f" and {len(documents) - 5:,} more" if len(documents) > 5 else ""
+        parts.append(f"{len(documents):,} empty document{_plural(len(documents))} "
+                     f"({', '.join(documents[:5])}{more})")
+    places = tuple(f"{source}:{row}" for source, row in rows[:100]) + tuple(documents[:100])
+    return DataFinding(BLANK_TEXT, "skipped " + " and ".join(parts), len(rows) + len(documents),
+                       places[:100])
+
+
+def label_findings(texts: Sequence[str], themes: Sequence[Sequence[str]],
+                   locations: Sequence[tuple[str, int]]) -> list[DataFinding]:
+    """Find duplicate rows and texts labeled with different themes in labeled data.
+
+    Texts are compared with white space folded. Nothing is changed: the findings say what
+    was seen and that every row is used as labeled.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The sentences.
+    themes : sequence of sequence of str
+        Theme ids of each sentence, primary first.
+    locations : sequence of (str, int)
+        File and row number of each sentence, for the messages.
+
+    Returns
+    -------
+    list of DataFinding
+        A ``conflicting_labels`` finding, then a ``duplicate`` one, each only when there is
+        something to report.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        groups.setdefault(" ".join(str(text).split()), []).append(i)
+    duplicates: list[int] = []
+    conflicts: list[list[int]] = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        seen: set[tuple[str, ...]] = set()
+        for i in members:
+            label = tuple(themes[i])
+            if label in seen:
+                duplicates.append(i)
+            seen.add(label)
+        if len(seen) > 1:
+            conflicts.append(members)
+    findings = []
+    if conflicts:
+        shown = "; ".join(_conflict_text(texts, themes, locations, g) for g in conflicts[:3])
+        more = f"; and {len(conflicts) - 3:,} more" if len(conflicts) > 3 else ""
+        places = [f"{locations[i][0]}:{locations[i][1]}" for g in conflicts for i in g]
+        findings.append(DataFinding(
+            CONFLICT, f"{len(conflicts):,} text{_plural(len(conflicts))} labeled with different "
+                      f"themes in different rows: {shown}{more}; every row is used as labeled",
+            len(places), tuple(places[:100])))
+    if duplicates:
+        duplicates.sort()
+        where = [locations[i] for i in duplicates]
+        findings.append(DataFinding(
+            DUPLICATE, f"{len(duplicates):,} duplicate row{_plural(len(duplicates))} (the same "
+                       f"text and themes as an earlier row): {_where(where)}; they are kept",
+            len(duplicates), tuple(f"{source}:{row}" for source, row in where[:100])))
+    return findings
+
+
+def _conflict_text(texts, themes, locations, members: list[int]) -> str:
+    text = " ".join(str(texts[members[0]]).split())
+    text = text if len(text) <= 40 else text[:39].rstrip() + "…"
+    labels = " vs ".join(dict.fromkeys(join_themes(themes[i]) for i in members))
+    return f"{_where([locations[i] for i in members])} ('{text}': {labels})"
+
+
+def _where(locations: Sequence[tuple[str, int]], limit: int = 5) -> str:
+    """``a.csv rows 3, 4; b.csv row 9 and 2 more``: the first ``limit`` places, by file."""
+    by_source: dict[str, list[int]] = {}
+    for source, row in locations[:limit]:
+        by_source.setdefault(source, []).append(row)
+    text = "; ".join(f"{source} {_rows_text(rows)}" for source, rows in by_source.items())
+    return text + (f" and {len(locations) - limit:,} more" if len(locations) > limit else "")
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 class AtomicTableWriter:
     """Write a table chunk by chunk to a temporary file, renamed over ``path`` on success.
 
-    Use as a context manager; if the block raises (or the process dies) the target is untouched
-    and the temporary file is removed.
+    Use as a context manager; if the block raises (or the process is interrupted) the target is
+    untouched and the temporary file is removed. If the process is killed outright the
+    temporary file stays behind, never the target half-written, and the next write to the same
+    target removes it.
 
     Parameters
     ----------
@@ -559,20 +945,30 @@ class AtomicTableWriter:
             different shapes, such as a document and a table, cannot share one such file).
         """
         frame = self._conform(frame)
-        if self.format == "parquet":
-            self._write_parquet(frame)
-        elif self.format == "jsonl":
-            if len(frame):
-                text = frame.to_json(orient="records", lines=True, force_ascii=False)
-                self._handle.write(text if text.endswith("\n") else text + "\n")
-        else:
-            sep = "\t" if self.format == "tsv" else ","
-            frame.to_csv(self._handle, sep=sep, index=False, header=not self._header_written)
-            self._header_written = True
+        try:
+            if self.format == "parquet":
+                self._write_parquet(frame)
+            elif self.format == "jsonl":
+                if len(frame):
+                    text = frame.to_json(orient="records", lines=True, force_ascii=False)
+                    self._handle.write(text if text.endswith("\n") else text + "\n")
+            else:
+                sep = "\t" if self.format == "tsv" else ","
+                # csv quotes only cells holding "\n" and the separator: a lone "\r" would
+                # break the row when read back, so such a chunk is quoted in full
+                quoting = csv.QUOTE_ALL if _has_carriage_return(frame) else csv.QUOTE_MINIMAL
+                frame.to_csv(self._handle, sep=sep, index=False, quoting=quoting,
+                             header=not self._header_written)
+                self._header_written = True
+        except OSError as exc:  # a full disk, say
+            raise DataError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
         self.rows += len(frame)
 
     def _conform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Give a chunk the first chunk's columns, in its order (JSON lines may differ)."""
+        if not frame.columns.is_unique:
+            twice = frame.columns[frame.columns.duplicated()][0]
+            raise DataError(f"{self.path}: the output would have two '{twice}' columns")
         if self.format == "jsonl":
             return frame
         if self._columns is None:
@@ -595,20 +991,67 @@ class AtomicTableWriter:
         self._parquet.write_table(table.cast(self._parquet.schema))
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._handle is not None:
-            self._handle.close()
-        if self._parquet is not None:
-            self._parquet.close()
-        elif self.format == "parquet" and exc_type is None:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+        try:
+            if self._handle is not None:
+                self._handle.close()
+            if self._parquet is not None:
+                self._parquet.close()
+            elif self.format == "parquet" and exc_type is None:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
 
-            pq.write_table(pa.table({}), self._tmp)
-        if exc_type is None:
-            os.replace(self._tmp, self.path)
-        else:
-            with contextlib.suppress(OSError):
-                self._tmp.unlink()
+                pq.write_table(pa.table({}), self._tmp)
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+                return
+        except OSError as error:
+            self._discard()
+            if exc_type is None:
+                raise DataError(f"{self.path}: cannot write ({error.strerror or error})") \
+                    from None
+            return  # the block's own exception goes on
+        except BaseException:
+            self._discard()
+            raise
+        self._discard()
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._tmp.unlink()
+
+
+def _has_carriage_return(frame: pd.DataFrame) -> bool:
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_string_dtype(values):
+            try:
+                if values.str.contains("\r", regex=False, na=False).any():
+                    return True
+            except AttributeError:
+                continue
+    return any("\r" in str(c) for c in frame.columns)
+
+
+def free_names(columns: Iterable[object], names: Iterable[str], prefix: str) -> dict[str, str]:
+    """Names for new output columns that keep clear of a table's own columns.
+
+    Returns ``{name: name}``, or ``{name: prefix + name}`` where the table already has ``name``,
+    so a table's columns are never overwritten or doubled in the output.
+
+    Raises
+    ------
+    DataError
+        If the table has both ``name`` and ``prefix + name``.
+    """
+    taken = {str(c) for c in columns}
+    chosen = {}
+    for name in names:
+        new = prefix + name if name in taken else name
+        if new in taken:
+            raise DataError(f"the input has columns '{name}' and '{new}', and the output needs "
+                            "one of those names for its own column; rename one of them")
+        chosen[name] = new
+    return chosen
 
 
 class _NullWriter:
@@ -634,21 +1077,71 @@ def table_sink(path: str | Path | None) -> AtomicTableWriter | _NullWriter:
 def atomic_path(path: Path) -> Path:
     """Create and return an empty temporary file beside ``path`` (same folder, so rename is atomic).
 
+    The name is ``.<name>.<pid>.<random>.tmp``: temporary files of ``path`` left by a process
+    that no longer runs (one killed outright) are removed first.
+
     Raises
     ------
     DataError
-        If the folder does not exist or is not writable.
+        If the folder does not exist or is not writable, or ``path`` is a folder.
     """
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise DataError(f"{path}: folder {folder} does not exist")
+    folder = check_writable(path).parent
+    _remove_stale_temporaries(path, folder)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                                    dir=folder)
     except OSError as exc:
         raise DataError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     os.close(fd)
     os.chmod(name, _default_file_mode())  # mkstemp creates 0600; give the usual permissions
     return Path(name)
+
+
+def check_writable(path: str | Path) -> Path:
+    """Check, before any work, that a file can be written at ``path``: its folder exists and
+    the path is not a folder.
+
+    Raises
+    ------
+    DataError
+        If the folder is missing or not a folder, or ``path`` is a folder.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        if folder.exists():
+            raise DataError(f"{path}: {folder} is not a folder")
+        raise DataError(f"{path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a file name")
+    return path
+
+
+def _remove_stale_temporaries(path: Path, folder: Path) -> None:
+    """Delete ``.<name>.<pid>.*.tmp`` files beside ``path`` whose process is gone."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp")
+    for candidate in folder.glob(f".{glob.escape(path.name)}.*.tmp"):
+        match = pattern.fullmatch(candidate.name)
+        if match and not process_alive(int(match.group(1))) and candidate.is_file():
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine runs with that id (on Windows: always assumed)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0 or os.name == "nt":  # os.kill(pid, 0) would end the process on Windows
+        return pid > 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _default_file_mode() -> int:
@@ -664,6 +1157,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise DataError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -475,6 +475,8 @@ class EvalReport:
         Heading of the report.
     meta : dict
         Facts shown at the top: model name, data path, date and so on.
+    findings : list of DataFinding
+        What was noticed in the data without stopping (rows skipped for blank text).
 
     Examples
     --------
@@ -488,6 +490,7 @@ class EvalReport:
     texts: list[str]
     title: str = "Evaluation"
     meta: dict = field(default_factory=dict)
+    findings: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Everything as plain JSON-ready data; confusions also carry their example sentences."""
@@ -920,19 +923,29 @@ def evaluate(
     ModelError
         If the model is missing or was built for another taxonomy.
     DataError
-        If the data file is missing, malformed or has unknown theme ids.
+        If the data file is missing, malformed, has unknown theme ids or no text, or
+        ``out_dir`` is a model directory. Rows with blank or missing text are skipped and
+        reported in the report's ``findings``.
     """
     from datetime import date
 
-    from .data import read_labeled
+    from .artifacts import META_FILE
+    from .data import blank_rows_finding, read_labeled_table
     from .labeling import label_sentences
     from .prediction import ThemeModel, load_model
 
+    if out_dir is not None and (Path(out_dir) / META_FILE).exists():
+        raise DataError(f"{out_dir}: is a model directory and its training report would be "
+                        "overwritten; write the report elsewhere (--out)")
     model = model if isinstance(model, ThemeModel) else load_model(model)
     taxonomy = taxonomy or model.taxonomy()
     model.check_taxonomy(taxonomy)
-    frame = read_labeled(data, taxonomy, text_column=text_column, label_column=label_column,
-                         encoding=encoding)
+    table = read_labeled_table(data, taxonomy, text_column=text_column,
+                               label_column=label_column, encoding=encoding)
+    frame = table.frame
+    blank = blank_rows_finding({table.source: table.skipped} if table.skipped else {})
+    if not len(frame):
+        raise DataError(f"no text to evaluate: {blank.message}")
     texts = frame["text"].tolist()
     gold = frame["themes"].tolist()
     primary, sets, proba, _ = model.predict_arrays(texts, model.context_for(frame))
@@ -951,7 +964,9 @@ def evaluate(
         title=f"Evaluation of {model.name} on {Path(data).name}",
         meta={"model": str(model.path or model.name), "data": str(data),
               "date": date.today().isoformat(),
-              "trained on": ", ".join(model.meta.get("training_data", {}).get("files", []))},
+              "trained on": ", ".join(model.meta.get("training_data", {}).get("files", [])),
+              **({"skipped (blank text)": blank.count} if blank else {})},
+        findings=[blank] if blank else [],
     )
     if out_dir is not None:
         report.write(out_dir)

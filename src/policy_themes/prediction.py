@@ -6,8 +6,9 @@ the primary theme and its probability, the theme set, and the top-k themes with 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -242,12 +243,15 @@ def _fired_rules(texts: Sequence[str], taxonomy: Taxonomy | None) -> list[list[s
 
 
 def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
-    """Load a model directory written by ``policy-themes train``.
+    """Load a model directory written by ``policy-themes train``, or a shared ``.skops`` model.
 
     Parameters
     ----------
     model_dir : str or Path, default="models/default"
-        The model directory.
+        The model directory; or a ``.skops`` file written by ``policy-themes export`` (a
+        directory holding ``model.skops`` but no ``model.joblib`` loads that file), which is
+        loaded without unpickling, after its types are checked against
+        :data:`~policy_themes.sharing.ALLOWED_TYPES`.
 
     Returns
     -------
@@ -256,10 +260,16 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
     Raises
     ------
     ModelError
-        If the directory is missing, damaged, fails its SHA-256 check or is of another format.
+        If the directory or file is missing, damaged, fails its SHA-256 check, is of another
+        format, or (``.skops``) names a type that is not on the allow-list.
     """
     from .artifacts import load_pipeline
+    from .sharing import load_shared, shared_model_file
 
+    shared = shared_model_file(model_dir)
+    if shared is not None:
+        pipeline, meta = load_shared(shared)
+        return ThemeModel(pipeline, meta, shared)
     pipeline, meta = load_pipeline(model_dir)
     steps = getattr(pipeline, "named_steps", {})
     if "features" not in steps or "clf" not in steps:
@@ -269,11 +279,13 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
 
 @dataclass
 class PredictRun:
-    """What :func:`predict_files` did: sentences predicted and the file written."""
+    """What :func:`predict_files` did: sentences predicted, the file written, and ``findings``
+    (:class:`~policy_themes.data.DataFinding`: rows skipped for blank text)."""
 
     sentences: int
     output: Path | None
     preview: pd.DataFrame
+    findings: list = field(default_factory=list)
 
 
 def predict_files(
@@ -289,6 +301,7 @@ def predict_files(
     encoding: str | None = None,
     preview_rows: int = 50,
     progress: Callable[[int, float], None] | None = None,
+    jobs: int | None = 1,
 ) -> PredictRun:
     """Predict themes for documents or sentence tables, streaming in chunks.
 
@@ -308,39 +321,110 @@ def predict_files(
         Rows kept in memory for display.
     progress : callable, default=None
         Called after each chunk with (sentences so far, fraction of input read).
+    jobs : int, default=1
+        Processes that predict chunks in parallel (None or 0: every core), each receiving the
+        model once; the output is the same for any number.
 
     Returns
     -------
     PredictRun
+
+    Raises
+    ------
+    DataError
+        If an input is missing or malformed, the output path is an input, or there is no text
+        at all. Table rows with blank or missing text are skipped and reported in ``findings``;
+        nothing is written if the run does not complete.
     """
-    from .batch import check_output_path
-    from .data import iter_sentence_frames, table_sink
+    from .batch import check_output_path, no_text_error
+    from .data import blank_rows_finding, iter_sentence_frames, table_sink
+    from .parallel import map_chunks
 
     out_path = Path(out) if out is not None else None
     if out_path is not None:
         check_output_path(out_path, inputs)
     fraction = {"value": 0.0}
+    skipped: dict[str, list[int]] = {}
     frames = iter_sentence_frames(inputs, text_column=text_column, documents=documents,
                                   id_column=id_column, chunksize=chunksize, encoding=encoding,
-                                  progress=lambda f: fraction.__setitem__("value", f))
+                                  progress=lambda f: fraction.__setitem__("value", f),
+                                  on_skip=lambda src, rows: skipped.setdefault(src, []).extend(
+                                      rows))
     done = 0
-    previews = []
-    with table_sink(out_path) as sink:
+    read = {"sentences": 0}
+
+    in_flight: deque = deque()  # chunks handed to map_chunks, not yet predicted
+
+    def counted(frames):
         for frame in frames:
-            predicted = model.predict(frame["text"].fillna("").astype(str).tolist(),
-                                      context=model.context_for(frame), top_k=top_k)
-            chunk = frame.drop(columns=["text"]).reset_index(drop=True)
-            chunk = pd.concat([chunk, predicted], axis=1)
-            chunk["top_k"] = [_format_top_k(t) for t in chunk["top_k"]]
+            read["sentences"] += len(frame)
+            in_flight.append(frame)
+            yield frame
+
+    previews = []
+    task = _PredictChunk(model, top_k, columns_only=True)
+    with table_sink(out_path) as sink:
+        for predicted in map_chunks(task, counted(frames), jobs=jobs):
+            # the worker sends back only the prediction columns, not the text
+            chunk = _join_prediction(in_flight.popleft(), predicted)
             sink.write(chunk)
             if sum(len(p) for p in previews) < preview_rows:
                 previews.append(chunk.head(preview_rows))
             done += len(chunk)
             if progress is not None:
-                progress(done, fraction["value"])
+                # chunks in flight were read but are not done: scale the share read to them
+                progress(done, fraction["value"] * done / max(read["sentences"], done, 1))
+        blank = blank_rows_finding(skipped)
+        if not done:
+            raise no_text_error("predict", inputs, blank)
     preview = pd.concat(previews, ignore_index=True).head(preview_rows) if previews else \
         pd.DataFrame()
-    return PredictRun(done, out_path, preview)
+    return PredictRun(done, out_path, preview, [blank] if blank else [])
+
+
+class _PredictChunk:
+    """Predict one chunk of sentences: the chunk's other columns, ``text``, then the
+    prediction columns (only the prediction columns with ``columns_only``).
+
+    Picklable, so each worker process of :func:`~policy_themes.parallel.map_chunks` receives the
+    model once rather than with every chunk.
+    """
+
+    def __init__(self, model: ThemeModel, top_k: int, columns_only: bool = False):
+        self.model = model
+        self.top_k = top_k
+        self.columns_only = columns_only
+
+    batch = 4096  # sentences per transform: bounds the n-gram matrices' memory
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        model = self.model
+        texts = _texts(frame)
+        context = model.context_for(frame)  # from the whole chunk: neighbours cross batches
+        parts = [model.predict(texts[i:i + self.batch], top_k=self.top_k,
+                               context=None if context is None else context[i:i + self.batch])
+                 for i in range(0, len(texts), self.batch)]
+        # each row's prediction is independent of the rows beside it: batching changes nothing
+        predicted = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        predicted = predicted.drop(columns=["text"])
+        predicted["top_k"] = [_format_top_k(t) for t in predicted["top_k"]]
+        return predicted if self.columns_only else _join_prediction(frame, predicted)
+
+
+def _texts(frame: pd.DataFrame) -> list[str]:
+    return frame["text"].fillna("").astype(str).tolist()
+
+
+def _join_prediction(frame: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
+    """The output rows: the chunk without ``text``, then ``text`` and the prediction columns."""
+    from .data import free_names
+
+    chunk = frame.drop(columns=["text"]).reset_index(drop=True)
+    chunk["text"] = _texts(frame)
+    # an input column named like a prediction column (a gold "themes", say) is kept as it is and
+    # the prediction's column is named model_<name>
+    predicted = predicted.rename(columns=free_names(chunk.columns, predicted.columns, "model_"))
+    return pd.concat([chunk, predicted.reset_index(drop=True)], axis=1)
 
 
 def _format_top_k(pairs) -> str:

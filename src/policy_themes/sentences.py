@@ -48,7 +48,6 @@ _TERMINAL = ".!?\u2026"
 _CLOSERS = "\"'\u201d\u2019)]"
 _HYPHEN_BREAK_RE = re.compile(r"(\w)-[ \t]*\r?\n[ \t]*(?=[a-z])")
 _HYPHEN_COMPOUND_BREAK_RE = re.compile(r"(\w-)[ \t]*\r?\n[ \t]*(?=\w)")
-_SPACE_RE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,10 @@ def clean_span(span: str) -> str:
     A break after a hyphen before a capital keeps the hyphen ("Russian-\\nAzerbaijani" →
     "Russian-Azerbaijani").
     """
-    joined = _HYPHEN_COMPOUND_BREAK_RE.sub(r"\1", _HYPHEN_BREAK_RE.sub(r"\1", span))
-    return _SPACE_RE.sub(" ", joined).strip()
+    if "\n" in span:  # both joins need a line break: most sentences skip them
+        span = _HYPHEN_COMPOUND_BREAK_RE.sub(r"\1", _HYPHEN_BREAK_RE.sub(r"\1", span))
+    # str.split() splits on exactly the characters ``\s`` matches, and is ~3x faster
+    return " ".join(span.split())
 
 
 def split_sentences(text: str, doc_id: str = "doc") -> list[Sentence]:

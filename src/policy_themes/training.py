@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -65,6 +66,9 @@ class TrainResult:
         Whether the labels were the rules' weak labels.
     primary_counts : dict of str to int
         Training sentences per primary theme.
+    findings : list of DataFinding
+        What :func:`train` noticed in the data without stopping: rows skipped for blank text,
+        duplicate rows, texts labeled with different themes (also saved in ``model.json``).
     """
 
     pipeline: Pipeline
@@ -78,6 +82,7 @@ class TrainResult:
     data_files: list[str] = field(default_factory=list)
     weak: bool = False
     primary_counts: dict[str, int] = field(default_factory=dict)
+    findings: list = field(default_factory=list)
 
 
 def train_model(
@@ -308,21 +313,30 @@ def load_training_data(paths: Sequence[str | Path], taxonomy: Taxonomy, *,
     Returns
     -------
     DataFrame
-        ``text``, ``themes`` (lists, primary first) and the tables' other columns. Blank texts
-        are dropped.
+        ``text``, ``themes`` (lists, primary first) and the tables' other columns. Rows with
+        blank or missing text are skipped.
 
     Raises
     ------
     DataError
         If a file is missing or malformed, or a label is empty or unknown.
     """
-    from .data import read_labeled
+    return _read_training_data(paths, taxonomy, text_column=text_column,
+                               label_column=label_column, encoding=encoding)[0]
 
-    frames = [read_labeled(p, taxonomy, text_column=text_column, label_column=label_column,
-                           encoding=encoding) for p in paths]
+
+def _read_training_data(paths, taxonomy, *, text_column, label_column, encoding):
+    """The labeled tables as one frame, with findings: blank rows, duplicates, conflicts."""
+    from .data import blank_rows_finding, label_findings, read_labeled_table
+
+    tables = [read_labeled_table(p, taxonomy, text_column=text_column, label_column=label_column,
+                                 encoding=encoding) for p in paths]
+    frames = [t.frame for t in tables]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    blank = frame["text"].str.strip() == ""
-    return frame[~blank].reset_index(drop=True)
+    blank = blank_rows_finding({t.source: t.skipped for t in tables if t.skipped})
+    locations = [place for t in tables for place in t.locations]
+    findings = label_findings(frame["text"].tolist(), frame["themes"].tolist(), locations)
+    return frame, ([blank] if blank else []) + findings
 
 
 def weak_labels(paths: Sequence[str | Path], taxonomy: Taxonomy, *, text_column: str = "text",
@@ -333,21 +347,31 @@ def weak_labels(paths: Sequence[str | Path], taxonomy: Taxonomy, *, text_column:
     -------
     DataFrame
         ``doc_id``, ``text`` and ``themes`` (the rules' theme lists; ``["none"]`` where no rule
-        fires), ready for :func:`train_model`.
+        fires), ready for :func:`train_model`. Rows with blank or missing text are skipped.
     """
-    from .data import iter_sentence_frames
+    return _weak_labels(paths, taxonomy, text_column=text_column, documents=documents,
+                        encoding=encoding)[0]
+
+
+def _weak_labels(paths, taxonomy, *, text_column, documents, encoding):
+    """The rules' labels of unlabeled input, with the finding of rows skipped for blank text."""
+    from .data import blank_rows_finding, iter_sentence_frames
     from .labeling import RuleMatcher, label_sentences
 
     matcher = RuleMatcher(taxonomy)
     parts = []
-    for frame in iter_sentence_frames(paths, text_column=text_column, documents=documents,
-                                      encoding=encoding):
+    skipped: dict[str, list[int]] = {}
+    for frame in iter_sentence_frames(
+            paths, text_column=text_column, documents=documents, encoding=encoding,
+            on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows)):
         texts = frame["text"].fillna("").astype(str).tolist()
         result = label_sentences(texts, taxonomy, matcher=matcher)
-        parts.append(pd.DataFrame({"doc_id": frame["doc_id"].astype(str), "text": texts,
-                                   "themes": result.themes}))
-    weak = pd.concat(parts, ignore_index=True)
-    return weak[weak["text"].str.strip() != ""].reset_index(drop=True)
+        parts.append(pd.DataFrame({"doc_id": frame["doc_id"].astype(str).tolist(),
+                                   "text": texts, "themes": result.themes}))
+    columns = ["doc_id", "text", "themes"]
+    weak = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    blank = blank_rows_finding(skipped)
+    return weak[weak["text"].str.strip() != ""].reset_index(drop=True), [blank] if blank else []
 
 
 def train(
@@ -376,7 +400,8 @@ def train(
     taxonomy : str, Path or Taxonomy, default=None
         Taxonomy; None uses the shipped default.
     model_dir : str or Path, default=None
-        Where to save the model directory (replaced atomically); None saves nothing.
+        Where to save the model directory (replaced atomically); None saves nothing. It is
+        locked for the whole run: a second run into the same directory is refused at once.
     weak : bool, default=False
         Train on the rules' labels of unlabeled input.
     text_column : str, default="text"
@@ -395,6 +420,15 @@ def train(
     Returns
     -------
     TrainResult
+        With ``findings``: rows skipped for blank text, duplicate rows and texts labeled with
+        different themes (training goes on with every row as labeled).
+
+    Raises
+    ------
+    DataError
+        If the data is missing, malformed, has bad labels or no text.
+    ModelError
+        If ``model_dir`` cannot be written or another run holds its lock.
 
     Examples
     --------
@@ -403,30 +437,36 @@ def train(
     """
     taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
     config = config if isinstance(config, TrainConfig) else load_train_config(config)
-    if model_dir is not None:
-        from .artifacts import check_model_dir
+    with contextlib.ExitStack() as stack:
+        if model_dir is not None:
+            from .artifacts import check_model_dir, model_lock
 
-        check_model_dir(model_dir)
-    paths = [Path(p) for p in data] if data else [DEFAULT_DATA]
-    _report(progress, "reading data", 0, 1)
-    if weak:
-        frame = weak_labels(paths, taxonomy, text_column=text_column, documents=documents,
-                            encoding=encoding)
-    else:
-        frame = load_training_data(paths, taxonomy, text_column=text_column,
-                                   label_column=label_column, encoding=encoding)
-    _report(progress, "reading data", 1, 1)
-    group_col = config.cv.group_column
-    groups = frame[group_col].astype(str).tolist() if group_col in frame.columns else None
-    context = frame_context(frame, config.context) if config.uses_context else None
-    result = train_model(frame["text"].tolist(), frame["themes"].tolist(), config=config,
-                         taxonomy=taxonomy, groups=groups, context=context, n_jobs=n_jobs,
-                         progress=progress)
-    result.data_files = [str(p) for p in paths]
-    result.weak = weak
-    if model_dir is not None:
-        from .artifacts import save_trained
+            check_model_dir(model_dir)
+            # held from the start: a second run into the same directory is refused at once
+            stack.enter_context(model_lock(Path(model_dir)))
+        paths = [Path(p) for p in data] if data else [DEFAULT_DATA]
+        _report(progress, "reading data", 0, 1)
+        if weak:
+            frame, findings = _weak_labels(paths, taxonomy, text_column=text_column,
+                                           documents=documents, encoding=encoding)
+        else:
+            frame, findings = _read_training_data(paths, taxonomy, text_column=text_column,
+                                                  label_column=label_column, encoding=encoding)
+        _report(progress, "reading data", 1, 1)
+        if not len(frame) and findings:
+            raise DataError(f"no text to train on: {findings[0]}")
+        group_col = config.cv.group_column
+        groups = frame[group_col].astype(str).tolist() if group_col in frame.columns else None
+        context = frame_context(frame, config.context) if config.uses_context else None
+        result = train_model(frame["text"].tolist(), frame["themes"].tolist(), config=config,
+                             taxonomy=taxonomy, groups=groups, context=context, n_jobs=n_jobs,
+                             progress=progress)
+        result.data_files = [str(p) for p in paths]
+        result.weak = weak
+        result.findings = findings
+        if model_dir is not None:
+            from .artifacts import save_trained
 
-        save_trained(result, model_dir)
+            save_trained(result, model_dir)
     return result
 

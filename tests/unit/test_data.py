@@ -96,7 +96,7 @@ def test_documents_are_decoded_from_utf8_bom_and_utf16(tmp_path):
 
 def test_latin1_document_is_refused_with_a_hint(tmp_path):
     (tmp_path / "l1.txt").write_bytes("Caf\xe9 talks.".encode("latin-1"))
-    with pytest.raises(DataError, match="not valid utf-8-sig text .*--encoding"):
+    with pytest.raises(DataError, match="not valid UTF-8 text .*--encoding"):
         read_document(tmp_path / "l1.txt")
     assert read_document(tmp_path / "l1.txt", encoding="cp1252") == "Café talks."
 

@@ -1,0 +1,532 @@
+"""Train a theme model out of core: hashed features and SGD, one chunk of the input at a time.
+
+For labeled data bigger than memory (the rules' weak labels of a whole archive, say),
+:func:`train_streaming` never holds more than a few chunks: each chunk is read, labeled (with
+``weak=True``), turned into features by worker processes and fed to ``partial_fit`` in input
+order. The features need no vocabulary: word 1-2-grams hashed into a fixed number of columns
+(``HashingVectorizer``) beside the taxonomy rules' votes (``RuleVotes``). The classifier,
+:class:`StreamingThemeClassifier`, has the two heads of
+:class:`~policy_themes.pipeline.ThemeClassifier` (primary theme; membership of each theme), each a
+``SGDClassifier(loss="log_loss")``, and the same prediction methods, so the saved model directory
+works with ``predict``, ``evaluate`` and ``info`` like any other.
+
+A share of the documents (``holdout``) is kept out of training, up to ``max_holdout`` sentences:
+the trained model's probabilities on them choose the per-theme thresholds and give the figures
+recorded in ``model.json`` and the training report. Later epochs replay the first epoch's
+features from a temporary folder instead of reading and labeling the input again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import shutil
+import tempfile
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import SGDClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from .config import CVConfig, ThresholdConfig, TrainConfig
+from .data import THEME_COL, THEMES_COL, iter_sentence_frames, join_themes, parse_themes
+from .errors import ConfigError, DataError
+from .pipeline import TEXT, InputFrame, RuleVotes, decide_themes, make_frame
+from .taxonomy import NO_THEME, Taxonomy, load_taxonomy
+
+__all__ = ["StreamingThemeClassifier", "HashedWords", "build_streaming_pipeline",
+           "train_streaming", "StreamingResult", "save_streaming"]
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+class StreamingThemeClassifier(ClassifierMixin, BaseEstimator):
+    """Primary-theme and theme-membership heads trained incrementally with SGD.
+
+    The out-of-core counterpart of :class:`~policy_themes.pipeline.ThemeClassifier`, with the
+    same attributes (``classes_``, ``themes_``, ``thresholds``) and prediction methods
+    (``predict_proba``, ``membership_proba``, ``predict``, ``predict_themes``).
+
+    Parameters
+    ----------
+    labels : sequence of str, default=None
+        Every class id, ``none`` included, in output order; required by :meth:`partial_fit`
+        (a chunk need not hold every class).
+    alpha : float, default=1e-6
+        L2 regularisation of both heads (``SGDClassifier(alpha=...)``).
+    multilabel : bool, default=True
+        Train a membership head per theme; without it membership is read off the primary head.
+    thresholds : dict of str to float, default=None
+        Membership threshold per theme; missing themes use 0.5.
+    random_state : int, default=0
+        Seed of the SGD solvers.
+
+    Notes
+    -----
+    ``y`` is a sequence of theme lists, the primary theme first (``["none"]`` for no theme), or a
+    sequence of single theme ids, as for ``ThemeClassifier``.
+    """
+
+    def __init__(self, labels: Sequence[str] | None = None, alpha: float = 1e-6,
+                 multilabel: bool = True, thresholds: dict | None = None,
+                 random_state: int = 0):
+        self.labels = labels
+        self.alpha = alpha
+        self.multilabel = multilabel
+        self.thresholds = thresholds
+        self.random_state = random_state
+
+    def _sgd(self) -> SGDClassifier:
+        return SGDClassifier(loss="log_loss", alpha=self.alpha, random_state=self.random_state)
+
+    def partial_fit(self, X, y):
+        """Update both heads with one chunk of features ``X`` and theme lists ``y``."""
+        theme_lists = _as_theme_lists(y)
+        if not hasattr(self, "primary_"):
+            if self.labels is None:
+                raise ValueError("StreamingThemeClassifier.partial_fit needs 'labels' (every "
+                                 "class id, none included)")
+            self.classes_ = np.array(list(self.labels), dtype=object)
+            self.themes_ = np.array([c for c in self.classes_ if c != NO_THEME], dtype=object)
+            self.primary_ = self._sgd()
+            self.membership_ = [self._sgd() for _ in self.themes_] if self.multilabel else []
+        primary = np.array([themes[0] for themes in theme_lists], dtype=object)
+        unknown = set(primary) - set(self.classes_)
+        if unknown:
+            raise ValueError(f"labels not in 'labels': {sorted(unknown)}")
+        self.primary_.partial_fit(X, primary, classes=self.classes_)
+        if self.membership_:
+            index = {t: j for j, t in enumerate(self.themes_)}
+            targets = np.zeros((len(theme_lists), len(self.themes_)), dtype=np.int8)
+            for i, row in enumerate(theme_lists):
+                for theme in row:
+                    if theme in index:
+                        targets[i, index[theme]] = 1
+            for j, head in enumerate(self.membership_):
+                head.partial_fit(X, targets[:, j], classes=np.array([0, 1], dtype=np.int8))
+        return self
+
+    def fit(self, X, y, *, epochs: int = 5):
+        """Fit from scratch: ``epochs`` passes of :meth:`partial_fit` over all of ``X``."""
+        for name in ("primary_", "membership_", "classes_", "themes_"):
+            self.__dict__.pop(name, None)
+        if self.labels is None:
+            self.labels = sorted({t[0] for t in _as_theme_lists(y)})
+        for _ in range(epochs):
+            self.partial_fit(X, y)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability that each class of ``classes_`` is the primary theme."""
+        check_is_fitted(self, "primary_")
+        proba = np.zeros((X.shape[0], len(self.classes_)))
+        columns = [list(self.classes_).index(c) for c in self.primary_.classes_]
+        proba[:, columns] = self.primary_.predict_proba(X)
+        return proba
+
+    def membership_proba(self, X) -> np.ndarray:
+        """Probability that each theme of ``themes_`` is among the sentence's themes."""
+        check_is_fitted(self, "primary_")
+        if not self.membership_:
+            proba = self.predict_proba(X)
+            return proba[:, [list(self.classes_).index(t) for t in self.themes_]]
+        return np.column_stack([head.predict_proba(X)[:, 1] for head in self.membership_])
+
+    def predict(self, X) -> np.ndarray:
+        """The primary theme of each row."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def threshold_vector(self) -> np.ndarray:
+        """Membership thresholds in ``themes_`` order."""
+        thresholds = self.thresholds or {}
+        return np.array([thresholds.get(t, 0.5) for t in self.themes_])
+
+    def predict_themes(self, X) -> tuple[list[str], list[list[str]], np.ndarray, np.ndarray]:
+        """Primary themes, theme sets, primary probabilities and membership probabilities."""
+        proba = self.predict_proba(X)
+        membership = self.membership_proba(X)
+        primary, themes = decide_themes(proba, membership, list(self.classes_),
+                                        list(self.themes_), self.threshold_vector())
+        return primary, themes, proba, membership
+
+
+def _as_theme_lists(y) -> list[list[str]]:
+    return [[value] if isinstance(value, str) else list(value) for value in y]
+
+
+class HashedWords(HashingVectorizer):
+    """``HashingVectorizer`` whose features have names (``#<column>``), so that
+    ``predict --explain`` can list them; a hashed column has no single n-gram to show."""
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Feature names ``#0`` ... ``#<n_features - 1>``."""
+        return np.array([f"#{i}" for i in range(self.n_features)], dtype=object)
+
+
+def build_streaming_pipeline(taxonomy: Taxonomy, *, n_features: int = 2**19,
+                             seed: int = 0) -> Pipeline:
+    """Build the unfitted out-of-core pipeline.
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy
+        Gives the class ids and the rules of the rule-vote features.
+    n_features : int, default=2**19
+        Columns the word 1-2-grams are hashed into.
+    seed : int, default=0
+        Seed of the classifier.
+
+    Returns
+    -------
+    Pipeline
+        Steps ``input``, ``features`` (``word``: hashed word 1-2-grams, ``rules``: rule votes,
+        both over ``text``) and ``clf`` (:class:`StreamingThemeClassifier`); settable with
+        ``set_params`` like the default pipeline, e.g. ``clf__alpha``.
+    """
+    words = HashedWords(ngram_range=(1, 2), n_features=n_features, alternate_sign=False,
+                        dtype=np.float32)
+    return Pipeline([
+        ("input", InputFrame()),
+        ("features", ColumnTransformer([("word", words, TEXT), ("rules", RuleVotes(taxonomy),
+                                                                 TEXT)],
+                                       sparse_threshold=1.0)),
+        ("clf", StreamingThemeClassifier(labels=taxonomy.ids, random_state=seed)),
+    ])
+
+
+@dataclass
+class StreamingResult:
+    """A model trained by :func:`train_streaming` and how it was measured.
+
+    Attributes
+    ----------
+    pipeline : Pipeline
+        The fitted pipeline, thresholds set.
+    thresholds : dict of str to float
+        Membership threshold per theme (chosen on the held-out sentences when there are some).
+    holdout_metrics : dict or None
+        ``compute_metrics`` figures on the held-out sentences; None when there were none.
+    n_sentences : int
+        Sentences trained on (held-out ones excluded).
+    n_holdout : int
+        Held-out sentences.
+    fingerprint : str
+        SHA-256 of all the texts and labels read, in order.
+    primary_counts : dict of str to int
+        Training sentences per primary theme.
+    data_files : list of str
+    weak : bool
+    settings : dict
+        The settings of the run (epochs, chunk size, hashing width, ``params``), for ``model.json``.
+    """
+
+    pipeline: Pipeline
+    thresholds: dict[str, float]
+    holdout_metrics: dict | None
+    n_sentences: int
+    n_holdout: int
+    fingerprint: str
+    primary_counts: dict[str, int]
+    data_files: list[str] = field(default_factory=list)
+    weak: bool = False
+    settings: dict = field(default_factory=dict)
+    holdout_texts: list[str] = field(default_factory=list)
+
+
+class _Featurize:
+    """Turn a chunk of sentences into features, theme lists and held-out flags (in a worker).
+
+    Picklable: each worker process receives the fitted feature step once.
+    """
+
+    def __init__(self, features, taxonomy: Taxonomy, weak: bool, label_column: str | None,
+                 holdout: float):
+        self.features = features
+        self.taxonomy = taxonomy
+        self.weak = weak
+        self.label_column = label_column
+        self.holdout = holdout
+        self._matcher = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_matcher": None}
+
+    def __call__(self, frame: pd.DataFrame):
+        texts = frame["text"].fillna("").astype(str).tolist()
+        if self.weak:
+            from .labeling import RuleMatcher, label_sentences
+
+            if self._matcher is None:
+                self._matcher = RuleMatcher(self.taxonomy)
+            themes = label_sentences(texts, self.taxonomy, matcher=self._matcher).themes
+        else:
+            themes = self._gold(frame)
+        X = self.features.transform(make_frame(texts)).tocsr()
+        keys = frame["doc_id"].astype(str).tolist() if "doc_id" in frame.columns else texts
+        # a document is held out or not as a whole, whatever the chunking
+        limit = int(self.holdout * 10_000)
+        held = np.array([zlib.crc32(k.encode("utf-8")) % 10_000 < limit for k in keys],
+                        dtype=bool)
+        blob = b"".join(t.encode("utf-8") + b"\x1f" + join_themes(r).encode("utf-8") + b"\x1e"
+                        for t, r in zip(texts, themes))
+        held_texts = [t for t, h in zip(texts, held) if h]
+        return X, themes, held, held_texts, blob
+
+    def _gold(self, frame: pd.DataFrame) -> list[list[str]]:
+        column = self.label_column
+        if column is None:
+            column = THEMES_COL if THEMES_COL in frame.columns else THEME_COL
+        source = frame.attrs.get("source", "input")
+        if column not in frame.columns:
+            have = ", ".join(map(str, frame.columns))
+            raise DataError(f"{source}: no '{column}' column (columns: {have}); give labeled "
+                            "data, or --weak to train on the rules' labels")
+        return parse_themes(frame[column], self.taxonomy, source=source,
+                            rows=frame.index.tolist())
+
+
+def train_streaming(
+    data: Sequence[str | Path],
+    *,
+    taxonomy: str | Path | Taxonomy | None = None,
+    model_dir: str | Path | None = None,
+    weak: bool = False,
+    text_column: str = "text",
+    label_column: str | None = None,
+    documents: bool = False,
+    encoding: str | None = None,
+    epochs: int = 1,
+    chunksize: int = 20_000,
+    n_features: int = 2**19,
+    holdout: float = 0.05,
+    max_holdout: int = 50_000,
+    params: dict | None = None,
+    seed: int = 0,
+    jobs: int | None = 1,
+    progress: ProgressCallback | None = None,
+) -> StreamingResult:
+    """Train a hashed-feature SGD model chunk by chunk, in bounded memory, and save it.
+
+    Parameters
+    ----------
+    data : sequence of str or Path
+        Labeled tables (``text`` and ``themes`` or ``theme``); with ``weak=True``, unlabeled
+        documents or tables, labeled by the taxonomy's rules as they stream.
+    taxonomy : str, Path or Taxonomy, default=None
+        Taxonomy; None uses the shipped default.
+    model_dir : str or Path, default=None
+        Where to save the model directory; None saves nothing.
+    weak : bool, default=False
+        Train on the rules' labels of unlabeled input.
+    text_column, label_column, documents, encoding
+        As for :func:`~policy_themes.training.train`.
+    epochs : int, default=1
+        Passes over the data; passes after the first replay cached features from a temporary
+        folder (about 8 bytes per non-zero feature on disk).
+    chunksize : int, default=20000
+        Sentences per ``partial_fit`` call.
+    n_features : int, default=2**19
+        Hashing width of the word 1-2-grams.
+    holdout : float, default=0.05
+        Share of the documents (by ``doc_id``, else of the sentences) kept out of training to
+        choose thresholds and measure the model.
+    max_holdout : int, default=50000
+        At most this many sentences are held out; later held-out ones are trained on.
+    params : dict, default=None
+        ``step__param`` settings of the pipeline, e.g. ``{"clf__alpha": 1e-5}``.
+    seed : int, default=0
+        Seed of the classifier.
+    jobs : int, default=1
+        Processes that label and featurise chunks (None or 0: every core); the model is the same
+        for any number.
+    progress : callable, default=None
+        Called as ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    StreamingResult
+
+    Raises
+    ------
+    DataError
+        If the input is missing, malformed, unlabeled (without ``weak``) or has no text.
+    ConfigError
+        If a setting is out of range or a ``params`` name is not in the pipeline.
+    """
+    from .parallel import map_chunks
+    from .training import choose_thresholds
+
+    taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+    _check_settings(epochs, chunksize, holdout, max_holdout)
+    if model_dir is not None:
+        from .artifacts import check_model_dir
+
+        check_model_dir(model_dir)
+    paths = [Path(p) for p in data]
+    if not paths:
+        raise DataError("no training data given")
+    pipeline = build_streaming_pipeline(taxonomy, n_features=n_features, seed=seed)
+    _set_params(pipeline, params or {})
+    features = pipeline.named_steps["features"].fit(make_frame(["fit"]))
+    clf = pipeline.named_steps["clf"]
+    task = _Featurize(features, taxonomy, weak, label_column, holdout)
+    read = {"fraction": 0.0}
+    frames = iter_sentence_frames(paths, text_column=text_column, documents=documents,
+                                  chunksize=chunksize, encoding=encoding,
+                                  progress=lambda f: read.__setitem__("fraction", f))
+    digest = hashlib.sha256()
+    counts: dict[str, int] = {}
+    held_X, held_themes, held_texts = [], [], []
+    n_train = n_held = 0
+    cache = Path(tempfile.mkdtemp(prefix="policy-themes-sgd.")) if epochs > 1 else None
+    try:
+        _report(progress, "epoch 1", 0, 1000)
+        for number, (X, themes, held, texts, blob) in enumerate(
+                map_chunks(task, frames, jobs=jobs)):
+            digest.update(blob)
+            if n_held < max_holdout and held.any():
+                keep = np.flatnonzero(held)[: max_holdout - n_held]
+                held_X.append(X[keep])
+                held_themes += [themes[i] for i in keep]
+                held_texts += texts[: len(keep)]
+                n_held += len(keep)
+                train_rows = np.setdiff1d(np.arange(X.shape[0]), keep)
+                X, themes = X[train_rows], [themes[i] for i in train_rows]
+            if X.shape[0]:
+                clf.partial_fit(X, themes)
+                n_train += X.shape[0]
+                for row in themes:
+                    counts[row[0]] = counts.get(row[0], 0) + 1
+                if cache is not None:
+                    _store(cache, number, X, themes)
+            _report(progress, "epoch 1", int(read["fraction"] * 1000), 1000)
+        if not n_train:
+            raise DataError(f"{', '.join(map(str, paths[:3]))}: no sentences to train on")
+        for epoch in range(2, epochs + 1):
+            stored = sorted(cache.glob("*.npz"))
+            for done, path in enumerate(stored, start=1):
+                clf.partial_fit(*_load(path))
+                _report(progress, f"epoch {epoch}", done, len(stored))
+    finally:
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
+    thresholds, metrics = {t: 0.5 for t in clf.themes_}, None
+    if n_held:
+        X_held = sp.vstack(held_X).tocsr()
+        proba, membership = clf.predict_proba(X_held), clf.membership_proba(X_held)
+        thresholds = choose_thresholds(membership, held_themes, list(clf.themes_),
+                                       ThresholdConfig())
+        vector = np.array([thresholds[t] for t in clf.themes_])
+        primary, sets = decide_themes(proba, membership, list(clf.classes_), list(clf.themes_),
+                                      vector)
+        from .evaluation import compute_metrics
+
+        metrics = compute_metrics(held_themes, primary, sets, proba, list(clf.classes_),
+                                  n_boot=200, seed=seed)
+    clf.thresholds = thresholds
+    settings = {"epochs": epochs, "chunksize": chunksize, "n_features": n_features,
+                "holdout": holdout, "max_holdout": max_holdout, "seed": seed,
+                "params": dict(params or {})}
+    result = StreamingResult(pipeline, thresholds, metrics, n_train, n_held, digest.hexdigest(),
+                             counts, [str(p) for p in paths], weak, settings, held_texts)
+    if model_dir is not None:
+        save_streaming(result, taxonomy, model_dir)
+    return result
+
+
+def _check_settings(epochs: int, chunksize: int, holdout: float, max_holdout: int) -> None:
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    if chunksize < 1:
+        raise ConfigError(f"chunksize must be >= 1, got {chunksize}")
+    if not 0 <= holdout < 1:
+        raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
+    if max_holdout < 0:
+        raise ConfigError(f"max_holdout must be >= 0, got {max_holdout}")
+
+
+def _set_params(pipeline: Pipeline, params: dict) -> None:
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    valid = pipeline.get_params(deep=True)
+    unknown = [k for k in params if k not in valid]
+    if unknown:
+        raise ConfigError(f"'{unknown[0]}' is not a parameter of the streaming pipeline "
+                          "(e.g. clf__alpha, clf__multilabel, features__word__ngram_range)")
+    try:
+        pipeline.set_params(**params)
+    except InvalidParameterError as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from None
+
+
+def _store(folder: Path, number: int, X, themes) -> None:
+    sp.save_npz(folder / f"{number:08d}.npz", X, compressed=False)
+    (folder / f"{number:08d}.themes").write_bytes(pickle.dumps(themes))
+
+
+def _load(path: Path):
+    return sp.load_npz(path), pickle.loads(path.with_suffix(".themes").read_bytes())
+
+
+def _report(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(stage, done, total)
+
+
+def save_streaming(result: StreamingResult, taxonomy: Taxonomy, model_dir: str | Path) -> Path:
+    """Save a :class:`StreamingResult` as a model directory (``model.joblib``, ``model.json``
+    and, when sentences were held out, the held-out report)."""
+    from .artifacts import save_model
+
+    model_dir = Path(model_dir)
+    config = TrainConfig(seed=result.settings.get("seed", 0),
+                         features={"word": True, "char": False, "rules": True,
+                                   "context_words": False, "context_rules": False},
+                         params=result.settings.get("params", {}), cv=CVConfig(folds=0),
+                         source="train --streaming")
+    headline = None
+    if result.holdout_metrics is not None:
+        keep = ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "weighted_f1",
+                "top3_accuracy", "set_micro_f1", "set_micro_f1_ci", "set_macro_f1",
+                "subset_accuracy", "hamming_loss", "brier", "ece")
+        headline = {k: result.holdout_metrics[k] for k in keep if k in result.holdout_metrics}
+    meta = {
+        "name": model_dir.name,
+        "trainer": "streaming",
+        "taxonomy": {"name": taxonomy.name, "ids": taxonomy.ids,
+                     "fingerprint": taxonomy.fingerprint, "source": taxonomy.source},
+        "config": config.to_dict(),
+        "config_source": config.source,
+        "streaming": result.settings,
+        "training_data": {"files": result.data_files, "sentences": result.n_sentences,
+                          "holdout_sentences": result.n_holdout,
+                          "fingerprint": result.fingerprint, "weak_labels": result.weak,
+                          "primary_counts": result.primary_counts},
+        # measured on held-out documents, not by cross-validation (see "streaming")
+        "cv_metrics": headline,
+        "thresholds": result.thresholds,
+    }
+
+    def write_report(folder: Path) -> None:
+        if result.holdout_metrics is None:
+            return
+        from .evaluation import EvalReport
+
+        EvalReport(metrics=result.holdout_metrics, baselines={}, texts=result.holdout_texts,
+                   title=f"Training report: {model_dir.name} ({result.n_holdout:,} held-out "
+                         "sentences)",
+                   meta={"training data": ", ".join(result.data_files),
+                         "sentences": result.n_sentences, "taxonomy": taxonomy.name,
+                         "trainer": "streaming (hashed word 1-2-grams + rule votes, SGD)"},
+                   ).write(folder)
+
+    return save_model(model_dir, result.pipeline, meta, write_extra=write_report)

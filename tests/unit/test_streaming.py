@@ -1,0 +1,88 @@
+"""The out-of-core trainer: hashed features + SGD over chunks, saved as a normal model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from policy_themes.errors import ConfigError, DataError
+from policy_themes.evaluation import evaluate
+from policy_themes.prediction import load_model
+from policy_themes.streaming import StreamingThemeClassifier, train_streaming
+
+
+@pytest.fixture(scope="module")
+def streaming_model(tmp_path_factory, train_small_path):
+    model_dir = tmp_path_factory.mktemp("streaming") / "sgd"
+    result = train_streaming([train_small_path], model_dir=model_dir, epochs=3, chunksize=16,
+                             holdout=0.3, n_features=2**12)
+    return model_dir, result
+
+
+def test_saves_a_model_that_predicts_and_evaluates(streaming_model, train_small_path):
+    model_dir, result = streaming_model
+    assert 0 < result.n_holdout < 88 and result.n_sentences + result.n_holdout == 88
+    model = load_model(model_dir)
+    assert model.meta["trainer"] == "streaming"
+    assert model.meta["training_data"]["sentences"] == result.n_sentences
+    assert set(model.thresholds) == set(model.classes) - {"none"}
+    frame = model.predict(["The two governments signed an agreement on the supply of natural "
+                           "gas through the new pipeline."])
+    assert frame["primary"][0] == "energy_diplomacy"
+    report = evaluate(model, train_small_path, n_boot=0)
+    assert report.metrics["accuracy"] > 0.8
+
+
+def test_the_classifier_behaves_like_theme_classifier(streaming_model):
+    model = load_model(streaming_model[0])
+    clf = model.pipeline.named_steps["clf"]
+    features = model.pipeline[:-1].transform(["Peace talks resumed.", "Gas flows again."])
+    proba = clf.predict_proba(features)
+    assert proba.shape == (2, len(clf.classes_))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert clf.membership_proba(features).shape == (2, len(clf.themes_))
+    primary, sets, _, _ = clf.predict_themes(features)
+    assert list(clf.predict(features)) == primary
+    assert all(s[0] == p for s, p in zip(sets, primary))
+
+
+def test_the_model_does_not_depend_on_the_number_of_jobs(train_small_path):
+    kwargs = dict(epochs=2, chunksize=10, holdout=0.2, n_features=2**10)
+    one = train_streaming([train_small_path], jobs=1, **kwargs)
+    two = train_streaming([train_small_path], jobs=2, **kwargs)
+    assert one.fingerprint == two.fingerprint
+    np.testing.assert_array_equal(one.pipeline.named_steps["clf"].primary_.coef_,
+                                  two.pipeline.named_steps["clf"].primary_.coef_)
+    assert one.thresholds == two.thresholds
+
+
+def test_weak_labels_of_documents(tmp_path, train_small_path):
+    frame = pd.read_csv(train_small_path)
+    docs = frame.groupby("doc_id", sort=False)["text"].apply(" ".join).reset_index()
+    path = tmp_path / "docs.csv.gz"
+    docs.to_csv(path, index=False)
+    result = train_streaming([path], weak=True, documents=True, holdout=0.0, chunksize=300,
+                             n_features=2**10)
+    assert result.n_holdout == 0 and result.holdout_metrics is None
+    assert result.weak and result.n_sentences >= 80
+    assert set(result.thresholds.values()) == {0.5}
+
+
+def test_unlabeled_data_without_weak_is_refused(tmp_path):
+    path = tmp_path / "plain.csv"
+    pd.DataFrame({"text": ["One sentence.", "Another one."]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="no 'theme' column.*--weak"):
+        train_streaming([path])
+
+
+def test_settings_are_checked(train_small_path):
+    with pytest.raises(ConfigError, match="epochs must be >= 1"):
+        train_streaming([train_small_path], epochs=0)
+    with pytest.raises(ConfigError, match="'clf__C' is not a parameter"):
+        train_streaming([train_small_path], params={"clf__C": 1.0})
+
+
+def test_partial_fit_needs_the_labels():
+    with pytest.raises(ValueError, match="needs 'labels'"):
+        StreamingThemeClassifier().partial_fit(np.eye(2), ["a", "b"])
