@@ -31,8 +31,8 @@ from .config import TrainConfig
 from .errors import ConfigError
 from .taxonomy import NO_THEME, Taxonomy
 
-__all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "build_pipeline", "decide_themes",
-           "make_frame", "TEXT", "CONTEXT"]
+__all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "ThemeDecisions", "build_pipeline",
+           "decide_themes", "make_frame", "TEXT", "CONTEXT"]
 
 TEXT = "text"
 CONTEXT = "context"
@@ -114,7 +114,29 @@ class RuleVotes(TransformerMixin, BaseEstimator):
         return state
 
 
-class ThemeClassifier(ClassifierMixin, BaseEstimator):
+class ThemeDecisions:
+    """The decisions every theme classifier shares, given ``predict_proba`` (primary head),
+    ``membership_proba``, ``classes_``, ``themes_`` and ``thresholds``."""
+
+    def predict(self, X) -> np.ndarray:
+        """The primary theme of each row."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def threshold_vector(self) -> np.ndarray:
+        """Membership thresholds in ``themes_`` order."""
+        thresholds = self.thresholds or {}
+        return np.array([thresholds.get(t, 0.5) for t in self.themes_])
+
+    def predict_themes(self, X) -> tuple[list[str], list[list[str]], np.ndarray, np.ndarray]:
+        """Primary themes, theme sets, primary probabilities and membership probabilities."""
+        proba = self.predict_proba(X)
+        membership = self.membership_proba(X)
+        primary, themes = decide_themes(proba, membership, list(self.classes_),
+                                        list(self.themes_), self.threshold_vector())
+        return primary, themes, proba, membership
+
+
+class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
     """Primary-theme and theme-membership logistic regressions over one feature matrix.
 
     Parameters
@@ -220,22 +242,6 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
         index = [list(self.classes_).index(t) for t in self.themes_]
         return proba[:, index]
 
-    def predict(self, X) -> np.ndarray:
-        """The primary theme of each row."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def threshold_vector(self) -> np.ndarray:
-        """Membership thresholds in ``themes_`` order."""
-        thresholds = self.thresholds or {}
-        return np.array([thresholds.get(t, 0.5) for t in self.themes_])
-
-    def predict_themes(self, X) -> tuple[list[str], list[list[str]], np.ndarray, np.ndarray]:
-        """Primary themes, theme sets, primary probabilities and membership probabilities."""
-        proba = self.predict_proba(X)
-        membership = self.membership_proba(X)
-        primary, themes = decide_themes(proba, membership, list(self.classes_),
-                                        list(self.themes_), self.threshold_vector())
-        return primary, themes, proba, membership
 
 
 def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],

@@ -40,7 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 from .config import CVConfig, ThresholdConfig, TrainConfig
 from .data import THEME_COL, THEMES_COL, iter_sentence_frames, join_themes, parse_themes
 from .errors import ConfigError, DataError
-from .pipeline import TEXT, InputFrame, RuleVotes, decide_themes, make_frame
+from .pipeline import TEXT, InputFrame, RuleVotes, ThemeDecisions, decide_themes, make_frame
 from .taxonomy import NO_THEME, Taxonomy, load_taxonomy
 
 __all__ = ["StreamingThemeClassifier", "HashedWords", "build_streaming_pipeline",
@@ -49,7 +49,7 @@ __all__ = ["StreamingThemeClassifier", "HashedWords", "build_streaming_pipeline"
 ProgressCallback = Callable[[str, int, int], None]
 
 
-class StreamingThemeClassifier(ClassifierMixin, BaseEstimator):
+class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
     """Primary-theme and theme-membership heads trained incrementally with SGD.
 
     The out-of-core counterpart of :class:`~policy_themes.pipeline.ThemeClassifier`, with the
@@ -141,22 +141,6 @@ class StreamingThemeClassifier(ClassifierMixin, BaseEstimator):
             return proba[:, [list(self.classes_).index(t) for t in self.themes_]]
         return np.column_stack([head.predict_proba(X)[:, 1] for head in self.membership_])
 
-    def predict(self, X) -> np.ndarray:
-        """The primary theme of each row."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def threshold_vector(self) -> np.ndarray:
-        """Membership thresholds in ``themes_`` order."""
-        thresholds = self.thresholds or {}
-        return np.array([thresholds.get(t, 0.5) for t in self.themes_])
-
-    def predict_themes(self, X) -> tuple[list[str], list[list[str]], np.ndarray, np.ndarray]:
-        """Primary themes, theme sets, primary probabilities and membership probabilities."""
-        proba = self.predict_proba(X)
-        membership = self.membership_proba(X)
-        primary, themes = decide_themes(proba, membership, list(self.classes_),
-                                        list(self.themes_), self.threshold_vector())
-        return primary, themes, proba, membership
 
 
 def _as_theme_lists(y) -> list[list[str]]:
