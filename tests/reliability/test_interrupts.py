@@ -44,12 +44,18 @@ def _command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "policy_themes"]
 
 
+def _default_sigint() -> None:
+    # a job started in the background by a non-interactive shell (as CI may be) inherits an
+    # ignored SIGINT, and Python then never raises KeyboardInterrupt: give the child a real one
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args, cwd: Path) -> subprocess.Popen:
     """Start the installed command in its own session (so helpers it spawns can be cleaned)."""
     env = {**os.environ, "NO_COLOR": "1"}
     return subprocess.Popen([*_command(), *map(str, args)], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 60) -> bool:
