@@ -62,7 +62,7 @@ def test_label_table_with_gold_keeps_gold_and_scores_rules(tmp_path, data_dir):
     out = tmp_path / "out.csv"
     report = tmp_path / "report.json"
     mini = data_dir / "mini_taxonomy.yaml"
-    result = invoke("label", data_dir / "gold_sentences.csv", "--taxonomy", mini, "--out", out,
+    result = invoke("label", data_dir / "labeled_mini.csv", "--taxonomy", mini, "--out", out,
                     "--report", report, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "precision" in result.output

@@ -16,7 +16,7 @@ def mini(data_dir):
 
 @pytest.fixture
 def analysis(mini, data_dir):
-    frame = pd.read_csv(data_dir / "gold_sentences.csv")
+    frame = pd.read_csv(data_dir / "labeled_mini.csv")
     gold = parse_themes(frame["themes"], mini)
     result = label_sentences(frame["text"].tolist(), mini)
     return analyze_rules(result, mini, gold)
@@ -67,7 +67,7 @@ def test_conflict_matrix(analysis):
 
 
 def test_batches_accumulate_to_the_same_figures(mini, data_dir, analysis):
-    frame = pd.read_csv(data_dir / "gold_sentences.csv")
+    frame = pd.read_csv(data_dir / "labeled_mini.csv")
     gold = parse_themes(frame["themes"], mini)
     streamed = RuleAnalysis(mini)
     for start in range(0, len(frame), 3):
