@@ -226,7 +226,6 @@ def label_cmd(
 
     Example: policy-themes label data/raw/foreign-policy-2017.txt --out labeled.csv
     """
-    from .analysis import RuleAnalysis  # noqa: F401  (imported for its cost up front)
     from .batch import label_files
     from .taxonomy import load_taxonomy
 
@@ -249,7 +248,7 @@ def label_cmd(
             jobs=_jobs(jobs),
         )
     _print_findings(run.findings)
-    _print_label_run(run)
+    _print_label_run(run, show_rules=show_rules)
     if report is not None:
         _write_report(run.analysis, report)
         typer.echo(f"Rule analysis written to {report}")
@@ -273,7 +272,7 @@ def _write_report(analysis, report: Path) -> None:
     atomic_write_text(report, text)
 
 
-def _print_label_run(run) -> None:
+def _print_label_run(run, *, show_rules: bool = True) -> None:
     from .render import figures_table, frame_table
 
     console = _console()
@@ -281,6 +280,8 @@ def _print_label_run(run) -> None:
     console.print(figures_table(analysis.overall(), title="Rules: overall"))
     themes = analysis.theme_summary()
     console.print(frame_table(themes, title="Rules per theme"))
+    if not show_rules:
+        return
     rules = analysis.rule_summary()
     if run.has_gold:
         rules = rules[["theme", "fires", "coverage", "overlaps", "conflicts", "precision"]]

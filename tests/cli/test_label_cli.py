@@ -73,6 +73,14 @@ def test_label_table_with_gold_keeps_gold_and_scores_rules(tmp_path, data_dir):
     assert data["overall"]["recall"] == pytest.approx(6 / 7)
 
 
+def test_no_rules_leaves_out_the_per_rule_table(seed_path):
+    with_rules = invoke("label", seed_path, catch_exceptions=False)
+    without = invoke("label", seed_path, "--no-rules", catch_exceptions=False)
+    assert "fp_doctrine" in with_rules.output
+    assert "Rules per theme" in without.output
+    assert "fp_doctrine" not in without.output
+
+
 def test_label_markdown_report(tmp_path, seed_path):
     report = tmp_path / "rules.md"
     result = invoke("label", seed_path, "--report", report, catch_exceptions=False)
