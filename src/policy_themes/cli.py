@@ -159,8 +159,13 @@ def _round_estimate(value: float) -> int:
     return int(round(value, -digits)) if digits > 0 else int(round(value))
 
 
-def _progress(description: str):
-    """A rich progress display on stderr: sentences done, share of input read, rate and ETA."""
+@contextlib.contextmanager
+def _progress(description: str, done: dict | None = None):
+    """Show sentences done, share of input read, rate and ETA on stderr; yield the callback.
+
+    The callback ``update(sentences, fraction)`` also records both in ``done`` when given (so
+    an interruption can say how far the run got).
+    """
     from rich.progress import (
         BarColumn,
         Progress,
@@ -170,7 +175,7 @@ def _progress(description: str):
         TimeRemainingColumn,
     )
 
-    return Progress(
+    display = Progress(
         TextColumn(description),
         BarColumn(),
         TaskProgressColumn(),
@@ -182,6 +187,17 @@ def _progress(description: str):
         transient=True,
         disable=not sys.stderr.isatty(),
     )
+    with display:
+        task = display.add_task(description, total=1.0, sentences=0, rate=0.0)
+
+        def update(sentences: int, fraction: float) -> None:
+            if done is not None:
+                done.update(sentences=sentences, fraction=fraction)
+            elapsed = display.tasks[task].elapsed or 1e-9
+            display.update(task, completed=fraction, sentences=sentences,
+                           rate=sentences / elapsed)
+
+        yield update
 
 
 @app.command("label")
@@ -233,15 +249,7 @@ def label_cmd(
         _check_report_path(report)
     taxonomy = load_taxonomy(taxonomy_path)
     done = {"sentences": 0, "fraction": 0.0}
-    with _interruptible(done, out), _progress("Labeling") as progress:
-        task = progress.add_task("label", total=1.0, sentences=0, rate=0.0)
-
-        def update(sentences: int, fraction: float) -> None:
-            done.update(sentences=sentences, fraction=fraction)
-            elapsed = progress.tasks[task].elapsed or 1e-9
-            progress.update(task, completed=fraction, sentences=sentences,
-                            rate=sentences / elapsed)
-
+    with _interruptible(done, out), _progress("Labeling", done) as update:
         run = label_files(
             inputs, taxonomy, out=out, text_column=text_column, documents=documents,
             id_column=id_column, chunksize=chunk_size, encoding=encoding, progress=update,
@@ -300,11 +308,13 @@ ModelSourceOption = Annotated[
 ]
 
 
+@contextlib.contextmanager
 def _stage_progress():
-    """A rich progress display for training stages (reading, cross-validation folds, fitting)."""
+    """Show training stages (reading, cross-validation folds, fitting) on stderr; yield the
+    ``update(stage, done, total)`` callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(
+    display = Progress(
         TextColumn("{task.description:<18}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -313,6 +323,15 @@ def _stage_progress():
         transient=False,
         disable=not sys.stderr.isatty(),
     )
+    with display:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = display.add_task(stage, total=total)
+            display.update(tasks[stage], completed=done, total=total)
+
+        yield update
 
 
 def _jobs(jobs: int | None) -> int:
@@ -408,14 +427,7 @@ def train_cmd(
         return
     config = load_train_config(config_path).with_overrides(seed=seed, folds=folds,
                                                            params=params)
-    with _engine_backend(engine, scheduler), _stage_progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
+    with _engine_backend(engine, scheduler), _stage_progress() as update:
         from .training import train
 
         result = train(data, config=config, taxonomy=taxonomy_path, model_dir=model_dir,
@@ -460,14 +472,7 @@ def _train_streaming(data, *, taxonomy_path, model_dir, weak, documents, text_co
     if not data:
         raise DataError("--streaming needs the training data as arguments, e.g. "
                         "policy-themes train --streaming --weak corpus.csv.gz --documents")
-    with _stage_progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
+    with _stage_progress() as update:
         result = train_streaming(data, taxonomy=taxonomy_path, model_dir=model_dir, weak=weak,
                                  text_column=text_column, label_column=label_column,
                                  documents=documents, encoding=encoding, epochs=epochs,
@@ -565,7 +570,7 @@ def predict_cmd(
     Example: policy-themes predict "The two ministers discussed the new gas pipeline."
     """
     from .errors import DataError
-    from .prediction import load_model, predict_files
+    from .prediction import format_top_k, load_model, predict_files
 
     if output_format not in ("table", "csv", "jsonl"):
         raise DataError(f"--format must be table, csv or jsonl, got {output_format!r}")
@@ -592,14 +597,8 @@ def predict_cmd(
         if sentences:
             raise DataError("give either sentences or --input, not both")
         progress_done = {"sentences": 0, "fraction": 0.0}
-        with _interruptible(progress_done, out), _progress("Predicting") as progress:
-            task = progress.add_task("predict", total=1.0, sentences=0, rate=0.0)
-
-            def update(done: int, fraction: float) -> None:
-                progress_done.update(sentences=done, fraction=fraction)
-                elapsed = progress.tasks[task].elapsed or 1e-9
-                progress.update(task, completed=fraction, sentences=done, rate=done / elapsed)
-
+        with _interruptible(progress_done, out), \
+                _progress("Predicting", progress_done) as update:
             # without --out every prediction is printed, so keep them all (not a preview)
             run = predict_files(model, inputs, out=out, top_k=top_k, text_column=text_column,
                                 documents=documents, encoding=encoding, progress=update,
@@ -612,7 +611,7 @@ def predict_cmd(
         frame = run.preview
     else:
         frame = model.predict(sentences, top_k=top_k)
-        frame["top_k"] = [";".join(f"{t}:{p:.3f}" for t, p in pairs) for pairs in frame["top_k"]]
+        frame["top_k"] = [format_top_k(pairs) for pairs in frame["top_k"]]
     if explain:
         frame = _add_explanations(model, frame)
     if out is not None:
@@ -638,13 +637,7 @@ def _predict_dask(model_dir, inputs, out, *, sentences, top_k, text_column, docu
         raise DataError("--explain does not apply to --engine dask")
     require_dask()
     model = load_model(model_dir)
-    with _progress("Predicting on Dask") as progress:
-        task = progress.add_task("predict", total=1.0, sentences=0, rate=0.0)
-
-        def update(done: int, fraction: float) -> None:
-            elapsed = progress.tasks[task].elapsed or 1e-9
-            progress.update(task, completed=fraction, sentences=done, rate=done / elapsed)
-
+    with _progress("Predicting on Dask") as update:
         run = predict_dask(model, inputs, out, scheduler=scheduler, top_k=top_k,
                            text_column=text_column, documents=documents, encoding=encoding,
                            chunksize=chunk_size, progress=update)
@@ -653,6 +646,7 @@ def _predict_dask(model_dir, inputs, out, *, sentences, top_k, text_column, docu
 
 
 def _predict_stdin(model, top_k: int):
+    from .prediction import format_top_k
     from .sentences import split_sentences
 
     text = sys.stdin.read()
@@ -662,7 +656,7 @@ def _predict_stdin(model, top_k: int):
 
         raise DataError("no text to predict: standard input is empty")
     frame = model.predict(sentences, top_k=top_k)
-    frame["top_k"] = [";".join(f"{t}:{p:.3f}" for t, p in pairs) for pairs in frame["top_k"]]
+    frame["top_k"] = [format_top_k(pairs) for pairs in frame["top_k"]]
     return frame
 
 

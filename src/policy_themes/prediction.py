@@ -18,7 +18,7 @@ from .errors import ModelError
 from .pipeline import make_frame
 from .taxonomy import Taxonomy
 
-__all__ = ["ThemeModel", "load_model", "PredictRun", "predict_files"]
+__all__ = ["ThemeModel", "load_model", "PredictRun", "predict_files", "format_top_k"]
 
 
 class ThemeModel:
@@ -407,7 +407,7 @@ class _PredictChunk:
         # each row's prediction is independent of the rows beside it: batching changes nothing
         predicted = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         predicted = predicted.drop(columns=["text"])
-        predicted["top_k"] = [_format_top_k(t) for t in predicted["top_k"]]
+        predicted["top_k"] = [format_top_k(t) for t in predicted["top_k"]]
         return predicted if self.columns_only else _join_prediction(frame, predicted)
 
 
@@ -427,6 +427,7 @@ def _join_prediction(frame: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFra
     return pd.concat([chunk, predicted.reset_index(drop=True)], axis=1)
 
 
-def _format_top_k(pairs) -> str:
+def format_top_k(pairs) -> str:
+    """Write ``[[theme, probability], ...]`` as ``theme:0.912;theme:0.041`` for a table cell."""
     return ";".join(f"{theme}:{prob:.3f}" for theme, prob in pairs)
 
