@@ -27,7 +27,7 @@ from .errors import ModelError
 
 __all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "save_model",
            "load_pipeline", "read_meta", "file_sha256", "save_trained", "model_lock",
-           "check_model_dir"]
+           "check_model_dir", "warn_versions"]
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
@@ -268,7 +268,7 @@ def load_pipeline(model_dir: str | Path) -> tuple[object, dict]:
         raise ModelError(f"{model_path}: SHA-256 does not match {META_FILE}; the file is damaged "
                          "or was replaced, and is not loaded (a joblib file can run code: load "
                          "only models from trusted sources)")
-    _warn_versions(meta, model_dir)
+    warn_versions(meta, model_dir)
     try:
         pipeline = joblib.load(model_path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
@@ -277,7 +277,9 @@ def load_pipeline(model_dir: str | Path) -> tuple[object, dict]:
     return pipeline, meta
 
 
-def _warn_versions(meta: dict, model_dir: Path) -> None:
+def warn_versions(meta: dict, model_dir: Path) -> None:
+    """Warn (``ModelVersionWarning``) when ``meta`` was saved by another scikit-learn or
+    policy-themes version; used for joblib and skops models alike."""
     import sklearn
 
     from . import __version__

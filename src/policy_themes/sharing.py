@@ -30,7 +30,7 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .artifacts import FORMAT_VERSION, META_FILE, MODEL_FILE, _warn_versions, file_sha256
+from .artifacts import FORMAT_VERSION, META_FILE, MODEL_FILE, file_sha256, warn_versions
 from .errors import ModelError
 
 __all__ = ["SKOPS_FILE", "SHARE_FORMATS", "ALLOWED_TYPES", "export_model", "load_shared",
@@ -169,7 +169,7 @@ def load_shared(path: str | Path) -> tuple[object, dict]:
     except Exception as exc:  # noqa: BLE001 - any failure to rebuild means a damaged file
         raise ModelError(f"{path}: cannot be loaded ({_describe(exc)})") from None
     pipeline, meta = _unpack(content, path)
-    _warn_versions(meta, path)
+    warn_versions(meta, path)
     return pipeline, meta
 
 
