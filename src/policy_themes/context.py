@@ -12,12 +12,16 @@ import pandas as pd
 
 from .config import ContextConfig
 
-__all__ = ["neighbour_context", "frame_context", "document_column"]
+__all__ = ["neighbour_context", "frame_context", "document_column", "SEPARATOR"]
+
+#: Between the sentences of a context. The text features read it as a space; the
+#: ``context_rules`` block counts each line's rule votes once per batch and adds them up.
+SEPARATOR = "\n"
 
 
 def neighbour_context(texts: Sequence[str], documents: Sequence[object], window: int = 1
                       ) -> list[str]:
-    """Join each sentence's neighbours (``window`` before and after, same document).
+    """Join each sentence's neighbours (``window`` before and after, same document), one a line.
 
     Parameters
     ----------
@@ -36,7 +40,7 @@ def neighbour_context(texts: Sequence[str], documents: Sequence[object], window:
     Examples
     --------
     >>> neighbour_context(["A.", "B.", "C.", "X."], ["d", "d", "d", "e"])
-    ['B.', 'A. C.', 'B.', '']
+    ['B.', 'A.\\nC.', 'B.', '']
     """
     members: dict[object, list[int]] = {}
     for index, document in enumerate(documents):
@@ -45,7 +49,7 @@ def neighbour_context(texts: Sequence[str], documents: Sequence[object], window:
     for indices in members.values():
         for k, index in enumerate(indices):
             around = indices[max(k - window, 0):k] + indices[k + 1:k + 1 + window]
-            context[index] = " ".join(str(texts[i]) for i in around)
+            context[index] = SEPARATOR.join(str(texts[i]) for i in around)
     return context
 
 
@@ -62,7 +66,8 @@ def frame_context(frame: pd.DataFrame, settings: ContextConfig) -> list[str]:
     """
     if settings.columns and all(c in frame.columns for c in settings.columns):
         parts = frame[list(settings.columns)].fillna("").astype(str)
-        return [" ".join(v for v in row if v.strip()) for row in parts.itertuples(index=False)]
+        return [SEPARATOR.join(v for v in row if v.strip())
+                for row in parts.itertuples(index=False)]
     column = document_column(frame, settings)
     if column is None:
         return [""] * len(frame)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["normalize_text", "phrase_variants", "phrase_regex", "phrase_keys", "PatternMatcher",
+__all__ = ["normalize_text", "normalize_batch", "normalize_batch_bytes", "compile_rule_regex",
+           "phrase_variants", "phrase_regex", "phrase_keys", "PatternMatcher",
            "Matches", "drop_excluded"]
 
 _NON_WORD = re.compile(r"(?:[^\w\n]|_)+")
@@ -41,6 +42,106 @@ def normalize_text(text: str) -> str:
     ' the u n s multi vector policy '
     """
     return " " + _NON_WORD.sub(" ", str(text).lower().replace("\n", " ")).strip() + " "
+
+
+def normalize_batch(texts: Sequence[str]) -> str:
+    """Normalise a batch of texts like :func:`normalize_text`, as one string, ``"\\n"`` between.
+
+    Line breaks inside a text become spaces, so the i-th line of the result is the i-th text.
+
+    Examples
+    --------
+    >>> normalize_batch(["The U.N.'s policy!", "Gas"])
+    ' the u n s policy \\n gas '
+    """
+    return normalize_batch_bytes(texts).tobytes().decode("utf-8")
+
+
+def normalize_batch_bytes(texts: Sequence[str]) -> np.ndarray:
+    """:func:`normalize_batch` as UTF-8 bytes (a uint8 array), computed with array operations.
+
+    ASCII bytes go through a lookup table; characters of two or three UTF-8 bytes (the Basic
+    Multilingual Plane) are decoded with array operations and blanked unless they are letters or
+    digits; the rare text with characters beyond it goes through the Unicode-aware regex first.
+    The result is the same as the regex over the whole batch.
+    """
+    pieces = []
+    for text in texts:
+        text = str(text).lower().replace("\n", " ")
+        if not text.isascii() and max(text) > "\uffff":
+            text = _NON_WORD.sub(" ", text)
+        pieces.append(text)
+    raw = np.frombuffer(" \n ".join(pieces).encode("utf-8"), dtype=np.uint8)
+    codes = np.empty(len(raw) + 2, dtype=np.uint8)
+    codes[0] = codes[-1] = _SPACE_BYTE
+    codes[1:-1] = _ASCII_TABLE[raw]
+    _blank_non_alphanumeric(codes)
+    is_space = codes[1:-1] == _SPACE_BYTE
+    # a run of spaces keeps its first (the padding is outside the runs)
+    keep = np.ones(len(codes), dtype=bool)
+    keep[2:-1] = ~(is_space[1:] & is_space[:-1])
+    return codes[keep]
+
+
+def _blank_non_alphanumeric(codes: np.ndarray) -> None:
+    """Turn every byte of a two- or three-byte character that is not alphanumeric into a space.
+
+    Four-byte characters are left alone: their texts were normalised by the regex already.
+    """
+    leads = np.flatnonzero(codes >= 0xC0)
+    if leads.size == 0:
+        return
+    leads = leads[codes[leads] < 0xF0]
+    first = codes[leads].astype(np.int64)
+    second = codes[leads + 1].astype(np.int64) & 0x3F
+    two = first < 0xE0
+    point = np.where(two, (first & 0x1F) << 6 | second, 0)
+    three = np.flatnonzero(~two)
+    third = codes[leads[three] + 2].astype(np.int64) & 0x3F
+    point[three] = (first[three] & 0x0F) << 12 | second[three] << 6 | third
+    blank = ~_bmp_alphanumeric()[point]
+    for offset in range(3):
+        at = leads[blank & ((offset < 2) | ~two)] + offset
+        codes[at] = _SPACE_BYTE
+
+
+def _bmp_alphanumeric() -> np.ndarray:
+    """Whether each character of the Basic Multilingual Plane is a letter or digit (``\\w``
+    without ``_``), built on first use."""
+    global _BMP_ALPHANUMERIC
+    if _BMP_ALPHANUMERIC is None:
+        _BMP_ALPHANUMERIC = np.array([chr(c).isalnum() for c in range(0x10000)], dtype=bool)
+    return _BMP_ALPHANUMERIC
+
+
+_BMP_ALPHANUMERIC: np.ndarray | None = None
+
+
+def _ascii_table() -> np.ndarray:
+    """Byte → byte: ASCII letters and digits kept (lower case), line feed kept, other ASCII
+    bytes → space, bytes of non-ASCII characters kept."""
+    table = np.arange(256, dtype=np.uint8)
+    for code in range(128):
+        char = chr(code)
+        if not (char.isalnum() or char == "\n"):
+            table[code] = ord(" ")
+    return table
+
+
+_SPACE_BYTE = ord(" ")
+_ASCII_TABLE = _ascii_table()
+
+
+def compile_rule_regex(body: str) -> re.Pattern:
+    """Compile the regex of a ``re:`` pattern, which runs on normalised (lower-case) text.
+
+    Case is ignored only when the regex spells an upper-case letter (outside escapes such as
+    ``\\D``): on lower-case text it changes nothing else, and without it Python's regex engine
+    can jump to a literal start (`` resolution``) instead of trying every position.
+    """
+    letters = re.sub(r"\\.", "", body)
+    flags = re.IGNORECASE if any(c.isupper() for c in letters) else 0
+    return re.compile(body, flags)
 
 
 Phrase = tuple[tuple[str, ...], ...]  # words, each a tuple of alternatives
@@ -188,7 +289,7 @@ class PatternMatcher:
 
     def _add(self, pattern: str, rule: int, exclusion: bool, keys: dict) -> None:
         if pattern.startswith("re:"):
-            self._regexes.append((rule, exclusion, re.compile(pattern[3:], re.IGNORECASE)))
+            self._regexes.append((rule, exclusion, compile_rule_regex(pattern[3:])))
             return
         for normalised in phrase_variants(pattern):
             for key, verifier in phrase_keys(normalised):
@@ -206,9 +307,7 @@ class PatternMatcher:
         starts : ndarray
             Start of each sentence in the normalised batch.
         """
-        # one substitution over the whole batch: each sentence padded with spaces, "\n" between
-        raw = " \n ".join(str(t).lower().replace("\n", " ") for t in texts)
-        joined = " " + _NON_WORD.sub(" ", raw) + " "
+        joined = normalize_batch(texts)
         codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
         starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1)).astype(np.int64)
         found: tuple[list, list] = ([], [])  # (rule, start, end) for patterns and exclusions

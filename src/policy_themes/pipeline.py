@@ -20,15 +20,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
 from .config import TrainConfig
 from .errors import ConfigError
+from .features import HashedTfidf
 from .taxonomy import NO_THEME, Taxonomy
 
 __all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "ThemeDecisions", "build_pipeline",
@@ -77,10 +79,15 @@ class RuleVotes(TransformerMixin, BaseEstimator):
     ----------
     taxonomy : Taxonomy
         The taxonomy whose rules vote.
+    per_line : bool, default=False
+        Add up the votes of each line of a text (the sentences of a context, see
+        :mod:`policy_themes.context`), matching each distinct line of a batch once: a sentence
+        is in the context of up to ``2 * window`` neighbours.
     """
 
-    def __init__(self, taxonomy: Taxonomy | None = None):
+    def __init__(self, taxonomy: Taxonomy | None = None, per_line: bool = False):
         self.taxonomy = taxonomy
+        self.per_line = per_line
 
     def fit(self, X, y=None):
         """Record the feature names; the rules need no fitting."""
@@ -92,16 +99,40 @@ class RuleVotes(TransformerMixin, BaseEstimator):
 
     def transform(self, X) -> sp.csr_matrix:
         """Return a sparse (n_texts, n_themes) matrix of log-scaled rule votes."""
+        check_is_fitted(self, "themes_")
+        texts = [x if isinstance(x, str) else str(x) for x in X]
+        if getattr(self, "per_line", False):
+            scores = self._line_scores(texts)
+        else:
+            scores = self._scores(texts)
+        return sp.csr_matrix(np.log1p(scores))
+
+    def _scores(self, texts: list[str]) -> np.ndarray:
+        matcher = self._rule_matcher()
+        counts, _ = matcher.votes(texts)
+        return matcher.theme_scores(counts)[:, : len(self.themes_)]
+
+    def _line_scores(self, texts: list[str]) -> np.ndarray:
+        distinct: dict[str, int] = {}
+        owners, lines = [], []
+        for row, text in enumerate(texts):
+            for line in text.split("\n"):
+                if line.strip():
+                    owners.append(row)
+                    lines.append(distinct.setdefault(line, len(distinct)))
+        scores = self._scores(list(distinct))
+        summed = sp.csr_matrix((np.ones(len(lines)), (owners, lines)),
+                               shape=(len(texts), len(distinct)))
+        return summed @ scores
+
+    def _rule_matcher(self):
         from .labeling import RuleMatcher
 
-        check_is_fitted(self, "themes_")
         matcher = self.__dict__.get("_matcher")
         if matcher is None:
             matcher = RuleMatcher(self.taxonomy)
             self.__dict__["_matcher"] = matcher
-        counts, _ = matcher.votes([str(x) for x in X])
-        scores = matcher.theme_scores(counts)[:, : len(self.themes_)]
-        return sp.csr_matrix(np.log1p(scores))
+        return matcher
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Feature names: ``rule:<theme>``."""
@@ -229,13 +260,33 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "primary_")
         if not self.membership_:
             return self._membership_from_primary(X)
-        columns = []
-        for head in self.membership_:
-            if isinstance(head, float):
-                columns.append(np.full(X.shape[0], head))
-            else:
-                columns.append(head.predict_proba(X)[:, 1])
-        return np.column_stack(columns)
+        columns, weights, intercepts, constants = self._stacked_membership()
+        proba = np.empty((X.shape[0], len(self.membership_)))
+        if columns.size:
+            # the binary heads' decision functions in one product instead of one pass each
+            proba[:, columns] = expit(safe_sparse_dot(X, weights) + intercepts)
+        for column, value in constants:
+            proba[:, column] = value
+        return proba
+
+    def _stacked_membership(self):
+        stacked = self.__dict__.get("_stacked")
+        if stacked is None:
+            heads = [(j, h) for j, h in enumerate(self.membership_) if not isinstance(h, float)]
+            columns = np.array([j for j, _ in heads], dtype=np.int64)
+            width = heads[0][1].coef_.shape[1] if heads else 0
+            weights = np.column_stack([h.coef_[0] for _, h in heads]) if heads else \
+                np.zeros((width, 0))
+            intercepts = np.array([h.intercept_[0] for _, h in heads])
+            constants = [(j, h) for j, h in enumerate(self.membership_) if isinstance(h, float)]
+            stacked = (columns, weights, intercepts, constants)
+            self.__dict__["_stacked"] = stacked
+        return stacked
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_stacked", None)  # rebuilt from the heads on first use
+        return state
 
     def _membership_from_primary(self, X) -> np.ndarray:
         proba = self.predict_proba(X)
@@ -327,19 +378,16 @@ def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
     """
     blocks = []
     if config.features.get("word", True):
-        blocks.append(("word", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2),
-                                               dtype=np.float32), TEXT))
+        blocks.append(("word", HashedTfidf(sublinear_tf=True, ngram_range=(1, 2)), TEXT))
     if config.features.get("char", True):
-        blocks.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
-                                               sublinear_tf=True, min_df=2, dtype=np.float32),
-                       TEXT))
+        blocks.append(("char", HashedTfidf(analyzer="char_wb", ngram_range=(2, 5),
+                                           sublinear_tf=True, min_df=2), TEXT))
     if config.features.get("rules", True):
         blocks.append(("rules", RuleVotes(taxonomy), TEXT))
     if config.features.get("context_words", False):
-        blocks.append(("context_words", TfidfVectorizer(sublinear_tf=True, min_df=2,
-                                                        dtype=np.float32), CONTEXT))
+        blocks.append(("context_words", HashedTfidf(sublinear_tf=True, min_df=2), CONTEXT))
     if config.features.get("context_rules", False):
-        blocks.append(("context_rules", RuleVotes(taxonomy), CONTEXT))
+        blocks.append(("context_rules", RuleVotes(taxonomy, per_line=True), CONTEXT))
     pipeline = Pipeline([
         ("input", InputFrame()),
         ("features", ColumnTransformer(blocks, sparse_threshold=1.0)),

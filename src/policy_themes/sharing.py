@@ -49,6 +49,7 @@ INSTALL_HINT = 'pip install "policy-themes[share]"'
 #: objects, so the list names no scipy type.
 ALLOWED_TYPES = frozenset({
     # the package's own classes
+    "policy_themes.features.HashedTfidf",
     "policy_themes.pipeline.InputFrame",
     "policy_themes.pipeline.RuleVotes",
     "policy_themes.pipeline.ThemeClassifier",
@@ -61,6 +62,7 @@ ALLOWED_TYPES = frozenset({
     # a fitted ColumnTransformer's dropped remainder columns (scikit-learn 1.5-1.6; not seen with
     # the 1.9 this list was made with)
     "sklearn.compose._column_transformer._RemainderColsList",
+    # the word and character features of models trained by earlier builds of policy-themes
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.linear_model._logistic.LogisticRegression",

@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 from .config import CVConfig, ThresholdConfig, TrainConfig
 from .data import THEME_COL, THEMES_COL, iter_sentence_frames, join_themes, parse_themes
 from .errors import ConfigError, DataError
+from .features import HashedNgrams
 from .pipeline import TEXT, InputFrame, RuleVotes, ThemeDecisions, decide_themes, make_frame
 from .taxonomy import NO_THEME, Taxonomy, load_taxonomy
 
@@ -149,7 +150,10 @@ def _as_theme_lists(y) -> list[list[str]]:
 
 class HashedWords(HashingVectorizer):
     """``HashingVectorizer`` whose features have names (``#<column>``), so that
-    ``predict --explain`` can list them; a hashed column has no single n-gram to show."""
+    ``predict --explain`` can list them; a hashed column has no single n-gram to show.
+
+    The word features of streaming models trained by earlier builds (new ones use
+    :class:`~policy_themes.features.HashedNgrams`); kept so that those models still load."""
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Feature names ``#0`` ... ``#<n_features - 1>``."""
@@ -165,7 +169,7 @@ def build_streaming_pipeline(taxonomy: Taxonomy, *, n_features: int = 2**19,
     taxonomy : Taxonomy
         Gives the class ids and the rules of the rule-vote features.
     n_features : int, default=2**19
-        Columns the word 1-2-grams are hashed into.
+        Columns the word 1-2-grams are hashed into (a power of two).
     seed : int, default=0
         Seed of the classifier.
 
@@ -176,8 +180,10 @@ def build_streaming_pipeline(taxonomy: Taxonomy, *, n_features: int = 2**19,
         both over ``text``) and ``clf`` (:class:`StreamingThemeClassifier`); settable with
         ``set_params`` like the default pipeline, e.g. ``clf__alpha``.
     """
-    words = HashedWords(ngram_range=(1, 2), n_features=n_features, alternate_sign=False,
-                        dtype=np.float32)
+    if n_features < 2**8 or n_features > 2**30 or n_features & (n_features - 1):
+        raise ConfigError(f"n_features must be a power of two between 2**8 and 2**30, not "
+                          f"{n_features}")
+    words = HashedNgrams(ngram_range=(1, 2), n_bits=n_features.bit_length() - 1)
     return Pipeline([
         ("input", InputFrame()),
         ("features", ColumnTransformer([("word", words, TEXT), ("rules", RuleVotes(taxonomy),
@@ -319,7 +325,7 @@ def train_streaming(
     chunksize : int, default=20000
         Sentences per ``partial_fit`` call.
     n_features : int, default=2**19
-        Hashing width of the word 1-2-grams.
+        Hashing width of the word 1-2-grams (a power of two).
     holdout : float, default=0.05
         Share of the documents (by ``doc_id``, else of the sentences) kept out of training to
         choose thresholds and measure the model.

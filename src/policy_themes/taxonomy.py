@@ -88,10 +88,10 @@ def compile_pattern(pattern: str) -> re.Pattern:
     >>> bool(compile_pattern("cooperat*").search(normalize_text("Bilateral cooperation")))
     True
     """
-    from .matching import phrase_keys, phrase_regex, phrase_variants
+    from .matching import compile_rule_regex, phrase_keys, phrase_regex, phrase_variants
 
     if pattern.startswith("re:"):
-        return re.compile(pattern[3:], re.IGNORECASE)
+        return compile_rule_regex(pattern[3:])
     variants = phrase_variants(pattern)
     if not variants:
         raise ValueError("empty pattern")

@@ -201,8 +201,8 @@ THEMES = [["energy_diplomacy"], ["energy_diplomacy"], ["consular_diaspora"],
     [
         ("clf__C", -1, "'C' parameter of LogisticRegression must be a float in the range "
                        "(0.0, inf]"),
-        ("features__word__min_df", -2, "'min_df' parameter of TfidfVectorizer"),
-        ("features__word__ngram_range", "wide", "'ngram_range' parameter of TfidfVectorizer"),
+        ("features__word__min_df", -2, "'min_df' parameter of HashedTfidf"),
+        ("features__word__ngram_range", "wide", "'ngram_range' parameter of HashedTfidf"),
     ],
 )
 @pytest.mark.parametrize("folds", [0, 2])
