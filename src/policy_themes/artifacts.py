@@ -23,13 +23,16 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ModelError
 
 __all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "save_model",
-           "load_pipeline", "read_meta", "file_sha256", "save_trained", "model_lock",
-           "check_model_dir", "warn_versions"]
+           "load_pipeline", "load_compiled", "verify_model_file", "read_meta", "file_sha256",
+           "save_trained", "model_lock", "check_model_dir", "warn_versions"]
 
 MODEL_FILE = "model.joblib"
+COMPILED_FILE = "model.npz"
 META_FILE = "model.json"
 FORMAT_VERSION = 1
 _HELD_LOCKS: set[Path] = set()  # locks this process holds (train holds one while it saves)
@@ -147,8 +150,10 @@ def save_model(model_dir: str | Path, pipeline, meta: dict, *, write_extra=None)
                                     dir=model_dir.parent))
         try:
             joblib.dump(pipeline, tmp / MODEL_FILE, compress=3)
-            full_meta = {**_provenance(), **meta,
-                         "sha256": {MODEL_FILE: file_sha256(tmp / MODEL_FILE)}}
+            hashes = {MODEL_FILE: file_sha256(tmp / MODEL_FILE)}
+            if _write_compiled(pipeline, tmp):
+                hashes[COMPILED_FILE] = file_sha256(tmp / COMPILED_FILE)
+            full_meta = {**_provenance(), **meta, "sha256": hashes}
             (tmp / META_FILE).write_text(json.dumps(full_meta, indent=2, default=_json_default),
                                          encoding="utf-8")
             if write_extra is not None:
@@ -235,6 +240,63 @@ def read_meta(model_dir: str | Path) -> dict:
     return meta
 
 
+def _write_compiled(pipeline, folder: Path) -> bool:
+    """Write ``model.npz`` (the pipeline as arrays) when the pipeline can be compiled."""
+    from .compiled import compile_pipeline
+
+    arrays = compile_pipeline(pipeline)
+    if arrays is None:
+        return False
+    with open(folder / COMPILED_FILE, "wb") as handle:
+        np.savez(handle, **arrays)
+    return True
+
+
+def load_compiled(model_dir: str | Path, meta: dict):
+    """The :class:`~policy_themes.compiled.CompiledModel` of a model directory, or None when it
+    has no ``model.npz`` listed in ``model.json``.
+
+    Raises
+    ------
+    ModelError
+        If ``model.npz`` does not match its SHA-256 in ``model.json`` or cannot be read.
+    """
+    from .compiled import CompiledModel
+
+    expected = (meta.get("sha256") or {}).get(COMPILED_FILE)
+    path = Path(model_dir) / COMPILED_FILE
+    if expected is None:
+        return None
+    if not path.is_file() or file_sha256(path) != expected:
+        raise ModelError(f"{path}: missing, or its SHA-256 does not match {META_FILE}; the model "
+                         "directory is damaged: retrain it")
+    try:
+        return CompiledModel.load(path)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means a damaged file
+        raise ModelError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); retrain "
+                         "it") from None
+
+
+def verify_model_file(model_dir: Path, meta: dict) -> Path:
+    """Check that ``model.joblib`` exists and matches its SHA-256 in ``model.json`` (without
+    unpickling it); return its path.
+
+    Raises
+    ------
+    ModelError
+        If it is missing or does not match.
+    """
+    model_path = Path(model_dir) / MODEL_FILE
+    if not model_path.is_file():
+        raise ModelError(f"{model_dir}: no {MODEL_FILE}; retrain with `policy-themes train`")
+    expected = (meta.get("sha256") or {}).get(MODEL_FILE)
+    if expected != file_sha256(model_path):
+        raise ModelError(f"{model_path}: SHA-256 does not match {META_FILE}; the file is damaged "
+                         "or was replaced, and is not loaded (a joblib file can run code: load "
+                         "only models from trusted sources)")
+    return model_path
+
+
 def load_pipeline(model_dir: str | Path) -> tuple[object, dict]:
     """Verify and load the pipeline of a model directory.
 
@@ -259,15 +321,7 @@ def load_pipeline(model_dir: str | Path) -> tuple[object, dict]:
 
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
-    model_path = model_dir / MODEL_FILE
-    if not model_path.is_file():
-        raise ModelError(f"{model_dir}: no {MODEL_FILE}; retrain with `policy-themes train`")
-    expected = (meta.get("sha256") or {}).get(MODEL_FILE)
-    actual = file_sha256(model_path)
-    if expected != actual:
-        raise ModelError(f"{model_path}: SHA-256 does not match {META_FILE}; the file is damaged "
-                         "or was replaced, and is not loaded (a joblib file can run code: load "
-                         "only models from trusted sources)")
+    model_path = verify_model_file(model_dir, meta)
     warn_versions(meta, model_dir)
     try:
         pipeline = joblib.load(model_path)
@@ -280,13 +334,17 @@ def load_pipeline(model_dir: str | Path) -> tuple[object, dict]:
 def warn_versions(meta: dict, model_dir: Path) -> None:
     """Warn (``ModelVersionWarning``) when ``meta`` was saved by another scikit-learn or
     policy-themes version; used for joblib and skops models alike."""
-    import sklearn
+    from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__
 
-    for name, saved, running in (("scikit-learn", meta.get("sklearn_version"), sklearn.__version__),
+    try:
+        sklearn_version = version("scikit-learn")
+    except PackageNotFoundError:
+        sklearn_version = None
+    for name, saved, running in (("scikit-learn", meta.get("sklearn_version"), sklearn_version),
                                  ("policy-themes", meta.get("package_version"), __version__)):
-        if saved and saved != running:
+        if saved and running and saved != running:
             warnings.warn(f"{model_dir} was trained with {name} {saved}, this is {running}: "
                           "predictions may differ; retrain with `policy-themes train` to be sure",
                           ModelVersionWarning, stacklevel=3)

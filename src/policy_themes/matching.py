@@ -65,13 +65,12 @@ def normalize_batch_bytes(texts: Sequence[str]) -> np.ndarray:
     digits; the rare text with characters beyond it goes through the Unicode-aware regex first.
     The result is the same as the regex over the whole batch.
     """
-    pieces = []
-    for text in texts:
-        text = str(text).lower().replace("\n", " ")
-        if not text.isascii() and max(text) > "\uffff":
-            text = _NON_WORD.sub(" ", text)
-        pieces.append(text)
+    pieces = [str(t).lower().replace("\n", " ") for t in texts]
     raw = np.frombuffer(" \n ".join(pieces).encode("utf-8"), dtype=np.uint8)
+    if raw.size and raw.max() >= 0xF0:  # a character of four UTF-8 bytes somewhere
+        pieces = [_NON_WORD.sub(" ", t) if not t.isascii() and max(t) > "\uffff" else t
+                  for t in pieces]
+        raw = np.frombuffer(" \n ".join(pieces).encode("utf-8"), dtype=np.uint8)
     codes = np.empty(len(raw) + 2, dtype=np.uint8)
     codes[0] = codes[-1] = _SPACE_BYTE
     codes[1:-1] = _ASCII_TABLE[raw]

@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
+from .compiled import decide_themes
 from .config import TrainConfig
 from .errors import ConfigError
 from .features import HashedTfidf
@@ -293,41 +294,6 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         index = [list(self.classes_).index(t) for t in self.themes_]
         return proba[:, index]
 
-
-
-def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
-                  themes: list[str], thresholds: np.ndarray) -> tuple[list[str], list[list[str]]]:
-    """Turn probabilities into primary themes and theme sets.
-
-    Parameters
-    ----------
-    proba : ndarray of shape (n, n_classes)
-        Primary-theme probabilities over ``classes``.
-    membership : ndarray of shape (n, n_themes)
-        Membership probabilities over ``themes`` (``none`` excluded).
-    classes, themes : list of str
-        Column ids of ``proba`` and ``membership``.
-    thresholds : ndarray of shape (n_themes,)
-        Membership thresholds.
-
-    Returns
-    -------
-    primary : list of str
-    theme_sets : list of list of str
-        Primary first, then the other themes over their thresholds by decreasing probability;
-        ``["none"]`` when the primary is ``none``.
-    """
-    primary_idx = np.argmax(proba, axis=1)
-    primary = [classes[i] for i in primary_idx]
-    over = membership >= thresholds[None, :]
-    sets = []
-    for i, first in enumerate(primary):
-        if first == NO_THEME:
-            sets.append([NO_THEME])
-            continue
-        extra = [j for j in np.argsort(-membership[i]) if over[i, j] and themes[j] != first]
-        sets.append([first] + [themes[j] for j in extra])
-    return primary, sets
 
 
 def _as_theme_lists(y) -> list[list[str]]:

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelError
-from .pipeline import make_frame
 from .taxonomy import Taxonomy
 
 __all__ = ["ThemeModel", "load_model", "PredictRun", "predict_files", "format_top_k"]
@@ -26,18 +25,33 @@ class ThemeModel:
 
     Parameters
     ----------
-    pipeline : Pipeline
-        Features (``features``) and a ``ThemeClassifier`` (``clf``).
+    pipeline : Pipeline or None
+        Features (``features``) and a ``ThemeClassifier`` (``clf``); None loads it from ``path``
+        when it is first needed (a model with ``compiled`` predicts without it).
     meta : dict
         The content of ``model.json``.
     path : Path, default=None
         Where the model was loaded from.
+    compiled : CompiledModel, default=None
+        The pipeline as arrays (``model.npz``): predictions come from it, without scikit-learn.
     """
 
-    def __init__(self, pipeline, meta: dict, path: Path | None = None):
-        self.pipeline = pipeline
+    def __init__(self, pipeline, meta: dict, path: Path | None = None, compiled=None):
+        if pipeline is None and (compiled is None or path is None):
+            raise ValueError("ThemeModel needs a pipeline, or a compiled model and its path")
+        self._pipeline = pipeline
         self.meta = meta
         self.path = path
+        self.compiled = compiled
+
+    @property
+    def pipeline(self):
+        """The scikit-learn pipeline, loaded from ``model.joblib`` on first use."""
+        if self._pipeline is None:
+            from .artifacts import load_pipeline
+
+            self._pipeline, _ = load_pipeline(self.path)
+        return self._pipeline
 
     @property
     def name(self) -> str:
@@ -54,6 +68,8 @@ class ThemeModel:
         """
         from .taxonomy import load_taxonomy
 
+        if self.compiled is not None and self.compiled.taxonomy is not None:
+            return self.compiled.taxonomy
         features = self.pipeline.named_steps["features"]
         own = _model_taxonomy(features)
         if own is not None:
@@ -72,11 +88,15 @@ class ThemeModel:
     @property
     def classes(self) -> list[str]:
         """Class ids of the primary probabilities, ``none`` included."""
+        if self.compiled is not None:
+            return list(self.compiled.classes)
         return list(self.pipeline.named_steps["clf"].classes_)
 
     @property
     def thresholds(self) -> dict[str, float]:
         """Membership threshold per theme."""
+        if self.compiled is not None:
+            return dict(self.compiled.thresholds)
         return dict(self.pipeline.named_steps["clf"].thresholds or {})
 
     @property
@@ -125,6 +145,10 @@ class ThemeModel:
 
     def predict_arrays(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """Primary themes, theme sets, primary probabilities and membership probabilities."""
+        if self.compiled is not None:
+            return self.compiled.predict_themes(texts, context)
+        from .pipeline import make_frame
+
         features = self.pipeline[:-1].transform(make_frame(texts, context))
         return self.pipeline.named_steps["clf"].predict_themes(features)
 
@@ -194,6 +218,8 @@ class ThemeModel:
             ``word:<n-gram>``, ``char:<n-gram>`` or ``rule:<theme>``) and ``rules`` (the rules
             that fired).
         """
+        from .pipeline import make_frame
+
         features = self.pipeline.named_steps["features"]
         clf = self.pipeline.named_steps["clf"]
         matrix = features.transform(make_frame(texts, context)).tocsr()
@@ -263,13 +289,20 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
         If the directory or file is missing, damaged, fails its SHA-256 check, is of another
         format, or (``.skops``) names a type that is not on the allow-list.
     """
-    from .artifacts import load_pipeline
+    from .artifacts import load_compiled, load_pipeline, read_meta, verify_model_file, warn_versions
     from .sharing import load_shared, shared_model_file
 
     shared = shared_model_file(model_dir)
     if shared is not None:
         pipeline, meta = load_shared(shared)
         return ThemeModel(pipeline, meta, shared)
+    meta = read_meta(model_dir)
+    # the whole directory is checked, model.joblib too, though the arrays are what predicts
+    verify_model_file(Path(model_dir), meta)
+    compiled = load_compiled(model_dir, meta)
+    if compiled is not None:
+        warn_versions(meta, Path(model_dir))
+        return ThemeModel(None, meta, Path(model_dir), compiled=compiled)
     pipeline, meta = load_pipeline(model_dir)
     steps = getattr(pipeline, "named_steps", {})
     if "features" not in steps or "clf" not in steps:

@@ -79,7 +79,8 @@ def test_export_writes_model_skops_into_the_model_directory(model_copy):
     size = out.stat().st_size / 1e6
     assert result.stdout == f"Exported {model_copy} to {out} ({size:.1f} MB)\n"
     assert sorted(p.name for p in model_copy.iterdir()) == [
-        "confusion.png", "model.joblib", "model.json", "model.skops", "report.json", "report.md"]
+        "confusion.png", "model.joblib", "model.json", "model.npz", "model.skops", "report.json",
+        "report.md"]
 
 
 def test_predict_with_a_skops_file_matches_the_joblib_model(trained_model_dir, shared_path):

@@ -71,7 +71,7 @@ def test_train_prints_the_summary_and_saves_the_model(tmp_path, train_small_path
     assert meta["config"]["params"]["clf__C"] == 1.0
     assert meta["config"]["cv"]["folds"] == 3
     assert sorted(p.name for p in model_dir.iterdir()) == [
-        "confusion.png", "model.joblib", "model.json", "report.json", "report.md"]
+        "confusion.png", "model.joblib", "model.json", "model.npz", "report.json", "report.md"]
 
 
 def test_train_without_cross_validation(tmp_path, train_small_path, train_config_path):

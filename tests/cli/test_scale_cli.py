@@ -51,7 +51,7 @@ def test_train_streaming_then_info_and_predict(train_small_path, tmp_path):
     model_dir = tmp_path / "sgd"
     result = invoke("train", "--streaming", train_small_path, "-m", model_dir, "--epochs", 2,
                     "--holdout", 0.3, "--chunk-size", 20, "--jobs", 1, "--set",
-                    "features__word__n_features=4096", catch_exceptions=False)
+                    "features__word__n_bits=12", catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "held-out accuracy" in result.output
     assert (model_dir / "report.md").is_file()

@@ -271,7 +271,8 @@ CASES = [
     (["label", "doc.txt", "-t", "bad_taxonomy.yaml", "-o", "out.csv"],
      "Error: bad_taxonomy.yaml: malformed YAML at line …"),
     # --- models ----------------------------------------------------------------------------
-    (["predict", "-m", "truncated", "Gas.", "-o", "out.csv"],
+    # (predictions come from model.npz; the pipeline is unpickled for --explain)
+    (["predict", "-m", "truncated", "Gas.", "--explain", "-o", "out.csv"],
      "Error: truncated/model.joblib: cannot be loaded …"),
     (["evaluate", "good.csv", *M, "-t", "tiny.yaml", "-o", "report"],
      "Error: the model at model was built for another taxonomy (only in the model: …"),

@@ -55,7 +55,7 @@ def write_meta(model_dir, **changes):
 
 def test_model_directory_holds_model_meta_and_report(trained_model_dir):
     assert entries(trained_model_dir) == ["confusion.png", "model.joblib", "model.json",
-                                          "report.json", "report.md"]
+                                          "model.npz", "report.json", "report.md"]
     assert (trained_model_dir / "confusion.png").read_bytes().startswith(PNG_SIGNATURE)
     report = (trained_model_dir / "report.md").read_text(encoding="utf-8")
     assert report.startswith("# Training report: small (3-fold cross-validation)\n")
@@ -85,7 +85,8 @@ def test_model_json_records_provenance(trained_model_dir, taxonomy, train_small_
     assert len(meta["cv_metrics"]["accuracy_ci"]) == 2
     assert meta["thresholds"]["energy_diplomacy"] == pytest.approx(
         load_model(trained_model_dir).thresholds["energy_diplomacy"])
-    assert meta["sha256"] == {MODEL_FILE: file_sha256(trained_model_dir / MODEL_FILE)}
+    assert meta["sha256"] == {MODEL_FILE: file_sha256(trained_model_dir / MODEL_FILE),
+                              "model.npz": file_sha256(trained_model_dir / "model.npz")}
     assert read_meta(trained_model_dir) == meta
 
 
@@ -105,7 +106,7 @@ def test_without_cross_validation_there_is_no_report(train_small_path, train_con
                                                      tmp_path):
     config = load_train_config(train_config_path).with_overrides(folds=0)
     train([train_small_path], config=config, model_dir=tmp_path / "m")
-    assert entries(tmp_path / "m") == ["model.joblib", "model.json"]
+    assert entries(tmp_path / "m") == ["model.joblib", "model.json", "model.npz"]
     assert read_meta(tmp_path / "m")["cv_metrics"] is None
 
 
@@ -203,7 +204,7 @@ def test_an_existing_model_is_replaced(model_copy, train_small_path, train_confi
     old_sha = file_sha256(model_copy / MODEL_FILE)
     config = load_train_config(train_config_path).with_overrides(folds=0, params={"clf__C": 1.0})
     train([train_small_path], config=config, model_dir=model_copy)
-    assert entries(model_copy) == ["model.joblib", "model.json"]
+    assert entries(model_copy) == ["model.joblib", "model.json", "model.npz"]
     assert read_meta(model_copy)["config"]["params"]["clf__C"] == 1.0
     assert file_sha256(model_copy / MODEL_FILE) != old_sha
     assert entries(model_copy.parent) == ["model"]  # no lock, temporary or old folder left

@@ -1,0 +1,294 @@
+"""A trained model as plain arrays, to predict without scikit-learn.
+
+``policy-themes train`` saves, beside ``model.joblib``, ``model.npz``: the same fitted pipeline
+as NumPy arrays (each feature block's buckets and idf, the logistic regressions' coefficients) and
+a JSON description (blocks, classes, thresholds, the taxonomy's rules). :class:`CompiledModel`
+predicts from it with NumPy and SciPy only, with the same code that computes the features in
+training (:mod:`.ngrams`, :class:`~policy_themes.labeling.RuleMatcher`) and the same arithmetic as
+scikit-learn's ``LogisticRegression.predict_proba``, so its probabilities are the pipeline's.
+
+What it buys: ``predict`` starts without importing scikit-learn (about a second), worker
+processes stay smaller, and loading needs no unpickling (``np.load(allow_pickle=False)``).
+Pipelines with other steps (a streaming model's SGD heads, models trained by earlier builds)
+are not compiled; they predict through scikit-learn as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .taxonomy import NO_THEME, Rule, Taxonomy, Theme
+
+__all__ = ["COMPILED_FILE", "CompiledModel", "compile_pipeline", "decide_themes", "softmax"]
+
+COMPILED_FILE = "model.npz"
+FORMAT = 1
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, in place, computed as scikit-learn's ``extmath.softmax``."""
+    scores -= np.max(scores, axis=1).reshape((-1, 1))
+    np.exp(scores, scores)
+    scores /= np.sum(scores, axis=1).reshape((-1, 1))
+    return scores
+
+
+def expit(values: np.ndarray) -> np.ndarray:
+    """The logistic function (``scipy.special.expit``)."""
+    from scipy.special import expit as _expit
+
+    return _expit(values)
+
+
+def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
+                  themes: list[str], thresholds: np.ndarray) -> tuple[list[str], list[list[str]]]:
+    """Turn probabilities into primary themes and theme sets.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+        Primary-theme probabilities over ``classes``.
+    membership : ndarray of shape (n, n_themes)
+        Membership probabilities over ``themes`` (``none`` excluded).
+    classes, themes : list of str
+        Column ids of ``proba`` and ``membership``.
+    thresholds : ndarray of shape (n_themes,)
+        Membership thresholds.
+
+    Returns
+    -------
+    primary : list of str
+    theme_sets : list of list of str
+        Primary first, then the other themes over their thresholds by decreasing probability;
+        ``["none"]`` when the primary is ``none``.
+    """
+    primary_idx = np.argmax(proba, axis=1)
+    primary = [classes[i] for i in primary_idx]
+    theme_column = {t: j for j, t in enumerate(themes)}
+    primary_column = np.array([theme_column.get(c, -1) for c in classes])[primary_idx] \
+        if len(primary) else np.zeros(0, dtype=np.int64)
+    over = membership >= thresholds[None, :]
+    if over.size:
+        over[np.flatnonzero(primary_column >= 0), primary_column[primary_column >= 0]] = False
+    extra_rows = set(np.flatnonzero(over.any(axis=1)).tolist()) if over.size else set()
+    sets = []
+    for i, first in enumerate(primary):
+        if first == NO_THEME:
+            sets.append([NO_THEME])
+        elif i in extra_rows:
+            extra = [j for j in np.argsort(-membership[i], kind="stable") if over[i, j]]
+            sets.append([first] + [themes[j] for j in extra])
+        else:
+            sets.append([first])
+    return primary, sets
+
+
+def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
+    """The arrays of ``model.npz`` for a fitted default-shaped pipeline, or None.
+
+    Compiles ``input`` → ``features`` (a ColumnTransformer of :class:`HashedTfidf` and
+    :class:`RuleVotes` blocks) → ``clf`` (:class:`ThemeClassifier` with logistic regressions);
+    anything else returns None.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    from .features import HashedTfidf
+    from .pipeline import InputFrame, RuleVotes, ThemeClassifier
+
+    steps = getattr(pipeline, "named_steps", {})
+    features, clf = steps.get("features"), steps.get("clf")
+    if (list(steps) != ["input", "features", "clf"] or not isinstance(steps["input"], InputFrame)
+            or not isinstance(features, ColumnTransformer) or type(clf) is not ThemeClassifier
+            or not isinstance(clf.primary_, LogisticRegression)):
+        return None
+    arrays: dict[str, np.ndarray] = {}
+    blocks, taxonomy = [], None
+    for name, transformer, column in features.transformers_:
+        if name == "remainder":
+            if transformer != "drop":
+                return None
+            continue
+        if column not in ("text", "context"):
+            return None
+        if type(transformer) is HashedTfidf:
+            blocks.append({"name": name, "kind": "tfidf", "column": column,
+                           **transformer._settings()})
+            arrays[f"{name}.buckets"] = transformer.buckets_
+            arrays[f"{name}.idf"] = transformer.idf_
+        elif type(transformer) is RuleVotes:
+            blocks.append({"name": name, "kind": "rules", "column": column,
+                           "per_line": bool(getattr(transformer, "per_line", False)),
+                           "n_themes": len(transformer.themes_)})
+            taxonomy = transformer.taxonomy
+        else:
+            return None
+    arrays["primary.coef"] = clf.primary_.coef_
+    arrays["primary.intercept"] = clf.primary_.intercept_
+    heads = [(j, h) for j, h in enumerate(clf.membership_) if not isinstance(h, float)]
+    if any(not isinstance(h, LogisticRegression) for _, h in heads):
+        return None
+    width = clf.primary_.coef_.shape[1]
+    arrays["membership.coef"] = (np.column_stack([h.coef_[0] for _, h in heads]) if heads
+                                 else np.zeros((width, 0)))
+    arrays["membership.intercept"] = np.array([h.intercept_[0] for _, h in heads])
+    spec = {
+        "format": FORMAT,
+        "blocks": blocks,
+        "classes": list(map(str, clf.classes_)),
+        "themes": list(map(str, clf.themes_)),
+        "thresholds": dict(clf.thresholds or {}),
+        "primary_columns": [int(c) for c in clf._primary_columns],
+        "primary_binary": len(clf.primary_.classes_) <= 2,
+        "multilabel": bool(clf.membership_),
+        "membership_columns": [j for j, _ in heads],
+        "membership_constants": [[j, h] for j, h in enumerate(clf.membership_)
+                                 if isinstance(h, float)],
+        "taxonomy": _taxonomy_dict(taxonomy) if taxonomy is not None else None,
+    }
+    arrays["spec"] = np.array(json.dumps(spec))
+    return arrays
+
+
+def _taxonomy_dict(taxonomy: Taxonomy) -> dict:
+    return {"name": taxonomy.name, "source": taxonomy.source,
+            "themes": [{"id": t.id, "name": t.name, "description": t.description,
+                        "rules": [{"name": r.name, "theme": r.theme, "patterns": list(r.patterns),
+                                   "exclude": list(r.exclude), "weight": r.weight}
+                                  for r in t.rules]}
+                       for t in taxonomy.themes]}
+
+
+def _taxonomy(raw: dict) -> Taxonomy:
+    themes = tuple(
+        Theme(t["id"], t["name"], t["description"],
+              tuple(Rule(r["name"], r["theme"], tuple(r["patterns"]), tuple(r["exclude"]),
+                         float(r["weight"])) for r in t["rules"]))
+        for t in raw["themes"])
+    return Taxonomy(themes, name=raw["name"], source=raw.get("source", ""))
+
+
+class CompiledModel:
+    """Predict from the arrays of ``model.npz`` with NumPy and SciPy only.
+
+    Parameters
+    ----------
+    arrays : mapping of str to ndarray
+        What :func:`compile_pipeline` returned (or ``np.load`` of the saved file).
+    """
+
+    def __init__(self, arrays):
+        spec = json.loads(str(arrays["spec"]))
+        if spec.get("format") != FORMAT:
+            raise ValueError(f"model.npz format {spec.get('format')} (this build reads {FORMAT})")
+        self.spec = spec
+        self.classes = list(spec["classes"])
+        self.themes = list(spec["themes"])
+        self.thresholds = dict(spec["thresholds"])
+        self.taxonomy = _taxonomy(spec["taxonomy"]) if spec.get("taxonomy") else None
+        self.arrays = {k: np.asarray(arrays[k]) for k in arrays if k != "spec"}
+        self._lookups: dict[str, np.ndarray] = {}
+        self._matcher = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> CompiledModel:
+        """Read ``model.npz`` (no pickles: ``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as data:
+            return cls({k: data[k] for k in data.files})
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_lookups"], state["_matcher"] = {}, None  # rebuilt on first use
+        return state
+
+    def features(self, texts: Sequence[str], context: Sequence[str] | None = None):
+        """The feature matrix the pipeline's ``features`` step gives for these inputs."""
+        texts = [str(t) for t in texts]
+        context = [""] * len(texts) if context is None else [str(c) for c in context]
+        blocks = []
+        for block in self.spec["blocks"]:
+            column = texts if block["column"] == "text" else context
+            if block["kind"] == "tfidf":
+                blocks.append(self._tfidf(block, column))
+            else:
+                blocks.append(self._rules(block, column))
+        return sp.hstack(blocks).tocsr()
+
+    def _tfidf(self, block: dict, texts: list[str]) -> sp.csr_matrix:
+        from .ngrams import bucket_lookup, ngram_matrix
+
+        name = block["name"]
+        buckets = self.arrays[f"{name}.buckets"]
+        if name not in self._lookups:
+            self._lookups[name] = bucket_lookup(buckets, block["n_bits"])
+        return ngram_matrix(texts, analyzer=block["analyzer"],
+                            ngram_range=tuple(block["ngram_range"]), n_bits=block["n_bits"],
+                            sublinear_tf=block["sublinear_tf"], norm=block["norm"],
+                            lookup=self._lookups[name], n_columns=len(buckets),
+                            idf=self.arrays[f"{name}.idf"])
+
+    def _rules(self, block: dict, texts: list[str]) -> sp.csr_matrix:
+        from .labeling import RuleMatcher
+
+        if self._matcher is None:
+            self._matcher = RuleMatcher(self.taxonomy)
+        n_themes = block["n_themes"]
+
+        def scores(batch: list[str]) -> np.ndarray:
+            counts, _ = self._matcher.votes(batch)
+            return self._matcher.theme_scores(counts)[:, :n_themes]
+
+        if block["per_line"]:
+            distinct: dict[str, int] = {}
+            owners, lines = [], []
+            for row, text in enumerate(texts):
+                for line in text.split("\n"):
+                    if line.strip():
+                        owners.append(row)
+                        lines.append(distinct.setdefault(line, len(distinct)))
+            summed = sp.csr_matrix((np.ones(len(lines)), (owners, lines)),
+                                   shape=(len(texts), len(distinct)))
+            values = summed @ scores(list(distinct))
+        else:
+            values = scores(texts)
+        return sp.csr_matrix(np.log1p(values))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability that each class is the primary theme (as ``ThemeClassifier``)."""
+        decision = X @ self.arrays["primary.coef"].T + self.arrays["primary.intercept"]
+        if self.spec["primary_binary"]:
+            positive = expit(decision.reshape(-1))
+            seen = np.column_stack([1 - positive, positive])
+        else:
+            seen = softmax(np.asarray(decision))
+        proba = np.zeros((X.shape[0], len(self.classes)))
+        proba[:, self.spec["primary_columns"]] = seen
+        return proba
+
+    def membership_proba(self, X) -> np.ndarray:
+        """Probability that each theme is among the sentence's themes."""
+        if not self.spec["multilabel"]:
+            proba = self.predict_proba(X)
+            return proba[:, [self.classes.index(t) for t in self.themes]]
+        proba = np.empty((X.shape[0], len(self.themes)))
+        columns = self.spec["membership_columns"]
+        if columns:
+            proba[:, columns] = expit(X @ self.arrays["membership.coef"]
+                                      + self.arrays["membership.intercept"])
+        for column, value in self.spec["membership_constants"]:
+            proba[:, column] = value
+        return proba
+
+    def predict_themes(self, texts: Sequence[str], context: Sequence[str] | None = None):
+        """Primary themes, theme sets, primary and membership probabilities."""
+        X = self.features(texts, context)
+        proba = self.predict_proba(X)
+        membership = self.membership_proba(X)
+        thresholds = np.array([self.thresholds.get(t, 0.5) for t in self.themes])
+        primary, sets = decide_themes(proba, membership, self.classes, self.themes, thresholds)
+        return primary, sets, proba, membership

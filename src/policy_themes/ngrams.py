@@ -1,0 +1,320 @@
+"""Hash word and character n-grams of a whole batch of texts at once, with NumPy.
+
+scikit-learn's ``TfidfVectorizer`` cuts every sentence into n-grams in Python and looks each one up
+in a dict of strings; at archive scale that loop is most of the prediction time. Here a batch of
+sentences is normalised like the rules' text (lower case, runs of other characters than letters
+and digits as one space: :func:`~policy_themes.matching.normalize_batch_bytes`) as UTF-8 bytes,
+and every n-gram is hashed with array operations: a polynomial hash over the bytes (for words,
+prefix sums modulo 2**64 give any slice's hash in O(1)), mixed and cut to ``n_bits`` bits.
+
+Character n-grams (``analyzer="char_wb"``) are taken inside word boundaries, each word padded with
+a space on both sides, over the UTF-8 bytes (for text outside ASCII an n-gram can end inside a
+character; it is hashed all the same). Words of one character are not tokens (as in
+scikit-learn's default ``token_pattern``) but count for character n-grams.
+
+This module needs NumPy and SciPy only: :mod:`policy_themes.features` wraps it in scikit-learn
+transformers, and :mod:`policy_themes.compiled` predicts with it without scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from .matching import normalize_batch_bytes
+
+__all__ = ["ANALYZERS", "hash_ngrams", "ngram_matrix", "count_matrix", "weight_matrix",
+           "bucket_lookup", "iter_chunks"]
+
+ANALYZERS = ("word", "char_wb")
+
+_BASE = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
+_BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 2**64))
+_JOIN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_SPACE, _NEWLINE = 32, 10
+_CHUNK_BYTES = 1 << 17
+
+
+class _Powers:
+    """``_BASE**i`` and ``_BASE**-i`` modulo 2**64, grown on demand."""
+
+    def __init__(self) -> None:
+        self.up = np.ones(1, dtype=np.uint64)
+        self.down = np.ones(1, dtype=np.uint64)
+
+    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.up) < n:
+            size = max(n, 2 * len(self.up))
+            with np.errstate(over="ignore"):
+                self.up = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE)],
+                                     dtype=np.uint64)
+                self.down = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE_INVERSE)],
+                                       dtype=np.uint64)
+        return self.up[:n], self.down[:n]
+
+
+_POWERS = _Powers()
+
+
+def _mix(values: np.ndarray, salt: int) -> np.ndarray:
+    """splitmix64's finaliser: every input bit moves every output bit."""
+    x = values ^ np.uint64(salt)
+    x ^= x >> np.uint64(30)
+    x *= _MIX1
+    x ^= x >> np.uint64(27)
+    x *= _MIX2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+class _Batch:
+    """A batch of texts as normalised UTF-8 bytes, with the prefix hashes of its bytes."""
+
+    def __init__(self, texts: Sequence[str]):
+        self.n_texts = len(texts)
+        self.bytes = normalize_batch_bytes(texts)
+        n = len(self.bytes)
+        up, self.down = _POWERS.get(n + 1)
+        self.prefix = np.zeros(n + 1, dtype=np.uint64)
+        np.cumsum(self.bytes * up[:n], out=self.prefix[1:])
+        self.separator = (self.bytes == _SPACE) | (self.bytes == _NEWLINE)
+        self.row = np.cumsum(self.bytes == _NEWLINE, dtype=np.int64)
+
+    def slice_hashes(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Hash of each byte slice ``[start, end)``, the same wherever the slice lies."""
+        return (self.prefix[ends] - self.prefix[starts]) * self.down[starts]
+
+    def words(self) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end of every word (run of non-separator bytes)."""
+        edges = np.diff((~self.separator).view(np.int8), prepend=np.int8(0),
+                        append=np.int8(0))
+        return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+    def char_lengths(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Characters in each slice (UTF-8 bytes that do not continue a character)."""
+        leading = np.zeros(len(self.bytes) + 1, dtype=np.int64)
+        np.cumsum((self.bytes & 0xC0) != 0x80, out=leading[1:])
+        return leading[ends] - leading[starts]
+
+
+def _word_ngrams(batch: _Batch, ngram_range: tuple[int, int]
+                 ) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple[np.ndarray, ...]]]:
+    starts, ends = batch.words()
+    keep = batch.char_lengths(starts, ends) >= 2
+    starts, ends = starts[keep], ends[keep]
+    tokens = _mix(batch.slice_hashes(starts, ends), 0)
+    rows = batch.row[starts]
+    low, high = ngram_range
+    all_rows, all_hashes, spans = [], [], []
+    for n in range(low, high + 1):
+        count = len(tokens) - n + 1
+        if count <= 0:
+            break
+        same_row = rows[: count] == rows[n - 1:]
+        hashes = tokens[: count].copy()
+        for k in range(1, n):
+            hashes = hashes * _JOIN + tokens[k: k + count]
+        hashes = hashes[same_row] if n > 1 else hashes
+        if n > 1:
+            hashes = _mix(hashes, n)
+        index = np.flatnonzero(same_row)
+        all_rows.append(rows[index])
+        all_hashes.append(hashes)
+        spans.append((starts[index], ends[index + n - 1]))
+    return all_rows, all_hashes, spans
+
+
+def _char_ngrams(batch: _Batch, ngram_range: tuple[int, int]
+                 ) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple[np.ndarray, ...]]]:
+    codes = batch.bytes
+    size = len(codes)
+    positions = np.arange(size, dtype=np.int64)
+    # word bytes in a row after each position: a window's inside must be all word bytes
+    next_separator = np.minimum.accumulate(np.where(batch.separator, positions, size)[::-1])[::-1]
+    run = np.zeros(size, dtype=np.int64)
+    run[:-1] = next_separator[1:] - positions[1:]
+    inside_row = codes != _NEWLINE
+    wide = codes.astype(np.uint64)
+    hashes = wide.copy()
+    power = 1
+    all_rows, all_hashes, spans = [], [], []
+    for n in range(1, ngram_range[1] + 1):
+        count = size - n + 1
+        if count <= 0:
+            break
+        if n > 1:
+            power = power * int(_BASE) % 2**64
+            hashes = hashes[:count] + wide[n - 1:] * np.uint64(power)
+        if n < ngram_range[0]:
+            continue
+        if n == 1:
+            valid = ~batch.separator
+        else:
+            valid = (run[:count] >= n - 2) & inside_row[:count] & inside_row[n - 1:]
+        if n == 2:
+            valid &= ~(batch.separator[:count] & batch.separator[1:])
+        starts = np.flatnonzero(valid)
+        all_rows.append(batch.row[starts])
+        all_hashes.append(_mix(hashes[starts], 100 + n))
+        spans.append((starts, starts + n))
+    return all_rows, all_hashes, spans
+
+
+def hash_ngrams(texts: Sequence[str], analyzer: str = "word",
+                ngram_range: tuple[int, int] = (1, 2), n_bits: int = 21, *,
+                with_spans: bool = False):
+    """Hash every n-gram of a batch of texts into ``2**n_bits`` buckets.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts.
+    analyzer : {"word", "char_wb"}, default="word"
+        Word n-grams, or character n-grams inside word boundaries.
+    ngram_range : tuple of int, default=(1, 2)
+        Smallest and largest n.
+    n_bits : int, default=21
+        Buckets are ``n_bits``-bit integers.
+    with_spans : bool, default=False
+        Also return the normalised batch (UTF-8 bytes) and each n-gram's byte span in it.
+
+    Returns
+    -------
+    rows : ndarray of int64
+        The text each n-gram occurs in (one entry per occurrence).
+    buckets : ndarray of int64
+        Its bucket.
+    text, starts, ends : bytes, ndarray, ndarray
+        Only with ``with_spans``.
+
+    Examples
+    --------
+    >>> rows, buckets = hash_ngrams(["Gas pipeline", "gas, PIPELINE!"])
+    >>> rows.tolist()
+    [0, 0, 1, 1, 0, 1]
+    >>> bool(buckets[0] == buckets[2] and buckets[1] == buckets[3] and buckets[4] == buckets[5])
+    True
+    """
+    if analyzer not in ANALYZERS:
+        raise ValueError(f"analyzer must be one of {ANALYZERS}, not {analyzer!r}")
+    low, high = ngram_range
+    if not 1 <= low <= high:
+        raise ValueError(f"ngram_range must be (low, high) with 1 <= low <= high, not "
+                         f"{ngram_range!r}")
+    batch = _Batch(texts)
+    make = _word_ngrams if analyzer == "word" else _char_ngrams
+    rows, hashes, spans = make(batch, (low, high))
+    shift = np.uint64(64 - n_bits)
+    buckets = [(h >> shift).astype(np.int64) for h in hashes]
+    rows_out = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    buckets_out = np.concatenate(buckets) if buckets else np.zeros(0, dtype=np.int64)
+    if not with_spans:
+        return rows_out, buckets_out
+    starts = np.concatenate([s for s, _ in spans]) if spans else np.zeros(0, dtype=np.int64)
+    ends = np.concatenate([e for _, e in spans]) if spans else np.zeros(0, dtype=np.int64)
+    return rows_out, buckets_out, batch.bytes.tobytes(), starts, ends
+
+
+def count_matrix(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """Sparse count matrix: how often each column occurs in each row (sorted, no duplicates)."""
+    n_rows, n_columns = shape
+    keys = rows * n_columns + columns
+    keys.sort()  # NumPy's vectorised sort: several times faster than scipy's sum_duplicates
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    starts = np.flatnonzero(first)
+    unique = keys[starts]
+    counts = np.diff(np.append(starts, len(keys))).astype(np.float32)
+    unique_rows = unique // n_columns
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(unique_rows, minlength=n_rows), out=indptr[1:])
+    matrix = sp.csr_matrix((counts, (unique % n_columns).astype(np.int32), indptr), shape=shape)
+    matrix.has_canonical_format = True
+    return matrix
+
+
+def weight_matrix(matrix: sp.csr_matrix, sublinear_tf: bool, idf: np.ndarray | None,
+            norm: str | None) -> sp.csr_matrix:
+    if sublinear_tf:
+        np.log(matrix.data, out=matrix.data)
+        matrix.data += 1
+    if idf is not None:
+        matrix.data *= idf[matrix.indices]
+    if norm == "l2":
+        lengths = np.diff(matrix.indptr)
+        rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+        norms = np.sqrt(np.bincount(rows, weights=matrix.data.astype(np.float64) ** 2,
+                                    minlength=matrix.shape[0]))
+        norms[norms == 0] = 1
+        matrix.data /= norms[rows].astype(matrix.dtype)
+    elif norm is not None:
+        raise ValueError(f"norm must be 'l2' or None, not {norm!r}")
+    return matrix
+
+
+def iter_chunks(texts: list[str]):
+    """Consecutive slices of ``texts`` of at most ``_CHUNK_BYTES`` characters (one text at
+    least), so that a batch's arrays stay small whatever the caller passes."""
+    start, size = 0, 0
+    for end, text in enumerate(texts):
+        size += len(text) + 3
+        if size > _CHUNK_BYTES and end > start:
+            yield texts[start:end]
+            start, size = end, len(text) + 3
+    if start < len(texts) or not texts:
+        yield texts[start:]
+
+
+def ngram_matrix(texts: Sequence[str], *, analyzer: str, ngram_range: tuple[int, int],
+                 n_bits: int, sublinear_tf: bool, norm: str | None,
+                 lookup: np.ndarray | None = None, n_columns: int | None = None,
+                 idf: np.ndarray | None = None, dtype=np.float32) -> sp.csr_matrix:
+    """The (weighted, normalised) n-gram count matrix of ``texts``.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    analyzer, ngram_range, n_bits
+        As for :func:`hash_ngrams`.
+    sublinear_tf : bool
+        ``1 + log(tf)`` instead of the count.
+    norm : {"l2", None}
+        Scale rows to unit length.
+    lookup : ndarray of int32, default=None
+        Column of each bucket (-1: not a column); None makes every bucket its own column.
+    n_columns : int, default=None
+        Columns of the result (required with ``lookup``).
+    idf : ndarray, default=None
+        Weight of each column.
+    dtype : numpy dtype, default=np.float32
+
+    Returns
+    -------
+    csr_matrix of shape (len(texts), n_columns)
+    """
+    texts = [t if isinstance(t, str) else str(t) for t in texts]
+    width = n_columns if lookup is not None else 2 ** n_bits
+    blocks = []
+    for chunk in iter_chunks(texts):
+        rows, buckets = hash_ngrams(chunk, analyzer, ngram_range, n_bits)
+        if lookup is None:
+            columns = buckets
+        else:
+            columns = lookup[buckets]
+            known = columns >= 0
+            rows, columns = rows[known], columns[known].astype(np.int64)
+        counts = count_matrix(rows, columns, (len(chunk), width))
+        blocks.append(weight_matrix(counts, sublinear_tf, idf, norm))
+    matrix = blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
+    return matrix.astype(dtype, copy=False)
+
+
+def bucket_lookup(buckets: np.ndarray, n_bits: int) -> np.ndarray:
+    """Column of each of the ``2**n_bits`` buckets: its index in ``buckets``, else -1."""
+    lookup = np.full(2 ** n_bits, -1, dtype=np.int32)
+    lookup[buckets] = np.arange(len(buckets), dtype=np.int32)
+    return lookup

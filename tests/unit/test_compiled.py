@@ -1,0 +1,128 @@
+"""The compiled model (model.npz): same predictions as the pipeline, no scikit-learn, no pickles."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from policy_themes.artifacts import load_pipeline
+from policy_themes.compiled import COMPILED_FILE, CompiledModel, compile_pipeline
+from policy_themes.context import neighbour_context
+from policy_themes.errors import ModelError
+from policy_themes.prediction import ThemeModel, load_model
+from policy_themes.training import train
+
+FULL_CONFIG = """\
+seed: 0
+features: {word: true, char: true, rules: true, context_words: true, context_rules: true}
+params:
+  features__char__ngram_range: [2, 4]
+  features__char__min_df: 1
+cv: {folds: 0}
+context: {window: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def full_model_dir(tmp_path_factory, train_small_path):
+    """Every feature block: word, char, rules and both context blocks."""
+    folder = tmp_path_factory.mktemp("compiled")
+    config = folder / "train.yaml"
+    config.write_text(FULL_CONFIG, encoding="utf-8")
+    model_dir = folder / "full"
+    train([train_small_path], config=config, model_dir=model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def sentences(train_small_path):
+    frame = pd.read_csv(train_small_path)
+    texts = frame["text"].tolist() + ["", "Élysée — “gas”…", "Visa\nrules 😀 changed."]
+    docs = frame["doc_id"].astype(str).tolist() + ["x", "x", "y"]
+    return texts, neighbour_context(texts, docs, 1)
+
+
+@pytest.mark.parametrize("with_context", [False, True])
+def test_compiled_predictions_equal_the_pipeline(full_model_dir, sentences, with_context):
+    texts, context = sentences
+    context = context if with_context else None
+    compiled = load_model(full_model_dir)
+    pipeline, meta = load_pipeline(full_model_dir)
+    reference = ThemeModel(pipeline, meta, full_model_dir)
+    assert compiled.compiled is not None and reference.compiled is None
+    ours, theirs = compiled.predict_arrays(texts, context), reference.predict_arrays(texts, context)
+    assert ours[0] == theirs[0] and ours[1] == theirs[1]
+    np.testing.assert_array_equal(ours[2], theirs[2])
+    np.testing.assert_array_equal(ours[3], theirs[3])
+    assert compiled.classes == reference.classes
+    assert compiled.thresholds == reference.thresholds
+    assert compiled.taxonomy() == reference.taxonomy()
+    assert compiled.taxonomy().fingerprint == reference.taxonomy().fingerprint
+
+
+def test_the_pipeline_is_loaded_only_when_needed(full_model_dir):
+    model = load_model(full_model_dir)
+    model.predict(["Gas pipeline talks."])
+    assert model._pipeline is None
+    explained = model.explain(["Gas pipeline talks."])
+    assert model._pipeline is not None and explained[0]["primary"]
+
+
+def test_model_npz_holds_no_pickles(full_model_dir):
+    with np.load(full_model_dir / COMPILED_FILE, allow_pickle=False) as data:
+        kinds = {name: data[name].dtype.kind for name in data.files}
+    assert "O" not in kinds.values()
+    assert kinds["spec"] == "U"
+    spec = json.loads(str(np.load(full_model_dir / COMPILED_FILE)["spec"]))
+    assert [b["name"] for b in spec["blocks"]] == ["word", "char", "rules", "context_words",
+                                                   "context_rules"]
+
+
+def test_a_tampered_model_npz_is_refused(full_model_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(full_model_dir, copy)
+    data = bytearray((copy / COMPILED_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / COMPILED_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="model.npz: missing, or its SHA-256 does not match"):
+        load_model(copy)
+    (copy / COMPILED_FILE).unlink()
+    with pytest.raises(ModelError, match="model.npz: missing"):
+        load_model(copy)
+
+
+def test_predicting_does_not_import_scikit_learn(full_model_dir):
+    code = ("import sys; from policy_themes import load_model; "
+            f"m = load_model({str(full_model_dir)!r}); "
+            "print(m.predict(['The gas pipeline opened.'])['primary'][0], "
+            "'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[1] == "False"
+    assert out[0] == load_model(full_model_dir).predict(["The gas pipeline opened."])[
+        "primary"][0]
+
+
+def test_compiled_model_survives_pickling(full_model_dir, sentences):
+    import pickle
+
+    texts, context = sentences
+    model = load_model(full_model_dir)
+    before = model.predict_arrays(texts, context)
+    again = pickle.loads(pickle.dumps(model))
+    after = again.predict_arrays(texts, context)
+    np.testing.assert_array_equal(before[2], after[2])
+    assert isinstance(again.compiled, CompiledModel) and again._pipeline is None
+
+
+def test_only_default_shaped_pipelines_compile(full_model_dir):
+    from sklearn.pipeline import Pipeline
+
+    pipeline, _ = load_pipeline(full_model_dir)
+    assert compile_pipeline(pipeline) is not None
+    assert compile_pipeline(Pipeline([("clf", pipeline.named_steps["clf"])])) is None
