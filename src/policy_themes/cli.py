@@ -43,6 +43,9 @@ def main_callback(
 
     Example: policy-themes label data/raw/foreign-policy-2017.txt
     """
+    from .parallel import return_freed_memory
+
+    return_freed_memory()
 
 TaxonomyOption = Annotated[
     Path | None,

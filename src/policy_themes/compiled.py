@@ -182,7 +182,7 @@ class CompiledModel:
         What :func:`compile_pipeline` returned (or ``np.load`` of the saved file).
     """
 
-    def __init__(self, arrays):
+    def __init__(self, arrays, *, path: str | Path | None = None, sha256: str | None = None):
         spec = json.loads(str(arrays["spec"]))
         if spec.get("format") != FORMAT:
             raise ValueError(f"model.npz format {spec.get('format')} (this build reads {FORMAT})")
@@ -191,19 +191,43 @@ class CompiledModel:
         self.themes = list(spec["themes"])
         self.thresholds = dict(spec["thresholds"])
         self.taxonomy = _taxonomy(spec["taxonomy"]) if spec.get("taxonomy") else None
-        self.arrays = {k: np.asarray(arrays[k]) for k in arrays if k != "spec"}
+        self.path = Path(path) if path is not None else None
+        self.sha256 = sha256
+        names = arrays.files if hasattr(arrays, "files") else list(arrays)
+        self._arrays = None if self.path is not None else \
+            {k: np.asarray(arrays[k]) for k in names if k != "spec"}
         self._lookups: dict[str, np.ndarray] = {}
         self._matcher = None
 
     @classmethod
-    def load(cls, path: str | Path) -> CompiledModel:
-        """Read ``model.npz`` (no pickles: ``allow_pickle=False``)."""
+    def load(cls, path: str | Path, sha256: str | None = None) -> CompiledModel:
+        """Read the description of ``model.npz`` now and its arrays on first use (no pickles:
+        ``allow_pickle=False``); ``sha256``, when given, is checked again before they are read,
+        so a process that receives this object reads the file that was checked."""
         with np.load(path, allow_pickle=False) as data:
-            return cls({k: data[k] for k in data.files})
+            return cls(data, path=path, sha256=sha256)
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The model's arrays (read from ``path`` on first use)."""
+        if self._arrays is None:
+            if self.sha256 is not None:
+                from .artifacts import file_sha256
+
+                if file_sha256(self.path) != self.sha256:
+                    from .errors import ModelError
+
+                    raise ModelError(f"{self.path}: changed since the model was loaded; load it "
+                                     "again")
+            with np.load(self.path, allow_pickle=False) as data:
+                self._arrays = {k: data[k] for k in data.files if k != "spec"}
+        return self._arrays
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_lookups"], state["_matcher"] = {}, None  # rebuilt on first use
+        if self.path is not None:
+            state["_arrays"] = None  # a worker process reads the file itself
         return state
 
     def features(self, texts: Sequence[str], context: Sequence[str] | None = None):

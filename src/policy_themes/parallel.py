@@ -46,7 +46,26 @@ def _init_worker(task: Callable) -> None:
     """Keep the task in the worker; Ctrl-C is the parent's to handle."""
     global _TASK
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return_freed_memory()
     _TASK = task
+
+
+def return_freed_memory() -> None:
+    """Serve allocations over 4 MiB with ``mmap`` (glibc only; elsewhere nothing happens).
+
+    glibc raises its mmap threshold after each large block is freed (up to 32 MiB), so the large
+    arrays of later batches come from the heap, which keeps its peak; with the threshold fixed,
+    a batch's big arrays go back to the system when it is done. Measured on 2,000 UN speeches
+    (predict --jobs 2): 869 → 804 MB peak, same wall time; a 128 KiB threshold saved more
+    memory but cost 50 % more CPU (a page fault for every fresh page of every array).
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 22)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def _run_task(chunk):
