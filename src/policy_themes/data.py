@@ -633,17 +633,21 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
     parsed: list[list[str]] = []
     empty_rows: list[int] = []
     unknown: dict[str, list[int]] = {}
+    seen: dict[str, tuple[list[str], list[str]]] = {}  # cell → (ids, unknown ids)
     for i, value in enumerate(values):
-        row = rows[i] if rows is not None else first_row + i
-        ids = [by_name.get(t, t) if t not in known else t for t in _split_theme_cell(value)]
-        if not ids:
-            empty_rows.append(row)
-        for theme in ids:
-            if theme not in known:
+        cell = seen.get(value) if isinstance(value, str) else None
+        if cell is None:
+            cell = _parse_theme_cell(value, known, by_name)
+            if isinstance(value, str):
+                seen[value] = cell
+        ids, bad = cell
+        if not ids or bad:
+            row = rows[i] if rows is not None else first_row + i
+            if not ids:
+                empty_rows.append(row)
+            for theme in bad:
                 unknown.setdefault(theme, []).append(row)
-        if len(ids) > 1 and NO_THEME in ids:
-            ids = [t for t in ids if t != NO_THEME]
-        parsed.append(ids)
+        parsed.append(list(ids))
     if unknown:
         theme, rows = next(iter(unknown.items()))
         more = f" (and {len(unknown) - 1} more unknown ids)" if len(unknown) > 1 else ""
@@ -654,6 +658,16 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
     if empty_rows:
         raise DataError(f"{source}: empty themes cell in {_rows_text(empty_rows)}")
     return parsed
+
+
+def _parse_theme_cell(value: object, known: set[str], by_name: dict[str, str]
+                      ) -> tuple[list[str], list[str]]:
+    """A cell's theme ids (``none`` dropped beside other themes) and its unknown ids."""
+    ids = [by_name.get(t, t) if t not in known else t for t in _split_theme_cell(value)]
+    bad = [t for t in ids if t not in known]
+    if len(ids) > 1 and NO_THEME in ids:
+        ids = [t for t in ids if t != NO_THEME]
+    return ids, bad
 
 
 def _split_theme_cell(value: object) -> list[str]:

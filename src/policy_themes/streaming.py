@@ -106,15 +106,20 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
             raise ValueError(f"labels not in 'labels': {sorted(unknown)}")
         self.primary_.partial_fit(X, primary, classes=self.classes_)
         if self.membership_:
-            index = {t: j for j, t in enumerate(self.themes_)}
-            targets = np.zeros((len(theme_lists), len(self.themes_)), dtype=np.int8)
-            for i, row in enumerate(theme_lists):
-                for theme in row:
-                    if theme in index:
-                        targets[i, index[theme]] = 1
+            targets = self._membership_targets(theme_lists)
+            binary = np.array([0, 1], dtype=np.int8)
             for j, head in enumerate(self.membership_):
-                head.partial_fit(X, targets[:, j], classes=np.array([0, 1], dtype=np.int8))
+                head.partial_fit(X, targets[:, j], classes=binary)
         return self
+
+    def _membership_targets(self, theme_lists: list[list[str]]) -> np.ndarray:
+        index = {t: j for j, t in enumerate(self.themes_)}
+        pairs = [(i, index[t]) for i, row in enumerate(theme_lists) for t in row if t in index]
+        targets = np.zeros((len(theme_lists), len(self.themes_)), dtype=np.int8)
+        if pairs:
+            rows, columns = zip(*pairs)
+            targets[list(rows), list(columns)] = 1
+        return targets
 
     def fit(self, X, y, *, epochs: int = 5):
         """Fit from scratch: ``epochs`` passes of :meth:`partial_fit` over all of ``X``."""
@@ -145,7 +150,8 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
 
 
 def _as_theme_lists(y) -> list[list[str]]:
-    return [[value] if isinstance(value, str) else list(value) for value in y]
+    return [value if type(value) is list else [value] if isinstance(value, str) else list(value)
+            for value in y]
 
 
 class HashedWords(HashingVectorizer):
