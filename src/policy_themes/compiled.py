@@ -9,8 +9,9 @@ scikit-learn's ``LogisticRegression.predict_proba``, so its probabilities are th
 
 What it buys: ``predict`` starts without importing scikit-learn (about a second), worker
 processes stay smaller, and loading needs no unpickling (``np.load(allow_pickle=False)``).
-Pipelines with other steps (a streaming model's SGD heads, models trained by earlier builds)
-are not compiled; they predict through scikit-learn as before.
+Default and streaming models compile; pipelines with other steps (the ``TfidfVectorizer``
+features of models trained by earlier builds) are not compiled and predict through scikit-learn
+as before.
 """
 
 from __future__ import annotations
@@ -89,24 +90,37 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
 
 
 def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
-    """The arrays of ``model.npz`` for a fitted default-shaped pipeline, or None.
+    """The arrays of ``model.npz`` for a fitted pipeline of the package's shape, or None.
 
-    Compiles ``input`` → ``features`` (a ColumnTransformer of :class:`HashedTfidf` and
-    :class:`RuleVotes` blocks) → ``clf`` (:class:`ThemeClassifier` with logistic regressions);
-    anything else returns None.
+    Compiles ``input`` → ``features`` (a ColumnTransformer of :class:`HashedTfidf`,
+    :class:`HashedNgrams` and :class:`RuleVotes` blocks) → ``clf`` (a :class:`ThemeClassifier`
+    of logistic regressions, or a :class:`StreamingThemeClassifier` of ``log_loss`` SGD heads);
+    anything else (for instance the ``TfidfVectorizer`` features of models trained by earlier
+    builds) returns None.
     """
     from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
 
-    from .features import HashedTfidf
-    from .pipeline import InputFrame, RuleVotes, ThemeClassifier
+    from .pipeline import InputFrame
 
     steps = getattr(pipeline, "named_steps", {})
     features, clf = steps.get("features"), steps.get("clf")
     if (list(steps) != ["input", "features", "clf"] or not isinstance(steps["input"], InputFrame)
-            or not isinstance(features, ColumnTransformer) or type(clf) is not ThemeClassifier
-            or not isinstance(clf.primary_, LogisticRegression)):
+            or not isinstance(features, ColumnTransformer)):
         return None
+    compiled = _compile_features(features)
+    heads = _compile_heads(clf)
+    if compiled is None or heads is None:
+        return None
+    (blocks, taxonomy, arrays), (head_spec, head_arrays) = compiled, heads
+    spec = {"format": FORMAT, "blocks": blocks, **head_spec,
+            "taxonomy": _taxonomy_dict(taxonomy) if taxonomy is not None else None}
+    return {**arrays, **head_arrays, "spec": np.array(json.dumps(spec))}
+
+
+def _compile_features(features):
+    from .features import HashedNgrams, HashedTfidf
+    from .pipeline import RuleVotes
+
     arrays: dict[str, np.ndarray] = {}
     blocks, taxonomy = [], None
     for name, transformer, column in features.transformers_:
@@ -121,6 +135,9 @@ def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
                            **transformer._settings()})
             arrays[f"{name}.buckets"] = transformer.buckets_
             arrays[f"{name}.idf"] = transformer.idf_
+        elif type(transformer) is HashedNgrams:
+            blocks.append({"name": name, "kind": "hashed", "column": column,
+                           **transformer._settings()})
         elif type(transformer) is RuleVotes:
             blocks.append({"name": name, "kind": "rules", "column": column,
                            "per_line": bool(getattr(transformer, "per_line", False)),
@@ -128,31 +145,50 @@ def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
             taxonomy = transformer.taxonomy
         else:
             return None
-    arrays["primary.coef"] = clf.primary_.coef_
-    arrays["primary.intercept"] = clf.primary_.intercept_
+    return blocks, taxonomy, arrays
+
+
+def _compile_heads(clf):
+    """The classifier's spec and arrays: ``logistic`` (softmax primary head) or ``ovr``
+    (one-vs-rest SGD heads, normalised like scikit-learn's ``_predict_proba_lr``)."""
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    from .pipeline import ThemeClassifier
+    from .streaming import StreamingThemeClassifier
+
+    if type(clf) is ThemeClassifier and isinstance(clf.primary_, LogisticRegression):
+        kind, head_type = "logistic", LogisticRegression
+        columns = [int(c) for c in clf._primary_columns]
+    elif (type(clf) is StreamingThemeClassifier and isinstance(clf.primary_, SGDClassifier)
+          and clf.primary_.loss == "log_loss"):
+        kind, head_type = "ovr", SGDClassifier
+        columns = [list(clf.classes_).index(c) for c in clf.primary_.classes_]
+    else:
+        return None
     heads = [(j, h) for j, h in enumerate(clf.membership_) if not isinstance(h, float)]
-    if any(not isinstance(h, LogisticRegression) for _, h in heads):
+    if any(not isinstance(h, head_type) for _, h in heads):
         return None
     width = clf.primary_.coef_.shape[1]
-    arrays["membership.coef"] = (np.column_stack([h.coef_[0] for _, h in heads]) if heads
-                                 else np.zeros((width, 0)))
-    arrays["membership.intercept"] = np.array([h.intercept_[0] for _, h in heads])
+    arrays = {
+        "primary.coef": clf.primary_.coef_,
+        "primary.intercept": clf.primary_.intercept_,
+        "membership.coef": (np.column_stack([h.coef_[0] for _, h in heads]) if heads
+                            else np.zeros((width, 0))),
+        "membership.intercept": np.array([h.intercept_[0] for _, h in heads]),
+    }
     spec = {
-        "format": FORMAT,
-        "blocks": blocks,
+        "primary_kind": kind,
         "classes": list(map(str, clf.classes_)),
         "themes": list(map(str, clf.themes_)),
         "thresholds": dict(clf.thresholds or {}),
-        "primary_columns": [int(c) for c in clf._primary_columns],
+        "primary_columns": columns,
         "primary_binary": len(clf.primary_.classes_) <= 2,
         "multilabel": bool(clf.membership_),
         "membership_columns": [j for j, _ in heads],
         "membership_constants": [[j, h] for j, h in enumerate(clf.membership_)
                                  if isinstance(h, float)],
-        "taxonomy": _taxonomy_dict(taxonomy) if taxonomy is not None else None,
     }
-    arrays["spec"] = np.array(json.dumps(spec))
-    return arrays
+    return spec, arrays
 
 
 def _taxonomy_dict(taxonomy: Taxonomy) -> dict:
@@ -239,6 +275,8 @@ class CompiledModel:
             column = texts if block["column"] == "text" else context
             if block["kind"] == "tfidf":
                 blocks.append(self._tfidf(block, column))
+            elif block["kind"] == "hashed":
+                blocks.append(self._hashed(block, column))
             else:
                 blocks.append(self._rules(block, column))
         return sp.hstack(blocks).tocsr()
@@ -255,6 +293,13 @@ class CompiledModel:
                             sublinear_tf=block["sublinear_tf"], norm=block["norm"],
                             lookup=self._lookups[name], n_columns=len(buckets),
                             idf=self.arrays[f"{name}.idf"])
+
+    def _hashed(self, block: dict, texts: list[str]) -> sp.csr_matrix:
+        from .ngrams import ngram_matrix
+
+        return ngram_matrix(texts, analyzer=block["analyzer"],
+                            ngram_range=tuple(block["ngram_range"]), n_bits=block["n_bits"],
+                            sublinear_tf=block["sublinear_tf"], norm=block["norm"])
 
     def _rules(self, block: dict, texts: list[str]) -> sp.csr_matrix:
         from .labeling import RuleMatcher
@@ -288,8 +333,16 @@ class CompiledModel:
         if self.spec["primary_binary"]:
             positive = expit(decision.reshape(-1))
             seen = np.column_stack([1 - positive, positive])
-        else:
+        elif self.spec.get("primary_kind", "logistic") == "logistic":
             seen = softmax(np.asarray(decision))
+        else:  # one-vs-rest heads, normalised as scikit-learn's _predict_proba_lr
+            seen = expit(np.asarray(decision))
+            total = seen.sum(axis=1)
+            zero = total == 0
+            if zero.any():
+                seen[zero, :] = 1
+                total[zero] = seen.shape[1]
+            seen /= total.reshape((seen.shape[0], -1))
         proba = np.zeros((X.shape[0], len(self.classes)))
         proba[:, self.spec["primary_columns"]] = seen
         return proba

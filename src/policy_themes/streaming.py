@@ -4,8 +4,8 @@ For labeled data bigger than memory (the rules' weak labels of a whole archive, 
 :func:`train_streaming` never holds more than a few chunks: each chunk is read, labeled (with
 ``weak=True``), turned into features by worker processes and fed to ``partial_fit`` in input
 order. The features need no vocabulary: word 1-2-grams hashed into a fixed number of columns
-(``HashingVectorizer``) beside the taxonomy rules' votes (``RuleVotes``). The classifier,
-:class:`StreamingThemeClassifier`, has the two heads of
+(:class:`~policy_themes.features.HashedNgrams`) beside the taxonomy rules' votes
+(``RuleVotes``). The classifier, :class:`StreamingThemeClassifier`, has the two heads of
 :class:`~policy_themes.pipeline.ThemeClassifier` (primary theme; membership of each theme), each a
 ``SGDClassifier(loss="log_loss")``, and the same prediction methods, so the saved model directory
 works with ``predict``, ``evaluate`` and ``info`` like any other.

@@ -126,3 +126,22 @@ def test_only_default_shaped_pipelines_compile(full_model_dir):
     pipeline, _ = load_pipeline(full_model_dir)
     assert compile_pipeline(pipeline) is not None
     assert compile_pipeline(Pipeline([("clf", pipeline.named_steps["clf"])])) is None
+
+
+def test_a_streaming_model_compiles_to_the_same_predictions(train_small_path, tmp_path,
+                                                           sentences):
+    from policy_themes.streaming import train_streaming
+
+    texts, _ = sentences
+    model_dir = tmp_path / "sgd"
+    train_streaming([train_small_path], model_dir=model_dir, epochs=2, chunksize=30,
+                    holdout=0.2, n_features=2**12)
+    compiled = load_model(model_dir)
+    pipeline, meta = load_pipeline(model_dir)
+    reference = ThemeModel(pipeline, meta, model_dir)
+    assert compiled.compiled is not None
+    assert json.loads(str(np.load(model_dir / COMPILED_FILE)["spec"]))["primary_kind"] == "ovr"
+    ours, theirs = compiled.predict_arrays(texts), reference.predict_arrays(texts)
+    assert ours[0] == theirs[0] and ours[1] == theirs[1]
+    np.testing.assert_array_equal(ours[2], theirs[2])
+    np.testing.assert_array_equal(ours[3], theirs[3])
