@@ -306,26 +306,7 @@ class CompiledModel:
 
         if self._matcher is None:
             self._matcher = RuleMatcher(self.taxonomy)
-        n_themes = block["n_themes"]
-
-        def scores(batch: list[str]) -> np.ndarray:
-            counts, _ = self._matcher.votes(batch)
-            return self._matcher.theme_scores(counts)[:, :n_themes]
-
-        if block["per_line"]:
-            distinct: dict[str, int] = {}
-            owners, lines = [], []
-            for row, text in enumerate(texts):
-                for line in text.split("\n"):
-                    if line.strip():
-                        owners.append(row)
-                        lines.append(distinct.setdefault(line, len(distinct)))
-            summed = sp.csr_matrix((np.ones(len(lines)), (owners, lines)),
-                                   shape=(len(texts), len(distinct)))
-            values = summed @ scores(list(distinct))
-        else:
-            values = scores(texts)
-        return sp.csr_matrix(np.log1p(values))
+        return self._matcher.vote_features(texts, block["n_themes"], per_line=block["per_line"])
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability that each class is the primary theme (as ``ThemeClassifier``)."""

@@ -77,6 +77,39 @@ class RuleMatcher:
         """Weighted rule votes per theme: shape (n_texts, n_themes), ``none`` column always 0."""
         return counts @ self._weights
 
+    def vote_features(self, texts: Sequence[str], n_themes: int, *, per_line: bool = False):
+        """The model's rule features: ``log1p`` of each theme's weighted votes, sparse.
+
+        Parameters
+        ----------
+        texts : sequence of str
+        n_themes : int
+            Columns kept (the themes without ``none``).
+        per_line : bool, default=False
+            Add up the votes of each line of a text (the sentences of a context), matching each
+            distinct line of the batch once.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (len(texts), n_themes)
+        """
+        import scipy.sparse as sp
+
+        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        if not per_line:
+            return sp.csr_matrix(np.log1p(self.theme_scores(self.votes(texts)[0])[:, :n_themes]))
+        distinct: dict[str, int] = {}
+        owners, lines = [], []
+        for row, text in enumerate(texts):
+            for line in text.split("\n"):
+                if line.strip():
+                    owners.append(row)
+                    lines.append(distinct.setdefault(line, len(distinct)))
+        scores = self.theme_scores(self.votes(list(distinct))[0])[:, :n_themes]
+        summed = sp.csr_matrix((np.ones(len(lines)), (owners, lines)),
+                               shape=(len(texts), len(distinct)))
+        return sp.csr_matrix(np.log1p(summed @ scores))
+
     def theme_first(self, first: np.ndarray) -> np.ndarray:
         """Earliest match position per theme: shape (n_texts, n_themes)."""
         out = np.full((first.shape[0], len(self.taxonomy.ids)), _NO_MATCH, dtype=np.int32)

@@ -101,30 +101,8 @@ class RuleVotes(TransformerMixin, BaseEstimator):
     def transform(self, X) -> sp.csr_matrix:
         """Return a sparse (n_texts, n_themes) matrix of log-scaled rule votes."""
         check_is_fitted(self, "themes_")
-        texts = [x if isinstance(x, str) else str(x) for x in X]
-        if getattr(self, "per_line", False):
-            scores = self._line_scores(texts)
-        else:
-            scores = self._scores(texts)
-        return sp.csr_matrix(np.log1p(scores))
-
-    def _scores(self, texts: list[str]) -> np.ndarray:
-        matcher = self._rule_matcher()
-        counts, _ = matcher.votes(texts)
-        return matcher.theme_scores(counts)[:, : len(self.themes_)]
-
-    def _line_scores(self, texts: list[str]) -> np.ndarray:
-        distinct: dict[str, int] = {}
-        owners, lines = [], []
-        for row, text in enumerate(texts):
-            for line in text.split("\n"):
-                if line.strip():
-                    owners.append(row)
-                    lines.append(distinct.setdefault(line, len(distinct)))
-        scores = self._scores(list(distinct))
-        summed = sp.csr_matrix((np.ones(len(lines)), (owners, lines)),
-                               shape=(len(texts), len(distinct)))
-        return summed @ scores
+        return self._rule_matcher().vote_features(list(X), len(self.themes_),
+                                                  per_line=getattr(self, "per_line", False))
 
     def _rule_matcher(self):
         from .labeling import RuleMatcher
