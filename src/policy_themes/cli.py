@@ -796,7 +796,10 @@ def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
         figures["exported"] = shared.get("exported")
         figures["sha256 source model.joblib"] = str(shared.get("source_sha256", ""))[:16] + "…"
     else:
-        figures["sha256 model.joblib"] = meta.get("sha256", {}).get("model.joblib", "")[:16] + "…"
+        for name, digest in meta.get("sha256", {}).items():
+            figures[f"sha256 {name}"] = digest[:16] + "…"
+        figures["predicts with"] = ("model.npz (NumPy)" if "model.npz" in meta.get("sha256", {})
+                                    else "model.joblib (scikit-learn)")
     for key, value in (meta.get("cv_metrics") or {}).items():
         if not key.endswith("_ci"):
             figures[f"cv {key}"] = value

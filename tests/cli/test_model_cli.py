@@ -245,6 +245,8 @@ def test_info_shows_metadata_metrics_and_thresholds(trained_model_dir):
     assert rows["features"] == "word, rules"
     assert rows["cv accuracy"] == f"{meta['cv_metrics']['accuracy']:.3f}"
     assert rows["sha256 model.joblib"] == meta["sha256"][MODEL_FILE][:16] + "…"
+    assert rows["sha256 model.npz"] == meta["sha256"]["model.npz"][:16] + "…"
+    assert rows["predicts with"] == "model.npz (NumPy)"
     assert rows["taxonomy"].startswith("default (16 ids, ")
     assert rows["energy_diplomacy"] == f"{meta['thresholds']['energy_diplomacy']:.3f}"
     assert "Theme thresholds" in result.stdout
