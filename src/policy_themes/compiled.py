@@ -247,16 +247,17 @@ class CompiledModel:
     def arrays(self) -> dict[str, np.ndarray]:
         """The model's arrays (read from ``path`` on first use)."""
         if self._arrays is None:
-            if self.sha256 is not None:
-                from .artifacts import file_sha256
+            from .artifacts import file_sha256
+            from .errors import ModelError
 
-                if file_sha256(self.path) != self.sha256:
-                    from .errors import ModelError
-
+            try:
+                if self.sha256 is not None and file_sha256(self.path) != self.sha256:
                     raise ModelError(f"{self.path}: changed since the model was loaded; load it "
                                      "again")
-            with np.load(self.path, allow_pickle=False) as data:
-                self._arrays = {k: data[k] for k in data.files if k != "spec"}
+                with np.load(self.path, allow_pickle=False) as data:
+                    self._arrays = {k: data[k] for k in data.files if k != "spec"}
+            except OSError as exc:
+                raise ModelError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
         return self._arrays
 
     def __getstate__(self):
@@ -265,6 +266,14 @@ class CompiledModel:
         if self.path is not None:
             state["_arrays"] = None  # a worker process reads the file itself
         return state
+
+    def embedded(self) -> CompiledModel:
+        """A copy that carries its arrays when pickled, for processes that cannot read
+        ``path`` (the workers of a Dask cluster on other machines)."""
+        copy = object.__new__(CompiledModel)
+        copy.__dict__.update(self.__dict__, _arrays=self.arrays, path=None, sha256=None,
+                             _lookups={}, _matcher=None)
+        return copy
 
     def features(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """The feature matrix the pipeline's ``features`` step gives for these inputs."""

@@ -231,7 +231,8 @@ def predict_dask(
 def _run_parts(client, model, paths, folder: Path, *, progress, **options) -> int:
     from distributed import as_completed
 
-    shared = client.scatter(model, broadcast=True)
+    # the workers may be other machines: send the model's arrays, not the path to them
+    shared = client.scatter(model.portable(), broadcast=True)
     futures = [client.submit(_predict_part, str(path.resolve()), str(folder / _part_name(i)),
                              shared, pure=False, **options)
                for i, path in enumerate(paths)]

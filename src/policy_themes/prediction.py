@@ -44,6 +44,12 @@ class ThemeModel:
         self.path = path
         self.compiled = compiled
 
+    def portable(self) -> ThemeModel:
+        """This model with everything it predicts with inside it when pickled, for processes
+        that cannot read its directory (Dask workers on other machines)."""
+        compiled = self.compiled.embedded() if self.compiled is not None else None
+        return ThemeModel(self._pipeline, self.meta, self.path, compiled=compiled)
+
     @property
     def pipeline(self):
         """The scikit-learn pipeline, loaded from ``model.joblib`` on first use."""

@@ -145,3 +145,20 @@ def test_a_streaming_model_compiles_to_the_same_predictions(train_small_path, tm
     assert ours[0] == theirs[0] and ours[1] == theirs[1]
     np.testing.assert_array_equal(ours[2], theirs[2])
     np.testing.assert_array_equal(ours[3], theirs[3])
+
+
+def test_a_portable_model_predicts_without_its_directory(full_model_dir, tmp_path, sentences):
+    import pickle
+    import shutil
+
+    texts, context = sentences
+    copy = tmp_path / "m"
+    shutil.copytree(full_model_dir, copy)
+    model = load_model(copy)
+    expected = model.predict_arrays(texts, context)
+    payload = pickle.dumps(model.portable())
+    shutil.rmtree(copy)  # a worker on another machine does not see the directory
+    moved = pickle.loads(payload)
+    np.testing.assert_array_equal(moved.predict_arrays(texts, context)[2], expected[2])
+    with pytest.raises(ModelError, match="model.npz: cannot be read"):
+        pickle.loads(pickle.dumps(model)).predict_arrays(texts)
