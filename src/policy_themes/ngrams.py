@@ -19,6 +19,7 @@ transformers, and :mod:`policy_themes.compiled` predicts with it without scikit-
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -77,16 +78,23 @@ class _Batch:
     def __init__(self, texts: Sequence[str]):
         self.n_texts = len(texts)
         self.bytes = normalize_batch_bytes(texts)
-        n = len(self.bytes)
-        up, self.down = _POWERS.get(n + 1)
-        self.prefix = np.zeros(n + 1, dtype=np.uint64)
-        np.cumsum(self.bytes * up[:n], out=self.prefix[1:])
         self.separator = (self.bytes == _SPACE) | (self.bytes == _NEWLINE)
         self.row = np.cumsum(self.bytes == _NEWLINE, dtype=np.int64)
 
+    @cached_property
+    def _prefix(self) -> tuple[np.ndarray, np.ndarray]:
+        """Prefix hashes of the bytes, and the inverse powers that move a slice's to its start
+        (only words need them: character n-grams are short enough to hash directly)."""
+        n = len(self.bytes)
+        up, down = _POWERS.get(n + 1)
+        prefix = np.zeros(n + 1, dtype=np.uint64)
+        np.cumsum(self.bytes * up[:n], out=prefix[1:])
+        return prefix, down
+
     def slice_hashes(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Hash of each byte slice ``[start, end)``, the same wherever the slice lies."""
-        return (self.prefix[ends] - self.prefix[starts]) * self.down[starts]
+        prefix, down = self._prefix
+        return (prefix[ends] - prefix[starts]) * down[starts]
 
     def words(self) -> tuple[np.ndarray, np.ndarray]:
         """Start and end of every word (run of non-separator bytes)."""
