@@ -1,3 +1,4 @@
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -104,11 +105,28 @@ def test_training_is_deterministic(small, config, taxonomy, tmp_path):
     assert one[:2] == two[:2]
     np.testing.assert_array_equal(one[2], two[2])
     np.testing.assert_array_equal(one[3], two[3])
-    # the saved pickles are byte-identical too, within one process: scikit-learn's
-    # TfidfVectorizer stores id(stop_words), which differs between processes
+    # the saved files are byte-identical too
     save_trained(first, tmp_path / "one")
     save_trained(second, tmp_path / "two")
     assert file_sha256(tmp_path / "one" / MODEL_FILE) == file_sha256(tmp_path / "two" / MODEL_FILE)
+
+
+def test_training_gives_the_same_files_in_another_process(train_small_path, tmp_path):
+    """No id(), no salted hash(): two processes save byte-identical model files (every feature
+    block, folds 0 for speed)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from policy_themes.training import train; "
+            "from policy_themes.config import load_train_config; "
+            "config = load_train_config().with_overrides(folds=0); "
+            "train([sys.argv[1]], config=config, model_dir=sys.argv[2])")
+    digests = []
+    for name, seed in (("a", "1"), ("b", "2")):
+        subprocess.run([sys.executable, "-c", code, str(train_small_path), str(tmp_path / name)],
+                       check=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        digests.append([file_sha256(tmp_path / name / f) for f in (MODEL_FILE, "model.npz")])
+    assert digests[0] == digests[1]
 
 
 def test_fingerprint_depends_on_texts_and_labels(small, taxonomy):
