@@ -49,10 +49,12 @@ INSTALL_HINT = 'pip install "policy-themes[share]"'
 #: objects, so the list names no scipy type.
 ALLOWED_TYPES = frozenset({
     # the package's own classes
+    "policy_themes.features.HashedNgrams",
     "policy_themes.features.HashedTfidf",
     "policy_themes.pipeline.InputFrame",
     "policy_themes.pipeline.RuleVotes",
     "policy_themes.pipeline.ThemeClassifier",
+    "policy_themes.streaming.StreamingThemeClassifier",
     "policy_themes.taxonomy.Rule",
     "policy_themes.taxonomy.Taxonomy",
     "policy_themes.taxonomy.Theme",
@@ -66,6 +68,9 @@ ALLOWED_TYPES = frozenset({
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.linear_model._logistic.LogisticRegression",
+    # streaming models: SGD heads and the log loss object each one keeps
+    "sklearn.linear_model._stochastic_gradient.SGDClassifier",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
     # numpy: arrays, and the vectorizers' dtype parameter
     "numpy.ndarray",
     "numpy.float32",

@@ -319,3 +319,20 @@ def test_importing_the_package_does_not_import_skops():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_streaming_model_exports_and_loads(train_small_path, tmp_path):
+    from policy_themes.streaming import train_streaming
+
+    model_dir = tmp_path / "sgd"
+    train_streaming([train_small_path], model_dir=model_dir, epochs=2, chunksize=30,
+                    holdout=0.2, n_features=2**12)
+    out = export_model(model_dir, tmp_path / "sgd.skops")
+    foreign = {t for t in schema_types(out) if not t.startswith("builtins.")}
+    assert {"policy_themes.streaming.StreamingThemeClassifier",
+            "policy_themes.features.HashedNgrams",
+            "sklearn.linear_model._stochastic_gradient.SGDClassifier"} <= foreign
+    assert foreign <= ALLOWED_TYPES
+    texts = pd.read_csv(train_small_path)["text"].tolist() + TEXTS
+    pd.testing.assert_frame_equal(load_model(out).predict(texts),
+                                  load_model(model_dir).predict(texts))
