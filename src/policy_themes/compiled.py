@@ -25,7 +25,8 @@ import scipy.sparse as sp
 
 from .taxonomy import NO_THEME, Rule, Taxonomy, Theme
 
-__all__ = ["COMPILED_FILE", "CompiledModel", "compile_pipeline", "decide_themes", "softmax"]
+__all__ = ["COMPILED_FILE", "CompiledModel", "compile_pipeline", "decide_themes", "softmax",
+           "stack_heads", "stacked_membership_proba"]
 
 COMPILED_FILE = "model.npz"
 FORMAT = 1
@@ -87,6 +88,45 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
         else:
             sets.append([first])
     return primary, sets
+
+
+def stack_heads(membership: list, width: int) -> dict:
+    """The binary membership heads as one weight matrix, so that one product scores them all.
+
+    Parameters
+    ----------
+    membership : list
+        Per theme, a fitted binary linear classifier (``coef_``, ``intercept_``) or a float (the
+        constant rate of a theme that never or always occurs).
+    width : int
+        Number of features.
+
+    Returns
+    -------
+    dict
+        ``columns`` (the themes with a head), ``coef`` (width × heads), ``intercept`` and
+        ``constants`` (``[column, rate]`` pairs).
+    """
+    heads = [(j, h) for j, h in enumerate(membership) if not isinstance(h, float)]
+    return {
+        "columns": [j for j, _ in heads],
+        "coef": (np.column_stack([h.coef_[0] for _, h in heads]) if heads
+                 else np.zeros((width, 0))),
+        "intercept": np.array([h.intercept_[0] for _, h in heads]),
+        "constants": [[j, h] for j, h in enumerate(membership) if isinstance(h, float)],
+    }
+
+
+def stacked_membership_proba(X, n_themes: int, columns: list[int], coef: np.ndarray,
+                             intercept: np.ndarray, constants: list) -> np.ndarray:
+    """Membership probabilities from :func:`stack_heads`: the logistic function of each head's
+    decision, the same numbers as the heads' own ``predict_proba(X)[:, 1]``."""
+    proba = np.empty((X.shape[0], n_themes))
+    if columns:
+        proba[:, columns] = expit(X @ coef + intercept)
+    for column, value in constants:
+        proba[:, column] = value
+    return proba
 
 
 def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
@@ -165,16 +205,14 @@ def _compile_heads(clf):
         columns = [list(clf.classes_).index(c) for c in clf.primary_.classes_]
     else:
         return None
-    heads = [(j, h) for j, h in enumerate(clf.membership_) if not isinstance(h, float)]
-    if any(not isinstance(h, head_type) for _, h in heads):
+    if any(not isinstance(h, (float, head_type)) for h in clf.membership_):
         return None
-    width = clf.primary_.coef_.shape[1]
+    stacked = stack_heads(clf.membership_, clf.primary_.coef_.shape[1])
     arrays = {
         "primary.coef": clf.primary_.coef_,
         "primary.intercept": clf.primary_.intercept_,
-        "membership.coef": (np.column_stack([h.coef_[0] for _, h in heads]) if heads
-                            else np.zeros((width, 0))),
-        "membership.intercept": np.array([h.intercept_[0] for _, h in heads]),
+        "membership.coef": stacked["coef"],
+        "membership.intercept": stacked["intercept"],
     }
     spec = {
         "primary_kind": kind,
@@ -184,9 +222,8 @@ def _compile_heads(clf):
         "primary_columns": columns,
         "primary_binary": len(clf.primary_.classes_) <= 2,
         "multilabel": bool(clf.membership_),
-        "membership_columns": [j for j, _ in heads],
-        "membership_constants": [[j, h] for j, h in enumerate(clf.membership_)
-                                 if isinstance(h, float)],
+        "membership_columns": stacked["columns"],
+        "membership_constants": stacked["constants"],
     }
     return spec, arrays
 
@@ -342,14 +379,10 @@ class CompiledModel:
         if not self.spec["multilabel"]:
             proba = self.predict_proba(X)
             return proba[:, [self.classes.index(t) for t in self.themes]]
-        proba = np.empty((X.shape[0], len(self.themes)))
-        columns = self.spec["membership_columns"]
-        if columns:
-            proba[:, columns] = expit(X @ self.arrays["membership.coef"]
-                                      + self.arrays["membership.intercept"])
-        for column, value in self.spec["membership_constants"]:
-            proba[:, column] = value
-        return proba
+        return stacked_membership_proba(X, len(self.themes), self.spec["membership_columns"],
+                                        self.arrays["membership.coef"],
+                                        self.arrays["membership.intercept"],
+                                        self.spec["membership_constants"])
 
     def predict_themes(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """Primary themes, theme sets, primary and membership probabilities."""

@@ -20,15 +20,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
-from .compiled import decide_themes
+from .compiled import decide_themes, stack_heads, stacked_membership_proba
 from .config import TrainConfig
 from .errors import ConfigError
 from .features import HashedTfidf
@@ -239,28 +237,12 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "primary_")
         if not self.membership_:
             return self._membership_from_primary(X)
-        columns, weights, intercepts, constants = self._stacked_membership()
-        proba = np.empty((X.shape[0], len(self.membership_)))
-        if columns.size:
-            # the binary heads' decision functions in one product instead of one pass each
-            proba[:, columns] = expit(safe_sparse_dot(X, weights) + intercepts)
-        for column, value in constants:
-            proba[:, column] = value
-        return proba
-
-    def _stacked_membership(self):
         stacked = self.__dict__.get("_stacked")
         if stacked is None:
-            heads = [(j, h) for j, h in enumerate(self.membership_) if not isinstance(h, float)]
-            columns = np.array([j for j, _ in heads], dtype=np.int64)
-            width = heads[0][1].coef_.shape[1] if heads else 0
-            weights = np.column_stack([h.coef_[0] for _, h in heads]) if heads else \
-                np.zeros((width, 0))
-            intercepts = np.array([h.intercept_[0] for _, h in heads])
-            constants = [(j, h) for j, h in enumerate(self.membership_) if isinstance(h, float)]
-            stacked = (columns, weights, intercepts, constants)
+            # the binary heads' decision functions in one product instead of one pass each
+            stacked = stack_heads(self.membership_, self.primary_.coef_.shape[1])
             self.__dict__["_stacked"] = stacked
-        return stacked
+        return stacked_membership_proba(X, len(self.membership_), **stacked)
 
     def __getstate__(self):
         state = self.__dict__.copy()
