@@ -271,7 +271,7 @@ def load_compiled(model_dir: str | Path, meta: dict):
         raise ModelError(f"{path}: missing, or its SHA-256 does not match {META_FILE}; the model "
                          "directory is damaged: retrain it")
     try:
-        return CompiledModel.load(path, sha256=expected)
+        return CompiledModel.load(path, sha256=expected, checked=True)
     except Exception as exc:  # noqa: BLE001 - any failure to read means a damaged file
         raise ModelError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); retrain "
                          "it") from None

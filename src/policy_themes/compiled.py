@@ -17,6 +17,7 @@ as before.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -273,12 +274,16 @@ class CompiledModel:
         self._matcher = None
 
     @classmethod
-    def load(cls, path: str | Path, sha256: str | None = None) -> CompiledModel:
+    def load(cls, path: str | Path, sha256: str | None = None, *,
+             checked: bool = False) -> CompiledModel:
         """Read the description of ``model.npz`` now and its arrays on first use (no pickles:
-        ``allow_pickle=False``); ``sha256``, when given, is checked again before they are read,
-        so a process that receives this object reads the file that was checked."""
+        ``allow_pickle=False``). ``sha256``, when given, is checked before the arrays are read,
+        so a process that receives this object reads the file that was checked; ``checked``
+        says this process has just checked it (it is not hashed twice)."""
         with np.load(path, allow_pickle=False) as data:
-            return cls(data, path=path, sha256=sha256)
+            model = cls(data, path=path, sha256=sha256)
+        model._checked_pid = os.getpid() if checked else None
+        return model
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
@@ -288,7 +293,8 @@ class CompiledModel:
             from .errors import ModelError
 
             try:
-                if self.sha256 is not None and file_sha256(self.path) != self.sha256:
+                if (self.sha256 is not None and self.__dict__.get("_checked_pid") != os.getpid()
+                        and file_sha256(self.path) != self.sha256):
                     raise ModelError(f"{self.path}: changed since the model was loaded; load it "
                                      "again")
                 with np.load(self.path, allow_pickle=False) as data:
