@@ -41,16 +41,10 @@ class _HashedBase(TransformerMixin, BaseEstimator):
                 f"The 'ngram_range' parameter of {type(self).__name__} must be a (low, high) "
                 f"pair with 1 <= low <= high. Got {self.ngram_range!r} instead.")
 
-    def _texts(self, X) -> list[str]:
-        return [x if isinstance(x, str) else str(x) for x in X]
-
     def _settings(self) -> dict:
         return {"analyzer": self.analyzer, "ngram_range": tuple(self.ngram_range),
                 "n_bits": int(self.n_bits), "sublinear_tf": bool(self.sublinear_tf),
                 "norm": self.norm}
-
-    def _more_tags(self):
-        return {"X_types": ["string"]}
 
 
 class HashedTfidf(_HashedBase):
@@ -106,7 +100,7 @@ class HashedTfidf(_HashedBase):
     def fit(self, X, y=None):
         """Learn the buckets that occur in ``X`` (at least ``min_df`` times) and their idf."""
         self._check_params()
-        texts = self._texts(X)
+        texts = [x if isinstance(x, str) else str(x) for x in X]
         size = 2 ** int(self.n_bits)
         df = np.zeros(size, dtype=np.int64)
         first_seen: dict[int, bytes] = {}
@@ -138,7 +132,7 @@ class HashedTfidf(_HashedBase):
     def transform(self, X) -> sp.csr_matrix:
         """Return the (n_texts, n_columns) TF-IDF matrix of ``X``."""
         check_is_fitted(self, "buckets_")
-        return ngram_matrix(self._texts(X), **self._settings(), lookup=self._lookup(),
+        return ngram_matrix(X, **self._settings(), lookup=self._lookup(),
                             n_columns=len(self.buckets_), idf=self.idf_, dtype=self.dtype)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
@@ -190,7 +184,7 @@ class HashedNgrams(_HashedBase):
     def transform(self, X) -> sp.csr_matrix:
         """Return the (n_texts, 2**n_bits) matrix of ``X``."""
         check_is_fitted(self, "n_features_in_")
-        return ngram_matrix(self._texts(X), **self._settings(), dtype=self.dtype)
+        return ngram_matrix(X, **self._settings(), dtype=self.dtype)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names ``#0`` ... ``#<2**n_bits - 1>``: a hashed column has no single n-gram."""

@@ -76,7 +76,6 @@ class _Batch:
     """A batch of texts as normalised UTF-8 bytes, with the prefix hashes of its bytes."""
 
     def __init__(self, texts: Sequence[str]):
-        self.n_texts = len(texts)
         self.bytes = normalize_batch_bytes(texts)
         self.separator = (self.bytes == _SPACE) | (self.bytes == _NEWLINE)
         self.row = np.cumsum(self.bytes == _NEWLINE, dtype=np.int64)
