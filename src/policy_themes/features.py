@@ -103,16 +103,23 @@ class HashedTfidf(_HashedBase):
         texts = [x if isinstance(x, str) else str(x) for x in X]
         size = 2 ** int(self.n_bits)
         df = np.zeros(size, dtype=np.int64)
+        named = np.zeros(size, dtype=bool)
         first_seen: dict[int, bytes] = {}
         for chunk in iter_chunks(texts):
             rows, buckets, text, starts, ends = hash_ngrams(
                 chunk, self.analyzer, tuple(self.ngram_range), int(self.n_bits), with_spans=True)
-            pairs = np.unique(rows.astype(np.uint64) << np.uint64(self.n_bits)
-                              | buckets.astype(np.uint64))
-            df += np.bincount((pairs & np.uint64(size - 1)).astype(np.int64), minlength=size)
-            _, first = np.unique(buckets, return_index=True)
-            for index in first:
-                first_seen.setdefault(int(buckets[index]), text[starts[index]:ends[index]])
+            # document frequency: each (text, bucket) pair once (a sort: faster than np.unique)
+            pairs = rows * size + buckets
+            pairs.sort()
+            if len(pairs):
+                pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+            df += np.bincount(pairs % size, minlength=size)
+            # a name for each bucket met for the first time: its first occurrence
+            new = np.flatnonzero(~named[buckets])
+            _, first = np.unique(buckets[new], return_index=True)
+            for index in new[first]:
+                first_seen[int(buckets[index])] = text[starts[index]:ends[index]]
+            named[buckets] = True
         kept = np.flatnonzero(df >= self.min_df)
         self.buckets_ = kept.astype(np.int64)
         self.idf_ = (np.log((1 + len(texts)) / (1 + df[kept])) + 1).astype(np.float32)
