@@ -192,24 +192,24 @@ def label_sentences(
     theme_first = matcher.theme_first(first)
     ids = taxonomy.ids
     themes, primary = _aggregate(scores, theme_first, ids)
-    fired = [[matcher.rule_names[j] for j in np.flatnonzero(row)] for row in counts]
+    fired = _grouped(np.nonzero(counts), matcher.rule_names, len(counts))
     return LabelResult(themes, primary, fired, counts, scores, matcher.rule_names)
 
 
 def _aggregate(scores: np.ndarray, theme_first: np.ndarray, ids: list[str]):
     """Theme sets (primary first, then by score, position, taxonomy order) and primary themes."""
-    themes: list[list[str]] = []
-    primary: list[str] = []
-    n_themes = len(ids)
-    order_key = np.arange(n_themes)
-    for row_scores, row_first in zip(scores, theme_first):
-        positive = np.flatnonzero(row_scores > 0)
-        if positive.size == 0:
-            themes.append([NO_THEME])
-            primary.append(NO_THEME)
-            continue
-        ranked = sorted(positive, key=lambda k: (-row_scores[k], row_first[k], order_key[k]))
-        row_themes = [ids[k] for k in ranked]
-        themes.append(row_themes)
-        primary.append(row_themes[0])
-    return themes, primary
+    rows, columns = np.nonzero(scores > 0)
+    order = np.lexsort((columns, theme_first[rows, columns], -scores[rows, columns], rows))
+    themes = _grouped((rows[order], columns[order]), ids, len(scores))
+    for row_themes in themes:
+        if not row_themes:
+            row_themes.append(NO_THEME)
+    return themes, [row_themes[0] for row_themes in themes]
+
+
+def _grouped(pairs: tuple[np.ndarray, np.ndarray], names: list[str], n_rows: int):
+    """Per row, the names of its ``(row, column)`` pairs, in the pairs' order."""
+    grouped: list[list[str]] = [[] for _ in range(n_rows)]
+    for row, column in zip(pairs[0].tolist(), pairs[1].tolist()):
+        grouped[row].append(names[column])
+    return grouped
