@@ -258,15 +258,17 @@ class _Featurize:
 
     def __call__(self, frame: pd.DataFrame):
         texts = frame["text"].fillna("").astype(str).tolist()
+        scores = None
         if self.weak:
             from .labeling import RuleMatcher, label_sentences
 
             if self._matcher is None:
                 self._matcher = RuleMatcher(self.taxonomy)
-            themes = label_sentences(texts, self.taxonomy, matcher=self._matcher).themes
+            labels = label_sentences(texts, self.taxonomy, matcher=self._matcher)
+            themes, scores = labels.themes, labels.scores
         else:
             themes = self._gold(frame)
-        X = self.features.transform(make_frame(texts)).tocsr()
+        X = self._transform(texts, scores)
         keys = frame["doc_id"].astype(str).tolist() if "doc_id" in frame.columns else texts
         # a document is held out or not as a whole, whatever the chunking
         limit = int(self.holdout * 10_000)
@@ -276,6 +278,23 @@ class _Featurize:
                         for t, r in zip(texts, themes))
         held_texts = [t for t, h in zip(texts, held) if h]
         return X, themes, held, held_texts, blob
+
+    def _transform(self, texts: list[str], scores: np.ndarray | None) -> sp.csr_matrix:
+        """``features.transform``, except that a rule-vote block over the same taxonomy is
+        read off the weak labels' theme scores instead of matching the rules a second time."""
+        if scores is None:
+            return self.features.transform(make_frame(texts)).tocsr()
+        frame = make_frame(texts)
+        blocks = []
+        for name, transformer, column in self.features.transformers_:
+            if name == "remainder":
+                continue
+            if (isinstance(transformer, RuleVotes) and not transformer.per_line
+                    and transformer.taxonomy == self.taxonomy):
+                blocks.append(sp.csr_matrix(np.log1p(scores[:, :len(transformer.themes_)])))
+            else:
+                blocks.append(transformer.transform(frame[column]))
+        return sp.hstack(blocks, format="csr")
 
     def _gold(self, frame: pd.DataFrame) -> list[list[str]]:
         column = self.label_column

@@ -86,3 +86,24 @@ def test_settings_are_checked(train_small_path):
 def test_partial_fit_needs_the_labels():
     with pytest.raises(ValueError, match="needs 'labels'"):
         StreamingThemeClassifier().partial_fit(np.eye(2), ["a", "b"])
+
+
+def test_weak_features_reuse_the_labels_rule_scores(train_small_path):
+    import pickle
+
+    from policy_themes.pipeline import make_frame
+    from policy_themes.streaming import _Featurize, build_streaming_pipeline
+    from policy_themes.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    features = build_streaming_pipeline(taxonomy, n_features=2**10).named_steps["features"]
+    features.fit(make_frame(["fit"]))
+    task = pickle.loads(pickle.dumps(_Featurize(features, taxonomy, True, None, 0.0)))
+    frame = pd.read_csv(train_small_path)
+    shared = task(frame)[0]
+    separate = task.features.transform(make_frame(frame["text"].tolist())).tocsr()
+    assert shared.nnz > 0 and (shared != separate).nnz == 0
+    rules = task.features.named_transformers_["rules"]
+    rules.__dict__["_matcher"] = None  # the rules' own matcher must not be used
+    rules._rule_matcher = None
+    assert (task(frame)[0] != separate).nnz == 0
