@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from .taxonomy import NO_THEME, Rule, Taxonomy, Theme
 
 __all__ = ["COMPILED_FILE", "CompiledModel", "compile_pipeline", "decide_themes", "softmax",
-           "stack_heads", "stacked_membership_proba"]
+           "stack_heads", "stacked_membership_proba", "linear_scores"]
 
 COMPILED_FILE = "model.npz"
 FORMAT = 1
@@ -118,13 +118,22 @@ def stack_heads(membership: list, width: int) -> dict:
     }
 
 
+def linear_scores(X, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``X @ coef + intercept`` as float64, computed in the precision of ``coef``: float32
+    weights (streaming models) take float32 features rather than being copied to float64 for
+    every batch."""
+    if coef.dtype == np.float32 and X.dtype != np.float32:
+        X = X.astype(np.float32)
+    return np.asarray(X @ coef + intercept, dtype=np.float64)
+
+
 def stacked_membership_proba(X, n_themes: int, columns: list[int], coef: np.ndarray,
                              intercept: np.ndarray, constants: list) -> np.ndarray:
     """Membership probabilities from :func:`stack_heads`: the logistic function of each head's
     decision, the same numbers as the heads' own ``predict_proba(X)[:, 1]``."""
     proba = np.empty((X.shape[0], n_themes))
     if columns:
-        proba[:, columns] = expit(X @ coef + intercept)
+        proba[:, columns] = expit(linear_scores(X, coef, intercept))
     for column, value in constants:
         proba[:, column] = value
     return proba
@@ -135,7 +144,8 @@ def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
 
     Compiles ``input`` → ``features`` (a ColumnTransformer of :class:`HashedTfidf`,
     :class:`HashedNgrams` and :class:`RuleVotes` blocks) → ``clf`` (a :class:`ThemeClassifier`
-    of logistic regressions, or a :class:`StreamingThemeClassifier` of ``log_loss`` SGD heads);
+    of logistic regressions, or a :class:`StreamingThemeClassifier`, trained now or by an earlier
+    build with ``log_loss`` SGD heads);
     anything else (for instance the ``TfidfVectorizer`` features of models trained by earlier
     builds) returns None.
     """
@@ -197,6 +207,8 @@ def _compile_heads(clf):
     from .pipeline import ThemeClassifier
     from .streaming import StreamingThemeClassifier
 
+    if type(clf) is StreamingThemeClassifier and hasattr(clf, "state_"):
+        return _compile_outputs(clf)
     if type(clf) is ThemeClassifier and isinstance(clf.primary_, LogisticRegression):
         kind, head_type = "logistic", LogisticRegression
         columns = [int(c) for c in clf._primary_columns]
@@ -227,6 +239,24 @@ def _compile_heads(clf):
         "membership_constants": stacked["constants"],
     }
     return spec, arrays
+
+
+def _compile_outputs(clf):
+    """A :class:`~policy_themes.streaming.StreamingThemeClassifier`: one linear model whose
+    class outputs are a softmax (``logistic``) and whose theme outputs are logistic."""
+    themes = list(map(str, clf.themes_))
+    spec = {
+        "primary_kind": "logistic",
+        "classes": list(map(str, clf.classes_)),
+        "themes": themes,
+        "thresholds": dict(clf.thresholds or {}),
+        "primary_columns": list(range(len(clf.classes_))),
+        "primary_binary": False,
+        "multilabel": bool(clf.multilabel),
+        "membership_columns": list(range(len(themes))) if clf.multilabel else [],
+        "membership_constants": [],
+    }
+    return spec, dict(clf.heads())
 
 
 def _taxonomy_dict(taxonomy: Taxonomy) -> dict:
@@ -362,7 +392,8 @@ class CompiledModel:
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability that each class is the primary theme (as ``ThemeClassifier``)."""
-        decision = X @ self.arrays["primary.coef"].T + self.arrays["primary.intercept"]
+        decision = linear_scores(X, self.arrays["primary.coef"].T,
+                                 self.arrays["primary.intercept"])
         if self.spec["primary_binary"]:
             positive = expit(decision.reshape(-1))
             seen = np.column_stack([1 - positive, positive])

@@ -161,7 +161,8 @@ class LabelResult:
 
 
 def label_sentences(
-    texts: Sequence[str], taxonomy: Taxonomy, *, matcher: RuleMatcher | None = None
+    texts: Sequence[str], taxonomy: Taxonomy, *, matcher: RuleMatcher | None = None,
+    with_rules: bool = True,
 ) -> LabelResult:
     """Label sentences with the taxonomy's rules.
 
@@ -173,6 +174,9 @@ def label_sentences(
         Taxonomy whose rules vote.
     matcher : RuleMatcher, default=None
         A matcher built once for ``taxonomy``, to reuse across batches.
+    with_rules : bool, default=True
+        List the rules that fired on each sentence (``rules_fired``); without it those lists
+        are empty.
 
     Returns
     -------
@@ -192,7 +196,8 @@ def label_sentences(
     theme_first = matcher.theme_first(first)
     ids = taxonomy.ids
     themes, primary = _aggregate(scores, theme_first, ids)
-    fired = _grouped(np.nonzero(counts), matcher.rule_names, len(counts))
+    fired = (_grouped(np.nonzero(counts), matcher.rule_names, len(counts)) if with_rules
+             else [[] for _ in range(len(counts))])
     return LabelResult(themes, primary, fired, counts, scores, matcher.rule_names)
 
 

@@ -1,4 +1,4 @@
-"""Train a theme model out of core: hashed features and SGD, one chunk of the input at a time.
+"""Train a theme model out of core: hashed features and minibatch Adagrad, a chunk at a time.
 
 For labeled data bigger than memory (the rules' weak labels of a whole archive, say),
 :func:`train_streaming` never holds more than a few chunks: each chunk is read, labeled (with
@@ -6,8 +6,8 @@ For labeled data bigger than memory (the rules' weak labels of a whole archive, 
 order. The features need no vocabulary: word 1-2-grams hashed into a fixed number of columns
 (:class:`~policy_themes.features.HashedNgrams`) beside the taxonomy rules' votes
 (``RuleVotes``). The classifier, :class:`StreamingThemeClassifier`, has the two heads of
-:class:`~policy_themes.pipeline.ThemeClassifier` (primary theme; membership of each theme), each a
-``SGDClassifier(loss="log_loss")``, and the same prediction methods, so the saved model directory
+:class:`~policy_themes.pipeline.ThemeClassifier` (primary theme; membership of each theme) as
+the outputs of one linear model, and the same prediction methods, so the saved model directory
 works with ``predict``, ``evaluate`` and ``info`` like any other.
 
 A share of the documents (``holdout``) is kept out of training, up to ``max_holdout`` sentences:
@@ -19,7 +19,6 @@ features from a temporary folder instead of reading and labeling the input again
 from __future__ import annotations
 
 import hashlib
-import pickle
 import shutil
 import tempfile
 import zlib
@@ -33,10 +32,10 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from .compiled import linear_scores, softmax, stacked_membership_proba
 from .config import CVConfig, ThresholdConfig, TrainConfig
 from .data import THEME_COL, THEMES_COL, iter_sentence_frames, join_themes, parse_themes
 from .errors import ConfigError, DataError
@@ -44,18 +43,23 @@ from .features import HashedNgrams
 from .pipeline import TEXT, InputFrame, RuleVotes, ThemeDecisions, decide_themes, make_frame
 from .taxonomy import NO_THEME, Taxonomy, load_taxonomy
 
-__all__ = ["StreamingThemeClassifier", "HashedWords", "build_streaming_pipeline",
+__all__ = ["StreamingThemeClassifier", "HashedWords", "build_streaming_pipeline", "encode_themes",
            "train_streaming", "StreamingResult", "save_streaming"]
 
 ProgressCallback = Callable[[str, int, int], None]
 
 
 class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
-    """Primary-theme and theme-membership heads trained incrementally with SGD.
+    """Primary-theme and theme-membership heads trained incrementally, a minibatch at a time.
 
     The out-of-core counterpart of :class:`~policy_themes.pipeline.ThemeClassifier`, with the
     same attributes (``classes_``, ``themes_``, ``thresholds``) and prediction methods
     (``predict_proba``, ``membership_proba``, ``predict``, ``predict_themes``).
+
+    One linear model scores every class (a softmax gives the primary theme) and every theme (a
+    logistic function gives its membership); both losses are minimised together by minibatch
+    Adagrad. A minibatch's gradient only touches the weights of the features it holds, so an
+    update costs in proportion to its non-zeros, not to the width of the hashed feature space.
 
     Parameters
     ----------
@@ -63,67 +67,86 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         Every class id, ``none`` included, in output order; required by :meth:`partial_fit`
         (a chunk need not hold every class).
     alpha : float, default=1e-6
-        L2 regularisation of both heads (``SGDClassifier(alpha=...)``).
+        L2 penalty, applied to the weights of the features present in each minibatch.
     multilabel : bool, default=True
-        Train a membership head per theme; without it membership is read off the primary head.
+        Train a membership output per theme; without it membership is read off the primary head.
     thresholds : dict of str to float, default=None
         Membership threshold per theme; missing themes use 0.5.
-    random_state : int, default=0
-        Seed of the SGD solvers.
+    learning_rate : float, default=1.0
+        Adagrad's step size.
+    batch_size : int, default=512
+        Rows per update; :meth:`partial_fit` walks through its chunk in input order.
+
+    Attributes
+    ----------
+    state_ : ndarray of shape (n_features, 2 * n_outputs), float32
+        Per feature, the weights of the outputs (classes, then themes when ``multilabel``)
+        followed by Adagrad's sums of squared gradients.
+    bias_ : ndarray of shape (2, n_outputs), float32
+        The intercepts and their sums of squared gradients.
 
     Notes
     -----
     ``y`` is a sequence of theme lists, the primary theme first (``["none"]`` for no theme), or a
-    sequence of single theme ids, as for ``ThemeClassifier``.
+    sequence of single theme ids, as for ``ThemeClassifier``. Models trained by earlier builds
+    (one ``SGDClassifier`` per head, in ``primary_`` and ``membership_``) still predict.
     """
 
     def __init__(self, labels: Sequence[str] | None = None, alpha: float = 1e-6,
                  multilabel: bool = True, thresholds: dict | None = None,
-                 random_state: int = 0):
+                 learning_rate: float = 1.0, batch_size: int = 512):
         self.labels = labels
         self.alpha = alpha
         self.multilabel = multilabel
         self.thresholds = thresholds
-        self.random_state = random_state
-
-    def _sgd(self) -> SGDClassifier:
-        return SGDClassifier(loss="log_loss", alpha=self.alpha, random_state=self.random_state)
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
 
     def partial_fit(self, X, y):
-        """Update both heads with one chunk of features ``X`` and theme lists ``y``."""
+        """Update the model with one chunk of features ``X`` and theme lists ``y``."""
         theme_lists = _as_theme_lists(y)
-        if not hasattr(self, "primary_"):
-            if self.labels is None:
-                raise ValueError("StreamingThemeClassifier.partial_fit needs 'labels' (every "
-                                 "class id, none included)")
-            self.classes_ = np.array(list(self.labels), dtype=object)
-            self.themes_ = np.array([c for c in self.classes_ if c != NO_THEME], dtype=object)
-            self.primary_ = self._sgd()
-            self.membership_ = [self._sgd() for _ in self.themes_] if self.multilabel else []
-        primary = np.array([themes[0] for themes in theme_lists], dtype=object)
-        unknown = set(primary) - set(self.classes_)
-        if unknown:
-            raise ValueError(f"labels not in 'labels': {sorted(unknown)}")
-        self.primary_.partial_fit(X, primary, classes=self.classes_)
-        if self.membership_:
-            targets = self._membership_targets(theme_lists)
-            binary = np.array([0, 1], dtype=np.int8)
-            for j, head in enumerate(self.membership_):
-                head.partial_fit(X, targets[:, j], classes=binary)
+        if len(theme_lists) != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but y has {len(theme_lists)}")
+        if self.labels is None and not hasattr(self, "classes_"):
+            raise ValueError("StreamingThemeClassifier.partial_fit needs 'labels' (every "
+                             "class id, none included)")
+        classes = self.classes_ if hasattr(self, "classes_") else list(self.labels)
+        primary, targets = encode_themes(theme_lists, classes, self.multilabel)
+        return self.update(X, primary, targets)
+
+    def update(self, X, primary: np.ndarray, targets: np.ndarray | None):
+        """:meth:`partial_fit` with the labels already encoded by :func:`encode_themes`."""
+        if "primary_" in self.__dict__:
+            raise ValueError("this model was trained by an earlier build of policy-themes; "
+                             "train a new one")
+        X = sp.csr_matrix(X)
+        if not hasattr(self, "state_"):
+            self._start(X.shape[1])
+        if X.shape[1] != self.state_.shape[0]:
+            raise ValueError(f"X has {X.shape[1]} features, the model {self.state_.shape[0]}")
+        self.__dict__.pop("_heads", None)
+        size = max(1, int(self.batch_size))
+        for begin in range(0, X.shape[0], size):
+            stop = begin + size
+            _adagrad_step(self.state_, self.bias_, X[begin:stop], primary[begin:stop],
+                          None if targets is None else targets[begin:stop],
+                          len(self.classes_), self.learning_rate, self.alpha)
         return self
 
-    def _membership_targets(self, theme_lists: list[list[str]]) -> np.ndarray:
-        index = {t: j for j, t in enumerate(self.themes_)}
-        pairs = [(i, index[t]) for i, row in enumerate(theme_lists) for t in row if t in index]
-        targets = np.zeros((len(theme_lists), len(self.themes_)), dtype=np.int8)
-        if pairs:
-            rows, columns = zip(*pairs)
-            targets[list(rows), list(columns)] = 1
-        return targets
+    def _start(self, n_features: int) -> None:
+        if self.labels is None:
+            raise ValueError("StreamingThemeClassifier.partial_fit needs 'labels' (every "
+                             "class id, none included)")
+        self.classes_ = np.array(list(self.labels), dtype=object)
+        self.themes_ = np.array([c for c in self.classes_ if c != NO_THEME], dtype=object)
+        n_outputs = len(self.classes_) + (len(self.themes_) if self.multilabel else 0)
+        self.state_ = np.zeros((n_features, 2 * n_outputs), dtype=np.float32)
+        self.bias_ = np.zeros((2, n_outputs), dtype=np.float32)
+        self.n_features_in_ = n_features
 
     def fit(self, X, y, *, epochs: int = 5):
         """Fit from scratch: ``epochs`` passes of :meth:`partial_fit` over all of ``X``."""
-        for name in ("primary_", "membership_", "classes_", "themes_"):
+        for name in ("state_", "bias_", "classes_", "themes_", "_heads"):
             self.__dict__.pop(name, None)
         if self.labels is None:
             self.labels = sorted({t[0] for t in _as_theme_lists(y)})
@@ -131,27 +154,144 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
             self.partial_fit(X, y)
         return self
 
+    def heads(self) -> dict[str, np.ndarray]:
+        """The fitted weights as the arrays of ``model.npz`` (float32): ``primary.coef``
+        (classes × features), ``primary.intercept``, ``membership.coef`` (features × themes,
+        empty without ``multilabel``) and ``membership.intercept``."""
+        check_is_fitted(self, "state_")
+        heads = self.__dict__.get("_heads")
+        if heads is None:
+            n_classes, n_outputs = len(self.classes_), self.bias_.shape[1]
+            weights, bias = self.state_[:, :n_outputs], self.bias_[0]
+            heads = {
+                "primary.coef": np.ascontiguousarray(weights[:, :n_classes].T),
+                "primary.intercept": bias[:n_classes].copy(),
+                "membership.coef": np.ascontiguousarray(weights[:, n_classes:]),
+                "membership.intercept": bias[n_classes:].copy(),
+            }
+            self.__dict__["_heads"] = heads
+        return heads
+
     def predict_proba(self, X) -> np.ndarray:
         """Probability that each class of ``classes_`` is the primary theme."""
-        check_is_fitted(self, "primary_")
+        if "primary_" in self.__dict__:
+            return self._legacy_proba(X)
+        heads = self.heads()
+        return softmax(linear_scores(X, heads["primary.coef"].T, heads["primary.intercept"]))
+
+    def membership_proba(self, X) -> np.ndarray:
+        """Probability that each theme of ``themes_`` is among the sentence's themes."""
+        if "primary_" in self.__dict__:
+            if self.membership_:
+                return np.column_stack([h.predict_proba(X)[:, 1] for h in self.membership_])
+        elif self.multilabel:
+            heads = self.heads()
+            return stacked_membership_proba(X, len(self.themes_), list(range(len(self.themes_))),
+                                            heads["membership.coef"],
+                                            heads["membership.intercept"], [])
+        proba = self.predict_proba(X)
+        return proba[:, [list(self.classes_).index(t) for t in self.themes_]]
+
+    def _legacy_proba(self, X) -> np.ndarray:
         proba = np.zeros((X.shape[0], len(self.classes_)))
         columns = [list(self.classes_).index(c) for c in self.primary_.classes_]
         proba[:, columns] = self.primary_.predict_proba(X)
         return proba
 
-    def membership_proba(self, X) -> np.ndarray:
-        """Probability that each theme of ``themes_`` is among the sentence's themes."""
-        check_is_fitted(self, "primary_")
-        if not self.membership_:
-            proba = self.predict_proba(X)
-            return proba[:, [list(self.classes_).index(t) for t in self.themes_]]
-        return np.column_stack([head.predict_proba(X)[:, 1] for head in self.membership_])
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_heads", None)
+        return state
 
+
+def _adagrad_step(state: np.ndarray, bias: np.ndarray, X: sp.csr_matrix, primary: np.ndarray,
+                  targets: np.ndarray | None, n_classes: int, learning_rate: float,
+                  alpha: float) -> None:
+    """One minibatch update of :class:`StreamingThemeClassifier`'s ``state_`` and ``bias_``,
+    in place: only the rows of the features present in ``X`` are read and written."""
+    n_outputs = bias.shape[1]
+    features, local_columns = np.unique(X.indices, return_inverse=True)
+    local = sp.csr_matrix((X.data.astype(np.float32), local_columns.reshape(-1), X.indptr),
+                          shape=(X.shape[0], len(features)))
+    rows = np.take(state, features, axis=0)
+    weights, squares = rows[:, :n_outputs], rows[:, n_outputs:]
+    errors = _output_errors(local @ weights + bias[0], primary, targets, n_classes)
+    errors /= X.shape[0]
+    gradient = local.T @ errors
+    if alpha:
+        gradient += np.float32(alpha) * weights
+    _adagrad(weights, squares, gradient, learning_rate)
+    state[features] = rows
+    _adagrad(bias[0], bias[1], errors.sum(axis=0), learning_rate)
+
+
+def _output_errors(scores: np.ndarray, primary: np.ndarray, targets: np.ndarray | None,
+                   n_classes: int) -> np.ndarray:
+    """The loss's gradient with respect to the scores, in place: softmax minus the one-hot
+    primary class on the class outputs, logistic minus the target on the theme outputs."""
+    from scipy.special import expit
+
+    classes = softmax(scores[:, :n_classes])
+    classes[np.arange(len(primary)), primary] -= 1
+    if targets is not None:
+        themes = scores[:, n_classes:]
+        expit(themes, out=themes)
+        themes -= targets
+    return scores
+
+
+def _adagrad(weights: np.ndarray, squares: np.ndarray, gradient: np.ndarray,
+             learning_rate: float) -> None:
+    """Adagrad, in place: each weight steps by ``learning_rate`` over the root of its summed
+    squared gradients."""
+    squares += gradient * gradient
+    step = np.sqrt(squares)
+    step += np.float32(1e-8)
+    np.divide(gradient, step, out=step)
+    step *= np.float32(learning_rate)
+    weights -= step
 
 
 def _as_theme_lists(y) -> list[list[str]]:
     return [value if type(value) is list else [value] if isinstance(value, str) else list(value)
             for value in y]
+
+
+def encode_themes(theme_lists: Sequence[Sequence[str]], classes: Sequence[str],
+                  multilabel: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """The labels of :meth:`StreamingThemeClassifier.update`.
+
+    Parameters
+    ----------
+    theme_lists : sequence of sequence of str
+        Each sentence's themes, the primary first (``["none"]`` for no theme).
+    classes : sequence of str
+        Every class id, ``none`` included (the classifier's ``labels``).
+    multilabel : bool, default=True
+        Also encode theme membership.
+
+    Returns
+    -------
+    primary : ndarray of shape (n,), int
+        Index of each sentence's primary theme in ``classes``.
+    targets : ndarray of shape (n, n_themes), uint8, or None
+        1 where a theme (``classes`` without ``none``) is among the sentence's themes; None
+        without ``multilabel``.
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = {themes[0] for themes in theme_lists} - set(index)
+    if unknown:
+        raise ValueError(f"labels not in 'labels': {sorted(unknown)}")
+    primary = np.array([index[themes[0]] for themes in theme_lists], dtype=np.intp)
+    if not multilabel:
+        return primary, None
+    column = {c: j for j, c in enumerate(c for c in classes if c != NO_THEME)}
+    targets = np.zeros((len(theme_lists), len(column)), dtype=np.uint8)
+    pairs = [(i, column[t]) for i, row in enumerate(theme_lists) for t in row if t in column]
+    if pairs:
+        rows, columns = zip(*pairs)
+        targets[list(rows), list(columns)] = 1
+    return primary, targets
 
 
 class HashedWords(HashingVectorizer):
@@ -166,8 +306,7 @@ class HashedWords(HashingVectorizer):
         return np.array([f"#{i}" for i in range(self.n_features)], dtype=object)
 
 
-def build_streaming_pipeline(taxonomy: Taxonomy, *, n_features: int = 2**19,
-                             seed: int = 0) -> Pipeline:
+def build_streaming_pipeline(taxonomy: Taxonomy, *, n_features: int = 2**19) -> Pipeline:
     """Build the unfitted out-of-core pipeline.
 
     Parameters
@@ -176,9 +315,6 @@ def build_streaming_pipeline(taxonomy: Taxonomy, *, n_features: int = 2**19,
         Gives the class ids and the rules of the rule-vote features.
     n_features : int, default=2**19
         Columns the word 1-2-grams are hashed into (a power of two).
-    seed : int, default=0
-        Seed of the classifier.
-
     Returns
     -------
     Pipeline
@@ -195,7 +331,7 @@ def build_streaming_pipeline(taxonomy: Taxonomy, *, n_features: int = 2**19,
         ("features", ColumnTransformer([("word", words, TEXT), ("rules", RuleVotes(taxonomy),
                                                                  TEXT)],
                                        sparse_threshold=1.0)),
-        ("clf", StreamingThemeClassifier(labels=taxonomy.ids, random_state=seed)),
+        ("clf", StreamingThemeClassifier(labels=taxonomy.ids)),
     ])
 
 
@@ -238,25 +374,40 @@ class StreamingResult:
     holdout_texts: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Chunk:
+    """What a worker makes of a chunk of sentences."""
+
+    X: sp.csr_matrix  # float32 features
+    primary: np.ndarray  # see encode_themes
+    targets: np.ndarray | None
+    held: np.ndarray  # held-out rows
+    held_themes: list[list[str]]
+    held_texts: list[str]
+    blob: bytes  # texts and labels, for the fingerprint
+
+
 class _Featurize:
-    """Turn a chunk of sentences into features, theme lists and held-out flags (in a worker).
+    """Turn a chunk of sentences into features, encoded labels and held-out flags (in a worker).
 
     Picklable: each worker process receives the fitted feature step once.
     """
 
     def __init__(self, features, taxonomy: Taxonomy, weak: bool, label_column: str | None,
-                 holdout: float):
+                 holdout: float, classes: Sequence[str], multilabel: bool):
         self.features = features
         self.taxonomy = taxonomy
         self.weak = weak
         self.label_column = label_column
         self.holdout = holdout
+        self.classes = list(classes)
+        self.multilabel = multilabel
         self._matcher = None
 
     def __getstate__(self):
         return {**self.__dict__, "_matcher": None}
 
-    def __call__(self, frame: pd.DataFrame):
+    def __call__(self, frame: pd.DataFrame) -> _Chunk:
         texts = frame["text"].fillna("").astype(str).tolist()
         scores = None
         if self.weak:
@@ -264,20 +415,24 @@ class _Featurize:
 
             if self._matcher is None:
                 self._matcher = RuleMatcher(self.taxonomy)
-            labels = label_sentences(texts, self.taxonomy, matcher=self._matcher)
+            labels = label_sentences(texts, self.taxonomy, matcher=self._matcher,
+                                     with_rules=False)
             themes, scores = labels.themes, labels.scores
         else:
             themes = self._gold(frame)
         X = self._transform(texts, scores)
+        X.data = X.data.astype(np.float32)  # what the classifier computes with; half the bytes
+        primary, targets = encode_themes(themes, self.classes, self.multilabel)
         keys = frame["doc_id"].astype(str).tolist() if "doc_id" in frame.columns else texts
         # a document is held out or not as a whole, whatever the chunking
         limit = int(self.holdout * 10_000)
         held = np.array([zlib.crc32(k.encode("utf-8")) % 10_000 < limit for k in keys],
                         dtype=bool)
-        blob = b"".join(t.encode("utf-8") + b"\x1f" + join_themes(r).encode("utf-8") + b"\x1e"
-                        for t, r in zip(texts, themes))
-        held_texts = [t for t, h in zip(texts, held) if h]
-        return X, themes, held, held_texts, blob
+        blob = "".join([f"{t}\x1f{join_themes(r)}\x1e"
+                        for t, r in zip(texts, themes)]).encode("utf-8")
+        rows = np.flatnonzero(held).tolist()
+        return _Chunk(X, primary, targets, held, [themes[i] for i in rows],
+                      [texts[i] for i in rows], blob)
 
     def _transform(self, texts: list[str], scores: np.ndarray | None) -> sp.csr_matrix:
         """``features.transform``, except that a rule-vote block over the same taxonomy is
@@ -359,7 +514,7 @@ def train_streaming(
     params : dict, default=None
         ``step__param`` settings of the pipeline, e.g. ``{"clf__alpha": 1e-5}``.
     seed : int, default=0
-        Seed of the classifier.
+        Seed of the bootstrap intervals of the held-out figures.
     jobs : int, default=1
         Processes that label and featurise chunks (None or 0: every core); the model is the same
         for any number.
@@ -389,51 +544,53 @@ def train_streaming(
     paths = [Path(p) for p in data]
     if not paths:
         raise DataError("no training data given")
-    pipeline = build_streaming_pipeline(taxonomy, n_features=n_features, seed=seed)
+    pipeline = build_streaming_pipeline(taxonomy, n_features=n_features)
     _set_params(pipeline, params or {})
     features = pipeline.named_steps["features"].fit(make_frame(["fit"]))
     clf = pipeline.named_steps["clf"]
-    task = _Featurize(features, taxonomy, weak, label_column, holdout)
+    task = _Featurize(features, taxonomy, weak, label_column, holdout, clf.labels,
+                      clf.multilabel)
     read = {"fraction": 0.0}
     frames = iter_sentence_frames(paths, text_column=text_column, documents=documents,
                                   chunksize=chunksize, encoding=encoding,
                                   progress=lambda f: read.__setitem__("fraction", f))
     digest = hashlib.sha256()
-    counts: dict[str, int] = {}
+    primary_counts = np.zeros(len(clf.labels), dtype=np.int64)
     held_X, held_themes, held_texts = [], [], []
     n_train = n_held = 0
     cache = Path(tempfile.mkdtemp(prefix="policy-themes-sgd.")) if epochs > 1 else None
     try:
         _report(progress, "epoch 1", 0, 1000)
-        for number, (X, themes, held, texts, blob) in enumerate(
-                map_chunks(task, frames, jobs=jobs)):
-            digest.update(blob)
-            if n_held < max_holdout and held.any():
-                keep = np.flatnonzero(held)[: max_holdout - n_held]
+        for number, chunk in enumerate(map_chunks(task, frames, jobs=jobs)):
+            digest.update(chunk.blob)
+            X, primary, targets = chunk.X, chunk.primary, chunk.targets
+            if n_held < max_holdout and chunk.held.any():
+                keep = np.flatnonzero(chunk.held)[: max_holdout - n_held]
                 held_X.append(X[keep])
-                held_themes += [themes[i] for i in keep]
-                held_texts += texts[: len(keep)]
+                held_themes += chunk.held_themes[: len(keep)]
+                held_texts += chunk.held_texts[: len(keep)]
                 n_held += len(keep)
                 train_rows = np.setdiff1d(np.arange(X.shape[0]), keep)
-                X, themes = X[train_rows], [themes[i] for i in train_rows]
+                X, primary = X[train_rows], primary[train_rows]
+                targets = None if targets is None else targets[train_rows]
             if X.shape[0]:
-                clf.partial_fit(X, themes)
+                clf.update(X, primary, targets)
                 n_train += X.shape[0]
-                for row in themes:
-                    counts[row[0]] = counts.get(row[0], 0) + 1
+                primary_counts += np.bincount(primary, minlength=len(primary_counts))
                 if cache is not None:
-                    _store(cache, number, X, themes)
+                    _store(cache, number, X, primary, targets)
             _report(progress, "epoch 1", int(read["fraction"] * 1000), 1000)
         if not n_train:
             raise DataError(f"{', '.join(map(str, paths[:3]))}: no sentences to train on")
         for epoch in range(2, epochs + 1):
-            stored = sorted(cache.glob("*.npz"))
+            stored = sorted(cache.glob("*.X.npz"))
             for done, path in enumerate(stored, start=1):
-                clf.partial_fit(*_load(path))
+                clf.update(*_load(path))
                 _report(progress, f"epoch {epoch}", done, len(stored))
     finally:
         if cache is not None:
             shutil.rmtree(cache, ignore_errors=True)
+    counts = {str(c): int(n) for c, n in zip(clf.labels, primary_counts) if n}
     thresholds, metrics = {t: 0.5 for t in clf.themes_}, None
     if n_held:
         X_held = sp.vstack(held_X).tocsr()
@@ -483,13 +640,16 @@ def _set_params(pipeline: Pipeline, params: dict) -> None:
         raise ConfigError(str(exc).splitlines()[0]) from None
 
 
-def _store(folder: Path, number: int, X, themes) -> None:
-    sp.save_npz(folder / f"{number:08d}.npz", X, compressed=False)
-    (folder / f"{number:08d}.themes").write_bytes(pickle.dumps(themes))
+def _store(folder: Path, number: int, X, primary: np.ndarray,
+           targets: np.ndarray | None) -> None:
+    sp.save_npz(folder / f"{number:08d}.X.npz", X, compressed=False)
+    labels = {"primary": primary} if targets is None else {"primary": primary, "targets": targets}
+    np.savez(folder / f"{number:08d}.y.npz", **labels)
 
 
 def _load(path: Path):
-    return sp.load_npz(path), pickle.loads(path.with_suffix(".themes").read_bytes())
+    with np.load(path.with_name(path.name.replace(".X.npz", ".y.npz"))) as labels:
+        return sp.load_npz(path), labels["primary"], labels.get("targets")
 
 
 def _report(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:

@@ -140,7 +140,7 @@ def test_a_streaming_model_compiles_to_the_same_predictions(train_small_path, tm
     pipeline, meta = load_pipeline(model_dir)
     reference = ThemeModel(pipeline, meta, model_dir)
     assert compiled.compiled is not None
-    assert json.loads(str(np.load(model_dir / COMPILED_FILE)["spec"]))["primary_kind"] == "ovr"
+    assert json.loads(str(np.load(model_dir / COMPILED_FILE)["spec"]))["primary_kind"] == "logistic"
     ours, theirs = compiled.predict_arrays(texts), reference.predict_arrays(texts)
     assert ours[0] == theirs[0] and ours[1] == theirs[1]
     np.testing.assert_array_equal(ours[2], theirs[2])

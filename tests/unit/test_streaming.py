@@ -52,8 +52,8 @@ def test_the_model_does_not_depend_on_the_number_of_jobs(train_small_path):
     one = train_streaming([train_small_path], jobs=1, **kwargs)
     two = train_streaming([train_small_path], jobs=2, **kwargs)
     assert one.fingerprint == two.fingerprint
-    np.testing.assert_array_equal(one.pipeline.named_steps["clf"].primary_.coef_,
-                                  two.pipeline.named_steps["clf"].primary_.coef_)
+    np.testing.assert_array_equal(one.pipeline.named_steps["clf"].state_,
+                                  two.pipeline.named_steps["clf"].state_)
     assert one.thresholds == two.thresholds
 
 
@@ -98,12 +98,91 @@ def test_weak_features_reuse_the_labels_rule_scores(train_small_path):
     taxonomy = load_taxonomy()
     features = build_streaming_pipeline(taxonomy, n_features=2**10).named_steps["features"]
     features.fit(make_frame(["fit"]))
-    task = pickle.loads(pickle.dumps(_Featurize(features, taxonomy, True, None, 0.0)))
+    task = pickle.loads(pickle.dumps(_Featurize(features, taxonomy, True, None, 0.0,
+                                                taxonomy.ids, True)))
     frame = pd.read_csv(train_small_path)
-    shared = task(frame)[0]
+    shared = task(frame).X
     separate = task.features.transform(make_frame(frame["text"].tolist())).tocsr()
-    assert shared.nnz > 0 and (shared != separate).nnz == 0
+    assert shared.dtype == np.float32 and shared.nnz > 0
+    assert (shared != separate.astype(np.float32)).nnz == 0
     rules = task.features.named_transformers_["rules"]
     rules.__dict__["_matcher"] = None  # the rules' own matcher must not be used
     rules._rule_matcher = None
-    assert (task(frame)[0] != separate).nnz == 0
+    assert (task(frame).X != shared).nnz == 0
+
+
+def test_labels_are_encoded_for_the_classifier():
+    from policy_themes.streaming import encode_themes
+
+    primary, targets = encode_themes([["b", "a"], ["none"], ["a"]], ["a", "b", "none"])
+    assert primary.tolist() == [1, 2, 0]
+    assert targets.tolist() == [[1, 1], [0, 0], [1, 0]]
+    assert encode_themes([["a"]], ["a", "none"], multilabel=False)[1] is None
+    with pytest.raises(ValueError, match="not in 'labels'"):
+        encode_themes([["c"]], ["a", "none"])
+
+
+def _sgd_heads_of_an_earlier_build(X, y, classes):
+    """A classifier as earlier builds trained it: one SGDClassifier per head."""
+    from sklearn.linear_model import SGDClassifier
+
+    clf = StreamingThemeClassifier(labels=classes)
+    clf.classes_ = np.array(classes, dtype=object)
+    clf.themes_ = np.array([c for c in classes if c != "none"], dtype=object)
+    clf.primary_ = SGDClassifier(loss="log_loss", random_state=0).fit(X, y)
+    clf.membership_ = [SGDClassifier(loss="log_loss", random_state=0).fit(X, np.equal(y, t))
+                       for t in clf.themes_]
+    clf.thresholds = {}
+    return clf
+
+
+def test_a_model_of_sgd_heads_from_an_earlier_build_still_predicts():
+    from policy_themes.compiled import _compile_heads
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 5))
+    y = np.array(["b", "a", "none"] * 20, dtype=object)
+    clf = _sgd_heads_of_an_earlier_build(X, y, ["a", "b", "none"])
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba[:, [0, 1, 2]], clf.primary_.predict_proba(X))
+    np.testing.assert_array_equal(clf.membership_proba(X)[:, 1],
+                                  clf.membership_[1].predict_proba(X)[:, 1])
+    assert _compile_heads(clf)[0]["primary_kind"] == "ovr"
+    with pytest.raises(ValueError, match="earlier build"):
+        clf.partial_fit(X, y)
+
+
+def test_minibatch_training_fits_a_separable_problem():
+    rng = np.random.default_rng(1)
+    classes = ["a", "b", "none"]
+    y = rng.choice(classes, size=600)
+    X = np.zeros((600, 40))
+    X[np.arange(600), [classes.index(t) * 10 + rng.integers(10) for t in y]] = 1.0
+    X[:, 30:] = rng.random((600, 10)) < 0.2  # noise features
+    themes = [[t, "b"] if t == "a" and i % 2 else [t] for i, t in enumerate(y)]
+    clf = StreamingThemeClassifier(labels=classes, batch_size=32).fit(X, themes, epochs=3)
+    assert clf.state_.shape == (40, 2 * (3 + 2)) and clf.state_.dtype == np.float32
+    assert (clf.predict(X) == y).mean() > 0.98
+    membership = clf.membership_proba(X)
+    assert membership.shape == (600, 2)
+    assert membership[y == "a", 0].min() > 0.5 and membership[y == "none", 0].max() < 0.5
+    # "b" is a second theme of half the "a" sentences: about 0.5, unlike the other "a" features
+    assert 0.3 < membership[y == "a", 1].mean() < 0.7
+
+
+def test_partial_fit_matches_one_step_by_hand():
+    """One Adagrad step from zero: every touched weight moves by the learning rate against
+    the sign of its gradient; untouched features keep zero weights."""
+    X = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 1.0]])
+    clf = StreamingThemeClassifier(labels=["a", "none"], alpha=0.0, learning_rate=0.1,
+                                   batch_size=2)
+    clf.partial_fit(X, [["a"], ["none"]])
+    scores = np.full((2, 2), 0.5)  # softmax of zero scores over two classes
+    errors = np.column_stack([scores - np.eye(2), np.full(2, 0.5) - [1.0, 0.0]]) / 2
+    gradient = X.T @ errors
+    expected = np.where(gradient != 0, -0.1 * np.sign(gradient), 0.0)
+    np.testing.assert_allclose(clf.state_[:, :3], expected, atol=1e-6)
+    np.testing.assert_allclose(clf.state_[:, 3:], gradient ** 2, rtol=1e-6)
+    assert not clf.state_[1].any()
+    np.testing.assert_allclose(clf.bias_[0], -0.1 * np.sign(errors.sum(axis=0)), atol=1e-6)
