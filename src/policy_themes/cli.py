@@ -384,8 +384,9 @@ def train_cmd(
     encoding: EncodingOption = None,
     streaming: Annotated[
         bool, typer.Option("--streaming", help="Train out of core, chunk by chunk: hashed word "
-                                               "1-2-grams + rule votes and SGD, for data "
-                                               "bigger than memory (no --config, no "
+                                               "1-2-grams + rule votes and a linear model "
+                                               "trained by minibatch Adagrad, for data bigger "
+                                               "than memory (no --config, no "
                                                "cross-validation: a share of documents is "
                                                "held out instead).")
     ] = False,
@@ -398,8 +399,8 @@ def train_cmd(
                                  "thresholds and measure the model.")
     ] = 0.05,
     chunk_size: Annotated[
-        int, typer.Option("--chunk-size", min=1, help="With --streaming: sentences per "
-                                                      "partial_fit chunk.")
+        int, typer.Option("--chunk-size", min=1, help="With --streaming: sentences read, "
+                                                      "labeled and hashed together.")
     ] = 20_000,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
@@ -471,7 +472,7 @@ def _train_streaming(data, *, taxonomy_path, model_dir, weak, documents, text_co
     given = [name for name, value in refused.items() if value not in (None, False)]
     if given:
         raise DataError(f"{given[0]} does not apply to --streaming (it trains hashed features "
-                        "with SGD and measures the model on held-out documents)")
+                        "with minibatch Adagrad and measures the model on held-out documents)")
     if not data:
         raise DataError("--streaming needs the training data as arguments, e.g. "
                         "policy-themes train --streaming --weak corpus.csv.gz --documents")

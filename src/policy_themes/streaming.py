@@ -484,7 +484,7 @@ def train_streaming(
     jobs: int | None = 1,
     progress: ProgressCallback | None = None,
 ) -> StreamingResult:
-    """Train a hashed-feature SGD model chunk by chunk, in bounded memory, and save it.
+    """Train a hashed-feature linear model chunk by chunk, in bounded memory, and save it.
 
     Parameters
     ----------
@@ -503,7 +503,8 @@ def train_streaming(
         Passes over the data; passes after the first replay cached features from a temporary
         folder (about 8 bytes per non-zero feature on disk).
     chunksize : int, default=20000
-        Sentences per ``partial_fit`` call.
+        Sentences per chunk (read, labeled and featurised together; the classifier updates
+        every ``clf__batch_size`` of them).
     n_features : int, default=2**19
         Hashing width of the word 1-2-grams (a power of two).
     holdout : float, default=0.05
@@ -701,7 +702,8 @@ def save_streaming(result: StreamingResult, taxonomy: Taxonomy, model_dir: str |
                          "sentences)",
                    meta={"training data": ", ".join(result.data_files),
                          "sentences": result.n_sentences, "taxonomy": taxonomy.name,
-                         "trainer": "streaming (hashed word 1-2-grams + rule votes, SGD)"},
+                         "trainer": "streaming (hashed word 1-2-grams + rule votes, "
+                                    "minibatch Adagrad)"},
                    ).write(folder)
 
     return save_model(model_dir, result.pipeline, meta, write_extra=write_report)

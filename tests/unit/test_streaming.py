@@ -1,4 +1,4 @@
-"""The out-of-core trainer: hashed features + SGD over chunks, saved as a normal model."""
+"""The out-of-core trainer: hashed features + minibatch Adagrad, saved as a normal model."""
 
 from __future__ import annotations
 
