@@ -114,9 +114,10 @@ def test_weak_features_reuse_the_labels_rule_scores(train_small_path):
 def test_labels_are_encoded_for_the_classifier():
     from policy_themes.streaming import encode_themes
 
-    primary, targets = encode_themes([["b", "a"], ["none"], ["a"]], ["a", "b", "none"])
-    assert primary.tolist() == [1, 2, 0]
-    assert targets.tolist() == [[1, 1], [0, 0], [1, 0]]
+    classes = ["a", "b", "c", "none"]
+    primary, targets = encode_themes([["b", "a"], ["none"], ["a"], ["c", "b", "a"]], classes)
+    assert primary.tolist() == [1, 3, 0, 2]
+    assert targets.tolist() == [[1, 1, 0], [0, 0, 0], [1, 0, 0], [1, 1, 1]]
     assert encode_themes([["a"]], ["a", "none"], multilabel=False)[1] is None
     with pytest.raises(ValueError, match="not in 'labels'"):
         encode_themes([["c"]], ["a", "none"])
