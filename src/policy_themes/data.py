@@ -630,24 +630,22 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
     """
     known = set(taxonomy.ids)
     by_name = {theme.name: theme.id for theme in taxonomy.themes}
-    parsed: list[list[str]] = []
+    # each distinct cell is parsed once; a missing cell (code -1) is the last, empty one
+    codes, distinct = pd.factorize(pd.Series(values if isinstance(values, pd.Series)
+                                             else list(values), dtype=object))
+    cells = [_parse_theme_cell(value, known, by_name) for value in distinct] + [([], [])]
+    parsed = [list(cells[code][0]) for code in codes.tolist()]
+    faulty = np.flatnonzero([not ids or bool(bad) for ids, bad in cells])
+    faulty[faulty == len(cells) - 1] = -1
     empty_rows: list[int] = []
     unknown: dict[str, list[int]] = {}
-    seen: dict[str, tuple[list[str], list[str]]] = {}  # cell → (ids, unknown ids)
-    for i, value in enumerate(values):
-        cell = seen.get(value) if isinstance(value, str) else None
-        if cell is None:
-            cell = _parse_theme_cell(value, known, by_name)
-            if isinstance(value, str):
-                seen[value] = cell
-        ids, bad = cell
-        if not ids or bad:
-            row = rows[i] if rows is not None else first_row + i
-            if not ids:
-                empty_rows.append(row)
-            for theme in bad:
-                unknown.setdefault(theme, []).append(row)
-        parsed.append(list(ids))
+    for i in np.flatnonzero(np.isin(codes, faulty)).tolist():
+        ids, bad = cells[codes[i]]
+        row = rows[i] if rows is not None else first_row + i
+        if not ids:
+            empty_rows.append(row)
+        for theme in bad:
+            unknown.setdefault(theme, []).append(row)
     if unknown:
         theme, rows = next(iter(unknown.items()))
         more = f" (and {len(unknown) - 1} more unknown ids)" if len(unknown) > 1 else ""
