@@ -124,7 +124,6 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
             self._start(X.shape[1])
         if X.shape[1] != self.state_.shape[0]:
             raise ValueError(f"X has {X.shape[1]} features, the model {self.state_.shape[0]}")
-        self.__dict__.pop("_heads", None)
         size = max(1, int(self.batch_size))
         for begin in range(0, X.shape[0], size):
             stop = begin + size
@@ -146,7 +145,7 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, *, epochs: int = 5):
         """Fit from scratch: ``epochs`` passes of :meth:`partial_fit` over all of ``X``."""
-        for name in ("state_", "bias_", "classes_", "themes_", "_heads"):
+        for name in ("state_", "bias_", "classes_", "themes_"):
             self.__dict__.pop(name, None)
         if self.labels is None:
             self.labels = sorted({t[0] for t in _as_theme_lists(y)})
@@ -155,22 +154,16 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         return self
 
     def heads(self) -> dict[str, np.ndarray]:
-        """The fitted weights as the arrays of ``model.npz`` (float32): ``primary.coef``
-        (classes × features), ``primary.intercept``, ``membership.coef`` (features × themes,
-        empty without ``multilabel``) and ``membership.intercept``."""
+        """The fitted weights as the arrays of ``model.npz`` (float32 views of ``state_`` and
+        ``bias_``, no copies): ``primary.coef`` (classes × features), ``primary.intercept``,
+        ``membership.coef`` (features × themes, empty without ``multilabel``) and
+        ``membership.intercept``."""
         check_is_fitted(self, "state_")
-        heads = self.__dict__.get("_heads")
-        if heads is None:
-            n_classes, n_outputs = len(self.classes_), self.bias_.shape[1]
-            weights, bias = self.state_[:, :n_outputs], self.bias_[0]
-            heads = {
-                "primary.coef": np.ascontiguousarray(weights[:, :n_classes].T),
-                "primary.intercept": bias[:n_classes].copy(),
-                "membership.coef": np.ascontiguousarray(weights[:, n_classes:]),
-                "membership.intercept": bias[n_classes:].copy(),
-            }
-            self.__dict__["_heads"] = heads
-        return heads
+        n_classes, n_outputs = len(self.classes_), self.bias_.shape[1]
+        weights, bias = self.state_[:, :n_outputs], self.bias_[0]
+        return {"primary.coef": weights[:, :n_classes].T, "primary.intercept": bias[:n_classes],
+                "membership.coef": weights[:, n_classes:],
+                "membership.intercept": bias[n_classes:]}
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability that each class of ``classes_`` is the primary theme."""
@@ -197,11 +190,6 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         columns = [list(self.classes_).index(c) for c in self.primary_.classes_]
         proba[:, columns] = self.primary_.predict_proba(X)
         return proba
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_heads", None)
-        return state
 
 
 def _adagrad_step(state: np.ndarray, bias: np.ndarray, X: sp.csr_matrix, primary: np.ndarray,
