@@ -185,6 +185,12 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return proba[:, [list(self.classes_).index(t) for t in self.themes_]]
 
+    def __setstate__(self, state):
+        # models of earlier builds were pickled before these parameters existed
+        state.setdefault("learning_rate", 1.0)
+        state.setdefault("batch_size", 512)
+        super().__setstate__(state)
+
     def _legacy_proba(self, X) -> np.ndarray:
         proba = np.zeros((X.shape[0], len(self.classes_)))
         columns = [list(self.classes_).index(c) for c in self.primary_.classes_]

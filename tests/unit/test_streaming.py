@@ -152,6 +152,14 @@ def test_a_model_of_sgd_heads_from_an_earlier_build_still_predicts():
     assert _compile_heads(clf)[0]["primary_kind"] == "ovr"
     with pytest.raises(ValueError, match="earlier build"):
         clf.partial_fit(X, y)
+    # pickled before learning_rate and batch_size existed, it still has every parameter
+    import pickle
+
+    del clf.learning_rate, clf.batch_size
+    clf.random_state = 0
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert loaded.get_params()["batch_size"] == 512
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
 
 
 def test_minibatch_training_fits_a_separable_problem():
