@@ -24,6 +24,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .compiled import linear_scores, softmax, stacked_membership_proba
@@ -92,6 +94,15 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
     (one ``SGDClassifier`` per head, in ``primary_`` and ``membership_``) still predict.
     """
 
+    _parameter_constraints: dict = {
+        "labels": ["array-like", None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "multilabel": ["boolean"],
+        "thresholds": [dict, None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, labels: Sequence[str] | None = None, alpha: float = 1e-6,
                  multilabel: bool = True, thresholds: dict | None = None,
                  learning_rate: float = 1.0, batch_size: int = 512):
@@ -121,12 +132,12 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
                              "train a new one")
         X = sp.csr_matrix(X)
         if not hasattr(self, "state_"):
+            self._validate_params()
             self._start(X.shape[1])
         if X.shape[1] != self.state_.shape[0]:
             raise ValueError(f"X has {X.shape[1]} features, the model {self.state_.shape[0]}")
-        size = max(1, int(self.batch_size))
-        for begin in range(0, X.shape[0], size):
-            stop = begin + size
+        for begin in range(0, X.shape[0], self.batch_size):
+            stop = begin + self.batch_size
             _adagrad_step(self.state_, self.bias_, X[begin:stop], primary[begin:stop],
                           None if targets is None else targets[begin:stop],
                           len(self.classes_), self.learning_rate, self.alpha)
@@ -644,6 +655,7 @@ def _set_params(pipeline: Pipeline, params: dict) -> None:
                           "(e.g. clf__alpha, clf__multilabel, features__word__ngram_range)")
     try:
         pipeline.set_params(**params)
+        pipeline.named_steps["clf"]._validate_params()
     except InvalidParameterError as exc:
         raise ConfigError(str(exc).splitlines()[0]) from None
 

@@ -81,6 +81,10 @@ def test_settings_are_checked(train_small_path):
         train_streaming([train_small_path], epochs=0)
     with pytest.raises(ConfigError, match="'clf__C' is not a parameter"):
         train_streaming([train_small_path], params={"clf__C": 1.0})
+    with pytest.raises(ConfigError, match="'batch_size' parameter"):
+        train_streaming([train_small_path], params={"clf__batch_size": 0})
+    with pytest.raises(ConfigError, match="'learning_rate' parameter"):
+        train_streaming([train_small_path], params={"clf__learning_rate": "fast"})
 
 
 def test_partial_fit_needs_the_labels():
