@@ -42,7 +42,15 @@ from .config import CVConfig, ThresholdConfig, TrainConfig
 from .data import THEME_COL, THEMES_COL, iter_sentence_frames, join_themes, parse_themes
 from .errors import ConfigError, DataError
 from .features import HashedNgrams
-from .pipeline import TEXT, InputFrame, RuleVotes, ThemeDecisions, decide_themes, make_frame
+from .pipeline import (
+    TEXT,
+    InputFrame,
+    RuleVotes,
+    ThemeDecisions,
+    _as_theme_lists,
+    decide_themes,
+    make_frame,
+)
 from .taxonomy import NO_THEME, Taxonomy, load_taxonomy
 
 __all__ = ["StreamingThemeClassifier", "HashedWords", "build_streaming_pipeline", "encode_themes",
@@ -118,11 +126,7 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         theme_lists = _as_theme_lists(y)
         if len(theme_lists) != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {len(theme_lists)}")
-        if self.labels is None and not hasattr(self, "classes_"):
-            raise ValueError("StreamingThemeClassifier.partial_fit needs 'labels' (every "
-                             "class id, none included)")
-        classes = self.classes_ if hasattr(self, "classes_") else list(self.labels)
-        primary, targets = encode_themes(theme_lists, classes, self.multilabel)
+        primary, targets = encode_themes(theme_lists, self._class_ids(), self.multilabel)
         return self.update(X, primary, targets)
 
     def update(self, X, primary: np.ndarray, targets: np.ndarray | None):
@@ -143,11 +147,17 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
                           len(self.classes_), self.learning_rate, self.alpha)
         return self
 
-    def _start(self, n_features: int) -> None:
+    def _class_ids(self) -> list[str]:
+        """The classes in output order: ``classes_`` once fitted, else ``labels``."""
+        if hasattr(self, "classes_"):
+            return list(self.classes_)
         if self.labels is None:
             raise ValueError("StreamingThemeClassifier.partial_fit needs 'labels' (every "
                              "class id, none included)")
-        self.classes_ = np.array(list(self.labels), dtype=object)
+        return list(self.labels)
+
+    def _start(self, n_features: int) -> None:
+        self.classes_ = np.array(self._class_ids(), dtype=object)
         self.themes_ = np.array([c for c in self.classes_ if c != NO_THEME], dtype=object)
         n_outputs = len(self.classes_) + (len(self.themes_) if self.multilabel else 0)
         self.state_ = np.zeros((n_features, 2 * n_outputs), dtype=np.float32)
@@ -216,7 +226,8 @@ def _adagrad_step(state: np.ndarray, bias: np.ndarray, X: sp.csr_matrix, primary
     in place: only the rows of the features present in ``X`` are read and written."""
     n_outputs = bias.shape[1]
     features, local_columns = np.unique(X.indices, return_inverse=True)
-    local = sp.csr_matrix((X.data.astype(np.float32), local_columns.reshape(-1), X.indptr),
+    local = sp.csr_matrix((X.data.astype(np.float32, copy=False), local_columns.reshape(-1),
+                           X.indptr),
                           shape=(X.shape[0], len(features)))
     rows = np.take(state, features, axis=0)
     weights, squares = rows[:, :n_outputs], rows[:, n_outputs:]
@@ -255,11 +266,6 @@ def _adagrad(weights: np.ndarray, squares: np.ndarray, gradient: np.ndarray,
     np.divide(gradient, step, out=step)
     step *= np.float32(learning_rate)
     weights -= step
-
-
-def _as_theme_lists(y) -> list[list[str]]:
-    return [value if type(value) is list else [value] if isinstance(value, str) else list(value)
-            for value in y]
 
 
 def encode_themes(theme_lists: Sequence[Sequence[str]], classes: Sequence[str],
