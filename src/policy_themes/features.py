@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .ngrams import ANALYZERS, bucket_lookup, hash_ngrams, iter_chunks, ngram_matrix
+from .ngrams import ANALYZERS, MAX_N, bucket_lookup, hash_ngrams, iter_chunks, ngram_matrix
 
 __all__ = ["HashedTfidf", "HashedNgrams", "hash_ngrams"]
 
@@ -36,10 +36,11 @@ class _HashedBase(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         self._validate_params()
         low, high = self.ngram_range if len(self.ngram_range) == 2 else (0, 0)
-        if not (isinstance(low, Integral) and isinstance(high, Integral) and 1 <= low <= high):
+        if not (isinstance(low, Integral) and isinstance(high, Integral)
+                and 1 <= low <= high <= MAX_N):
             raise InvalidParameterError(
                 f"The 'ngram_range' parameter of {type(self).__name__} must be a (low, high) "
-                f"pair with 1 <= low <= high. Got {self.ngram_range!r} instead.")
+                f"pair with 1 <= low <= high <= {MAX_N}. Got {self.ngram_range!r} instead.")
 
     def _settings(self) -> dict:
         return {"analyzer": self.analyzer, "ngram_range": tuple(self.ngram_range),

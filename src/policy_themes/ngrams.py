@@ -12,8 +12,11 @@ a space on both sides, over the UTF-8 bytes (for text outside ASCII an n-gram ca
 character; it is hashed all the same). Words of one character are not tokens (as in
 scikit-learn's default ``token_pattern``) but count for character n-grams.
 
-This module needs NumPy and SciPy only: :mod:`policy_themes.features` wraps it in scikit-learn
-transformers, and :mod:`policy_themes.compiled` predicts with it without scikit-learn.
+:func:`hash_ngrams` gives every n-gram with its text and span (what fitting needs: document
+frequencies, a name for each column); :func:`ngram_matrix`, the feature matrix of training and
+prediction, hashes the same n-grams with the compiled loops of :mod:`.kernels`.
+:mod:`policy_themes.features` wraps both in scikit-learn transformers, and
+:mod:`policy_themes.compiled` predicts with them without scikit-learn.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ import scipy.sparse as sp
 
 from .matching import normalize_batch_bytes
 
-__all__ = ["ANALYZERS", "hash_ngrams", "ngram_matrix", "count_matrix", "weight_matrix",
-           "bucket_lookup", "iter_chunks"]
+__all__ = ["ANALYZERS", "MAX_N", "hash_ngrams", "ngram_matrix", "normalized_ngram_matrix",
+           "ngram_columns", "weighted_matrix", "bucket_lookup", "iter_chunks"]
 
 ANALYZERS = ("word", "char_wb")
+MAX_N = 16  # the longest n-grams
 
 _BASE = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
 _BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 2**64))
@@ -226,43 +230,6 @@ def hash_ngrams(texts: Sequence[str], analyzer: str = "word",
     return rows_out, buckets_out, batch.bytes.tobytes(), starts, ends
 
 
-def count_matrix(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """Sparse count matrix: how often each column occurs in each row (sorted, no duplicates)."""
-    n_rows, n_columns = shape
-    keys = rows * n_columns + columns
-    keys.sort()  # NumPy's vectorised sort: several times faster than scipy's sum_duplicates
-    first = np.ones(len(keys), dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    starts = np.flatnonzero(first)
-    unique = keys[starts]
-    counts = np.diff(np.append(starts, len(keys))).astype(np.float32)
-    unique_rows = unique // n_columns
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(unique_rows, minlength=n_rows), out=indptr[1:])
-    matrix = sp.csr_matrix((counts, (unique % n_columns).astype(np.int32), indptr), shape=shape)
-    matrix.has_canonical_format = True
-    return matrix
-
-
-def weight_matrix(matrix: sp.csr_matrix, sublinear_tf: bool, idf: np.ndarray | None,
-            norm: str | None) -> sp.csr_matrix:
-    if sublinear_tf:
-        np.log(matrix.data, out=matrix.data)
-        matrix.data += 1
-    if idf is not None:
-        matrix.data *= idf[matrix.indices]
-    if norm == "l2":
-        lengths = np.diff(matrix.indptr)
-        rows = np.repeat(np.arange(matrix.shape[0]), lengths)
-        norms = np.sqrt(np.bincount(rows, weights=matrix.data.astype(np.float64) ** 2,
-                                    minlength=matrix.shape[0]))
-        norms[norms == 0] = 1
-        matrix.data /= norms[rows].astype(matrix.dtype)
-    elif norm is not None:
-        raise ValueError(f"norm must be 'l2' or None, not {norm!r}")
-    return matrix
-
-
 def iter_chunks(texts: list[str]):
     """Consecutive slices of ``texts`` of at most ``_CHUNK_BYTES`` characters (one text at
     least), so that a batch's arrays stay small whatever the caller passes."""
@@ -281,6 +248,9 @@ def ngram_matrix(texts: Sequence[str], *, analyzer: str, ngram_range: tuple[int,
                  lookup: np.ndarray | None = None, n_columns: int | None = None,
                  idf: np.ndarray | None = None, dtype=np.float32) -> sp.csr_matrix:
     """The (weighted, normalised) n-gram count matrix of ``texts``.
+
+    The n-grams are those of :func:`hash_ngrams`, hashed and counted by the compiled loops of
+    :mod:`.kernels`; a row's columns are in the order of their first n-gram.
 
     Parameters
     ----------
@@ -304,20 +274,72 @@ def ngram_matrix(texts: Sequence[str], *, analyzer: str, ngram_range: tuple[int,
     csr_matrix of shape (len(texts), n_columns)
     """
     texts = [t if isinstance(t, str) else str(t) for t in texts]
-    width = n_columns if lookup is not None else 2 ** n_bits
-    blocks = []
-    for chunk in iter_chunks(texts):
-        rows, buckets = hash_ngrams(chunk, analyzer, ngram_range, n_bits)
-        if lookup is None:
-            columns = buckets
-        else:
-            columns = lookup[buckets]
-            known = columns >= 0
-            rows, columns = rows[known], columns[known].astype(np.int64)
-        counts = count_matrix(rows, columns, (len(chunk), width))
-        blocks.append(weight_matrix(counts, sublinear_tf, idf, norm))
+    settings = {"analyzer": analyzer, "ngram_range": ngram_range, "n_bits": n_bits,
+                "sublinear_tf": sublinear_tf, "norm": norm, "lookup": lookup,
+                "n_columns": n_columns, "idf": idf}
+    blocks = [normalized_ngram_matrix(normalize_batch_bytes(chunk) if chunk else None,
+                                      len(chunk), **settings)
+              for chunk in iter_chunks(texts)]
     matrix = blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
     return matrix.astype(dtype, copy=False)
+
+
+def normalized_ngram_matrix(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
+                            ngram_range: tuple[int, int], n_bits: int, sublinear_tf: bool,
+                            norm: str | None, lookup: np.ndarray | None = None,
+                            n_columns: int | None = None,
+                            idf: np.ndarray | None = None) -> sp.csr_matrix:
+    """:func:`ngram_matrix` (float32) of ``n_texts`` texts that
+    :func:`~policy_themes.matching.normalize_batch_bytes` has normalised into ``codes`` (None
+    when there are no texts), so that several feature blocks share one normalisation."""
+    indptr, columns = ngram_columns(codes, n_texts, analyzer=analyzer, ngram_range=ngram_range,
+                                    n_bits=n_bits, lookup=lookup)
+    return weighted_matrix(indptr, columns, width=n_columns if lookup is not None else 2**n_bits,
+                           sublinear_tf=sublinear_tf, norm=norm, idf=idf)
+
+
+def ngram_columns(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
+                  ngram_range: tuple[int, int], n_bits: int,
+                  lookup: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The column of every n-gram of each normalised text (``columns[indptr[i]:indptr[i+1]]``
+    for text ``i``), before counting: :func:`weighted_matrix` counts and weights them."""
+    from . import kernels
+
+    if analyzer not in ANALYZERS:
+        raise ValueError(f"analyzer must be one of {ANALYZERS}, not {analyzer!r}")
+    low, high = (int(n) for n in ngram_range)
+    if not 1 <= low <= high <= MAX_N:
+        raise ValueError(f"ngram_range must be (low, high) with 1 <= low <= high <= "
+                         f"{MAX_N}, not {ngram_range!r}")
+    if n_texts == 0:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if np.count_nonzero(codes == _NEWLINE) != n_texts - 1:  # the kernels trust the line count
+        raise ValueError(f"codes hold {np.count_nonzero(codes == _NEWLINE) + 1} texts, not "
+                         f"{n_texts}")
+    lookup = np.zeros(0, dtype=np.int32) if lookup is None else lookup
+    hash_columns = kernels.word_columns if analyzer == "word" else kernels.char_wb_columns
+    indptr = np.empty(n_texts + 1, dtype=np.int64)
+    columns = np.empty(len(codes) * (high - low + 1), dtype=np.int64)
+    found = hash_columns(codes, low, high, np.uint64(64 - n_bits), lookup, indptr, columns)
+    return indptr, columns[:found]
+
+
+def weighted_matrix(indptr: np.ndarray, columns: np.ndarray, *, width: int, sublinear_tf: bool,
+                    norm: str | None, idf: np.ndarray | None = None) -> sp.csr_matrix:
+    """Count each row's columns (``columns[indptr[i]:indptr[i+1]]``) and weight them: the
+    float32 TF-IDF matrix of :func:`ngram_matrix`."""
+    from . import kernels
+
+    if norm not in ("l2", None):
+        raise ValueError(f"norm must be 'l2' or None, not {norm!r}")
+    n_rows = len(indptr) - 1
+    idf = np.zeros(0, dtype=np.float32) if idf is None else np.asarray(idf, dtype=np.float32)
+    rows_indptr = np.empty(n_rows + 1, dtype=np.int64)
+    indices = np.empty(len(columns), dtype=np.int32)
+    data = np.empty(len(columns), dtype=np.float32)
+    stored = kernels.weighted_rows(indptr, columns, width, kernels.tf_table(sublinear_tf),
+                                   sublinear_tf, idf, norm == "l2", rows_indptr, indices, data)
+    return sp.csr_matrix((data[:stored], indices[:stored], rows_indptr), shape=(n_rows, width))
 
 
 def bucket_lookup(buckets: np.ndarray, n_bits: int) -> np.ndarray:

@@ -1,0 +1,252 @@
+"""The loops of prediction, compiled by Numba: n-gram hashing and weighting for
+:func:`policy_themes.ngrams.ngram_matrix`, and the sparse-times-dense products of
+:class:`policy_themes.compiled.CompiledModel`.
+
+:mod:`.ngrams` hashes n-grams with array operations: every n-gram of a batch becomes a row of
+several arrays, which are then sorted to count them. At archive scale those arrays are most of the
+prediction time. Here one pass over a text's normalised UTF-8 bytes hashes each n-gram (the same
+hash as :func:`~policy_themes.ngrams.hash_ngrams`, bit for bit), looks its bucket up and counts it
+in a small table, and a second pass weights the text's columns (TF-IDF, L2 norm).
+
+A text's columns come out in the order of their first n-gram, not sorted: the products that use
+the matrix do not need sorted columns, and sorting was a third of the time.
+
+Numba compiles these functions on first use and caches the machine code beside this file (or in
+the user's cache directory when that is not writable), so only the first run pays for it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+from .ngrams import _BASE, _JOIN, MAX_N
+from .ngrams import _mix as _array_mix
+
+__all__ = ["char_wb_columns", "word_columns", "weighted_rows", "tf_table", "add_products",
+           "gather_rows"]
+
+_SPACE, _NEWLINE = 32, 10
+TF_TABLE_SIZE = 4096
+
+
+@lru_cache(maxsize=2)
+def tf_table(sublinear_tf: bool) -> np.ndarray:
+    """Term weight of each count below :data:`TF_TABLE_SIZE`, computed by NumPy (``1 + log``
+    when sublinear), so that the kernels give NumPy's float32 logarithms bit for bit."""
+    counts = np.arange(TF_TABLE_SIZE, dtype=np.float32)
+    if not sublinear_tf:
+        return counts
+    table = np.zeros(TF_TABLE_SIZE, dtype=np.float32)
+    table[1:] = np.log(counts[1:]) + np.float32(1)
+    return table
+
+
+# the same finaliser as the array code's, compiled for one value at a time
+_mix = njit(cache=True, nogil=True, inline="always")(_array_mix)
+
+
+@njit(cache=True, nogil=True)
+def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
+    """Columns of the character n-grams inside word boundaries of each line of ``codes``.
+
+    Parameters
+    ----------
+    codes : ndarray of uint8
+        A normalised batch (:func:`~policy_themes.matching.normalize_batch_bytes`): lines
+        separated by ``\\n``, words by one space, each line padded with a space.
+    low, high : int
+        Smallest and largest n.
+    shift : uint64
+        ``64 - n_bits``: a hash's bucket is its top ``n_bits`` bits.
+    lookup : ndarray of int32
+        Column of each bucket (-1: none); empty: the bucket is the column.
+    indptr : ndarray of int64, shape (n_lines + 1,)
+        Filled: line ``i``'s columns are ``columns[indptr[i]:indptr[i + 1]]``.
+    columns : ndarray of int64
+        Filled; room for ``len(codes) * (high - low + 1)`` is always enough.
+    """
+    size = codes.shape[0]
+    line, k = 0, 0
+    indptr[0] = 0
+    for start in range(size):
+        first = codes[start]
+        if first == _NEWLINE:
+            line += 1
+            indptr[line] = k
+            continue
+        hashed = np.uint64(0)
+        power = np.uint64(1)
+        for n in range(1, high + 1):
+            end = start + n - 1
+            if end >= size:
+                break
+            code = codes[end]
+            if code == _NEWLINE or (n >= 3 and codes[end - 1] == _SPACE):
+                break  # past the line, or a space inside the window: no longer n either
+            hashed += np.uint64(code) * power
+            power *= _BASE
+            if n < low or (n == 1 and first == _SPACE) or (
+                    n == 2 and first == _SPACE and code == _SPACE):
+                continue
+            # written out here and in word_columns: as a helper function, this loop ran 5x slower
+            bucket = np.int64(_mix(hashed, np.uint64(100 + n)) >> shift)
+            column = bucket if lookup.shape[0] == 0 else np.int64(lookup[bucket])
+            if column >= 0:
+                columns[k] = column
+                k += 1
+    indptr[line + 1] = k
+    return k
+
+
+@njit(cache=True, nogil=True)
+def word_columns(codes, low, high, shift, lookup, indptr, columns):
+    """Columns of the word n-grams of each line of ``codes`` (as :func:`char_wb_columns`).
+
+    Words are runs of bytes other than space and line feed; words of one character are not
+    tokens, and an n-gram joins the n tokens that follow each other in a line.
+    """
+    size = codes.shape[0]
+    recent = np.zeros(MAX_N, dtype=np.uint64)  # the last tokens of the line, a ring
+    line, k, seen = 0, 0, 0
+    indptr[0] = 0
+    position = 0
+    while position < size:
+        code = codes[position]
+        if code == _NEWLINE:
+            line += 1
+            indptr[line] = k
+            seen = 0
+            position += 1
+            continue
+        if code == _SPACE:
+            position += 1
+            continue
+        hashed = np.uint64(0)
+        power = np.uint64(1)
+        characters = 0
+        while position < size and codes[position] != _SPACE and codes[position] != _NEWLINE:
+            byte = codes[position]
+            hashed += np.uint64(byte) * power
+            power *= _BASE
+            if (byte & 0xC0) != 0x80:
+                characters += 1
+            position += 1
+        if characters < 2:
+            continue
+        recent[seen % MAX_N] = _mix(hashed, np.uint64(0))
+        seen += 1
+        for n in range(low, min(high, seen) + 1):
+            joined = recent[(seen - n) % MAX_N]
+            for offset in range(seen - n + 1, seen):
+                joined = joined * _JOIN + recent[offset % MAX_N]
+            if n > 1:
+                joined = _mix(joined, np.uint64(n))
+            bucket = np.int64(joined >> shift)
+            column = bucket if lookup.shape[0] == 0 else np.int64(lookup[bucket])
+            if column >= 0:
+                columns[k] = column
+                k += 1
+    indptr[line + 1] = k
+    return k
+
+
+@njit(cache=True, nogil=True)
+def weighted_rows(indptr, columns, width, tf, sublinear_tf, idf, l2, out_indptr, out_indices,
+                  out_data):
+    """Count each line's columns and weight them: ``tf[count] * idf[column]``, then L2 norm.
+
+    Parameters
+    ----------
+    indptr, columns : ndarray of int64
+        What :func:`char_wb_columns` or :func:`word_columns` filled.
+    width : int
+        Number of columns.
+    tf : ndarray of float32
+        :func:`tf_table`.
+    sublinear_tf : bool
+        Whether ``tf`` is ``1 + log(count)`` (for counts past the table).
+    idf : ndarray of float32
+        Weight of each column; empty: 1.
+    l2 : bool
+        Scale each line to unit length (the sum of squares in float64, as NumPy's).
+    out_indptr, out_indices, out_data : ndarray
+        The CSR matrix, filled (indices int32, data float32); each line's columns in the order of
+        their first n-gram.
+
+    Returns
+    -------
+    int
+        Stored values.
+    """
+    counts = np.zeros(width, dtype=np.int32)
+    n_lines = indptr.shape[0] - 1
+    stored = 0
+    out_indptr[0] = 0
+    weighted = idf.shape[0] > 0
+    for line in range(n_lines):
+        first = stored
+        for i in range(indptr[line], indptr[line + 1]):
+            column = columns[i]
+            if counts[column] == 0:
+                out_indices[stored] = column
+                stored += 1
+            counts[column] += 1
+        total = 0.0
+        for j in range(first, stored):
+            column = out_indices[j]
+            count = counts[column]
+            counts[column] = 0
+            if count < tf.shape[0]:
+                value = tf[count]
+            elif sublinear_tf:
+                value = np.float32(np.log(np.float32(count))) + np.float32(1)
+            else:
+                value = np.float32(count)
+            if weighted:
+                value = value * idf[column]
+            out_data[j] = value
+            total += np.float64(value) * np.float64(value)
+        if l2 and total > 0:
+            norm = np.float32(np.sqrt(total))
+            for j in range(first, stored):
+                out_data[j] = out_data[j] / norm
+        out_indptr[line + 1] = stored
+    return stored
+
+
+@njit(cache=True, nogil=True)
+def add_products(indptr, indices, data, weights, first_row, out):
+    """``out += X @ weights[first_row:first_row + X.shape[1]]`` for a CSR matrix ``X``.
+
+    The arithmetic of SciPy's ``X @ weights`` (each product added to the row's total in the
+    order of the row's stored values), so that the blocks of a feature matrix added one after
+    the other give the product of the whole matrix bit for bit, without stacking the blocks.
+    ``data``, ``weights`` and ``out`` have one dtype: SciPy computes in the weights' precision.
+    """
+    n_outputs = weights.shape[1]
+    for row in range(indptr.shape[0] - 1):
+        for i in range(indptr[row], indptr[row + 1]):
+            value = data[i]
+            weight_row = first_row + indices[i]
+            for k in range(n_outputs):
+                out[row, k] += value * weights[weight_row, k]
+
+
+@njit(cache=True, nogil=True)
+def gather_rows(indptr, columns, parts_indptr, parts, out_indptr, out_columns):
+    """Rows made of other rows: row ``i`` is the columns of rows
+    ``parts[parts_indptr[i]:parts_indptr[i + 1]]`` of (``indptr``, ``columns``), one after the
+    other (the word n-grams of a context are those of its lines, when n is 1)."""
+    stored = 0
+    out_indptr[0] = 0
+    for row in range(parts_indptr.shape[0] - 1):
+        for p in range(parts_indptr[row], parts_indptr[row + 1]):
+            part = parts[p]
+            for i in range(indptr[part], indptr[part + 1]):
+                out_columns[stored] = columns[i]
+                stored += 1
+        out_indptr[row + 1] = stored
+    return stored

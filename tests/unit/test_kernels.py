@@ -1,0 +1,137 @@
+"""The compiled loops of ngram_matrix against the array code of hash_ngrams and a plain
+scikit-learn-like TF-IDF computed with NumPy."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policy_themes import kernels
+from policy_themes.matching import normalize_batch_bytes
+from policy_themes.ngrams import MAX_N, bucket_lookup, hash_ngrams, ngram_matrix
+
+# multi-byte characters, one-character words, punctuation runs and line breaks
+ALPHABET = list("ab cz9 .,-'\n") + ["é", "ß", "中", "😀", "\u2014", "\u00a0"]
+TEXTS = st.lists(st.text(alphabet=st.sampled_from(ALPHABET), max_size=40), min_size=1,
+                 max_size=6)
+SETTINGS = st.sampled_from([("word", (1, 1)), ("word", (1, 2)), ("word", (2, 3)),
+                            ("char_wb", (1, 1)), ("char_wb", (2, 5)), ("char_wb", (3, 4))])
+
+
+def kernel_buckets(texts, analyzer, ngram_range, n_bits=12, lookup=None):
+    """Each text's columns as the kernel finds them."""
+    codes = normalize_batch_bytes(texts)
+    low, high = ngram_range
+    indptr = np.empty(len(texts) + 1, dtype=np.int64)
+    columns = np.empty(len(codes) * (high - low + 1), dtype=np.int64)
+    hash_columns = kernels.word_columns if analyzer == "word" else kernels.char_wb_columns
+    lookup = np.zeros(0, dtype=np.int32) if lookup is None else lookup
+    found = hash_columns(codes, low, high, np.uint64(64 - n_bits), lookup, indptr, columns)
+    assert indptr[-1] == found
+    return [columns[indptr[i]:indptr[i + 1]].tolist() for i in range(len(texts))]
+
+
+def array_buckets(texts, analyzer, ngram_range, n_bits=12):
+    rows, buckets = hash_ngrams(texts, analyzer, ngram_range, n_bits)
+    return [buckets[rows == i].tolist() for i in range(len(texts))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, SETTINGS)
+def test_kernels_hash_the_ngrams_of_hash_ngrams(texts, setting):
+    analyzer, ngram_range = setting
+    found = kernel_buckets(texts, analyzer, ngram_range)
+    expected = array_buckets(texts, analyzer, ngram_range)
+    assert [Counter(row) for row in found] == [Counter(row) for row in expected]
+
+
+def test_kernel_lookup_keeps_known_buckets_only():
+    texts = ["the gas pipeline", "gas gas", "nothing known here"]
+    rows, buckets = hash_ngrams(texts, "word", (1, 2), 12)
+    known = np.unique(buckets[rows == 1])  # "gas" and "gas gas"
+    lookup = bucket_lookup(known, 12)
+    found = kernel_buckets(texts, "word", (1, 2), lookup=lookup)
+    gas = int(lookup[buckets[(rows == 1)][0]])
+    assert found[0] == [gas]
+    assert Counter(found[1]) == Counter({gas: 2, 1 - gas: 1})
+    assert found[2] == []
+
+
+def reference_matrix(texts, analyzer, ngram_range, n_bits, sublinear_tf, norm, idf=None):
+    """TF-IDF as scikit-learn computes it, from the array hashing."""
+    rows, buckets = hash_ngrams(texts, analyzer, ngram_range, n_bits)
+    counts = sp.coo_matrix((np.ones(len(rows)), (rows, buckets)),
+                           shape=(len(texts), 2**n_bits)).tocsr()
+    counts.sum_duplicates()
+    if sublinear_tf:
+        counts.data = np.log(counts.data) + 1
+    if idf is not None:
+        counts = counts @ sp.diags(idf)
+    if norm == "l2":
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+        norms[norms == 0] = 1
+        counts = sp.diags(1 / norms) @ counts
+    return counts.toarray()
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXTS, SETTINGS, st.booleans(), st.sampled_from(["l2", None]))
+def test_ngram_matrix_is_tfidf_of_the_hashed_ngrams(texts, setting, sublinear_tf, norm):
+    analyzer, ngram_range = setting
+    matrix = ngram_matrix(texts, analyzer=analyzer, ngram_range=ngram_range, n_bits=10,
+                          sublinear_tf=sublinear_tf, norm=norm)
+    assert matrix.dtype == np.float32 and matrix.shape == (len(texts), 2**10)
+    expected = reference_matrix(texts, analyzer, ngram_range, 10, sublinear_tf, norm)
+    np.testing.assert_allclose(matrix.toarray(), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_ngram_matrix_with_idf_and_lookup():
+    texts = ["gas gas gas pipeline", "the sea", ""]
+    rows, buckets = hash_ngrams(texts, "word", (1, 1), 12)
+    kept = np.unique(buckets)
+    idf = np.linspace(1, 2, len(kept)).astype(np.float32)
+    matrix = ngram_matrix(texts, analyzer="word", ngram_range=(1, 1), n_bits=12,
+                          sublinear_tf=True, norm="l2", lookup=bucket_lookup(kept, 12),
+                          n_columns=len(kept), idf=idf)
+    full_idf = np.ones(2**12)
+    full_idf[kept] = idf
+    expected = reference_matrix(texts, "word", (1, 1), 12, True, "l2", full_idf)[:, kept]
+    np.testing.assert_allclose(matrix.toarray(), expected, rtol=1e-6)
+
+
+def test_counts_past_the_tf_table():
+    count = kernels.TF_TABLE_SIZE + 5
+    for sublinear_tf, expected in [(True, np.log(np.float32(count)) + 1), (False, count)]:
+        matrix = ngram_matrix(["gas " * count], analyzer="word", ngram_range=(1, 1),
+                              n_bits=12, sublinear_tf=sublinear_tf, norm=None)
+        assert matrix.nnz == 1
+        assert matrix.data[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_ngram_matrix_of_nothing_and_of_long_input():
+    empty = ngram_matrix([], analyzer="char_wb", ngram_range=(2, 5), n_bits=12,
+                         sublinear_tf=True, norm="l2")
+    assert empty.shape == (0, 2**12) and empty.nnz == 0
+    # several chunks of the batch: rows stay in order and independent of their neighbours
+    texts = [f"sentence {i} about gas and oil number {i % 7}" for i in range(9000)]
+    whole = ngram_matrix(texts, analyzer="char_wb", ngram_range=(2, 5), n_bits=12,
+                         sublinear_tf=True, norm="l2")
+    alone = ngram_matrix(texts[8990:], analyzer="char_wb", ngram_range=(2, 5), n_bits=12,
+                         sublinear_tf=True, norm="l2")
+    assert (whole[8990:] != alone).nnz == 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"analyzer": "char"}, "analyzer"),
+    ({"ngram_range": (0, 2)}, "ngram_range"),
+    ({"ngram_range": (1, MAX_N + 1)}, "ngram_range"),
+    ({"norm": "l1"}, "norm"),
+])
+def test_ngram_matrix_rejects_bad_settings(kwargs, message):
+    settings_ = {"analyzer": "word", "ngram_range": (1, 2), "n_bits": 12,
+                 "sublinear_tf": False, "norm": "l2", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        ngram_matrix(["gas"], **settings_)
