@@ -123,7 +123,12 @@ def linear_scores(X, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     weights (streaming models) take float32 features rather than being copied to float64 for
     every batch."""
     if coef.dtype == np.float32 and X.dtype != np.float32:
-        X = X.astype(np.float32)
+        # not X.astype: SciPy's sorts each row's columns, which changes the order of the sums
+        if sp.issparse(X):
+            X = X.tocsr()
+            X = sp.csr_matrix((X.data.astype(np.float32), X.indices, X.indptr), shape=X.shape)
+        else:
+            X = np.asarray(X, dtype=np.float32)
     return np.asarray(X @ coef + intercept, dtype=np.float64)
 
 
@@ -131,9 +136,15 @@ def stacked_membership_proba(X, n_themes: int, columns: list[int], coef: np.ndar
                              intercept: np.ndarray, constants: list) -> np.ndarray:
     """Membership probabilities from :func:`stack_heads`: the logistic function of each head's
     decision, the same numbers as the heads' own ``predict_proba(X)[:, 1]``."""
-    proba = np.empty((X.shape[0], n_themes))
+    decision = linear_scores(X, coef, intercept) if columns else None
+    return _membership_from_decision(decision, X.shape[0], n_themes, columns, constants)
+
+
+def _membership_from_decision(decision: np.ndarray | None, n_rows: int, n_themes: int,
+                              columns: list[int], constants: list) -> np.ndarray:
+    proba = np.empty((n_rows, n_themes))
     if columns:
-        proba[:, columns] = expit(linear_scores(X, coef, intercept))
+        proba[:, columns] = expit(decision)
     for column, value in constants:
         proba[:, column] = value
     return proba
@@ -259,6 +270,33 @@ def _compile_outputs(clf):
     return spec, dict(clf.heads())
 
 
+class _ChunkColumns:
+    """A slice of the inputs: its ``text`` and ``context`` columns, each normalised on first
+    use and then shared by the blocks that read it."""
+
+    def __init__(self, text: list[str], context: list[str]):
+        self.values = {"text": text, "context": context}
+        self._codes: dict[str, np.ndarray | None] = {}
+
+    def codes(self, column: str) -> np.ndarray | None:
+        from .matching import normalize_batch_bytes
+
+        if column not in self._codes:
+            values = self.values[column]
+            self._codes[column] = normalize_batch_bytes(values) if values else None
+        return self._codes[column]
+
+
+def _unigrams(block: dict) -> bool:
+    """Whether a block is word unigrams (of a context: summed over its lines)."""
+    return block["kind"] in ("tfidf", "hashed") and block["analyzer"] == "word" and \
+        tuple(block["ngram_range"]) == (1, 1)
+
+
+def _stack_rows(matrices: list[sp.csr_matrix]) -> sp.csr_matrix:
+    return matrices[0] if len(matrices) == 1 else sp.vstack(matrices, format="csr")
+
+
 def _taxonomy_dict(taxonomy: Taxonomy) -> dict:
     return {"name": taxonomy.name, "source": taxonomy.source,
             "themes": [{"id": t.id, "name": t.name, "description": t.description,
@@ -336,6 +374,7 @@ class CompiledModel:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_lookups"], state["_matcher"] = {}, None  # rebuilt on first use
+        state.pop("_outputs", None)
         if self.path is not None:
             state["_arrays"] = None  # a worker process reads the file itself
         return state
@@ -346,54 +385,168 @@ class CompiledModel:
         copy = object.__new__(CompiledModel)
         copy.__dict__.update(self.__dict__, _arrays=self.arrays, path=None, sha256=None,
                              _lookups={}, _matcher=None)
+        copy.__dict__.pop("_outputs", None)
         return copy
 
     def features(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """The feature matrix the pipeline's ``features`` step gives for these inputs."""
+        return _stack_rows([sp.hstack(blocks).tocsr()
+                            for blocks in self._chunk_blocks(texts, context)])
+
+    def feature_blocks(self, texts: Sequence[str],
+                       context: Sequence[str] | None = None) -> list[sp.csr_matrix]:
+        """The blocks of :meth:`features`, side by side in the order of the model's blocks."""
+        chunks = list(self._chunk_blocks(texts, context))
+        return [_stack_rows([blocks[b] for blocks in chunks]) for b in range(len(chunks[0]))]
+
+    def decisions(self, texts: Sequence[str], context: Sequence[str] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Decision values of the primary outputs and of the membership outputs.
+
+        One pass over each feature block scores every output (the same numbers as
+        ``linear_scores`` of :meth:`features`, bit for bit, without stacking the blocks).
+        """
+        from .kernels import add_products
+
+        weights, intercept, n_primary = self._output_weights()
+        scores = np.zeros((len(texts), weights.shape[1]), dtype=weights.dtype)
+        start = 0
+        for blocks in self._chunk_blocks(texts, context):
+            rows = scores[start:start + blocks[0].shape[0]]
+            first_row = 0
+            for block in blocks:
+                add_products(block.indptr, block.indices,
+                             block.data.astype(weights.dtype, copy=False), weights, first_row,
+                             rows)
+                first_row += block.shape[1]
+            start += len(rows)
+        decision = np.asarray(scores + intercept, dtype=np.float64)
+        return decision[:, :n_primary], decision[:, n_primary:]
+
+    def _chunk_blocks(self, texts: Sequence[str], context: Sequence[str] | None):
+        """The feature blocks of consecutive slices of the inputs (bounded in size), each
+        column of a slice normalised once for all the blocks that read it."""
+        from .ngrams import iter_chunks
+
         texts = [str(t) for t in texts]
         context = [""] * len(texts) if context is None else [str(c) for c in context]
-        blocks = []
-        for block in self.spec["blocks"]:
-            column = texts if block["column"] == "text" else context
-            if block["kind"] == "tfidf":
-                blocks.append(self._tfidf(block, column))
-            elif block["kind"] == "hashed":
-                blocks.append(self._hashed(block, column))
-            else:
-                blocks.append(self._rules(block, column))
-        return sp.hstack(blocks).tocsr()
+        start = 0
+        for chunk in iter_chunks(texts):
+            columns = _ChunkColumns(chunk, context[start:start + len(chunk)])
+            start += len(chunk)
+            yield [self._block(block, columns) for block in self.spec["blocks"]]
 
-    def _tfidf(self, block: dict, texts: list[str]) -> sp.csr_matrix:
-        from .ngrams import bucket_lookup, ngram_matrix
+    def _block(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
+        values = columns.values[block["column"]]
+        if block["kind"] == "rules":
+            codes = None if block["per_line"] else columns.codes(block["column"])
+            return self._rules(block, values, codes)
+        if block["column"] == "context" and _unigrams(block) and values:
+            return self._context_unigrams(block, values, columns.values["text"],
+                                          columns.codes("text"))
+        return self._ngrams(block, values, columns.codes(block["column"]))
 
-        name = block["name"]
-        buckets = self.arrays[f"{name}.buckets"]
-        if name not in self._lookups:
-            self._lookups[name] = bucket_lookup(buckets, block["n_bits"])
-        return ngram_matrix(texts, analyzer=block["analyzer"],
-                            ngram_range=tuple(block["ngram_range"]), n_bits=block["n_bits"],
-                            sublinear_tf=block["sublinear_tf"], norm=block["norm"],
-                            lookup=self._lookups[name], n_columns=len(buckets),
+    def _output_weights(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The primary and membership weights side by side, one row a feature."""
+        stacked = self.__dict__.get("_outputs")
+        if stacked is None:
+            arrays = self.arrays
+            primary = arrays["primary.coef"].T
+            membership = arrays["membership.coef"] if self.spec["multilabel"] else \
+                np.zeros((primary.shape[0], 0), dtype=primary.dtype)
+            intercepts = [arrays["primary.intercept"]]
+            if membership.shape[1]:
+                intercepts.append(arrays["membership.intercept"])
+            stacked = (np.ascontiguousarray(np.hstack([primary, membership])),
+                       np.concatenate(intercepts), primary.shape[1])
+            self.__dict__["_outputs"] = stacked
+        return stacked
+
+    def _ngrams(self, block: dict, texts: list[str], codes: np.ndarray | None
+                ) -> sp.csr_matrix:
+        """A ``tfidf`` or ``hashed`` block of texts normalised into ``codes``."""
+        from .ngrams import normalized_ngram_matrix
+
+        return normalized_ngram_matrix(codes, len(texts), **self._ngram_settings(block))
+
+    def _ngram_settings(self, block: dict) -> dict:
+        from .ngrams import bucket_lookup
+
+        settings = {"analyzer": block["analyzer"], "ngram_range": tuple(block["ngram_range"]),
+                    "n_bits": block["n_bits"], "sublinear_tf": block["sublinear_tf"],
+                    "norm": block["norm"]}
+        if block["kind"] == "tfidf":
+            name = block["name"]
+            buckets = self.arrays[f"{name}.buckets"]
+            if name not in self._lookups:
+                self._lookups[name] = bucket_lookup(buckets, block["n_bits"])
+            settings.update(lookup=self._lookups[name], n_columns=len(buckets),
                             idf=self.arrays[f"{name}.idf"])
+        return settings
 
-    def _hashed(self, block: dict, texts: list[str]) -> sp.csr_matrix:
-        from .ngrams import ngram_matrix
+    def _context_unigrams(self, block: dict, context: list[str], texts: list[str],
+                          text_codes: np.ndarray) -> sp.csr_matrix:
+        """A word-unigram block of the contexts, from the unigrams of their lines.
 
-        return ngram_matrix(texts, analyzer=block["analyzer"],
-                            ngram_range=tuple(block["ngram_range"]), n_bits=block["n_bits"],
-                            sublinear_tf=block["sublinear_tf"], norm=block["norm"])
+        A context's lines are mostly the sentences around it, hashed already with the batch's
+        texts: each line is hashed once (a line that is not a text of the batch, once for the
+        batch), and a context's columns are its lines' columns one after the other, the same
+        as hashing the joined context (a unigram never spans a line break), bit for bit.
+        """
+        from .context import SEPARATOR
+        from .kernels import gather_rows
+        from .matching import normalize_batch_bytes
+        from .ngrams import ngram_columns, weighted_matrix
 
-    def _rules(self, block: dict, texts: list[str]) -> sp.csr_matrix:
+        settings = self._ngram_settings(block)
+        row_of: dict[str, int] = {}
+        for row, text in enumerate(texts):
+            row_of.setdefault(text, row)
+        others: dict[str, int] = {}
+        parts: list[int] = []
+        parts_indptr = np.zeros(len(context) + 1, dtype=np.int64)
+        for row, text in enumerate(context):
+            if text:
+                for line in text.split(SEPARATOR):
+                    part = row_of.get(line)
+                    parts.append(part if part is not None else
+                                 len(texts) + others.setdefault(line, len(others)))
+            parts_indptr[row + 1] = len(parts)
+        hashing = {k: settings[k] for k in ("analyzer", "ngram_range", "n_bits")}
+        hashing["lookup"] = settings.get("lookup")
+        indptr, columns = ngram_columns(text_codes, len(texts), **hashing)
+        if others:
+            extra_indptr, extra_columns = ngram_columns(normalize_batch_bytes(list(others)),
+                                                        len(others), **hashing)
+            indptr = np.concatenate([indptr, extra_indptr[1:] + indptr[-1]])
+            columns = np.concatenate([columns, extra_columns])
+        parts_array = np.array(parts, dtype=np.int64)
+        total = int((indptr[parts_array + 1] - indptr[parts_array]).sum())
+        context_indptr = np.empty(len(context) + 1, dtype=np.int64)
+        context_columns = np.empty(total, dtype=np.int64)
+        gather_rows(indptr, columns, parts_indptr, parts_array, context_indptr, context_columns)
+        width = settings["n_columns"] if "lookup" in settings else 2 ** settings["n_bits"]
+        return weighted_matrix(context_indptr, context_columns, width=width,
+                               sublinear_tf=settings["sublinear_tf"], norm=settings["norm"],
+                               idf=settings.get("idf"))
+
+    def _rules(self, block: dict, texts: list[str], codes: np.ndarray | None
+               ) -> sp.csr_matrix:
         from .labeling import RuleMatcher
 
         if self._matcher is None:
             self._matcher = RuleMatcher(self.taxonomy)
-        return self._matcher.vote_features(texts, block["n_themes"], per_line=block["per_line"])
+        per_line = block["per_line"]
+        normalized = None if per_line or codes is None else codes.tobytes().decode("utf-8")
+        return self._matcher.vote_features(texts, block["n_themes"], per_line=per_line,
+                                           normalized=normalized)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability that each class is the primary theme (as ``ThemeClassifier``)."""
-        decision = linear_scores(X, self.arrays["primary.coef"].T,
-                                 self.arrays["primary.intercept"])
+        return self._primary_proba(linear_scores(X, self.arrays["primary.coef"].T,
+                                                 self.arrays["primary.intercept"]))
+
+    def _primary_proba(self, decision: np.ndarray) -> np.ndarray:
         if self.spec["primary_binary"]:
             positive = expit(decision.reshape(-1))
             seen = np.column_stack([1 - positive, positive])
@@ -407,25 +560,32 @@ class CompiledModel:
                 seen[zero, :] = 1
                 total[zero] = seen.shape[1]
             seen /= total.reshape((seen.shape[0], -1))
-        proba = np.zeros((X.shape[0], len(self.classes)))
+        proba = np.zeros((decision.shape[0], len(self.classes)))
         proba[:, self.spec["primary_columns"]] = seen
         return proba
 
     def membership_proba(self, X) -> np.ndarray:
         """Probability that each theme is among the sentence's themes."""
         if not self.spec["multilabel"]:
-            proba = self.predict_proba(X)
-            return proba[:, [self.classes.index(t) for t in self.themes]]
+            return self._membership_from_primary(self.predict_proba(X))
         return stacked_membership_proba(X, len(self.themes), self.spec["membership_columns"],
                                         self.arrays["membership.coef"],
                                         self.arrays["membership.intercept"],
                                         self.spec["membership_constants"])
 
+    def _membership_from_primary(self, proba: np.ndarray) -> np.ndarray:
+        return proba[:, [self.classes.index(t) for t in self.themes]]
+
     def predict_themes(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """Primary themes, theme sets, primary and membership probabilities."""
-        X = self.features(texts, context)
-        proba = self.predict_proba(X)
-        membership = self.membership_proba(X)
+        primary_decision, membership_decision = self.decisions(texts, context)
+        proba = self._primary_proba(primary_decision)
+        if self.spec["multilabel"]:
+            membership = _membership_from_decision(
+                membership_decision, len(proba), len(self.themes),
+                self.spec["membership_columns"], self.spec["membership_constants"])
+        else:
+            membership = self._membership_from_primary(proba)
         thresholds = np.array([self.thresholds.get(t, 0.5) for t in self.themes])
         primary, sets = decide_themes(proba, membership, self.classes, self.themes, thresholds)
         return primary, sets, proba, membership

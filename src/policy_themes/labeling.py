@@ -44,13 +44,16 @@ class RuleMatcher:
         for i, rule in enumerate(self.rules):
             self._weights[i, self.rule_theme[i]] = rule.weight
 
-    def votes(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def votes(self, texts: Sequence[str], normalized: str | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
         """Apply every rule to every text.
 
         Parameters
         ----------
         texts : sequence of str
             Sentences.
+        normalized : str, default=None
+            ``normalize_batch(texts)`` when the caller has it already.
 
         Returns
         -------
@@ -65,7 +68,7 @@ class RuleMatcher:
         first = np.full((n, len(self.rules)), _NO_MATCH, dtype=np.int32)
         if n == 0 or not self.rules:
             return counts, first
-        patterns, exclusions, starts = self._matcher.find([str(t) for t in texts])
+        patterns, exclusions, starts = self._matcher.find([str(t) for t in texts], normalized)
         keep = drop_excluded(patterns, exclusions)
         rules, rows = patterns.rule[keep], patterns.sentence[keep]
         np.add.at(counts, (rows, rules), 1)
@@ -75,9 +78,14 @@ class RuleMatcher:
 
     def theme_scores(self, counts: np.ndarray) -> np.ndarray:
         """Weighted rule votes per theme: shape (n_texts, n_themes), ``none`` column always 0."""
-        return counts @ self._weights
+        # a sparse product: a BLAS product of these small matrices leaves BLAS threads spinning
+        # on the other cores for a while after each batch
+        import scipy.sparse as sp
 
-    def vote_features(self, texts: Sequence[str], n_themes: int, *, per_line: bool = False):
+        return np.asarray(sp.csr_matrix(counts) @ self._weights)
+
+    def vote_features(self, texts: Sequence[str], n_themes: int, *, per_line: bool = False,
+                      normalized: str | None = None):
         """The model's rule features: ``log1p`` of each theme's weighted votes, sparse.
 
         Parameters
@@ -88,6 +96,8 @@ class RuleMatcher:
         per_line : bool, default=False
             Add up the votes of each line of a text (the sentences of a context), matching each
             distinct line of the batch once.
+        normalized : str, default=None
+            ``normalize_batch(texts)`` when the caller has it already (not with ``per_line``).
 
         Returns
         -------
@@ -97,7 +107,10 @@ class RuleMatcher:
 
         texts = [t if isinstance(t, str) else str(t) for t in texts]
         if not per_line:
-            return sp.csr_matrix(np.log1p(self.theme_scores(self.votes(texts)[0])[:, :n_themes]))
+            scores = self.theme_scores(self.votes(texts, normalized)[0])
+            # the lines of a context are mostly the sentences of the batch before it
+            self._last_batch = ({text: row for row, text in enumerate(texts)}, scores)
+            return sp.csr_matrix(np.log1p(scores[:, :n_themes]))
         distinct: dict[str, int] = {}
         owners, lines = [], []
         for row, text in enumerate(texts):
@@ -105,10 +118,25 @@ class RuleMatcher:
                 if line.strip():
                     owners.append(row)
                     lines.append(distinct.setdefault(line, len(distinct)))
-        scores = self.theme_scores(self.votes(list(distinct))[0])[:, :n_themes]
+        scores = self._line_scores(list(distinct))[:, :n_themes]
         summed = sp.csr_matrix((np.ones(len(lines)), (owners, lines)),
                                shape=(len(texts), len(distinct)))
         return sp.csr_matrix(np.log1p(summed @ scores))
+
+    def _line_scores(self, lines: list[str]) -> np.ndarray:
+        """:meth:`theme_scores` of each line, matching only the lines that the last batch of
+        :meth:`vote_features` without ``per_line`` did not hold."""
+        known, known_scores = getattr(self, "_last_batch", ({}, None))
+        where = np.fromiter((known.get(line, -1) for line in lines), dtype=np.int64,
+                            count=len(lines))
+        scores = np.empty((len(lines), len(self.taxonomy.ids)))
+        found = where >= 0
+        if found.any():
+            scores[found] = known_scores[where[found]]
+        missing = np.flatnonzero(~found)
+        if missing.size:
+            scores[missing] = self.theme_scores(self.votes([lines[i] for i in missing])[0])
+        return scores
 
     def theme_first(self, first: np.ndarray) -> np.ndarray:
         """Earliest match position per theme: shape (n_texts, n_themes)."""

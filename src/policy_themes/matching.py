@@ -294,8 +294,10 @@ class PatternMatcher:
             for key, verifier in phrase_keys(normalised):
                 keys.setdefault(key, []).append(_Entry(rule, exclusion, len(key), verifier))
 
-    def find(self, texts: Sequence[str]) -> tuple[Matches, Matches, np.ndarray]:
-        """Find pattern and exclusion matches in a batch.
+    def find(self, texts: Sequence[str], normalized: str | None = None
+             ) -> tuple[Matches, Matches, np.ndarray]:
+        """Find pattern and exclusion matches in a batch (``normalized``: the batch's
+        :func:`normalize_batch`, when the caller has it already).
 
         Returns
         -------
@@ -306,7 +308,7 @@ class PatternMatcher:
         starts : ndarray
             Start of each sentence in the normalised batch.
         """
-        joined = normalize_batch(texts)
+        joined = normalize_batch(texts) if normalized is None else normalized
         codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
         starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1)).astype(np.int64)
         found: tuple[list, list] = ([], [])  # (rule, start, end) for patterns and exclusions

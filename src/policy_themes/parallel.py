@@ -43,11 +43,26 @@ def resolve_jobs(jobs: int | None) -> int:
 
 
 def _init_worker(task: Callable) -> None:
-    """Keep the task in the worker; Ctrl-C is the parent's to handle."""
+    """Keep the task in the worker; Ctrl-C is the parent's to handle; one BLAS thread, since
+    the pool has a process per core already."""
     global _TASK
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return_freed_memory()
+    one_blas_thread()
     _TASK = task
+
+
+def one_blas_thread() -> None:
+    """Limit this process's BLAS and OpenMP pools to one thread: the environment variables for
+    libraries loaded later, threadpoolctl (which comes with scikit-learn) for those loaded
+    already."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(1)
 
 
 def return_freed_memory() -> None:

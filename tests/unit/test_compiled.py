@@ -63,6 +63,28 @@ def test_compiled_predictions_equal_the_pipeline(full_model_dir, sentences, with
     assert compiled.taxonomy().fingerprint == reference.taxonomy().fingerprint
 
 
+def test_context_features_equal_the_pipeline_features(full_model_dir, sentences):
+    """Context word features are summed over the context's lines: the same as hashing the
+    joined context, for lines that are sentences of the batch, of another slice of it, or none,
+    over batches of several slices."""
+    from policy_themes.pipeline import make_frame
+
+    texts, _ = sentences
+    many = [f"{text} ({i % 11})" if i % 3 else text for i, text in enumerate(texts * 40)]
+    context = neighbour_context(many, [f"d{i // 7}" for i in range(len(many))], 2)
+    context[5] = "A line that is no sentence.\n\n" + many[3] + "\n" + many[3]
+    context[6] = " \n"
+    context[-1] = many[0]  # a sentence of the first slice of the batch
+    compiled = load_model(full_model_dir).compiled
+    pipeline, _ = load_pipeline(full_model_dir)
+    ours = compiled.features(many, context)
+    theirs = pipeline[:-1].transform(make_frame(many, context)).tocsr()
+    assert ours.shape == theirs.shape and len(many) > 3000
+    np.testing.assert_array_equal(ours.indptr, theirs.indptr)
+    np.testing.assert_array_equal(ours.indices, theirs.indices)
+    np.testing.assert_array_equal(ours.data, theirs.data)
+
+
 def test_the_pipeline_is_loaded_only_when_needed(full_model_dir):
     model = load_model(full_model_dir)
     model.predict(["Gas pipeline talks."])

@@ -15,6 +15,13 @@ def slow_square(x: int) -> int:
     return x * x
 
 
+def blas_threads(_) -> list[int]:
+    import numpy  # noqa: F401  (loads BLAS if the worker has not yet)
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info()]
+
+
 def fail_on_three(x: int) -> int:
     if x == 3:
         raise DataError("chunk 3 is bad")
@@ -38,6 +45,12 @@ class CountingTask:
 
 def test_results_come_in_input_order_with_two_jobs():
     assert list(map_chunks(slow_square, range(20), jobs=2)) == [x * x for x in range(20)]
+
+
+def test_workers_use_one_blas_thread_each():
+    # a BLAS pool per worker would spin on the core of the other worker after every product
+    results = list(map_chunks(blas_threads, range(4), jobs=2))
+    assert results and all(threads and set(threads) == {1} for threads in results)
 
 
 def test_one_job_runs_here_and_needs_no_pickling():
