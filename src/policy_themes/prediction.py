@@ -17,7 +17,8 @@ import pandas as pd
 from .errors import ModelError
 from .taxonomy import Taxonomy
 
-__all__ = ["ThemeModel", "load_model", "PredictRun", "predict_files", "format_top_k"]
+__all__ = ["ThemeModel", "load_model", "PredictRun", "predict_files", "format_top_k",
+           "top_k_cells"]
 
 
 class ThemeModel:
@@ -188,16 +189,26 @@ class ThemeModel:
         texts = [str(t) for t in texts]
         if not texts:
             return pd.DataFrame(columns=["text", "primary", "probability", "themes", "top_k"])
+        return self._predict_frame(texts, context, top_k, top_k_text=False)
+
+    def _predict_frame(self, texts: list[str], context: Sequence[str] | None, top_k: int, *,
+                       top_k_text: bool) -> pd.DataFrame:
+        """:meth:`predict`'s frame, its ``top_k`` as pairs or as the text of
+        :func:`format_top_k` (made for the whole batch at once)."""
         primary, sets, proba, _ = self.predict_arrays(texts, context)
         classes = self.classes
         order = np.argsort(-proba, axis=1)[:, : max(top_k, 1)]
+        if top_k_text:
+            top = top_k_cells(proba, order, classes)
+        else:
+            top = [[[classes[j], round(float(proba[i, j]), 4)] for j in row]
+                   for i, row in enumerate(order)]
         return pd.DataFrame({
             "text": texts,
             "primary": primary,
-            "probability": proba[np.arange(len(texts)), [classes.index(p) for p in primary]],
+            "probability": proba.max(axis=1),  # the primary theme is the most probable class
             "themes": [";".join(s) for s in sets],
-            "top_k": [[[classes[j], round(float(proba[i, j]), 4)] for j in row]
-                      for i, row in enumerate(order)],
+            "top_k": top,
         })
 
     def explain(self, texts: Sequence[str], *, context: Sequence[str] | None = None,
@@ -440,13 +451,18 @@ class _PredictChunk:
         model = self.model
         texts = _texts(frame)
         context = model.context_for(frame)  # from the whole chunk: neighbours cross batches
-        parts = [model.predict(texts[i:i + self.batch], top_k=self.top_k,
-                               context=None if context is None else context[i:i + self.batch])
+        if not texts:
+            return self._output(frame, model.predict(texts, top_k=self.top_k))
+        parts = [model._predict_frame(texts[i:i + self.batch],
+                                      None if context is None else context[i:i + self.batch],
+                                      self.top_k, top_k_text=True)
                  for i in range(0, len(texts), self.batch)]
         # each row's prediction is independent of the rows beside it: batching changes nothing
         predicted = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return self._output(frame, predicted)
+
+    def _output(self, frame: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
         predicted = predicted.drop(columns=["text"])
-        predicted["top_k"] = [format_top_k(t) for t in predicted["top_k"]]
         return predicted if self.columns_only else _join_prediction(frame, predicted)
 
 
@@ -469,4 +485,42 @@ def _join_prediction(frame: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFra
 def format_top_k(pairs) -> str:
     """Write ``[[theme, probability], ...]`` as ``theme:0.912;theme:0.041`` for a table cell."""
     return ";".join(f"{theme}:{prob:.3f}" for theme, prob in pairs)
+
+
+_MILLI_TEXT = np.array([f"{i / 1000:.3f}" for i in range(1001)], dtype=object)
+
+
+def top_k_cells(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]) -> list[str]:
+    """:func:`format_top_k` of every row's top classes, made with array operations.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+        Probabilities.
+    order : ndarray of int, shape (n, k)
+        Each row's top columns, most probable first.
+    classes : sequence of str
+        Column names.
+
+    Returns
+    -------
+    list of str
+        The same text as ``format_top_k`` of the pairs :meth:`ThemeModel.predict` gives
+        (probabilities rounded to 4 decimals, then written with 3).
+    """
+    names = np.array(list(classes), dtype=object)
+    values = np.take_along_axis(proba, order, axis=1)
+    scaled = values * 1000
+    milli = np.clip(np.floor(scaled + 0.5), 0, 1000).astype(np.int64)
+    # near a half, rounding to 4 decimals first can move the third: those are written one by one
+    unsure = np.abs(scaled - np.floor(scaled) - 0.5) < 0.06
+    cells = None
+    for j in range(order.shape[1]):
+        text = _MILLI_TEXT[milli[:, j]]
+        rows = np.flatnonzero(unsure[:, j])
+        if rows.size:
+            text[rows] = [f"{round(float(v), 4):.3f}" for v in values[rows, j]]
+        part = names[order[:, j]] + ":" + text
+        cells = part if cells is None else cells + ";" + part
+    return [] if cells is None else cells.tolist()
 

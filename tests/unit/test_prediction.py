@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from policy_themes.errors import DataError, ModelError
-from policy_themes.prediction import PredictRun, ThemeModel, load_model, predict_files
+from policy_themes.prediction import (
+    PredictRun,
+    ThemeModel,
+    format_top_k,
+    load_model,
+    predict_files,
+    top_k_cells,
+)
 from policy_themes.taxonomy import load_taxonomy
 
 TEXTS = ["The two ministers discussed the new gas pipeline across the Caspian Sea.",
@@ -54,6 +61,20 @@ def test_top_k_length(model, k, length):
     top = model.predict(TEXTS[:1], top_k=k)["top_k"][0]
     assert len(top) == length
     assert len({theme for theme, _ in top}) == length
+
+
+def test_top_k_cells_write_what_format_top_k_writes():
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(6), size=2000)
+    # values at and around the halves where rounding to 4 then 3 decimals can differ
+    proba[:6, 0] = [0.0005, 0.12345, 0.12355, 0.9995, 0.00049999, 1.0]
+    proba[6:12, 1] = [0.0, 0.4444999, 0.44445, 0.5, 0.2345, 0.99949999]
+    classes = [f"theme_{j}" for j in range(6)]
+    order = np.argsort(-proba, axis=1)[:, :3]
+    expected = [format_top_k([[classes[j], round(float(proba[i, j]), 4)] for j in row])
+                for i, row in enumerate(order)]
+    assert top_k_cells(proba, order, classes) == expected
+    assert top_k_cells(proba[:0], order[:0], classes) == []
 
 
 def test_predict_nothing(model):
