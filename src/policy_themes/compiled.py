@@ -3,9 +3,10 @@
 ``policy-themes train`` saves, beside ``model.joblib``, ``model.npz``: the same fitted pipeline
 as NumPy arrays (each feature block's buckets and idf, the logistic regressions' coefficients) and
 a JSON description (blocks, classes, thresholds, the taxonomy's rules). :class:`CompiledModel`
-predicts from it with NumPy and SciPy only, with the same code that computes the features in
-training (:mod:`.ngrams`, :class:`~policy_themes.labeling.RuleMatcher`) and the same arithmetic as
-scikit-learn's ``LogisticRegression.predict_proba``, so its probabilities are the pipeline's.
+predicts from it with NumPy, SciPy and the compiled loops of :mod:`.kernels`, with the same code
+that computes the features in training (:mod:`.ngrams`,
+:class:`~policy_themes.labeling.RuleMatcher`) and the same arithmetic as scikit-learn's
+``LogisticRegression.predict_proba``, so its probabilities are the pipeline's.
 
 What it buys: ``predict`` starts without importing scikit-learn (about a second), worker
 processes stay smaller, and loading needs no unpickling (``np.load(allow_pickle=False)``).
@@ -316,7 +317,7 @@ def _taxonomy(raw: dict) -> Taxonomy:
 
 
 class CompiledModel:
-    """Predict from the arrays of ``model.npz`` with NumPy and SciPy only.
+    """Predict from the arrays of ``model.npz`` without scikit-learn.
 
     Parameters
     ----------
@@ -457,8 +458,12 @@ class CompiledModel:
             intercepts = [arrays["primary.intercept"]]
             if membership.shape[1]:
                 intercepts.append(arrays["membership.intercept"])
-            stacked = (np.ascontiguousarray(np.hstack([primary, membership])),
-                       np.concatenate(intercepts), primary.shape[1])
+            weights = np.ascontiguousarray(np.hstack([primary, membership]))
+            stacked = (weights, np.concatenate(intercepts), primary.shape[1])
+            # the heads' arrays become views of the stacked weights: one copy in memory
+            arrays["primary.coef"] = weights[:, :primary.shape[1]].T
+            if self.spec["multilabel"]:
+                arrays["membership.coef"] = weights[:, primary.shape[1]:]
             self.__dict__["_outputs"] = stacked
         return stacked
 
