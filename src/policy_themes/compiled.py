@@ -394,12 +394,6 @@ class CompiledModel:
         return _stack_rows([sp.hstack(blocks).tocsr()
                             for blocks in self._chunk_blocks(texts, context)])
 
-    def feature_blocks(self, texts: Sequence[str],
-                       context: Sequence[str] | None = None) -> list[sp.csr_matrix]:
-        """The blocks of :meth:`features`, side by side in the order of the model's blocks."""
-        chunks = list(self._chunk_blocks(texts, context))
-        return [_stack_rows([blocks[b] for blocks in chunks]) for b in range(len(chunks[0]))]
-
     def decisions(self, texts: Sequence[str], context: Sequence[str] | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
         """Decision values of the primary outputs and of the membership outputs.

@@ -43,6 +43,8 @@ class RuleMatcher:
         self._weights = np.zeros((len(self.rules), len(taxonomy.ids)))
         for i, rule in enumerate(self.rules):
             self._weights[i, self.rule_theme[i]] = rule.weight
+        # the texts of the last vote_features batch and their theme scores (see _line_scores)
+        self._last_batch: tuple[dict[str, int], np.ndarray | None] = ({}, None)
 
     def votes(self, texts: Sequence[str], normalized: str | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +128,7 @@ class RuleMatcher:
     def _line_scores(self, lines: list[str]) -> np.ndarray:
         """:meth:`theme_scores` of each line, matching only the lines that the last batch of
         :meth:`vote_features` without ``per_line`` did not hold."""
-        known, known_scores = getattr(self, "_last_batch", ({}, None))
+        known, known_scores = self._last_batch
         where = np.fromiter((known.get(line, -1) for line in lines), dtype=np.int64,
                             count=len(lines))
         scores = np.empty((len(lines), len(self.taxonomy.ids)))
