@@ -303,19 +303,20 @@ def ngram_columns(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
                   lookup: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The column of every n-gram of each normalised text (``columns[indptr[i]:indptr[i+1]]``
     for text ``i``), before counting: :func:`weighted_matrix` counts and weights them."""
-    from . import kernels
-
     if analyzer not in ANALYZERS:
         raise ValueError(f"analyzer must be one of {ANALYZERS}, not {analyzer!r}")
     low, high = (int(n) for n in ngram_range)
     if not 1 <= low <= high <= MAX_N:
         raise ValueError(f"ngram_range must be (low, high) with 1 <= low <= high <= "
                          f"{MAX_N}, not {ngram_range!r}")
-    if n_texts == 0:
-        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if np.count_nonzero(codes == _NEWLINE) != n_texts - 1:  # the kernels trust the line count
+    if n_texts and np.count_nonzero(codes == _NEWLINE) != n_texts - 1:
         raise ValueError(f"codes hold {np.count_nonzero(codes == _NEWLINE) + 1} texts, not "
-                         f"{n_texts}")
+                         f"{n_texts}")  # the kernels trust the line count
+    if n_texts == 0 or codes.max() <= _SPACE:
+        # blank texts: no n-grams, and no compiled code loaded for them
+        return np.zeros(n_texts + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    from . import kernels
+
     lookup = np.zeros(0, dtype=np.int32) if lookup is None else lookup
     hash_columns = kernels.word_columns if analyzer == "word" else kernels.char_wb_columns
     indptr = np.empty(n_texts + 1, dtype=np.int64)
@@ -328,11 +329,13 @@ def weighted_matrix(indptr: np.ndarray, columns: np.ndarray, *, width: int, subl
                     norm: str | None, idf: np.ndarray | None = None) -> sp.csr_matrix:
     """Count each row's columns (``columns[indptr[i]:indptr[i+1]]``) and weight them: the
     float32 TF-IDF matrix of :func:`ngram_matrix`."""
-    from . import kernels
-
     if norm not in ("l2", None):
         raise ValueError(f"norm must be 'l2' or None, not {norm!r}")
     n_rows = len(indptr) - 1
+    if len(columns) == 0:
+        return sp.csr_matrix((n_rows, width), dtype=np.float32)
+    from . import kernels
+
     idf = np.zeros(0, dtype=np.float32) if idf is None else np.asarray(idf, dtype=np.float32)
     rows_indptr = np.empty(n_rows + 1, dtype=np.int64)
     indices = np.empty(len(columns), dtype=np.int32)

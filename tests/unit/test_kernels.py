@@ -115,6 +115,9 @@ def test_ngram_matrix_of_nothing_and_of_long_input():
     empty = ngram_matrix([], analyzer="char_wb", ngram_range=(2, 5), n_bits=12,
                          sublinear_tf=True, norm="l2")
     assert empty.shape == (0, 2**12) and empty.nnz == 0
+    blank = ngram_matrix(["", "  ", "!?", "\n"], analyzer="word", ngram_range=(1, 2),
+                         n_bits=12, sublinear_tf=True, norm="l2")
+    assert blank.shape == (4, 2**12) and blank.nnz == 0 and blank.dtype == np.float32
     # several chunks of the batch: rows stay in order and independent of their neighbours
     texts = [f"sentence {i} about gas and oil number {i % 7}" for i in range(9000)]
     whole = ngram_matrix(texts, analyzer="char_wb", ngram_range=(2, 5), n_bits=12,

@@ -199,3 +199,20 @@ def test_partial_fit_matches_one_step_by_hand():
     np.testing.assert_allclose(clf.state_[:, 3:], gradient ** 2, rtol=1e-6)
     assert not clf.state_[1].any()
     np.testing.assert_allclose(clf.bias_[0], -0.1 * np.sign(errors.sum(axis=0)), atol=1e-6)
+
+
+def test_the_training_process_leaves_the_hashing_to_the_workers(train_small_path, tmp_path):
+    # the compiled n-gram loops cost a process about 110 MB: with workers, only they load them
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from policy_themes.streaming import train_streaming\n"
+        f"train_streaming([{str(train_small_path)!r}], model_dir={str(tmp_path / 'm')!r}, "
+        "chunksize=30, jobs=2, n_features=2**12)\n"
+        "print('policy_themes.kernels' in sys.modules, 'numba' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split()[-2:] == ["False", "False"]
+    assert (tmp_path / "m" / "model.npz").exists()
