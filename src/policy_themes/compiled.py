@@ -79,16 +79,13 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
     over = membership >= thresholds[None, :]
     if over.size:
         over[np.flatnonzero(primary_column >= 0), primary_column[primary_column >= 0]] = False
-    extra_rows = set(np.flatnonzero(over.any(axis=1)).tolist()) if over.size else set()
-    sets = []
-    for i, first in enumerate(primary):
-        if first == NO_THEME:
-            sets.append([NO_THEME])
-        elif i in extra_rows:
-            extra = [j for j in np.argsort(-membership[i], kind="stable") if over[i, j]]
-            sets.append([first] + [themes[j] for j in extra])
-        else:
-            sets.append([first])
+    sets = [[NO_THEME] if first == NO_THEME else [first] for first in primary]
+    extra_rows = np.flatnonzero(over.any(axis=1)) if over.size else np.zeros(0, dtype=np.int64)
+    # the other themes over their thresholds, by decreasing probability (one sort for all rows)
+    order = np.argsort(-membership[extra_rows], axis=1, kind="stable")
+    for i, row_order in zip(extra_rows.tolist(), order):
+        if primary[i] != NO_THEME:
+            sets[i] += [themes[j] for j in row_order if over[i, j]]
     return primary, sets
 
 
@@ -273,19 +270,81 @@ def _compile_outputs(clf):
 
 class _ChunkColumns:
     """A slice of the inputs: its ``text`` and ``context`` columns, each normalised on first
-    use and then shared by the blocks that read it."""
+    use and then shared by the blocks that read it, the rules' scores of its texts, and its
+    contexts as lines (most of them texts of the slice)."""
 
-    def __init__(self, text: list[str], context: list[str]):
+    def __init__(self, text: list[str], context):
         self.values = {"text": text, "context": context}
         self._codes: dict[str, np.ndarray | None] = {}
+        self._scores: np.ndarray | None = None
+        self._lines: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+
+    def strings(self, column: str) -> list[str]:
+        values = self.values[column]
+        return values if isinstance(values, list) else list(values)
 
     def codes(self, column: str) -> np.ndarray | None:
         from .matching import normalize_batch_bytes
 
         if column not in self._codes:
-            values = self.values[column]
+            values = self.strings(column)
             self._codes[column] = normalize_batch_bytes(values) if values else None
         return self._codes[column]
+
+    def rule_scores(self, matcher) -> np.ndarray:
+        """The rules' theme scores of the texts."""
+        if self._scores is None:
+            codes = self.codes("text")
+            normalized = None if codes is None else codes.tobytes().decode("utf-8")
+            self._scores = matcher.vote_scores(self.values["text"], normalized)
+        return self._scores
+
+    def context_lines(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Each context as lines: context ``i``'s are ``parts[indptr[i]:indptr[i+1]]``, where
+        a part below ``len(text)`` is that text of the slice and part ``len(text) + j`` is
+        ``other_lines[j]``."""
+        if self._lines is None:
+            from .context import NeighbourContext
+
+            context = self.values["context"]
+            if isinstance(context, NeighbourContext):
+                self._lines = self._neighbour_lines(context)
+            else:
+                self._lines = self._split_lines(context)
+        return self._lines
+
+    def _neighbour_lines(self, context) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        text = self.values["text"]
+        indptr, rows = context.neighbours()
+        local = rows - context.first
+        # the neighbours inside the slice are its texts when the slice and the context align
+        inside = (local >= 0) & (local < len(text))
+        aligned = all(context.texts[context.first + i] == t for i, t in enumerate(text))
+        if not aligned:
+            inside[:] = False
+        outside, where = np.unique(rows[~inside], return_inverse=True)
+        parts = local.copy()
+        parts[~inside] = len(text) + where
+        return indptr, parts, [str(context.texts[r]) for r in outside]
+
+    def _split_lines(self, context: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        from .context import SEPARATOR
+
+        row_of: dict[str, int] = {}
+        for row, text in enumerate(self.values["text"]):
+            row_of.setdefault(text, row)
+        n_texts = len(self.values["text"])
+        others: dict[str, int] = {}
+        parts: list[int] = []
+        indptr = np.zeros(len(context) + 1, dtype=np.int64)
+        for row, text in enumerate(context):
+            if text:
+                for line in text.split(SEPARATOR):
+                    part = row_of.get(line)
+                    parts.append(part if part is not None else
+                                 n_texts + others.setdefault(line, len(others)))
+            indptr[row + 1] = len(parts)
+        return indptr, np.array(parts, dtype=np.int64), list(others)
 
 
 def _unigrams(block: dict) -> bool:
@@ -421,10 +480,14 @@ class CompiledModel:
     def _chunk_blocks(self, texts: Sequence[str], context: Sequence[str] | None):
         """The feature blocks of consecutive slices of the inputs (bounded in size), each
         column of a slice normalised once for all the blocks that read it."""
+        from .context import NeighbourContext
         from .ngrams import iter_chunks
 
         texts = [str(t) for t in texts]
-        context = [""] * len(texts) if context is None else [str(c) for c in context]
+        if context is None:
+            context = [""] * len(texts)
+        elif not isinstance(context, NeighbourContext):
+            context = [str(c) for c in context]
         start = 0
         for chunk in iter_chunks(texts):
             columns = _ChunkColumns(chunk, context[start:start + len(chunk)])
@@ -432,14 +495,17 @@ class CompiledModel:
             yield [self._block(block, columns) for block in self.spec["blocks"]]
 
     def _block(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
-        values = columns.values[block["column"]]
+        on_context = block["column"] == "context"
         if block["kind"] == "rules":
-            codes = None if block["per_line"] else columns.codes(block["column"])
-            return self._rules(block, values, codes)
-        if block["column"] == "context" and _unigrams(block) and values:
-            return self._context_unigrams(block, values, columns.values["text"],
-                                          columns.codes("text"))
-        return self._ngrams(block, values, columns.codes(block["column"]))
+            if on_context and block["per_line"]:
+                return self._context_rules(block, columns)
+            scores = columns.rule_scores(self._rule_matcher()) if not on_context else \
+                self._rule_matcher().vote_scores(columns.strings("context"))
+            return sp.csr_matrix(np.log1p(scores[:, :block["n_themes"]]))
+        if on_context and _unigrams(block):
+            return self._context_unigrams(block, columns)
+        return self._ngrams(block, len(columns.values["text"]),
+                            columns.codes(block["column"]))
 
     def _output_weights(self) -> tuple[np.ndarray, np.ndarray, int]:
         """The primary and membership weights side by side, one row a feature."""
@@ -461,12 +527,11 @@ class CompiledModel:
             self.__dict__["_outputs"] = stacked
         return stacked
 
-    def _ngrams(self, block: dict, texts: list[str], codes: np.ndarray | None
-                ) -> sp.csr_matrix:
-        """A ``tfidf`` or ``hashed`` block of texts normalised into ``codes``."""
+    def _ngrams(self, block: dict, n_texts: int, codes: np.ndarray | None) -> sp.csr_matrix:
+        """A ``tfidf`` or ``hashed`` block of ``n_texts`` texts normalised into ``codes``."""
         from .ngrams import normalized_ngram_matrix
 
-        return normalized_ngram_matrix(codes, len(texts), **self._ngram_settings(block))
+        return normalized_ngram_matrix(codes, n_texts, **self._ngram_settings(block))
 
     def _ngram_settings(self, block: dict) -> dict:
         from .ngrams import bucket_lookup
@@ -483,62 +548,56 @@ class CompiledModel:
                             idf=self.arrays[f"{name}.idf"])
         return settings
 
-    def _context_unigrams(self, block: dict, context: list[str], texts: list[str],
-                          text_codes: np.ndarray) -> sp.csr_matrix:
+    def _context_unigrams(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
         """A word-unigram block of the contexts, from the unigrams of their lines.
 
-        A context's lines are mostly the sentences around it, hashed already with the batch's
-        texts: each line is hashed once (a line that is not a text of the batch, once for the
-        batch), and a context's columns are its lines' columns one after the other, the same
-        as hashing the joined context (a unigram never spans a line break), bit for bit.
+        A context's lines are mostly the sentences around it, hashed already with the slice's
+        texts: each line is hashed once, and a context's columns are its lines' columns one
+        after the other, the same as hashing the joined context (a unigram never spans a line
+        break), bit for bit.
         """
-        from .context import SEPARATOR
         from .kernels import gather_rows
         from .matching import normalize_batch_bytes
         from .ngrams import ngram_columns, weighted_matrix
 
         settings = self._ngram_settings(block)
-        row_of: dict[str, int] = {}
-        for row, text in enumerate(texts):
-            row_of.setdefault(text, row)
-        others: dict[str, int] = {}
-        parts: list[int] = []
-        parts_indptr = np.zeros(len(context) + 1, dtype=np.int64)
-        for row, text in enumerate(context):
-            if text:
-                for line in text.split(SEPARATOR):
-                    part = row_of.get(line)
-                    parts.append(part if part is not None else
-                                 len(texts) + others.setdefault(line, len(others)))
-            parts_indptr[row + 1] = len(parts)
+        parts_indptr, parts, other_lines = columns.context_lines()
         hashing = {k: settings[k] for k in ("analyzer", "ngram_range", "n_bits")}
         hashing["lookup"] = settings.get("lookup")
-        indptr, columns = ngram_columns(text_codes, len(texts), **hashing)
-        if others:
-            extra_indptr, extra_columns = ngram_columns(normalize_batch_bytes(list(others)),
-                                                        len(others), **hashing)
+        n_texts = len(columns.values["text"])
+        indptr, found = ngram_columns(columns.codes("text"), n_texts, **hashing)
+        if other_lines:
+            extra_indptr, extra = ngram_columns(normalize_batch_bytes(other_lines),
+                                                len(other_lines), **hashing)
             indptr = np.concatenate([indptr, extra_indptr[1:] + indptr[-1]])
-            columns = np.concatenate([columns, extra_columns])
-        parts_array = np.array(parts, dtype=np.int64)
-        total = int((indptr[parts_array + 1] - indptr[parts_array]).sum())
-        context_indptr = np.empty(len(context) + 1, dtype=np.int64)
+            found = np.concatenate([found, extra])
+        total = int((indptr[parts + 1] - indptr[parts]).sum())
+        context_indptr = np.empty(len(parts_indptr), dtype=np.int64)
         context_columns = np.empty(total, dtype=np.int64)
-        gather_rows(indptr, columns, parts_indptr, parts_array, context_indptr, context_columns)
+        gather_rows(indptr, found, parts_indptr, parts, context_indptr, context_columns)
         width = settings["n_columns"] if "lookup" in settings else 2 ** settings["n_bits"]
         return weighted_matrix(context_indptr, context_columns, width=width,
                                sublinear_tf=settings["sublinear_tf"], norm=settings["norm"],
                                idf=settings.get("idf"))
 
-    def _rules(self, block: dict, texts: list[str], codes: np.ndarray | None
-               ) -> sp.csr_matrix:
+    def _context_rules(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
+        """The rules' votes of each context: the sum of its lines' (the slice's sentences are
+        matched once, for the ``rules`` block too)."""
+        matcher = self._rule_matcher()
+        parts_indptr, parts, other_lines = columns.context_lines()
+        scores = columns.rule_scores(matcher)
+        if other_lines:
+            scores = np.vstack([scores, matcher.vote_scores(other_lines)])
+        summed = sp.csr_matrix((np.ones(len(parts)), parts, parts_indptr),
+                               shape=(len(parts_indptr) - 1, len(scores)))
+        return sp.csr_matrix(np.log1p(summed @ scores[:, :block["n_themes"]]))
+
+    def _rule_matcher(self):
         from .labeling import RuleMatcher
 
         if self._matcher is None:
             self._matcher = RuleMatcher(self.taxonomy)
-        per_line = block["per_line"]
-        normalized = None if per_line or codes is None else codes.tobytes().decode("utf-8")
-        return self._matcher.vote_features(texts, block["n_themes"], per_line=per_line,
-                                           normalized=normalized)
+        return self._matcher
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability that each class is the primary theme (as ``ThemeClassifier``)."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .config import ContextConfig
 
-__all__ = ["neighbour_context", "frame_context", "document_column", "SEPARATOR"]
+__all__ = ["neighbour_context", "neighbour_rows", "NeighbourContext", "frame_context",
+           "document_column", "SEPARATOR"]
 
 #: Between the sentences of a context. The text features read it as a space; the
 #: ``context_rules`` block counts each line's rule votes once per batch and adds them up.
@@ -42,15 +44,74 @@ def neighbour_context(texts: Sequence[str], documents: Sequence[object], window:
     >>> neighbour_context(["A.", "B.", "C.", "X."], ["d", "d", "d", "e"])
     ['B.', 'A.\\nC.', 'B.', '']
     """
+    return list(NeighbourContext(texts, *neighbour_rows(documents, window)))
+
+
+def neighbour_rows(documents: Sequence[object], window: int = 1
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Each sentence's neighbours as rows: sentence ``i``'s are ``rows[indptr[i]:indptr[i+1]]``
+    (``window`` before and after it in its document, in document order)."""
     members: dict[object, list[int]] = {}
     for index, document in enumerate(documents):
         members.setdefault(document, []).append(index)
-    context = [""] * len(texts)
+    around: list[list[int]] = [[] for _ in range(len(documents))]
     for indices in members.values():
         for k, index in enumerate(indices):
-            around = indices[max(k - window, 0):k] + indices[k + 1:k + 1 + window]
-            context[index] = SEPARATOR.join(str(texts[i]) for i in around)
-    return context
+            around[index] = indices[max(k - window, 0):k] + indices[k + 1:k + 1 + window]
+    indptr = np.zeros(len(documents) + 1, dtype=np.int64)
+    np.cumsum([len(rows) for rows in around], out=indptr[1:])
+    rows = np.fromiter((r for rows in around for r in rows), dtype=np.int64, count=indptr[-1])
+    return indptr, rows
+
+
+class NeighbourContext(Sequence):
+    """The contexts of sentences as the rows of their neighbours in ``texts``.
+
+    It reads as the list of joined contexts (``SEPARATOR`` between neighbours), so it goes
+    wherever contexts as strings do; :class:`~policy_themes.compiled.CompiledModel` reads the
+    rows instead, and reuses each sentence's own features for the contexts it is part of.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The sentences the rows point into.
+    indptr, rows : ndarray of int64
+        What :func:`neighbour_rows` returns.
+    first : int, default=0
+        The sentence whose context is item 0 (a slice starts further on).
+    """
+
+    def __init__(self, texts: Sequence[str], indptr: np.ndarray, rows: np.ndarray,
+                 first: int = 0, count: int | None = None):
+        self.texts = texts
+        self.indptr = indptr
+        self.rows = rows
+        self.first = first
+        self.count = len(indptr) - 1 - first if count is None else count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            start, stop, step = item.indices(self.count)
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            return NeighbourContext(self.texts, self.indptr, self.rows, self.first + start,
+                                    max(stop - start, 0))
+        if item < 0:
+            item += self.count
+        if not 0 <= item < self.count:
+            raise IndexError("context index out of range")
+        row = self.first + item
+        return SEPARATOR.join(str(self.texts[r])
+                              for r in self.rows[self.indptr[row]:self.indptr[row + 1]])
+
+    def neighbours(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(indptr, rows)`` of this slice: item ``i``'s neighbours are rows
+        ``rows[indptr[i]:indptr[i+1]]`` of ``texts``."""
+        indptr = self.indptr[self.first:self.first + self.count + 1]
+        return indptr - indptr[0], self.rows[indptr[0]:indptr[-1]]
 
 
 def document_column(frame: pd.DataFrame, settings: ContextConfig) -> str | None:
@@ -71,4 +132,5 @@ def frame_context(frame: pd.DataFrame, settings: ContextConfig) -> list[str]:
     column = document_column(frame, settings)
     if column is None:
         return [""] * len(frame)
-    return neighbour_context(frame["text"].tolist(), frame[column].tolist(), settings.window)
+    texts = frame["text"].fillna("").astype(str).tolist()
+    return NeighbourContext(texts, *neighbour_rows(frame[column].tolist(), settings.window))

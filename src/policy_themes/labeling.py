@@ -43,8 +43,6 @@ class RuleMatcher:
         self._weights = np.zeros((len(self.rules), len(taxonomy.ids)))
         for i, rule in enumerate(self.rules):
             self._weights[i, self.rule_theme[i]] = rule.weight
-        # the texts of the last vote_features batch and their theme scores (see _line_scores)
-        self._last_batch: tuple[dict[str, int], np.ndarray | None] = ({}, None)
 
     def votes(self, texts: Sequence[str], normalized: str | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -109,10 +107,7 @@ class RuleMatcher:
 
         texts = [t if isinstance(t, str) else str(t) for t in texts]
         if not per_line:
-            scores = self.theme_scores(self.votes(texts, normalized)[0])
-            # the lines of a context are mostly the sentences of the batch before it
-            self._last_batch = ({text: row for row, text in enumerate(texts)}, scores)
-            return sp.csr_matrix(np.log1p(scores[:, :n_themes]))
+            return sp.csr_matrix(np.log1p(self.vote_scores(texts, normalized)[:, :n_themes]))
         distinct: dict[str, int] = {}
         owners, lines = [], []
         for row, text in enumerate(texts):
@@ -120,25 +115,14 @@ class RuleMatcher:
                 if line.strip():
                     owners.append(row)
                     lines.append(distinct.setdefault(line, len(distinct)))
-        scores = self._line_scores(list(distinct))[:, :n_themes]
+        scores = self.vote_scores(list(distinct))[:, :n_themes]
         summed = sp.csr_matrix((np.ones(len(lines)), (owners, lines)),
                                shape=(len(texts), len(distinct)))
         return sp.csr_matrix(np.log1p(summed @ scores))
 
-    def _line_scores(self, lines: list[str]) -> np.ndarray:
-        """:meth:`theme_scores` of each line, matching only the lines that the last batch of
-        :meth:`vote_features` without ``per_line`` did not hold."""
-        known, known_scores = self._last_batch
-        where = np.fromiter((known.get(line, -1) for line in lines), dtype=np.int64,
-                            count=len(lines))
-        scores = np.empty((len(lines), len(self.taxonomy.ids)))
-        found = where >= 0
-        if found.any():
-            scores[found] = known_scores[where[found]]
-        missing = np.flatnonzero(~found)
-        if missing.size:
-            scores[missing] = self.theme_scores(self.votes([lines[i] for i in missing])[0])
-        return scores
+    def vote_scores(self, texts: Sequence[str], normalized: str | None = None) -> np.ndarray:
+        """:meth:`theme_scores` of the :meth:`votes` of ``texts``."""
+        return self.theme_scores(self.votes(texts, normalized)[0])
 
     def theme_first(self, first: np.ndarray) -> np.ndarray:
         """Earliest match position per theme: shape (n_texts, n_themes)."""

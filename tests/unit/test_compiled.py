@@ -80,9 +80,32 @@ def test_context_features_equal_the_pipeline_features(full_model_dir, sentences)
     ours = compiled.features(many, context)
     theirs = pipeline[:-1].transform(make_frame(many, context)).tocsr()
     assert ours.shape == theirs.shape and len(many) > 3000
+    assert_same_matrix(ours, theirs)
+
+
+def assert_same_matrix(ours, theirs):
     np.testing.assert_array_equal(ours.indptr, theirs.indptr)
     np.testing.assert_array_equal(ours.indices, theirs.indices)
     np.testing.assert_array_equal(ours.data, theirs.data)
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+def test_neighbour_rows_give_the_features_of_the_joined_contexts(full_model_dir, sentences,
+                                                                 aligned):
+    """Contexts given as neighbour rows (as predict builds them) read each sentence's own
+    features; texts that are not the rows' sentences fall back to hashing the neighbours."""
+    from policy_themes.context import NeighbourContext, neighbour_rows
+    from policy_themes.pipeline import make_frame
+
+    texts, _ = sentences
+    many = [f"{text} ({i % 13})" if i % 2 else text for i, text in enumerate(texts * 40)]
+    context = NeighbourContext(many, *neighbour_rows([i // 9 for i in range(len(many))], 2))
+    given = many if aligned else [f"{text} and gas" for text in many]
+    compiled = load_model(full_model_dir).compiled
+    pipeline, _ = load_pipeline(full_model_dir)
+    theirs = pipeline[:-1].transform(make_frame(given, list(context))).tocsr()
+    assert_same_matrix(compiled.features(given, context), theirs)
+    assert_same_matrix(compiled.features(given[100:2500], context[100:2500]), theirs[100:2500])
 
 
 def test_the_pipeline_is_loaded_only_when_needed(full_model_dir):

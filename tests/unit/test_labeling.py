@@ -86,23 +86,6 @@ def test_scores_are_weighted_sums(mini):
     assert np.allclose(scores[0], [2, 2, 0, 0])
 
 
-def test_context_votes_reuse_the_last_batch_and_stay_the_same(mini):
-    texts = ["Oil and gas.", "Trade deals.", "Nothing here.", "gas gas"]
-    context = ["Trade deals.\nNothing here.", "Oil and gas.\nNothing here.\nunseen trade line",
-               "", "Oil and gas.\ngas gas\ngas gas"]
-    fresh = RuleMatcher(mini).vote_features(context, 3, per_line=True).toarray()
-    matcher = RuleMatcher(mini)
-    matcher.vote_features(texts, 3)  # the sentences whose lines make up the context
-    reused = matcher.vote_features(context, 3, per_line=True).toarray()
-    np.testing.assert_array_equal(reused, fresh)
-    energy = [t.id for t in mini.themes].index("energy")
-    assert reused[3, energy] == pytest.approx(np.log1p(2 + 2 * 2))  # each line counted
-    # another batch replaces the remembered one: its lines are matched, not looked up
-    matcher.vote_features(["Trade deals."], 3)
-    np.testing.assert_array_equal(matcher.vote_features(context, 3, per_line=True).toarray(),
-                                  fresh)
-
-
 def test_rule_votes_of_a_normalised_batch_are_the_same(mini):
     from policy_themes.matching import normalize_batch
 

@@ -1,0 +1,48 @@
+"""A sentence's context: its neighbours' texts, as strings or as rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from policy_themes.config import ContextConfig
+from policy_themes.context import (
+    NeighbourContext,
+    frame_context,
+    neighbour_context,
+    neighbour_rows,
+)
+
+TEXTS = ["A.", "B.", "C.", "X.", "D.", "Y."]
+DOCS = ["d", "d", "d", "e", "d", "e"]
+
+
+def test_neighbour_rows_stay_in_their_document_in_order():
+    indptr, rows = neighbour_rows(DOCS, window=1)
+    assert [rows[indptr[i]:indptr[i + 1]].tolist() for i in range(len(DOCS))] == [
+        [1], [0, 2], [1, 4], [5], [2], [3]]
+    indptr, rows = neighbour_rows(DOCS, window=2)
+    assert rows[indptr[2]:indptr[3]].tolist() == [0, 1, 4]
+    assert neighbour_rows([], 2)[0].tolist() == [0]
+
+
+def test_neighbour_context_reads_as_the_joined_strings():
+    context = NeighbourContext(TEXTS, *neighbour_rows(DOCS, window=1))
+    expected = ["B.", "A.\nC.", "B.\nD.", "Y.", "C.", "X."]
+    assert list(context) == expected == neighbour_context(TEXTS, DOCS, 1)
+    assert len(context) == 6 and context[-1] == "X." and context[1] == "A.\nC."
+    part = context[2:5]
+    assert isinstance(part, NeighbourContext) and list(part) == expected[2:5]
+    assert list(part[1:]) == expected[3:5] and len(context[5:99]) == 1
+    assert context[::2] == expected[::2]
+    indptr, rows = part.neighbours()
+    assert indptr.tolist() == [0, 2, 3, 4] and rows.tolist() == [1, 4, 5, 2]
+    with pytest.raises(IndexError):
+        context[6]
+
+
+def test_frame_context_gives_rows_of_the_document_column():
+    frame = pd.DataFrame({"doc_id": DOCS, "text": TEXTS[:5] + [np.nan]})
+    context = frame_context(frame, ContextConfig(window=1))
+    assert isinstance(context, NeighbourContext)
+    assert list(context) == ["B.", "A.\nC.", "B.\nD.", "", "C.", "X."]
+    assert frame_context(frame.drop(columns="doc_id"), ContextConfig(window=1)) == [""] * 6
