@@ -571,15 +571,21 @@ def _table_chunk(chunk, text_column, documents, id_column, offset, path
         if SENT_COL not in frame.columns:
             frame.insert(1, SENT_COL, 0)
         return (frame[~blank] if skipped else frame), skipped
-    records = []
-    other = [c for c in chunk.columns if c not in (text_column, DOC_COL)]
-    for (_, row), doc_id, text in zip(chunk.iterrows(), ids, texts):
-        extra = {c: row[c] for c in other}
-        for s in split_sentences(text, doc_id=str(doc_id)):
-            records.append({DOC_COL: s.doc_id, SENT_COL: s.index, "start": s.start, "end": s.end,
-                            TEXT_COL: s.text, **extra})
-    columns = [DOC_COL, SENT_COL, "start", "end", TEXT_COL, *other]
-    return pd.DataFrame.from_records(records, columns=columns), skipped
+    columns: dict[str, list] = {DOC_COL: [], SENT_COL: [], "start": [], "end": [], TEXT_COL: []}
+    owners: list[int] = []  # the row of each sentence, for the row's other columns
+    for position, (doc_id, text) in enumerate(zip(ids, texts)):
+        found = split_sentences(text, doc_id=str(doc_id))
+        for s in found:
+            columns[DOC_COL].append(s.doc_id)
+            columns[SENT_COL].append(s.index)
+            columns["start"].append(s.start)
+            columns["end"].append(s.end)
+            columns[TEXT_COL].append(s.text)
+        owners += [position] * len(found)
+    frame = pd.DataFrame(columns)
+    for column in (c for c in chunk.columns if c not in (text_column, DOC_COL)):
+        frame[column] = chunk[column].iloc[owners].to_numpy()
+    return frame, skipped
 
 
 def _blank_mask(texts: pd.Series) -> np.ndarray:
