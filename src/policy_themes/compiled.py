@@ -488,6 +488,8 @@ class CompiledModel:
             context = [""] * len(texts)
         elif not isinstance(context, NeighbourContext):
             context = [str(c) for c in context]
+        if len(context) != len(texts):
+            raise ValueError(f"{len(context)} contexts for {len(texts)} texts")
         start = 0
         for chunk in iter_chunks(texts):
             columns = _ChunkColumns(chunk, context[start:start + len(chunk)])

@@ -108,6 +108,12 @@ def test_neighbour_rows_give_the_features_of_the_joined_contexts(full_model_dir,
     assert_same_matrix(compiled.features(given[100:2500], context[100:2500]), theirs[100:2500])
 
 
+def test_contexts_must_match_the_texts(full_model_dir):
+    model = load_model(full_model_dir)
+    with pytest.raises(ValueError, match="2 contexts for 3 texts"):
+        model.predict_arrays(["Gas.", "Oil.", "Trade."], ["", ""])
+
+
 def test_the_pipeline_is_loaded_only_when_needed(full_model_dir):
     model = load_model(full_model_dir)
     model.predict(["Gas pipeline talks."])
