@@ -304,13 +304,13 @@ class _ChunkColumns:
         a part below ``len(text)`` is that text of the slice and part ``len(text) + j`` is
         ``other_lines[j]``."""
         if self._lines is None:
-            from .context import NeighbourContext
+            from .context import NeighbourContext, context_lines
 
             context = self.values["context"]
             if isinstance(context, NeighbourContext):
                 self._lines = self._neighbour_lines(context)
             else:
-                self._lines = self._split_lines(context)
+                self._lines = context_lines(context, self.values["text"])
         return self._lines
 
     def _neighbour_lines(self, context) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -326,25 +326,6 @@ class _ChunkColumns:
         parts = local.copy()
         parts[~inside] = len(text) + where
         return indptr, parts, [str(context.texts[r]) for r in outside]
-
-    def _split_lines(self, context: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        from .context import SEPARATOR
-
-        row_of: dict[str, int] = {}
-        for row, text in enumerate(self.values["text"]):
-            row_of.setdefault(text, row)
-        n_texts = len(self.values["text"])
-        others: dict[str, int] = {}
-        parts: list[int] = []
-        indptr = np.zeros(len(context) + 1, dtype=np.int64)
-        for row, text in enumerate(context):
-            if text:
-                for line in text.split(SEPARATOR):
-                    part = row_of.get(line)
-                    parts.append(part if part is not None else
-                                 n_texts + others.setdefault(line, len(others)))
-            indptr[row + 1] = len(parts)
-        return indptr, np.array(parts, dtype=np.int64), list(others)
 
 
 def _unigrams(block: dict) -> bool:
@@ -586,13 +567,11 @@ class CompiledModel:
         """The rules' votes of each context: the sum of its lines' (the slice's sentences are
         matched once, for the ``rules`` block too)."""
         matcher = self._rule_matcher()
-        parts_indptr, parts, other_lines = columns.context_lines()
+        indptr, parts, other_lines = columns.context_lines()
         scores = columns.rule_scores(matcher)
         if other_lines:
             scores = np.vstack([scores, matcher.vote_scores(other_lines)])
-        summed = sp.csr_matrix((np.ones(len(parts)), parts, parts_indptr),
-                               shape=(len(parts_indptr) - 1, len(scores)))
-        return sp.csr_matrix(np.log1p(summed @ scores[:, :block["n_themes"]]))
+        return matcher.line_vote_features(indptr, parts, scores, block["n_themes"])
 
     def _rule_matcher(self):
         from .labeling import RuleMatcher

@@ -108,17 +108,22 @@ class RuleMatcher:
         texts = [t if isinstance(t, str) else str(t) for t in texts]
         if not per_line:
             return sp.csr_matrix(np.log1p(self.vote_scores(texts, normalized)[:, :n_themes]))
-        distinct: dict[str, int] = {}
-        owners, lines = [], []
-        for row, text in enumerate(texts):
-            for line in text.split("\n"):
-                if line.strip():
-                    owners.append(row)
-                    lines.append(distinct.setdefault(line, len(distinct)))
-        scores = self.vote_scores(list(distinct))[:, :n_themes]
-        summed = sp.csr_matrix((np.ones(len(lines)), (owners, lines)),
-                               shape=(len(texts), len(distinct)))
-        return sp.csr_matrix(np.log1p(summed @ scores))
+        from .context import context_lines
+
+        indptr, parts, lines = context_lines(texts)
+        return self.line_vote_features(indptr, parts, self.vote_scores(lines), n_themes)
+
+    @staticmethod
+    def line_vote_features(indptr: np.ndarray, parts: np.ndarray, line_scores: np.ndarray,
+                           n_themes: int):
+        """``log1p`` of each context's summed line scores: context ``i`` adds up the rows
+        ``parts[indptr[i]:indptr[i+1]]`` of ``line_scores`` (see
+        :func:`~policy_themes.context.context_lines`)."""
+        import scipy.sparse as sp
+
+        summed = sp.csr_matrix((np.ones(len(parts)), parts, indptr),
+                               shape=(len(indptr) - 1, len(line_scores)))
+        return sp.csr_matrix(np.log1p(summed @ line_scores[:, :n_themes]))
 
     def vote_scores(self, texts: Sequence[str], normalized: str | None = None) -> np.ndarray:
         """:meth:`theme_scores` of the :meth:`votes` of ``texts``."""

@@ -7,6 +7,7 @@ import pytest
 from policy_themes.config import ContextConfig
 from policy_themes.context import (
     NeighbourContext,
+    context_lines,
     frame_context,
     neighbour_context,
     neighbour_rows,
@@ -46,3 +47,11 @@ def test_frame_context_gives_rows_of_the_document_column():
     assert isinstance(context, NeighbourContext)
     assert list(context) == ["B.", "A.\nC.", "B.\nD.", "", "C.", "X."]
     assert frame_context(frame.drop(columns="doc_id"), ContextConfig(window=1)) == [""] * 6
+
+
+def test_context_lines_point_at_known_texts_and_list_the_others_once():
+    indptr, parts, others = context_lines(["A.\nZ.", "", "Z.\nB.\nA."], texts=["A.", "B."])
+    assert indptr.tolist() == [0, 2, 2, 5]
+    assert parts.tolist() == [0, 2, 2, 1, 0] and others == ["Z."]
+    indptr, parts, others = context_lines(["A.\nA."])
+    assert parts.tolist() == [0, 0] and others == ["A."]
