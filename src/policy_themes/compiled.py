@@ -319,8 +319,7 @@ class _ChunkColumns:
         local = rows - context.first
         # the neighbours inside the slice are its texts when the slice and the context align
         inside = (local >= 0) & (local < len(text))
-        aligned = all(context.texts[context.first + i] == t for i, t in enumerate(text))
-        if not aligned:
+        if list(context.texts[context.first:context.first + len(text)]) != text:
             inside[:] = False
         outside, where = np.unique(rows[~inside], return_inverse=True)
         parts = local.copy()
