@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .analysis import RuleAnalysis
 from .data import (
@@ -17,12 +18,16 @@ from .data import (
     iter_sentence_frames,
     join_themes,
     parse_themes,
+    sentence_frame,
     table_sink,
 )
 from .errors import DataError
 from .labeling import LabelResult, RuleMatcher, label_sentences
 from .parallel import map_chunks
 from .taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
 
 __all__ = ["LabelRun", "label_files", "check_output_path", "no_text_error"]
 
@@ -121,37 +126,38 @@ def label_files(
     def on_read(fraction: float) -> None:
         state["fraction"] = fraction
 
+    # documents of a table reach the workers unsplit: they split them
     frames = iter_sentence_frames(
         inputs, text_column=text_column, documents=documents, id_column=id_column,
         chunksize=chunksize, encoding=encoding, progress=on_read,
-        on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows),
+        on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows), split=False,
     )
     in_flight: deque = deque()  # chunks handed to map_chunks, not yet labeled
 
-    def numbered(frames):
-        """Each chunk with the number of sentences before it (for gold-label messages)."""
-        before = 0
+    def counted(frames):
         for frame in frames:
-            state["read"] = before + len(frame)
+            state["read"] += len(frame)  # sentences, or documents of unsplit chunks
             in_flight.append(frame)
-            yield frame, before
-            before += len(frame)
+            yield frame
 
-    task = _LabelChunk(taxonomy, documents)
+    task = _LabelChunk(taxonomy)
+    done = 0
     with table_sink(out_path) as sink:
-        for columns, result, gold in map_chunks(task, numbered(frames), jobs=jobs):
-            # the worker sends back only the new columns, not the text
-            labeled = in_flight.popleft().copy()
-            for name, values in columns.items():
-                labeled[name] = values
+        for labeled, result, gold in map_chunks(task, counted(frames), jobs=jobs):
+            chunk = in_flight.popleft()
+            done += len(chunk)
+            if isinstance(labeled, dict):
+                # a sentence chunk comes back as the new columns only, without the text
+                columns, labeled = labeled, chunk.copy()
+                for name, values in columns.items():
+                    labeled[name] = values
             analysis.update(result, gold)
             state["has_gold"] = state["has_gold"] or gold is not None
             sink.write(labeled)
             state["sentences"] += len(labeled)
             if progress is not None:
                 # chunks in flight were read but are not done: scale the share read to them
-                done = state["sentences"] / max(state["read"], state["sentences"], 1)
-                progress(state["sentences"], state["fraction"] * done)
+                progress(state["sentences"], state["fraction"] * done / max(state["read"], 1))
         blank = blank_rows_finding(skipped)
         if not state["sentences"]:
             raise no_text_error("label", inputs, blank)
@@ -162,31 +168,31 @@ def label_files(
 class _LabelChunk:
     """Label one chunk: the rules' columns to add to it, the labels, the gold themes.
 
-    Called as ``task((frame, sentences_before))``; picklable, so a worker process receives it
-    once and compiles the rules once.
+    A chunk of sentences gives the new columns only (the caller has the rest); a chunk of
+    documents (:class:`~policy_themes.data.DocumentRows`) is split here and comes back as the
+    labeled sentences. Picklable, so a worker process receives it once and compiles the rules
+    once.
     """
 
-    def __init__(self, taxonomy: Taxonomy, documents: bool):
+    def __init__(self, taxonomy: Taxonomy):
         self.taxonomy = taxonomy
-        self.documents = documents
         self._matcher = None
 
     def __getstate__(self):
         return {**self.__dict__, "_matcher": None}
 
-    def __call__(self, item) -> tuple[dict, LabelResult, list[list[str]] | None]:
-        frame, before = item
+    def __call__(self, chunk) -> tuple[dict | DataFrame, LabelResult, list[list[str]] | None]:
+        frame = sentence_frame(chunk)
         if self._matcher is None:
             self._matcher = RuleMatcher(self.taxonomy)
         texts = frame["text"].fillna("").astype(str).tolist()
         result = label_sentences(texts, self.taxonomy, matcher=self._matcher)
         gold = None
         if THEMES_COL in frame.columns:
-            source = frame.attrs.get("source", "input")
-            # rows of a sentence table keep their row number in the file as index
-            rows = None if self.documents else frame.index.tolist()
-            gold = parse_themes(frame[THEMES_COL], self.taxonomy, source=source,
-                                first_row=before + 2, rows=rows)
+            # the index is each row's row number in the file
+            gold = parse_themes(frame[THEMES_COL], self.taxonomy,
+                                source=frame.attrs.get("source", "input"),
+                                rows=frame.index.tolist())
         prefix = "rule_" if gold is not None else ""
         columns = {f"{prefix}themes": [join_themes(t) for t in result.themes],
                    f"{prefix}primary": result.primary,
@@ -194,6 +200,10 @@ class _LabelChunk:
         # never overwrite a column of the input: such a name gets the prefix rule_
         names = free_names(frame.columns, columns, "rule_")
         columns = {names[name]: values for name, values in columns.items()}
+        if frame is not chunk:  # the sentences split here are this call's own
+            for name, values in columns.items():
+                frame[name] = values
+            columns = frame
         # what the analysis reads, without the per-sentence lists already in the columns
         return columns, replace(result, rules_fired=[]), gold
 

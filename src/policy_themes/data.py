@@ -48,6 +48,8 @@ __all__ = [
     "read_table",
     "iter_table",
     "iter_sentence_frames",
+    "DocumentRows",
+    "sentence_frame",
     "parse_themes",
     "join_themes",
     "read_labeled",
@@ -462,7 +464,8 @@ def iter_sentence_frames(
     encoding: str | None = None,
     progress: Callable[[float], None] | None = None,
     on_skip: Callable[[str, list[int]], None] | None = None,
-) -> Iterator[pd.DataFrame]:
+    split: bool = True,
+) -> Iterator[pd.DataFrame | DocumentRows]:
     """Yield the sentences of many inputs as DataFrames, in input order, a chunk at a time.
 
     Table rows whose text is blank or missing are skipped, and so are documents without text;
@@ -488,13 +491,18 @@ def iter_sentence_frames(
     on_skip : callable, default=None
         Called as ``on_skip(source, rows)`` with the row numbers (lines of CSV, TSV and JSONL
         files) of table rows skipped for blank text, or with no rows for an empty document.
+    split : bool, default=True
+        False yields the chunks of a table of documents as :class:`DocumentRows`, not yet
+        split, so that a worker process can split them (:func:`sentence_frame`): splitting is
+        most of the cost of reading an archive of speeches.
 
     Yields
     ------
     DataFrame
         Columns ``doc_id``, ``sentence``, ``text``; ``start`` and ``end`` for split documents; and
-        a table's other columns unchanged. Rows of a sentence table keep their row number in the
-        file as index; ``frame.attrs["source"]`` names the file.
+        a table's other columns unchanged. The index is the row number in the file of each
+        table row (of each sentence's row, for documents); ``frame.attrs["source"]`` names the
+        file.
     """
     paths = _expand_inputs(inputs)
     for number, path in enumerate(paths):
@@ -519,6 +527,12 @@ def iter_sentence_frames(
             offset += len(chunk)
             if skipped and on_skip is not None:
                 on_skip(str(path), skipped)
+            if isinstance(frame, DocumentRows):
+                if not split:
+                    if len(frame) > len(skipped):
+                        yield frame
+                    continue
+                frame = frame.sentences()
             if len(frame):
                 frame.attrs["source"] = str(path)
                 yield frame
@@ -556,36 +570,83 @@ def _document_frame(path: Path, encoding: str | None) -> pd.DataFrame:
 
 
 def _table_chunk(chunk, text_column, documents, id_column, offset, path
-                 ) -> tuple[pd.DataFrame, list[int]]:
-    """A chunk of a table as sentences, and the row numbers of the rows with blank text."""
+                 ) -> tuple[pd.DataFrame | DocumentRows, list[int]]:
+    """A chunk of a table as sentences (as documents still to split with ``documents``), and
+    the row numbers of the rows with blank text."""
     first = _first_row(path) + offset
     ids = _row_ids(chunk, id_column, offset, path)
     blank = _blank_mask(chunk[text_column])
     skipped = [first + int(i) for i in np.flatnonzero(blank)]
-    texts = chunk[text_column].fillna("").astype(str)
-    if not documents:
-        frame = chunk.rename(columns={text_column: TEXT_COL}).copy()
-        frame.index = pd.RangeIndex(first, first + len(frame))
-        if DOC_COL not in frame.columns:
-            frame.insert(0, DOC_COL, ids)
-        if SENT_COL not in frame.columns:
-            frame.insert(1, SENT_COL, 0)
-        return (frame[~blank] if skipped else frame), skipped
-    columns: dict[str, list] = {DOC_COL: [], SENT_COL: [], "start": [], "end": [], TEXT_COL: []}
-    owners: list[int] = []  # the row of each sentence, for the row's other columns
-    for position, (doc_id, text) in enumerate(zip(ids, texts)):
-        found = split_sentences(text, doc_id=str(doc_id))
-        for s in found:
-            columns[DOC_COL].append(s.doc_id)
-            columns[SENT_COL].append(s.index)
-            columns["start"].append(s.start)
-            columns["end"].append(s.end)
-            columns[TEXT_COL].append(s.text)
-        owners += [position] * len(found)
-    frame = pd.DataFrame(columns)
-    for column in (c for c in chunk.columns if c not in (text_column, DOC_COL)):
-        frame[column] = chunk[column].iloc[owners].to_numpy()
-    return frame, skipped
+    if documents:
+        return DocumentRows(chunk, text_column, ids, str(path), first), skipped
+    frame = chunk.rename(columns={text_column: TEXT_COL}).copy()
+    frame.index = pd.RangeIndex(first, first + len(frame))
+    if DOC_COL not in frame.columns:
+        frame.insert(0, DOC_COL, ids)
+    if SENT_COL not in frame.columns:
+        frame.insert(1, SENT_COL, 0)
+    return (frame[~blank] if skipped else frame), skipped
+
+
+class DocumentRows:
+    """Rows of a table that are documents, not yet split into sentences.
+
+    :func:`iter_sentence_frames` yields these with ``split=False`` so that the processes that
+    label or predict a chunk also split it, rather than the one process that reads the input.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        The table's rows (blank texts give no sentences).
+    text_column : str
+        The column holding each document.
+    ids : list of str
+        Each row's document id.
+    source : str
+        The file the rows come from.
+    first_row : int
+        Row number in the file of the first row (a line of CSV, TSV and JSONL files).
+    """
+
+    def __init__(self, rows: pd.DataFrame, text_column: str, ids: list[str], source: str,
+                 first_row: int):
+        self.rows = rows
+        self.text_column = text_column
+        self.ids = ids
+        self.source = source
+        self.first_row = first_row
+
+    def __len__(self) -> int:
+        """Number of documents."""
+        return len(self.rows)
+
+    def sentences(self) -> pd.DataFrame:
+        """The documents' sentences: ``doc_id``, ``sentence``, ``start``, ``end``, ``text``,
+        then the rows' other columns, as :func:`iter_sentence_frames` yields them; the index is
+        the row number in the file of each sentence's document."""
+        texts = self.rows[self.text_column].fillna("").astype(str)
+        columns: dict[str, list] = {DOC_COL: [], SENT_COL: [], "start": [], "end": [],
+                                    TEXT_COL: []}
+        owners: list[int] = []  # the row of each sentence, for the row's other columns
+        for position, (doc_id, text) in enumerate(zip(self.ids, texts)):
+            found = split_sentences(text, doc_id=str(doc_id))
+            for s in found:
+                columns[DOC_COL].append(s.doc_id)
+                columns[SENT_COL].append(s.index)
+                columns["start"].append(s.start)
+                columns["end"].append(s.end)
+                columns[TEXT_COL].append(s.text)
+            owners += [position] * len(found)
+        frame = pd.DataFrame(columns, index=self.first_row + np.array(owners, dtype=np.int64))
+        for column in (c for c in self.rows.columns if c not in (self.text_column, DOC_COL)):
+            frame[column] = self.rows[column].iloc[owners].to_numpy()
+        frame.attrs["source"] = self.source
+        return frame
+
+
+def sentence_frame(chunk: pd.DataFrame | DocumentRows) -> pd.DataFrame:
+    """A chunk of :func:`iter_sentence_frames` as sentences (:class:`DocumentRows` split)."""
+    return chunk.sentences() if isinstance(chunk, DocumentRows) else chunk
 
 
 def _blank_mask(texts: pd.Series) -> np.ndarray:
@@ -686,6 +747,7 @@ def _split_theme_cell(value: object) -> list[str]:
 
 
 def _rows_text(rows: list[int]) -> str:
+    rows = list(dict.fromkeys(rows))  # the sentences of one document share its row
     shown = ", ".join(map(str, rows[:5]))
     more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
     return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"

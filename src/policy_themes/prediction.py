@@ -395,19 +395,20 @@ def predict_files(
         check_output_path(out_path, inputs)
     fraction = {"value": 0.0}
     skipped: dict[str, list[int]] = {}
+    # documents of a table reach the workers unsplit: they split them
     frames = iter_sentence_frames(inputs, text_column=text_column, documents=documents,
                                   id_column=id_column, chunksize=chunksize, encoding=encoding,
                                   progress=lambda f: fraction.__setitem__("value", f),
                                   on_skip=lambda src, rows: skipped.setdefault(src, []).extend(
-                                      rows))
+                                      rows), split=False)
     done = 0
-    read = {"sentences": 0}
+    rows = {"read": 0, "done": 0}  # sentences, or documents of unsplit chunks
 
     in_flight: deque = deque()  # chunks handed to map_chunks, not yet predicted
 
     def counted(frames):
         for frame in frames:
-            read["sentences"] += len(frame)
+            rows["read"] += len(frame)
             in_flight.append(frame)
             yield frame
 
@@ -415,15 +416,18 @@ def predict_files(
     task = _PredictChunk(model, top_k, columns_only=True)
     with table_sink(out_path) as sink:
         for predicted in map_chunks(task, counted(frames), jobs=jobs):
-            # the worker sends back only the prediction columns, not the text
-            chunk = _join_prediction(in_flight.popleft(), predicted)
+            sent = in_flight.popleft()
+            rows["done"] += len(sent)
+            # a sentence chunk comes back as its prediction columns only, without the text
+            chunk = _join_prediction(sent, predicted) if isinstance(sent, pd.DataFrame) \
+                else predicted
             sink.write(chunk)
             if sum(len(p) for p in previews) < preview_rows:
                 previews.append(chunk.head(preview_rows))
             done += len(chunk)
             if progress is not None:
                 # chunks in flight were read but are not done: scale the share read to them
-                progress(done, fraction["value"] * done / max(read["sentences"], done, 1))
+                progress(done, fraction["value"] * rows["done"] / max(rows["read"], 1))
         blank = blank_rows_finding(skipped)
         if not done:
             raise no_text_error("predict", inputs, blank)
@@ -433,11 +437,13 @@ def predict_files(
 
 
 class _PredictChunk:
-    """Predict one chunk of sentences: the chunk's other columns, ``text``, then the
-    prediction columns (only the prediction columns with ``columns_only``).
+    """Predict one chunk: the chunk's other columns, ``text``, then the prediction columns.
 
-    Picklable, so each worker process of :func:`~policy_themes.parallel.map_chunks` receives the
-    model once rather than with every chunk.
+    With ``columns_only``, a chunk of sentences gives only the prediction columns (the caller
+    has the rest); a chunk of documents (:class:`~policy_themes.data.DocumentRows`) is split
+    here and always comes back whole. Picklable, so each worker process of
+    :func:`~policy_themes.parallel.map_chunks` receives the model once rather than with every
+    chunk.
     """
 
     def __init__(self, model: ThemeModel, top_k: int, columns_only: bool = False):
@@ -447,23 +453,27 @@ class _PredictChunk:
 
     batch = 4096  # sentences per transform: bounds the n-gram matrices' memory
 
-    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def __call__(self, chunk) -> pd.DataFrame:
+        from .data import sentence_frame
+
+        frame = sentence_frame(chunk)
+        predicted = self._predict(frame).drop(columns=["text"])
+        if self.columns_only and frame is chunk:
+            return predicted
+        return _join_prediction(frame, predicted)
+
+    def _predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         model = self.model
         texts = _texts(frame)
         context = model.context_for(frame)  # from the whole chunk: neighbours cross batches
         if not texts:
-            return self._output(frame, model.predict(texts, top_k=self.top_k))
+            return model.predict(texts, top_k=self.top_k)
         parts = [model._predict_frame(texts[i:i + self.batch],
                                       None if context is None else context[i:i + self.batch],
                                       self.top_k, top_k_text=True)
                  for i in range(0, len(texts), self.batch)]
         # each row's prediction is independent of the rows beside it: batching changes nothing
-        predicted = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        return self._output(frame, predicted)
-
-    def _output(self, frame: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
-        predicted = predicted.drop(columns=["text"])
-        return predicted if self.columns_only else _join_prediction(frame, predicted)
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def _texts(frame: pd.DataFrame) -> list[str]:

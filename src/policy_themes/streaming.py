@@ -39,7 +39,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from .compiled import linear_scores, softmax, stacked_membership_proba
 from .config import CVConfig, ThresholdConfig, TrainConfig
-from .data import THEME_COL, THEMES_COL, iter_sentence_frames, join_themes, parse_themes
+from .data import (
+    THEME_COL,
+    THEMES_COL,
+    DocumentRows,
+    iter_sentence_frames,
+    join_themes,
+    parse_themes,
+    sentence_frame,
+)
 from .errors import ConfigError, DataError
 from .features import HashedNgrams
 from .pipeline import (
@@ -424,7 +432,8 @@ class _Featurize:
     def __getstate__(self):
         return {**self.__dict__, "_matcher": None}
 
-    def __call__(self, frame: pd.DataFrame) -> _Chunk:
+    def __call__(self, chunk: pd.DataFrame | DocumentRows) -> _Chunk:
+        frame = sentence_frame(chunk)  # documents are split here, in the worker
         texts = frame["text"].fillna("").astype(str).tolist()
         scores = None
         if self.weak:
@@ -580,7 +589,8 @@ def train_streaming(
     read = {"fraction": 0.0}
     frames = iter_sentence_frames(paths, text_column=text_column, documents=documents,
                                   chunksize=chunksize, encoding=encoding,
-                                  progress=lambda f: read.__setitem__("fraction", f))
+                                  progress=lambda f: read.__setitem__("fraction", f),
+                                  split=False)
     digest = hashlib.sha256()
     primary_counts = np.zeros(len(clf.labels), dtype=np.int64)
     held_X, held_themes, held_texts = [], [], []

@@ -100,6 +100,18 @@ def test_label_table_rows_as_documents(tmp_path):
     assert frame["iso3"].tolist() == ["AZE", "AZE", "NOR", "NOR"]
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_bad_gold_theme_in_a_documents_table_names_its_row(tmp_path, monkeypatch, jobs):
+    monkeypatch.chdir(tmp_path)
+    table = "s.csv"
+    pd.DataFrame({"text": ["Oil talks. Trade grew."] * 3 + ["Peace. Aid."],
+                  "themes": ["energy_diplomacy"] * 3 + ["no_such_theme"]}
+                 ).to_csv(table, index=False)
+    result = invoke("label", table, "--documents", "--chunk-size", "100", "--jobs", jobs)
+    assert result.exit_code == 1
+    assert "s.csv: unknown theme 'no_such_theme' in row 5;" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -6,6 +6,7 @@ import pytest
 
 from policy_themes.data import (
     AtomicTableWriter,
+    DocumentRows,
     atomic_write_text,
     file_format,
     iter_sentence_frames,
@@ -14,6 +15,7 @@ from policy_themes.data import (
     read_document,
     read_labeled,
     read_table,
+    sentence_frame,
 )
 from policy_themes.errors import DataError
 
@@ -137,6 +139,29 @@ def test_sentence_frames_from_documents_folders_and_tables(tmp_path, seed_path):
     assert frames[1]["text"].tolist() == ["Alpha.", "Beta."]
     assert frames[1]["doc_id"].tolist() == ["x1", "x1"]
     assert frames[1]["sentence"].tolist() == [0, 1]
+
+
+def test_unsplit_document_rows_split_into_the_same_sentences(tmp_path):
+    table = tmp_path / "speeches.csv"
+    pd.DataFrame({"doc_id": ["a", "b", "c", "d"], "year": [1990, 1991, 1992, 1993],
+                  "text": ["Mr. Smith spoke. Trade grew 2.5%.", "  ", "Peace.\n\nAid came.",
+                           "One more."]}).to_csv(table, index=False)
+    skipped = []
+    split = list(iter_sentence_frames([table], documents=True, chunksize=200))
+    unsplit = list(iter_sentence_frames([table], documents=True, chunksize=200, split=False,
+                                        on_skip=lambda source, rows: skipped.extend(rows)))
+    assert [type(c) for c in unsplit] == [DocumentRows, DocumentRows]  # 2 documents a chunk
+    frames = [sentence_frame(c) for c in unsplit]
+    assert [len(c) for c in unsplit] == [2, 2]
+    for expected, frame in zip(split, frames):
+        pd.testing.assert_frame_equal(frame, expected)
+    whole = pd.concat(frames)
+    assert whole["text"].tolist() == ["Mr. Smith spoke.", "Trade grew 2.5%.", "Peace.",
+                                      "Aid came.", "One more."]
+    assert whole["year"].tolist() == ["1990", "1990", "1992", "1992", "1993"]
+    assert whole.index.tolist() == [2, 2, 4, 4, 5]  # the file row of each sentence's document
+    assert skipped == [3]
+    assert frames[1].attrs["source"] == str(table)
 
 
 def test_folder_without_documents(tmp_path):
