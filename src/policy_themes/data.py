@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .sentences import split_sentences
+from .sentences import sentence_spans, split_sentences
 from .taxonomy import NO_THEME, Taxonomy
 
 __all__ = [
@@ -629,13 +629,15 @@ class DocumentRows:
                                     TEXT_COL: []}
         owners: list[int] = []  # the row of each sentence, for the row's other columns
         for position, (doc_id, text) in enumerate(zip(self.ids, texts)):
-            found = split_sentences(text, doc_id=str(doc_id))
-            for s in found:
-                columns[DOC_COL].append(s.doc_id)
-                columns[SENT_COL].append(s.index)
-                columns["start"].append(s.start)
-                columns["end"].append(s.end)
-                columns[TEXT_COL].append(s.text)
+            found = sentence_spans(text)
+            if not found:
+                continue
+            starts, ends, cleaned = zip(*found)
+            columns[DOC_COL] += [str(doc_id)] * len(found)
+            columns[SENT_COL] += range(len(found))
+            columns["start"] += starts
+            columns["end"] += ends
+            columns[TEXT_COL] += cleaned
             owners += [position] * len(found)
         frame = pd.DataFrame(columns, index=self.first_row + np.array(owners, dtype=np.int64))
         for column in (c for c in self.rows.columns if c not in (self.text_column, DOC_COL)):
