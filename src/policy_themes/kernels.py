@@ -48,6 +48,33 @@ def tf_table(sublinear_tf: bool) -> np.ndarray:
 _mix = njit(cache=True, nogil=True, inline="always")(_array_mix)
 
 
+_M1, _M2, _M4 = (np.uint64(0x5555555555555555), np.uint64(0x3333333333333333),
+                 np.uint64(0x0F0F0F0F0F0F0F0F))
+_H01 = np.uint64(0x0101010101010101)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _popcount(x):
+    """Set bits of a uint64 (LLVM turns this into one instruction where there is one)."""
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.int64((x * _H01) >> np.uint64(56))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _column(lookup, bucket):
+    """The column of a bucket (-1: none): its rank among the buckets that are columns."""
+    if lookup.shape[0] == 0:
+        return bucket
+    word = bucket >> 6
+    bits = lookup[word, 0]
+    mask = np.uint64(1) << np.uint64(bucket & 63)
+    if (bits & mask) == 0:
+        return np.int64(-1)
+    return np.int64(lookup[word, 1]) + _popcount(bits & (mask - np.uint64(1)))
+
+
 @njit(cache=True, nogil=True)
 def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
     """Columns of the character n-grams inside word boundaries of each line of ``codes``.
@@ -61,8 +88,9 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
         Smallest and largest n.
     shift : uint64
         ``64 - n_bits``: a hash's bucket is its top ``n_bits`` bits.
-    lookup : ndarray of int32
-        Column of each bucket (-1: none); empty: the bucket is the column.
+    lookup : ndarray of uint64, shape (n_words, 2)
+        :func:`~policy_themes.ngrams.bucket_lookup`: which buckets are columns, and the
+        column of each; no rows: the bucket is the column.
     indptr : ndarray of int64, shape (n_lines + 1,)
         Filled: line ``i``'s columns are ``columns[indptr[i]:indptr[i + 1]]``.
     columns : ndarray of int64
@@ -93,7 +121,7 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
                 continue
             # written out here and in word_columns: as a helper function, this loop ran 5x slower
             bucket = np.int64(_mix(hashed, np.uint64(100 + n)) >> shift)
-            column = bucket if lookup.shape[0] == 0 else np.int64(lookup[bucket])
+            column = _column(lookup, bucket)
             if column >= 0:
                 columns[k] = column
                 k += 1
@@ -145,7 +173,7 @@ def word_columns(codes, low, high, shift, lookup, indptr, columns):
             if n > 1:
                 joined = _mix(joined, np.uint64(n))
             bucket = np.int64(joined >> shift)
-            column = bucket if lookup.shape[0] == 0 else np.int64(lookup[bucket])
+            column = _column(lookup, bucket)
             if column >= 0:
                 columns[k] = column
                 k += 1

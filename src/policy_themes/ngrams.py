@@ -230,6 +230,9 @@ def hash_ngrams(texts: Sequence[str], analyzer: str = "word",
     return rows_out, buckets_out, batch.bytes.tobytes(), starts, ends
 
 
+_NO_LOOKUP = np.zeros((0, 2), dtype=np.uint64)  # every bucket is its own column
+
+
 def iter_chunks(texts: list[str]):
     """Consecutive slices of ``texts`` of at most ``_CHUNK_BYTES`` characters (one text at
     least), so that a batch's arrays stay small whatever the caller passes."""
@@ -261,8 +264,9 @@ def ngram_matrix(texts: Sequence[str], *, analyzer: str, ngram_range: tuple[int,
         ``1 + log(tf)`` instead of the count.
     norm : {"l2", None}
         Scale rows to unit length.
-    lookup : ndarray of int32, default=None
-        Column of each bucket (-1: not a column); None makes every bucket its own column.
+    lookup : ndarray, default=None
+        :func:`bucket_lookup` of the buckets that are columns; None makes every bucket its own
+        column.
     n_columns : int, default=None
         Columns of the result (required with ``lookup``).
     idf : ndarray, default=None
@@ -317,7 +321,7 @@ def ngram_columns(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
         return np.zeros(n_texts + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
     from . import kernels
 
-    lookup = np.zeros(0, dtype=np.int32) if lookup is None else lookup
+    lookup = _NO_LOOKUP if lookup is None else lookup
     hash_columns = kernels.word_columns if analyzer == "word" else kernels.char_wb_columns
     indptr = np.empty(n_texts + 1, dtype=np.int64)
     columns = np.empty(len(codes) * (high - low + 1), dtype=np.int64)
@@ -346,7 +350,32 @@ def weighted_matrix(indptr: np.ndarray, columns: np.ndarray, *, width: int, subl
 
 
 def bucket_lookup(buckets: np.ndarray, n_bits: int) -> np.ndarray:
-    """Column of each of the ``2**n_bits`` buckets: its index in ``buckets``, else -1."""
-    lookup = np.full(2 ** n_bits, -1, dtype=np.int32)
-    lookup[buckets] = np.arange(len(buckets), dtype=np.int32)
+    """Which of the ``2**n_bits`` buckets are columns, and each one's column (its index in
+    ``buckets``), for the compiled loops of :mod:`.kernels`.
+
+    Row ``w`` covers buckets ``64 w`` to ``64 w + 63``: a bit mask of those that are columns,
+    and the number of columns before them, so a bucket's column is that number plus the bits
+    set below its own. 16 bytes for 64 buckets: 512 KB for ``n_bits=21``, where a table of
+    the column of each bucket took 8 MB, most of it read from memory rather than cache.
+
+    Parameters
+    ----------
+    buckets : ndarray of int
+        The columns' buckets, sorted and distinct (``HashedTfidf.buckets_``).
+    n_bits : int
+
+    Returns
+    -------
+    ndarray of uint64, shape (max(2**n_bits // 64, 1), 2)
+    """
+    buckets = np.asarray(buckets, dtype=np.int64)
+    if len(buckets) and (np.any(np.diff(buckets) <= 0) or buckets[0] < 0
+                         or buckets[-1] >= 2 ** n_bits):
+        raise ValueError(f"buckets must be sorted, distinct and below 2**{n_bits}")
+    n_words = max(2 ** n_bits // 64, 1)
+    lookup = np.zeros((n_words, 2), dtype=np.uint64)
+    np.bitwise_or.at(lookup[:, 0], buckets >> 6,
+                     np.left_shift(np.uint64(1), (buckets & 63).astype(np.uint64)))
+    per_word = np.bincount(buckets >> 6, minlength=n_words)
+    lookup[1:, 1] = np.cumsum(per_word[:-1])
     return lookup

@@ -28,7 +28,7 @@ def kernel_buckets(texts, analyzer, ngram_range, n_bits=12, lookup=None):
     indptr = np.empty(len(texts) + 1, dtype=np.int64)
     columns = np.empty(len(codes) * (high - low + 1), dtype=np.int64)
     hash_columns = kernels.word_columns if analyzer == "word" else kernels.char_wb_columns
-    lookup = np.zeros(0, dtype=np.int32) if lookup is None else lookup
+    lookup = np.zeros((0, 2), dtype=np.uint64) if lookup is None else lookup
     found = hash_columns(codes, low, high, np.uint64(64 - n_bits), lookup, indptr, columns)
     assert indptr[-1] == found
     return [columns[indptr[i]:indptr[i + 1]].tolist() for i in range(len(texts))]
@@ -54,10 +54,30 @@ def test_kernel_lookup_keeps_known_buckets_only():
     known = np.unique(buckets[rows == 1])  # "gas" and "gas gas"
     lookup = bucket_lookup(known, 12)
     found = kernel_buckets(texts, "word", (1, 2), lookup=lookup)
-    gas = int(lookup[buckets[(rows == 1)][0]])
+    gas = int(np.searchsorted(known, buckets[(rows == 1)][0]))
     assert found[0] == [gas]
     assert Counter(found[1]) == Counter({gas: 2, 1 - gas: 1})
     assert found[2] == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXTS, SETTINGS, st.integers(1, 14), st.randoms(use_true_random=False))
+def test_kernel_lookup_gives_each_known_bucket_its_index(texts, setting, n_bits, random):
+    analyzer, ngram_range = setting
+    every = array_buckets(texts, analyzer, ngram_range, n_bits)
+    seen = sorted({b for row in every for b in row})
+    known = np.array(sorted(random.sample(seen, len(seen) // 2)), dtype=np.int64)
+    found = kernel_buckets(texts, analyzer, ngram_range, n_bits, bucket_lookup(known, n_bits))
+    column = {int(b): i for i, b in enumerate(known)}
+    expected = [[column[b] for b in row if b in column] for row in every]
+    assert [Counter(row) for row in found] == [Counter(row) for row in expected]
+
+
+def test_bucket_lookup_refuses_unsorted_buckets():
+    with pytest.raises(ValueError, match="sorted, distinct"):
+        bucket_lookup(np.array([5, 3]), 12)
+    with pytest.raises(ValueError, match="sorted, distinct"):
+        bucket_lookup(np.array([4096]), 12)
 
 
 def reference_matrix(texts, analyzer, ngram_range, n_bits, sublinear_tf, norm, idf=None):
