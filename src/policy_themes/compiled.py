@@ -555,7 +555,7 @@ class CompiledModel:
             found = np.concatenate([found, extra])
         total = int((indptr[parts + 1] - indptr[parts]).sum())
         context_indptr = np.empty(len(parts_indptr), dtype=np.int64)
-        context_columns = np.empty(total, dtype=np.int64)
+        context_columns = np.empty(total, dtype=np.int32)
         gather_rows(indptr, found, parts_indptr, parts, context_indptr, context_columns)
         width = settings["n_columns"] if "lookup" in settings else 2 ** settings["n_bits"]
         return weighted_matrix(context_indptr, context_columns, width=width,

@@ -151,7 +151,7 @@ class HashedTfidf(_HashedBase):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_lookup_cache", None)  # 4 bytes a bucket: rebuilt on first use
+        state.pop("_lookup_cache", None)  # rebuilt on first use
         return state
 
 

@@ -93,7 +93,7 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
         column of each; no rows: the bucket is the column.
     indptr : ndarray of int64, shape (n_lines + 1,)
         Filled: line ``i``'s columns are ``columns[indptr[i]:indptr[i + 1]]``.
-    columns : ndarray of int64
+    columns : ndarray of int32
         Filled; room for ``len(codes) * (high - low + 1)`` is always enough.
     """
     size = codes.shape[0]
@@ -188,7 +188,7 @@ def weighted_rows(indptr, columns, width, tf, sublinear_tf, idf, l2, out_indptr,
 
     Parameters
     ----------
-    indptr, columns : ndarray of int64
+    indptr, columns : ndarray of int64, ndarray of int32
         What :func:`char_wb_columns` or :func:`word_columns` filled.
     width : int
         Number of columns.

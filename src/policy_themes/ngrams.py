@@ -41,7 +41,9 @@ _JOIN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _SPACE, _NEWLINE = 32, 10
-_CHUNK_BYTES = 1 << 17
+# characters of a batch hashed together: each loop then runs long enough to reuse what it has
+# in cache (per 100k sentences 2.2 s at 128 KB, 1.96 s at 512 KB), for about 10 MB of arrays
+_CHUNK_BYTES = 1 << 19
 
 
 class _Powers:
@@ -309,6 +311,8 @@ def ngram_columns(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
     for text ``i``), before counting: :func:`weighted_matrix` counts and weights them."""
     if analyzer not in ANALYZERS:
         raise ValueError(f"analyzer must be one of {ANALYZERS}, not {analyzer!r}")
+    if not 1 <= n_bits <= 31:
+        raise ValueError(f"n_bits must be from 1 to 31, not {n_bits!r}")
     low, high = (int(n) for n in ngram_range)
     if not 1 <= low <= high <= MAX_N:
         raise ValueError(f"ngram_range must be (low, high) with 1 <= low <= high <= "
@@ -318,13 +322,13 @@ def ngram_columns(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
                          f"{n_texts}")  # the kernels trust the line count
     if n_texts == 0 or codes.max() <= _SPACE:
         # blank texts: no n-grams, and no compiled code loaded for them
-        return np.zeros(n_texts + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(n_texts + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
     from . import kernels
 
     lookup = _NO_LOOKUP if lookup is None else lookup
     hash_columns = kernels.word_columns if analyzer == "word" else kernels.char_wb_columns
     indptr = np.empty(n_texts + 1, dtype=np.int64)
-    columns = np.empty(len(codes) * (high - low + 1), dtype=np.int64)
+    columns = np.empty(len(codes) * (high - low + 1), dtype=np.int32)  # n_bits <= 31
     found = hash_columns(codes, low, high, np.uint64(64 - n_bits), lookup, indptr, columns)
     return indptr, columns[:found]
 

@@ -26,7 +26,7 @@ def kernel_buckets(texts, analyzer, ngram_range, n_bits=12, lookup=None):
     codes = normalize_batch_bytes(texts)
     low, high = ngram_range
     indptr = np.empty(len(texts) + 1, dtype=np.int64)
-    columns = np.empty(len(codes) * (high - low + 1), dtype=np.int64)
+    columns = np.empty(len(codes) * (high - low + 1), dtype=np.int32)
     hash_columns = kernels.word_columns if analyzer == "word" else kernels.char_wb_columns
     lookup = np.zeros((0, 2), dtype=np.uint64) if lookup is None else lookup
     found = hash_columns(codes, low, high, np.uint64(64 - n_bits), lookup, indptr, columns)
