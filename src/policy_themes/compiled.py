@@ -355,6 +355,18 @@ def _taxonomy(raw: dict) -> Taxonomy:
     return Taxonomy(themes, name=raw["name"], source=raw.get("source", ""))
 
 
+def _aligned_rows(n_rows: int, n_columns: int, dtype) -> np.ndarray:
+    """Zeros of shape (n_rows, width), width ``n_columns`` rounded up to a whole number of
+    64-byte cache lines, starting on a cache line: each row of weights is then read as whole
+    lines (the padding columns stay zero and are never read as outputs)."""
+    itemsize = np.dtype(dtype).itemsize
+    per_line = 64 // itemsize
+    width = -(-n_columns // per_line) * per_line
+    raw = np.zeros(n_rows * width * itemsize + 64, dtype=np.uint8)
+    offset = -raw.ctypes.data % 64
+    return raw[offset:offset + n_rows * width * itemsize].view(dtype).reshape(n_rows, width)
+
+
 class CompiledModel:
     """Predict from the arrays of ``model.npz`` without scikit-learn.
 
@@ -443,7 +455,7 @@ class CompiledModel:
         from .kernels import add_products
 
         weights, intercept, n_primary = self._output_weights()
-        scores = np.zeros((len(texts), weights.shape[1]), dtype=weights.dtype)
+        scores = _aligned_rows(len(texts), weights.shape[1], weights.dtype)
         start = 0
         for blocks in self._chunk_blocks(texts, context):
             rows = scores[start:start + blocks[0].shape[0]]
@@ -454,7 +466,8 @@ class CompiledModel:
                              rows)
                 first_row += block.shape[1]
             start += len(rows)
-        decision = np.asarray(scores + intercept, dtype=np.float64)
+        n_outputs = len(intercept)
+        decision = np.asarray(scores[:, :n_outputs] + intercept, dtype=np.float64)
         return decision[:, :n_primary], decision[:, n_primary:]
 
     def _chunk_blocks(self, texts: Sequence[str], context: Sequence[str] | None):
@@ -500,12 +513,15 @@ class CompiledModel:
             intercepts = [arrays["primary.intercept"]]
             if membership.shape[1]:
                 intercepts.append(arrays["membership.intercept"])
-            weights = np.ascontiguousarray(np.hstack([primary, membership]))
+            n_outputs = primary.shape[1] + membership.shape[1]
+            weights = _aligned_rows(primary.shape[0], n_outputs, primary.dtype)
+            weights[:, :primary.shape[1]] = primary
+            weights[:, primary.shape[1]:n_outputs] = membership
             stacked = (weights, np.concatenate(intercepts), primary.shape[1])
             # the heads' arrays become views of the stacked weights: one copy in memory
             arrays["primary.coef"] = weights[:, :primary.shape[1]].T
             if self.spec["multilabel"]:
-                arrays["membership.coef"] = weights[:, primary.shape[1]:]
+                arrays["membership.coef"] = weights[:, primary.shape[1]:n_outputs]
             self.__dict__["_outputs"] = stacked
         return stacked
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from policy_themes.artifacts import load_pipeline
-from policy_themes.compiled import COMPILED_FILE, CompiledModel, compile_pipeline
+from policy_themes.compiled import COMPILED_FILE, CompiledModel, _aligned_rows, compile_pipeline
 from policy_themes.context import neighbour_context
 from policy_themes.errors import ModelError
 from policy_themes.prediction import ThemeModel, load_model
@@ -106,6 +106,15 @@ def test_neighbour_rows_give_the_features_of_the_joined_contexts(full_model_dir,
     theirs = pipeline[:-1].transform(make_frame(given, list(context))).tocsr()
     assert_same_matrix(compiled.features(given, context), theirs)
     assert_same_matrix(compiled.features(given[100:2500], context[100:2500]), theirs[100:2500])
+
+
+@pytest.mark.parametrize(("n_columns", "dtype", "width"),
+                         [(31, np.float64, 32), (8, np.float64, 8), (17, np.float32, 32)])
+def test_weight_rows_fill_whole_cache_lines(n_columns, dtype, width):
+    rows = _aligned_rows(5, n_columns, dtype)
+    assert rows.shape == (5, width) and rows.dtype == dtype
+    assert rows.ctypes.data % 64 == 0 and rows.flags.c_contiguous
+    assert not rows.any()
 
 
 def test_contexts_must_match_the_texts(full_model_dir):
