@@ -51,17 +51,24 @@ def neighbour_rows(documents: Sequence[object], window: int = 1
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Each sentence's neighbours as rows: sentence ``i``'s are ``rows[indptr[i]:indptr[i+1]]``
     (``window`` before and after it in its document, in document order)."""
-    members: dict[object, list[int]] = {}
-    for index, document in enumerate(documents):
-        members.setdefault(document, []).append(index)
-    around: list[list[int]] = [[] for _ in range(len(documents))]
-    for indices in members.values():
-        for k, index in enumerate(indices):
-            around[index] = indices[max(k - window, 0):k] + indices[k + 1:k + 1 + window]
-    indptr = np.zeros(len(documents) + 1, dtype=np.int64)
-    np.cumsum([len(rows) for rows in around], out=indptr[1:])
-    rows = np.fromiter((r for rows in around for r in rows), dtype=np.int64, count=indptr[-1])
-    return indptr, rows
+    n = len(documents)
+    codes, _ = pd.factorize(np.asarray(documents, dtype=object), use_na_sentinel=False)
+    # each document's sentences side by side, in their order: a neighbour is a step away
+    order = np.argsort(codes, kind="stable")
+    grouped = codes[order]
+    steps = [*range(-window, 0), *range(1, window + 1)]
+    candidates = np.full((n, len(steps)), -1, dtype=np.int64)
+    positions = np.arange(n)
+    for j, step in enumerate(steps):
+        near = positions + step
+        inside = (near >= 0) & (near < n)
+        same = np.zeros(n, dtype=bool)
+        same[inside] = grouped[near[inside]] == grouped[inside]
+        candidates[order[same], j] = order[near[same]]
+    found = candidates >= 0
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(found.sum(axis=1), out=indptr[1:])
+    return indptr, candidates[found]
 
 
 class NeighbourContext(Sequence):

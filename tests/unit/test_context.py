@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policy_themes.config import ContextConfig
 from policy_themes.context import (
@@ -24,6 +26,26 @@ def test_neighbour_rows_stay_in_their_document_in_order():
     indptr, rows = neighbour_rows(DOCS, window=2)
     assert rows[indptr[2]:indptr[3]].tolist() == [0, 1, 4]
     assert neighbour_rows([], 2)[0].tolist() == [0]
+
+
+def reference_neighbours(documents, window):
+    """Each sentence's neighbours, the plain way."""
+    members = {}
+    for index, document in enumerate(documents):
+        members.setdefault(document, []).append(index)
+    around = {}
+    for indices in members.values():
+        for k, index in enumerate(indices):
+            around[index] = indices[max(k - window, 0):k] + indices[k + 1:k + 1 + window]
+    return [around[i] for i in range(len(documents))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", 7, 2.5]), max_size=30), st.integers(0, 3))
+def test_neighbour_rows_equal_the_plain_way(documents, window):
+    indptr, rows = neighbour_rows(documents, window)
+    assert [rows[indptr[i]:indptr[i + 1]].tolist() for i in range(len(documents))] == \
+        reference_neighbours(documents, window)
 
 
 def test_neighbour_context_reads_as_the_joined_strings():
