@@ -195,6 +195,12 @@ class ThemeModel:
                        top_k_text: bool) -> pd.DataFrame:
         """:meth:`predict`'s frame, its ``top_k`` as pairs or as the text of
         :func:`format_top_k` (made for the whole batch at once)."""
+        return pd.DataFrame({"text": texts,
+                             **self._prediction_columns(texts, context, top_k, top_k_text)})
+
+    def _prediction_columns(self, texts: list[str], context: Sequence[str] | None, top_k: int,
+                            top_k_text: bool) -> dict[str, list | np.ndarray]:
+        """The columns of :meth:`_predict_frame` but ``text``."""
         primary, sets, proba, _ = self.predict_arrays(texts, context)
         classes = self.classes
         order = np.argsort(-proba, axis=1)[:, : max(top_k, 1)]
@@ -203,13 +209,12 @@ class ThemeModel:
         else:
             top = [[[classes[j], round(float(proba[i, j]), 4)] for j in row]
                    for i, row in enumerate(order)]
-        return pd.DataFrame({
-            "text": texts,
+        return {
             "primary": primary,
             "probability": proba.max(axis=1),  # the primary theme is the most probable class
             "themes": [";".join(s) for s in sets],
             "top_k": top,
-        })
+        }
 
     def explain(self, texts: Sequence[str], *, context: Sequence[str] | None = None,
                 n_terms: int = 5, taxonomy: Taxonomy | None = None) -> list[dict]:
@@ -457,23 +462,27 @@ class _PredictChunk:
         from .data import sentence_frame
 
         frame = sentence_frame(chunk)
-        predicted = self._predict(frame).drop(columns=["text"])
+        predicted = self._predict(frame)
         if self.columns_only and frame is chunk:
             return predicted
         return _join_prediction(frame, predicted)
 
     def _predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The prediction columns of a chunk (no ``text``)."""
         model = self.model
         texts = _texts(frame)
         context = model.context_for(frame)  # from the whole chunk: neighbours cross batches
         if not texts:
-            return model.predict(texts, top_k=self.top_k)
-        parts = [model._predict_frame(texts[i:i + self.batch],
-                                      None if context is None else context[i:i + self.batch],
-                                      self.top_k, top_k_text=True)
+            return model.predict(texts, top_k=self.top_k).drop(columns=["text"])
+        parts = [model._prediction_columns(texts[i:i + self.batch],
+                                           None if context is None else context[i:i + self.batch],
+                                           self.top_k, top_k_text=True)
                  for i in range(0, len(texts), self.batch)]
         # each row's prediction is independent of the rows beside it: batching changes nothing
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return pd.DataFrame({
+            name: np.concatenate([p[name] for p in parts]) if name == "probability"
+            else [value for p in parts for value in p[name]]
+            for name in parts[0]})
 
 
 def _texts(frame: pd.DataFrame) -> list[str]:
@@ -485,7 +494,7 @@ def _join_prediction(frame: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFra
     from .data import free_names
 
     chunk = frame.drop(columns=["text"]).reset_index(drop=True)
-    chunk["text"] = _texts(frame)
+    chunk["text"] = frame["text"].fillna("").astype(str).reset_index(drop=True)
     # an input column named like a prediction column (a gold "themes", say) is kept as it is and
     # the prediction's column is named model_<name>
     predicted = predicted.rename(columns=free_names(chunk.columns, predicted.columns, "model_"))
