@@ -86,7 +86,7 @@ def clean_span(span: str) -> str:
     A break after a hyphen before a capital keeps the hyphen ("Russian-\\nAzerbaijani" →
     "Russian-Azerbaijani").
     """
-    if "\n" in span:  # both joins need a line break: most sentences skip them
+    if "\n" in span and "-" in span:  # both joins need both: most sentences skip them
         span = _HYPHEN_COMPOUND_BREAK_RE.sub(r"\1", _HYPHEN_BREAK_RE.sub(r"\1", span))
     # str.split() splits on exactly the characters ``\s`` matches, and is ~3x faster
     return " ".join(span.split())
