@@ -332,7 +332,8 @@ def _iter_parquet(path: Path, chunksize: int | None) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        # read each column a megabyte at a time, not a row group (a million rows) at once
+        parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
         for batch in parquet.iter_batches(batch_size=chunksize or 65536):
             yield batch.to_pandas()
     except (OSError, ValueError) as exc:
