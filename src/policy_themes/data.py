@@ -642,7 +642,8 @@ class DocumentRows:
             owners += [position] * len(found)
         frame = pd.DataFrame(columns, index=self.first_row + np.array(owners, dtype=np.int64))
         for column in (c for c in self.rows.columns if c not in (self.text_column, DOC_COL)):
-            frame[column] = self.rows[column].iloc[owners].to_numpy()
+            # taken from the column's own array: no round trip through Python objects
+            frame[column] = self.rows[column].array.take(owners)
         frame.attrs["source"] = self.source
         return frame
 
