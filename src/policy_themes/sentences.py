@@ -40,12 +40,12 @@ _SENTENCE_STARTERS = {
     "while", "after", "before", "during", "for", "since", "with", "according",
 }
 
-# a run of . ! ? or one ellipsis, closing quotes or brackets, then white space; written to
+# a run of . ! ? or one ellipsis, closing quotes or brackets, then white space (group 1) and
+# the next word (group 2, after any opening quotes or brackets) in the same unit; written to
 # start with a character set, which lets the regex engine skip to the candidates (2x faster)
-# and the next word (with any opening quotes or brackets) in the same unit, when there is one
 _BOUNDARY_RE = re.compile(
     r"[.!?\u2026](?:(?<=\u2026)|(?<=[.!?])[.!?]*)[\"'\u201d\u2019)\]]*"
-    r"(?=\s+[\"'\u201c\u2018(\[]*(\S+))"
+    r"(?=(\s+)[\"'\u201c\u2018(\[]*(\S+))"
 )
 _BULLET_RE = re.compile(
     r"[ \t]*(?:[-\u2022\u25aa\u25cf\u2013\u2014*\u00b7]|\(?\d{1,2}[.)]|\(?[a-z][.)])[ \t]+"
@@ -217,17 +217,18 @@ def _split_unit(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """Yield sentence spans inside one unit using punctuation and the abbreviation lists."""
     sent_start = start
     for match in _BOUNDARY_RE.finditer(text, start, end):
-        if _is_sentence_end(text, match, start):
-            yield sent_start, match.end()
-            sent_start = _skip_space(text, match.end(), end)
+        next_word = match.group(2)
+        first = next_word[0]
+        if not (first.isupper() or first.isdigit()):
+            continue  # a sentence starts with a capital or a digit
+        stop = match.start()
+        if text[stop] == "." and _abbreviation_before(text, max(start, stop - 40), stop,
+                                                      next_word):
+            continue
+        yield sent_start, match.end()
+        sent_start = match.end(1)  # past the white space
     if sent_start < end:
         yield sent_start, _trim_end(text, sent_start, end)
-
-
-def _skip_space(text: str, pos: int, end: int) -> int:
-    while pos < end and text[pos].isspace():
-        pos += 1
-    return pos
 
 
 def _trim_end(text: str, start: int, end: int) -> int:
@@ -236,21 +237,14 @@ def _trim_end(text: str, start: int, end: int) -> int:
     return end
 
 
-def _is_sentence_end(text: str, match: re.Match, unit_start: int) -> bool:
-    """Whether the punctuation of a boundary match (which holds the next word) ends a
-    sentence."""
-    next_word = match.group(1)
-    first = next_word[0]
-    if not (first.isupper() or first.isdigit()):
-        return False
-    if text[match.start()] != ".":
-        return True
-    # the word before the full stop; abbreviations are short, so 40 characters are plenty
-    words = text[max(unit_start, match.start() - 40):match.start()].rsplit(None, 1)
+def _abbreviation_before(text: str, begin: int, stop: int, next_word: str) -> bool:
+    """Whether the word that ends at the full stop at ``stop`` (looked for from ``begin``:
+    abbreviations are short, 40 characters are plenty) is an abbreviation."""
+    words = text[begin:stop].rsplit(None, 1)
     if not words:
-        return True
+        return False
     token = words[-1].lstrip("\"'\u201c\u2018([").lower()
-    return not _is_abbreviation(token, next_word)
+    return _is_abbreviation(token, next_word)
 
 
 def _is_abbreviation(token: str, next_word: str) -> bool:
