@@ -88,6 +88,8 @@ def clean_span(span: str) -> str:
     """
     if "\n" in span and "-" in span:  # both joins need both: most sentences skip them
         span = _HYPHEN_COMPOUND_BREAK_RE.sub(r"\1", _HYPHEN_BREAK_RE.sub(r"\1", span))
+    elif span.isprintable() and "  " not in span and span[:1] != " " and span[-1:] != " ":
+        return span  # its only white space is single inner spaces: nothing to fold
     # str.split() splits on exactly the characters ``\s`` matches, and is ~3x faster
     return " ".join(span.split())
 

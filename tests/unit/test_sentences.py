@@ -1,6 +1,12 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from policy_themes.sentences import clean_span, split_sentences
+
+# white space of every kind, printable and other characters
+SPAN_TEXT = st.text(alphabet=st.sampled_from(list("ab .-\t\r\x0b\x0c\x1c\x85") + [
+    "\u00a0", "\u2003", "\u2028", "\u3000", "\u00e9", "\u200b"]), max_size=30)
 
 
 def texts(document: str) -> list[str]:
@@ -94,3 +100,9 @@ def test_seed_document(seed_path):
     assert any("H.E Mr. Ilham Aliyev, the instructions" in s for s in sentences)
     assert not any(s.endswith("H.E Mr.") for s in sentences)
     assert len(sentences) == 12
+
+
+@given(SPAN_TEXT)
+def test_clean_span_folds_white_space_like_split_and_join(span):
+    assert clean_span(span) == " ".join(span.split())
+
