@@ -174,15 +174,14 @@ def _units(text: str) -> Iterator[tuple[int, int]]:
 
 def _block_units(text: str, block: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
     """Split a block of non-blank lines where a line break is a hard break."""
-    widths = [len(text[s:e].rstrip()) for s, e in block]
-    wrapped = len(block) >= 3 and max(widths) >= 50
-    wrap_width = max(widths)
+    lines = [text[s:e].rstrip() for s, e in block]
+    wrap_width = max(map(len, lines))
+    wrapped = len(block) >= 3 and wrap_width >= 50
     unit_start = _content_start(text, *block[0])
     for i in range(len(block) - 1):
-        line_start, line_end = block[i]
         next_start, next_end = block[i + 1]
-        if _is_hard_break(text, line_start, line_end, next_start, next_end, wrapped, wrap_width):
-            yield unit_start, line_end
+        if _is_hard_break(lines[i], text, next_start, next_end, wrapped, wrap_width):
+            yield unit_start, block[i][1]
             unit_start = _content_start(text, next_start, next_end)
     yield unit_start, block[-1][1]
 
@@ -196,11 +195,11 @@ def _content_start(text: str, start: int, end: int) -> int:
     return pos
 
 
-def _is_hard_break(text, line_start, line_end, next_start, next_end, wrapped, wrap_width) -> bool:
-    """Decide whether the break after a line ends a sentence unit."""
+def _is_hard_break(line, text, next_start, next_end, wrapped, wrap_width) -> bool:
+    """Decide whether the break after ``line`` (without its trailing white space) ends a
+    sentence unit; the next line is ``text[next_start:next_end]``."""
     if _BULLET_RE.match(text, next_start, next_end):
         return True
-    line = text[line_start:line_end].rstrip()
     if not line:
         return True
     if line[-1] in _TERMINAL or (line[-1] in _CLOSERS and len(line) > 1 and line[-2] in _TERMINAL):
