@@ -79,7 +79,7 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
     over = membership >= thresholds[None, :]
     if over.size:
         over[np.flatnonzero(primary_column >= 0), primary_column[primary_column >= 0]] = False
-    sets = [[NO_THEME] if first == NO_THEME else [first] for first in primary]
+    sets = [[first] for first in primary]
     extra_rows = np.flatnonzero(over.any(axis=1)) if over.size else np.zeros(0, dtype=np.int64)
     # the other themes over their thresholds, by decreasing probability (one sort for all rows)
     order = np.argsort(-membership[extra_rows], axis=1, kind="stable")
@@ -527,24 +527,29 @@ class CompiledModel:
 
     def _ngrams(self, block: dict, n_texts: int, codes: np.ndarray | None) -> sp.csr_matrix:
         """A ``tfidf`` or ``hashed`` block of ``n_texts`` texts normalised into ``codes``."""
-        from .ngrams import normalized_ngram_matrix
+        from .ngrams import ngram_columns, weighted_matrix
 
-        return normalized_ngram_matrix(codes, n_texts, **self._ngram_settings(block))
+        hashing, weighting = self._ngram_settings(block)
+        return weighted_matrix(*ngram_columns(codes, n_texts, **hashing), **weighting)
 
-    def _ngram_settings(self, block: dict) -> dict:
+    def _ngram_settings(self, block: dict) -> tuple[dict, dict]:
+        """How a block finds its n-grams' columns (the arguments of
+        :func:`~policy_themes.ngrams.ngram_columns`) and how it weights them (of
+        :func:`~policy_themes.ngrams.weighted_matrix`)."""
         from .ngrams import bucket_lookup
 
-        settings = {"analyzer": block["analyzer"], "ngram_range": tuple(block["ngram_range"]),
-                    "n_bits": block["n_bits"], "sublinear_tf": block["sublinear_tf"],
-                    "norm": block["norm"]}
+        hashing = {"analyzer": block["analyzer"], "ngram_range": tuple(block["ngram_range"]),
+                   "n_bits": block["n_bits"], "lookup": None}
+        weighting = {"width": 2 ** block["n_bits"], "sublinear_tf": block["sublinear_tf"],
+                     "norm": block["norm"], "idf": None}
         if block["kind"] == "tfidf":
             name = block["name"]
             buckets = self.arrays[f"{name}.buckets"]
             if name not in self._lookups:
                 self._lookups[name] = bucket_lookup(buckets, block["n_bits"])
-            settings.update(lookup=self._lookups[name], n_columns=len(buckets),
-                            idf=self.arrays[f"{name}.idf"])
-        return settings
+            hashing["lookup"] = self._lookups[name]
+            weighting.update(width=len(buckets), idf=self.arrays[f"{name}.idf"])
+        return hashing, weighting
 
     def _context_unigrams(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
         """A word-unigram block of the contexts, from the unigrams of their lines.
@@ -558,10 +563,8 @@ class CompiledModel:
         from .matching import normalize_batch_bytes
         from .ngrams import ngram_columns, weighted_matrix
 
-        settings = self._ngram_settings(block)
+        hashing, weighting = self._ngram_settings(block)
         parts_indptr, parts, other_lines = columns.context_lines()
-        hashing = {k: settings[k] for k in ("analyzer", "ngram_range", "n_bits")}
-        hashing["lookup"] = settings.get("lookup")
         n_texts = len(columns.values["text"])
         indptr, found = ngram_columns(columns.codes("text"), n_texts, **hashing)
         if other_lines:
@@ -573,10 +576,7 @@ class CompiledModel:
         context_indptr = np.empty(len(parts_indptr), dtype=np.int64)
         context_columns = np.empty(total, dtype=np.int32)
         gather_rows(indptr, found, parts_indptr, parts, context_indptr, context_columns)
-        width = settings["n_columns"] if "lookup" in settings else 2 ** settings["n_bits"]
-        return weighted_matrix(context_indptr, context_columns, width=width,
-                               sublinear_tf=settings["sublinear_tf"], norm=settings["norm"],
-                               idf=settings.get("idf"))
+        return weighted_matrix(context_indptr, context_columns, **weighting)
 
     def _context_rules(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
         """The rules' votes of each context: the sum of its lines' (the slice's sentences are

@@ -29,8 +29,8 @@ import scipy.sparse as sp
 
 from .matching import normalize_batch_bytes
 
-__all__ = ["ANALYZERS", "MAX_N", "hash_ngrams", "ngram_matrix", "normalized_ngram_matrix",
-           "ngram_columns", "weighted_matrix", "bucket_lookup", "iter_chunks"]
+__all__ = ["ANALYZERS", "MAX_N", "hash_ngrams", "ngram_matrix", "ngram_columns",
+           "weighted_matrix", "bucket_lookup", "iter_chunks"]
 
 ANALYZERS = ("word", "char_wb")
 MAX_N = 16  # the longest n-grams
@@ -280,28 +280,16 @@ def ngram_matrix(texts: Sequence[str], *, analyzer: str, ngram_range: tuple[int,
     csr_matrix of shape (len(texts), n_columns)
     """
     texts = [t if isinstance(t, str) else str(t) for t in texts]
-    settings = {"analyzer": analyzer, "ngram_range": ngram_range, "n_bits": n_bits,
-                "sublinear_tf": sublinear_tf, "norm": norm, "lookup": lookup,
-                "n_columns": n_columns, "idf": idf}
-    blocks = [normalized_ngram_matrix(normalize_batch_bytes(chunk) if chunk else None,
-                                      len(chunk), **settings)
-              for chunk in iter_chunks(texts)]
+    width = n_columns if lookup is not None else 2 ** n_bits
+    blocks = []
+    for chunk in iter_chunks(texts):
+        indptr, columns = ngram_columns(normalize_batch_bytes(chunk) if chunk else None,
+                                        len(chunk), analyzer=analyzer, ngram_range=ngram_range,
+                                        n_bits=n_bits, lookup=lookup)
+        blocks.append(weighted_matrix(indptr, columns, width=width, sublinear_tf=sublinear_tf,
+                                      norm=norm, idf=idf))
     matrix = blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
     return matrix.astype(dtype, copy=False)
-
-
-def normalized_ngram_matrix(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
-                            ngram_range: tuple[int, int], n_bits: int, sublinear_tf: bool,
-                            norm: str | None, lookup: np.ndarray | None = None,
-                            n_columns: int | None = None,
-                            idf: np.ndarray | None = None) -> sp.csr_matrix:
-    """:func:`ngram_matrix` (float32) of ``n_texts`` texts that
-    :func:`~policy_themes.matching.normalize_batch_bytes` has normalised into ``codes`` (None
-    when there are no texts), so that several feature blocks share one normalisation."""
-    indptr, columns = ngram_columns(codes, n_texts, analyzer=analyzer, ngram_range=ngram_range,
-                                    n_bits=n_bits, lookup=lookup)
-    return weighted_matrix(indptr, columns, width=n_columns if lookup is not None else 2**n_bits,
-                           sublinear_tf=sublinear_tf, norm=norm, idf=idf)
 
 
 def ngram_columns(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
