@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .sentences import sentence_spans, split_sentences
+from .sentences import sentence_spans
 from .taxonomy import NO_THEME, Taxonomy
 
 __all__ = [
@@ -557,17 +557,28 @@ def _expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 def _document_frame(path: Path, encoding: str | None) -> pd.DataFrame:
-    text = read_document(path, encoding=encoding)
-    sentences = split_sentences(text, doc_id=path.stem)
-    return pd.DataFrame(
-        {
-            DOC_COL: [s.doc_id for s in sentences],
-            SENT_COL: [s.index for s in sentences],
-            "start": [s.start for s in sentences],
-            "end": [s.end for s in sentences],
-            TEXT_COL: [s.text for s in sentences],
-        }
-    )
+    columns, _ = _sentence_columns([path.stem], [read_document(path, encoding=encoding)])
+    return pd.DataFrame(columns)
+
+
+def _sentence_columns(ids: Iterable[object], texts: Iterable[str]
+                      ) -> tuple[dict[str, list], list[int]]:
+    """The sentences of documents as columns (``doc_id``, ``sentence``, ``start``, ``end``,
+    ``text``), and the position of each sentence's document."""
+    columns: dict[str, list] = {DOC_COL: [], SENT_COL: [], "start": [], "end": [], TEXT_COL: []}
+    owners: list[int] = []
+    for position, (doc_id, text) in enumerate(zip(ids, texts)):
+        found = sentence_spans(text)
+        if not found:
+            continue
+        starts, ends, cleaned = zip(*found)
+        columns[DOC_COL] += [str(doc_id)] * len(found)
+        columns[SENT_COL] += range(len(found))
+        columns["start"] += starts
+        columns["end"] += ends
+        columns[TEXT_COL] += cleaned
+        owners += [position] * len(found)
+    return columns, owners
 
 
 def _table_chunk(chunk, text_column, documents, id_column, offset, path
@@ -625,21 +636,8 @@ class DocumentRows:
         """The documents' sentences: ``doc_id``, ``sentence``, ``start``, ``end``, ``text``,
         then the rows' other columns, as :func:`iter_sentence_frames` yields them; the index is
         the row number in the file of each sentence's document."""
-        texts = self.rows[self.text_column].fillna("").astype(str)
-        columns: dict[str, list] = {DOC_COL: [], SENT_COL: [], "start": [], "end": [],
-                                    TEXT_COL: []}
-        owners: list[int] = []  # the row of each sentence, for the row's other columns
-        for position, (doc_id, text) in enumerate(zip(self.ids, texts)):
-            found = sentence_spans(text)
-            if not found:
-                continue
-            starts, ends, cleaned = zip(*found)
-            columns[DOC_COL] += [str(doc_id)] * len(found)
-            columns[SENT_COL] += range(len(found))
-            columns["start"] += starts
-            columns["end"] += ends
-            columns[TEXT_COL] += cleaned
-            owners += [position] * len(found)
+        columns, owners = _sentence_columns(
+            self.ids, self.rows[self.text_column].fillna("").astype(str))
         frame = pd.DataFrame(columns, index=self.first_row + np.array(owners, dtype=np.int64))
         for column in (c for c in self.rows.columns if c not in (self.text_column, DOC_COL)):
             # taken from the column's own array: no round trip through Python objects
