@@ -355,6 +355,23 @@ def _taxonomy(raw: dict) -> Taxonomy:
     return Taxonomy(themes, name=raw["name"], source=raw.get("source", ""))
 
 
+_SHARED: dict[tuple[str, str], CompiledModel] = {}  # loaded before this process forked
+
+
+def share_model(key: str) -> None:
+    """Load and warm up the model ``key`` (JSON ``[path, sha256]``) for the processes this one
+    will fork: an unpickled :class:`CompiledModel` of the same file and hash adopts its arrays
+    instead of reading the file, so forked workers share one copy of the weights.
+
+    The file is checked against the hash as it is read (:class:`~.errors.ModelError`
+    otherwise).
+    """
+    path, sha256 = json.loads(key)
+    model = CompiledModel.load(path, sha256)
+    model.warm_up()
+    _SHARED[(str(model.path), sha256)] = model
+
+
 def _aligned_rows(n_rows: int, n_columns: int, dtype) -> np.ndarray:
     """Zeros of shape (n_rows, width), width ``n_columns`` rounded up to a whole number of
     64-byte cache lines, starting on a cache line: each row of weights is then read as whole
@@ -430,6 +447,35 @@ class CompiledModel:
         if self.path is not None:
             state["_arrays"] = None  # a worker process reads the file itself
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        shared = _SHARED.get(self._share_key()) if self._arrays is None else None
+        if shared is not None:
+            self._adopt(shared)
+
+    def _share_key(self) -> tuple[str, str] | None:
+        return (str(self.path), self.sha256) if self.path is not None and self.sha256 else None
+
+    def _adopt(self, shared: CompiledModel) -> None:
+        """Predict with the arrays, lookups and rule matcher ``shared`` holds (the same file):
+        in a process forked from the one that loaded them, their pages are shared."""
+        self.__dict__.update(_arrays=shared.arrays, _lookups=dict(shared._lookups),
+                             _matcher=shared._rule_matcher(),
+                             _outputs=shared._output_weights())
+
+    def share_in_forks(self) -> tuple[str, str] | None:
+        """What a fork server calls to load this model before it forks worker processes
+        (see :func:`~policy_themes.parallel.map_chunks`): a ``module:function`` and its
+        argument, or None for a model not read from a file with a known SHA-256."""
+        key = self._share_key()
+        return None if key is None else (f"{__name__}:share_model", json.dumps(key))
+
+    def warm_up(self) -> None:
+        """Read the arrays, build the lookups, the stacked weights and the rule matcher, and
+        run the compiled loops once (a process forked after this starts predicting at once)."""
+        self.predict_themes(["The ministers warmed up the model."],
+                            ["They met in the capital."])
 
     def embedded(self) -> CompiledModel:
         """A copy that carries its arrays when pickled, for processes that cannot read

@@ -11,6 +11,7 @@ of the chunks, so the output of a run is the same whatever the number of jobs.
 from __future__ import annotations
 
 import itertools
+import json
 import multiprocessing
 import os
 import signal
@@ -91,7 +92,10 @@ def _context(task: Callable):
     """forkserver where there is one (no fork of a threaded parent), else spawn.
 
     The fork server, started once per process, imports the task's module before forking any
-    worker, so workers start without importing scikit-learn and pandas each.
+    worker, so workers start without importing scikit-learn and pandas each. A task with a
+    ``share_in_forks()`` method (a ``module:function`` and its string argument, or None) has
+    that function called in the fork server too, before it forks: what it loads (a model's
+    weights, say) is then one copy in memory for all the workers, not one each.
     """
     methods = multiprocessing.get_all_start_methods()
     if sys.platform != "win32" and "forkserver" in methods:
@@ -100,9 +104,35 @@ def _context(task: Callable):
         preload = ["__main__", __name__]
         if module and module.startswith("policy_themes."):
             preload.append(module)
+        share = getattr(task, "share_in_forks", None)
+        shared = share() if share is not None else None
+        if shared is not None:
+            preload.append(f"{__package__}._fork_server")
         context.set_forkserver_preload(preload)  # no effect once the server runs
+        if shared is not None:
+            _start_fork_server({SHARE_ENV: json.dumps(shared)})
         return context
     return multiprocessing.get_context("spawn")
+
+
+SHARE_ENV = "POLICY_THEMES_SHARE_IN_FORKS"  # read by ._fork_server when the fork server starts
+
+
+def _start_fork_server(environment: dict[str, str]) -> None:
+    """Start this process's fork server with ``environment`` added to its own (nothing happens
+    when it runs already: its workers then load what they need themselves)."""
+    from multiprocessing import forkserver
+
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        forkserver.ensure_running()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def map_chunks(task: Callable[[T], R], chunks: Iterable[T], *, jobs: int | None = 1,

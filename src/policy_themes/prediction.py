@@ -458,6 +458,12 @@ class _PredictChunk:
 
     batch = 4096  # sentences per transform: bounds the n-gram matrices' memory
 
+    def share_in_forks(self) -> tuple[str, str] | None:
+        """Load the compiled model in the fork server, for the workers to share (see
+        :func:`~policy_themes.parallel.map_chunks`)."""
+        compiled = self.model.compiled
+        return compiled.share_in_forks() if compiled is not None else None
+
     def __call__(self, chunk) -> pd.DataFrame:
         from .data import sentence_frame
 

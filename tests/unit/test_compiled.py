@@ -222,3 +222,60 @@ def test_a_portable_model_predicts_without_its_directory(full_model_dir, tmp_pat
     np.testing.assert_array_equal(moved.predict_arrays(texts, context)[2], expected[2])
     with pytest.raises(ModelError, match="model.npz: cannot be read"):
         pickle.loads(pickle.dumps(model)).predict_arrays(texts)
+
+
+def test_a_model_shared_before_forking_is_adopted_when_unpickled(full_model_dir, sentences,
+                                                                  monkeypatch):
+    import pickle
+
+    from policy_themes import compiled
+
+    monkeypatch.setattr(compiled, "_SHARED", {})
+    texts, context = sentences
+    model = load_model(full_model_dir)
+    target, key = model.compiled.share_in_forks()
+    assert target == "policy_themes.compiled:share_model"
+    compiled.share_model(key)  # what the fork server does
+    shared = next(iter(compiled._SHARED.values()))
+    received = pickle.loads(pickle.dumps(model))  # what a forked worker does
+    assert received.compiled.__dict__["_arrays"] is shared.arrays
+    assert received.compiled._output_weights()[0] is shared._output_weights()[0]
+    np.testing.assert_array_equal(received.predict_arrays(texts, context)[2],
+                                  load_model(full_model_dir).predict_arrays(texts, context)[2])
+
+
+def test_a_model_of_another_hash_does_not_adopt_the_shared_one(full_model_dir, monkeypatch):
+    import pickle
+
+    from policy_themes import compiled
+
+    monkeypatch.setattr(compiled, "_SHARED", {})
+    model = load_model(full_model_dir)
+    compiled.share_model(model.compiled.share_in_forks()[1])
+    model.compiled.sha256 = "0" * 64  # as if the file had been replaced since
+    received = pickle.loads(pickle.dumps(model))
+    assert received.compiled.__dict__["_arrays"] is None  # it reads (and checks) the file
+    received.compiled._checked_pid = None  # as in a worker process
+    with pytest.raises(ModelError, match="changed since the model was loaded"):
+        _ = received.compiled.arrays
+
+
+def test_a_changed_file_is_not_shared(full_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from policy_themes import compiled
+
+    monkeypatch.setattr(compiled, "_SHARED", {})
+    copy = tmp_path / "m"
+    shutil.copytree(full_model_dir, copy)
+    key = load_model(copy).compiled.share_in_forks()[1]
+    data = bytearray((copy / COMPILED_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / COMPILED_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="changed since the model was loaded"):
+        compiled.share_model(key)
+    assert compiled._SHARED == {}
+
+
+def test_an_embedded_model_has_nothing_to_share(full_model_dir):
+    assert load_model(full_model_dir).compiled.embedded().share_in_forks() is None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import subprocess
+import sys
 import time
 
 import pytest
@@ -91,3 +95,61 @@ def test_resolve_jobs():
     assert resolve_jobs(3) == 3
     assert resolve_jobs(None) >= 1
     assert resolve_jobs(0) == resolve_jobs(-1) == resolve_jobs(None)
+
+
+SHARING_MODULE = '''
+import os
+
+LOADED = {}
+
+
+def load(argument):
+    """Run by the fork server before it forks the workers."""
+    if argument == "fail":
+        raise RuntimeError("cannot load")
+    LOADED["value"] = argument
+    LOADED["pid"] = os.getpid()
+
+
+class Task:
+    def __init__(self, argument):
+        self.argument = argument
+
+    def share_in_forks(self):
+        return ("share_probe:load", self.argument)
+
+    def __call__(self, x):
+        return [x, LOADED.get("value"), LOADED.get("pid"), os.getpid(), os.getppid(),
+                "POLICY_THEMES_SHARE_IN_FORKS" in os.environ]
+'''
+
+SHARING_SCRIPT = '''
+import json, os, sys
+from policy_themes.parallel import map_chunks
+from share_probe import Task
+
+if __name__ == "__main__":
+    print(json.dumps(list(map_chunks(Task(sys.argv[1]), range(6), jobs=2))))
+    print("POLICY_THEMES_SHARE_IN_FORKS" in os.environ)
+'''
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork server on this platform")
+@pytest.mark.parametrize("argument", ["weights", "fail"])
+def test_what_a_task_shares_is_loaded_once_in_the_fork_server(tmp_path, argument):
+    # a fresh process: this one's fork server may be running already, with other preloads
+    (tmp_path / "share_probe.py").write_text(SHARING_MODULE, encoding="utf-8")
+    script = tmp_path / "share.py"
+    script.write_text(SHARING_SCRIPT, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script), argument], capture_output=True,
+                         text=True, check=True, cwd=tmp_path).stdout.splitlines()
+    results = json.loads(out[0])
+    assert [r[0] for r in results] == list(range(6))
+    assert out[1] == "False"  # the caller's environment is as it was
+    for _, value, loaded_in, worker, parent, inherited in results:
+        assert not inherited
+        if argument == "fail":  # a failed preload only means the workers load for themselves
+            assert value is None and loaded_in is None
+        else:
+            assert value == "weights" and loaded_in == parent != worker

@@ -1,0 +1,31 @@
+"""Imported by the fork server of :func:`~policy_themes.parallel.map_chunks` only, before it
+forks any worker: calls the ``module:function`` with its argument that the task named (in the
+environment variable :data:`~policy_themes.parallel.SHARE_ENV`), so that what it loads is
+shared by every worker forked afterwards.
+
+A failure here costs only time: the workers then load what they need themselves, and report
+any error as they would have.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+
+from .parallel import SHARE_ENV
+
+
+def _share_from_environment() -> None:
+    raw = os.environ.pop(SHARE_ENV, None)  # not inherited by the workers
+    if not raw:
+        return
+    try:
+        target, argument = json.loads(raw)
+        module, _, function = target.partition(":")
+        getattr(importlib.import_module(module), function)(argument)
+    except Exception:  # noqa: BLE001 - the fork server must start whatever happens here
+        pass
+
+
+_share_from_environment()
