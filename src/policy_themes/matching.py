@@ -25,7 +25,8 @@ __all__ = ["normalize_text", "normalize_batch", "normalize_batch_bytes", "compil
            "Matches", "drop_excluded"]
 
 _NON_WORD = re.compile(r"(?:[^\w\n]|_)+")
-_PHRASE_TOKEN = re.compile(r"[^\W_]+\*?|\*")
+# a word of letters and digits, with * anywhere after its first letter, or a bare *
+_PHRASE_TOKEN = re.compile(r"[^\W_]+(?:\*[^\W_]*)*|\*")
 _SEPARATOR = "\n"
 _MAX_HYPHEN_VARIANTS = 8
 _MAX_KEYS = 5000
@@ -194,10 +195,8 @@ def _word_regex(alternatives: tuple[str, ...]) -> str:
     for alternative in alternatives:
         if alternative == "*":
             options.append(r"[^\W_]+")
-        elif alternative.endswith("*"):
-            options.append(re.escape(alternative[:-1]) + r"[^\W_]*")
-        else:
-            options.append(re.escape(alternative))
+        else:  # each * inside or at the end of a word: any letters and digits
+            options.append(r"[^\W_]*".join(re.escape(part) for part in alternative.split("*")))
     return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
 
 
@@ -217,7 +216,7 @@ def phrase_keys(phrase: Phrase) -> list[tuple[str, re.Pattern | None]]:
     if first_open is None:
         return [(" " + " ".join(c) + " ", None) for c in _combinations(phrase)]
     last = len(phrase) - 1
-    if first_open == last and "*" not in phrase[last]:
+    if first_open == last and all(a != "*" and "*" not in a[:-1] for a in phrase[last]):
         heads = _combinations(phrase[:last])
         keys = []
         for alternative in phrase[last]:

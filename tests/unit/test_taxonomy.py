@@ -54,10 +54,33 @@ def test_fingerprint_is_stable_and_content_based(taxonomy, data_dir):
         ("eu|nato summit*", "the NATO summits", True),
         ("un|african_union * summit", "the African Union extraordinary summit", True),
         ("un|african_union * summit", "the union extraordinary summit", False),
+        # a * inside a word stands for letters too: British and American spellings
+        ("recogni*ed borders", "internationally recognised borders", True),
+        ("recogni*ed borders", "internationally recognized borders", True),
+        ("recogni*ed borders", "recogni ed borders", False),
+        ("world trade organi*ation", "the World Trade Organization", True),
+        ("regional organi*ation*", "regional organisations", True),
+        ("regional organi*ation*", "regional organising", False),
     ],
 )
 def test_phrase_patterns_match_words_with_inflections(pattern, text, hit):
     assert bool(compile_pattern(pattern).search(normalize_text(text))) is hit
+
+
+@pytest.mark.parametrize("pattern", ["recogni*ed borders", "world trade organi*ation",
+                                     "regional organi*ation*", "foreign polic*", "eu|nato summit*",
+                                     "inviolability of * borders", "u.n."])
+def test_the_one_pass_matcher_agrees_with_the_pattern_regex(pattern):
+    from policy_themes.matching import PatternMatcher
+
+    texts = ["Within internationally recognised borders.", "Recognized borders hold.",
+             "The World Trade Organization and regional organisations met.",
+             "Foreign policies of the EU summits.", "The inviolability of its borders.",
+             "The U.N. said so.", "Recogni ed borders; organi ation."]
+    matches, _, _ = PatternMatcher([([pattern], [])]).find(texts)
+    regex = compile_pattern(pattern)
+    assert sorted(set(matches.sentence.tolist())) == \
+        [i for i, t in enumerate(texts) if regex.search(normalize_text(t))]
 
 
 def test_regex_patterns_are_case_insensitive():
