@@ -50,6 +50,42 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _session_processes(session: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live processes of a session, from /proc (Linux)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            state, _, _, sid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+            if int(sid) == session and state != "Z":
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                found.append((int(entry.name), command.decode(errors="replace")))
+    return found
+
+
+def end_session(session: int) -> None:
+    """Kill what a run left in its session (orphaned worker processes, a fork server).
+
+    Its multiprocessing resource tracker is left to exit by itself: once every process that
+    used it is gone it removes their named semaphores from /dev/shm, which killing it too would
+    leak. Where there is no /proc, the whole session is killed.
+    """
+    trackers = []
+    if Path("/proc/self/stat").exists():
+        for pid, command in _session_processes(session):
+            if "resource_tracker" in command:
+                trackers.append(pid)
+            else:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while trackers and time.monotonic() < deadline:
+            alive = {pid for pid, _ in _session_processes(session)}
+            trackers = [pid for pid in trackers if pid in alive]
+            time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(session, signal.SIGKILL)
+
+
 def start(*args, cwd: Path) -> subprocess.Popen:
     """Start the installed command in its own session (so helpers it spawns can be cleaned)."""
     env = {**os.environ, "NO_COLOR": "1"}
@@ -75,8 +111,7 @@ def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     try:
         proc.wait(timeout=60)
     finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # orphaned worker processes, if any
+        end_session(proc.pid)
     out, err = proc.communicate(timeout=30)
     return proc.returncode, out, err
 
