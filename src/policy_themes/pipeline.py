@@ -32,8 +32,8 @@ from .errors import ConfigError
 from .features import HashedTfidf
 from .taxonomy import NO_THEME, Taxonomy
 
-__all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "ThemeDecisions", "build_pipeline",
-           "decide_themes", "make_frame", "TEXT", "CONTEXT"]
+__all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "ThemeDecisions", "as_theme_lists",
+           "build_pipeline", "decide_themes", "make_frame", "TEXT", "CONTEXT"]
 
 TEXT = "text"
 CONTEXT = "context"
@@ -191,7 +191,7 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit both heads on features ``X`` and theme lists ``y``."""
-        theme_lists = _as_theme_lists(y)
+        theme_lists = as_theme_lists(y)
         primary = np.array([themes[0] for themes in theme_lists], dtype=object)
         labels = list(self.labels) if self.labels is not None else sorted(set(primary))
         unknown = set(primary) - set(labels)
@@ -256,7 +256,16 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
 
 
 
-def _as_theme_lists(y) -> list[list[str]]:
+def as_theme_lists(y) -> list[list[str]]:
+    """Each target of ``y`` as a list of themes: a string is one theme, anything else a
+    sequence of themes, primary first (the targets of :class:`ThemeClassifier` and of the
+    streaming classifier).
+
+    Raises
+    ------
+    ValueError
+        If a target is an empty sequence.
+    """
     lists = []
     for value in y:
         if isinstance(value, str):

@@ -55,7 +55,7 @@ from .pipeline import (
     InputFrame,
     RuleVotes,
     ThemeDecisions,
-    _as_theme_lists,
+    as_theme_lists,
     decide_themes,
     make_frame,
 )
@@ -131,7 +131,7 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
 
     def partial_fit(self, X, y):
         """Update the model with one chunk of features ``X`` and theme lists ``y``."""
-        theme_lists = _as_theme_lists(y)
+        theme_lists = as_theme_lists(y)
         if len(theme_lists) != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {len(theme_lists)}")
         primary, targets = encode_themes(theme_lists, self._class_ids(), self.multilabel)
@@ -177,7 +177,7 @@ class StreamingThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         for name in ("state_", "bias_", "classes_", "themes_"):
             self.__dict__.pop(name, None)
         if self.labels is None:
-            self.labels = sorted({t[0] for t in _as_theme_lists(y)})
+            self.labels = sorted({t[0] for t in as_theme_lists(y)})
         for _ in range(epochs):
             self.partial_fit(X, y)
         return self
