@@ -1,11 +1,14 @@
-"""Hash word and character n-grams of a whole batch of texts at once, with NumPy.
+"""Hash word and character n-grams of a whole batch of texts at once.
 
 scikit-learn's ``TfidfVectorizer`` cuts every sentence into n-grams in Python and looks each one up
 in a dict of strings; at archive scale that loop is most of the prediction time. Here a batch of
 sentences is normalised like the rules' text (lower case, runs of other characters than letters
 and digits as one space: :func:`~policy_themes.matching.normalize_batch_bytes`) as UTF-8 bytes,
-and every n-gram is hashed with array operations: a polynomial hash over the bytes (for words,
-prefix sums modulo 2**64 give any slice's hash in O(1)), mixed and cut to ``n_bits`` bits.
+and every n-gram is hashed: a polynomial hash over the bytes, mixed and cut to ``n_bits`` bits.
+Fitting hashes with NumPy array operations (for words, prefix sums modulo 2**64 give any slice's
+hash in O(1)), which also gives each n-gram's text; the feature matrices of training and
+prediction come from compiled loops (:mod:`.kernels`) that compute the same hashes, bit for bit,
+in one pass over the bytes.
 
 Character n-grams (``analyzer="char_wb"``) are taken inside word boundaries, each word padded with
 a space on both sides, over the UTF-8 bytes (for text outside ASCII an n-gram can end inside a
