@@ -637,8 +637,8 @@ class CompiledModel:
     def _rule_matcher(self):
         from .labeling import RuleMatcher
 
-        if self._matcher is None:
-            self._matcher = RuleMatcher(self.taxonomy)
+        if self._matcher is None:  # this process loads Numba for the n-grams anyway
+            self._matcher = RuleMatcher(self.taxonomy, compiled=True)
         return self._matcher
 
     def predict_proba(self, X) -> np.ndarray:

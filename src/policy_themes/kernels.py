@@ -26,7 +26,7 @@ from .ngrams import _BASE, _JOIN, MAX_N
 from .ngrams import _mix as _array_mix
 
 __all__ = ["char_wb_columns", "word_columns", "weighted_rows", "tf_table", "add_products",
-           "gather_rows"]
+           "gather_rows", "automaton_hits"]
 
 _SPACE, _NEWLINE = 32, 10
 TF_TABLE_SIZE = 4096
@@ -278,3 +278,39 @@ def gather_rows(indptr, columns, parts_indptr, parts, out_indptr, out_columns):
                 stored += 1
         out_indptr[row + 1] = stored
     return stored
+
+
+@njit(cache=True, nogil=True)
+def automaton_hits(codes, classes, delta, out_indptr, out_keys, ends, keys):
+    """Every occurrence of every key in ``codes``: one step of an Aho-Corasick automaton per byte.
+
+    Parameters
+    ----------
+    codes : ndarray of uint8
+        The text (UTF-8 bytes).
+    classes : ndarray of int32, shape (256,)
+        Each byte's column in ``delta`` (0: a byte no key holds).
+    delta : ndarray of int32, shape (n_states, n_classes)
+        The next state of each state and byte class (the failure links folded in).
+    out_indptr, out_keys : ndarray of int64, ndarray of int32
+        The keys that end in each state: ``out_keys[out_indptr[s]:out_indptr[s + 1]]``.
+    ends, keys : ndarray of int64, ndarray of int32
+        Filled with the byte where each occurrence ends (inclusive) and its key, in text order,
+        as far as they have room.
+
+    Returns
+    -------
+    int
+        The number of occurrences (more than ``len(ends)``: call again with that much room).
+    """
+    state = 0
+    found = 0
+    room = ends.shape[0]
+    for i in range(codes.shape[0]):
+        state = delta[state, classes[codes[i]]]
+        for j in range(out_indptr[state], out_indptr[state + 1]):
+            if found < room:
+                ends[found] = i
+                keys[found] = out_keys[j]
+            found += 1
+    return found

@@ -31,13 +31,16 @@ class RuleMatcher:
     ----------
     taxonomy : Taxonomy
         The taxonomy whose rules to apply.
+    compiled : bool, default=False
+        Scan with the loop compiled by Numba (see :class:`~.matching.PatternMatcher`).
     """
 
-    def __init__(self, taxonomy: Taxonomy):
+    def __init__(self, taxonomy: Taxonomy, *, compiled: bool = False):
         self.taxonomy = taxonomy
         self.rules: list[Rule] = taxonomy.rules
         self.rule_names = [r.name for r in self.rules]
-        self._matcher = PatternMatcher([(r.patterns, r.exclude) for r in self.rules])
+        self._matcher = PatternMatcher([(r.patterns, r.exclude) for r in self.rules],
+                                       compiled=compiled)
         theme_index = {theme_id: i for i, theme_id in enumerate(taxonomy.ids)}
         self.rule_theme = np.array([theme_index[r.theme] for r in self.rules], dtype=np.int64)
         self._weights = np.zeros((len(self.rules), len(taxonomy.ids)))

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["normalize_text", "normalize_batch", "normalize_batch_bytes", "compile_rule_regex",
-           "phrase_variants", "phrase_regex", "phrase_keys", "PatternMatcher",
+           "phrase_variants", "phrase_regex", "phrase_keys", "PatternMatcher", "KeyAutomaton",
            "Matches", "drop_excluded"]
 
 _NON_WORD = re.compile(r"(?:[^\w\n]|_)+")
@@ -242,14 +243,6 @@ def _combinations(words) -> list[tuple[str, ...]]:
 
 
 @dataclass
-class _Entry:
-    rule: int
-    exclusion: bool
-    key_length: int
-    verifier: re.Pattern | None
-
-
-@dataclass
 class Matches:
     """Pattern matches of a batch: rule index, sentence index, start and end (normalised text)."""
 
@@ -259,6 +252,77 @@ class Matches:
     end: np.ndarray
 
 
+class KeyAutomaton:
+    """An Aho-Corasick automaton over the UTF-8 bytes of a set of keys, as a full transition
+    table (one step per byte of text, the failure links folded in), scanned by
+    :func:`~policy_themes.kernels.automaton_hits`.
+
+    Parameters
+    ----------
+    keys : sequence of str
+        Distinct, non-empty keys; a hit names its key by its index here.
+    """
+
+    def __init__(self, keys: Sequence[str]):
+        encoded = [key.encode("utf-8") for key in keys]
+        alphabet = sorted({byte for key in encoded for byte in key})
+        self.classes = np.zeros(256, dtype=np.int32)
+        self.classes[alphabet] = np.arange(1, len(alphabet) + 1)
+        children: list[dict[int, int]] = [{}]
+        ending: list[int] = [-1]  # the key that ends in each state of the trie
+        for number, key in enumerate(encoded):
+            state = 0
+            for byte in key:
+                step = int(self.classes[byte])
+                if step not in children[state]:
+                    children[state][step] = len(children)
+                    children.append({})
+                    ending.append(-1)
+                state = children[state][step]
+            ending[state] = number
+        self.delta = np.zeros((len(children), len(alphabet) + 1), dtype=np.int32)
+        fail = [0] * len(children)
+        outputs: list[list[int]] = [[] for _ in children]
+        queue = deque(children[0].values())
+        self.delta[0, list(children[0])] = list(children[0].values())
+        while queue:  # breadth first: a state's failure state is complete before it
+            state = queue.popleft()
+            outputs[state] = ([ending[state]] if ending[state] >= 0 else []) + \
+                outputs[fail[state]]
+            self.delta[state] = self.delta[fail[state]]
+            for step, child in children[state].items():
+                self.delta[state, step] = child
+                fail[child] = int(self.delta[fail[state], step])
+                queue.append(child)
+        self.out_indptr = np.zeros(len(children) + 1, dtype=np.int64)
+        self.out_indptr[1:] = np.cumsum([len(o) for o in outputs])
+        self.out_keys = np.array([k for o in outputs for k in o], dtype=np.int32)
+
+    def hits(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The byte where each occurrence of a key in ``codes`` ends (inclusive) and the key's
+        index, in text order (at one end, longer keys first)."""
+        from .kernels import automaton_hits
+
+        room = len(codes) // 16 + 1024
+        while True:
+            ends = np.empty(room, dtype=np.int64)
+            keys = np.empty(room, dtype=np.int32)
+            found = automaton_hits(codes, self.classes, self.delta, self.out_indptr,
+                                   self.out_keys, ends, keys)
+            if found <= room:
+                return ends[:found], keys[:found]
+            room = found
+
+
+def _characters(offsets: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
+    """Byte offsets (sorted) as character offsets, ``extra`` being the bytes that continue a
+    character (None: one byte each)."""
+    offsets = offsets.astype(np.int64)
+    if extra is None or not len(extra):
+        return offsets
+    return offsets - np.searchsorted(extra, offsets)
+
+
 class PatternMatcher:
     """Match the patterns and exclusions of many rules in one pass.
 
@@ -266,24 +330,35 @@ class PatternMatcher:
     ----------
     rules : sequence of (patterns, exclude) pairs
         Each rule's pattern strings and exclusion strings.
+    compiled : bool, default=False
+        Scan with :class:`KeyAutomaton` (a loop compiled by Numba, about twice as fast) rather
+        than with pyahocorasick; the matches are the same. Worth it in a process that loads
+        Numba anyway (one that predicts); elsewhere loading it costs more than it saves.
     """
 
-    def __init__(self, rules: Sequence[tuple[Sequence[str], Sequence[str]]]):
-        import ahocorasick
-
+    def __init__(self, rules: Sequence[tuple[Sequence[str], Sequence[str]]], *,
+                 compiled: bool = False):
         self.n_rules = len(rules)
-        self._automaton = ahocorasick.Automaton()
-        keys: dict[str, list[_Entry]] = {}
+        self.compiled = compiled
+        keys: dict[str, list[tuple[int, bool, int, re.Pattern | None]]] = {}
         self._regexes: list[tuple[int, bool, re.Pattern]] = []
         for index, (patterns, exclude) in enumerate(rules):
             for is_exclusion, group in ((False, patterns), (True, exclude)):
                 for pattern in group:
                     self._add(pattern, index, is_exclusion, keys)
-        for key, entries in keys.items():
-            self._automaton.add_word(key, tuple(entries))
-        self._has_keys = bool(keys)
-        if self._has_keys:
-            self._automaton.make_automaton()
+        # each key's entries, as arrays: rule, exclusion, key length (characters), verifier
+        entries = [entry for key_entries in keys.values() for entry in key_entries]
+        self._verifiers = list(dict.fromkeys(e[3] for e in entries if e[3] is not None))
+        verifier_index = {v: i for i, v in enumerate(self._verifiers)}
+        self._entry_indptr = np.zeros(len(keys) + 1, dtype=np.int64)
+        self._entry_indptr[1:] = np.cumsum([len(e) for e in keys.values()])
+        self._entry_rule = np.array([e[0] for e in entries], dtype=np.int64)
+        self._entry_exclusion = np.array([e[1] for e in entries], dtype=bool)
+        self._entry_length = np.array([e[2] for e in entries], dtype=np.int64)
+        self._entry_verifier = np.array([-1 if e[3] is None else verifier_index[e[3]]
+                                         for e in entries], dtype=np.int64)
+        self._keys = list(keys)
+        self._automaton = None  # built on first use
 
     def _add(self, pattern: str, rule: int, exclusion: bool, keys: dict) -> None:
         if pattern.startswith("re:"):
@@ -291,7 +366,7 @@ class PatternMatcher:
             return
         for normalised in phrase_variants(pattern):
             for key, verifier in phrase_keys(normalised):
-                keys.setdefault(key, []).append(_Entry(rule, exclusion, len(key), verifier))
+                keys.setdefault(key, []).append((rule, exclusion, len(key), verifier))
 
     def find(self, texts: Sequence[str], normalized: str | None = None
              ) -> tuple[Matches, Matches, np.ndarray]:
@@ -308,29 +383,75 @@ class PatternMatcher:
             Start of each sentence in the normalised batch.
         """
         joined = normalize_batch(texts) if normalized is None else normalized
-        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-        starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1)).astype(np.int64)
-        found: tuple[list, list] = ([], [])  # (rule, start, end) for patterns and exclusions
-        if self._has_keys:
-            for end, entries in self._automaton.iter(joined):
-                begin = end + 1
-                for entry in entries:
-                    start = begin - entry.key_length
-                    if entry.verifier is None:
-                        found[entry.exclusion].append((entry.rule, start + 1, end + 1))
-                    else:
-                        match = entry.verifier.match(joined, start)
-                        if match is not None:
-                            found[entry.exclusion].append((entry.rule, start + 1, match.end()))
-        for rule, exclusion, regex in self._regexes:
-            found[exclusion].extend((rule, m.start(), m.end()) for m in regex.finditer(joined))
-        return self._as_matches(found[0], starts), self._as_matches(found[1], starts), starts
+        codes = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
+        # where characters take several bytes: the bytes that continue a character
+        extra = None if len(codes) == len(joined) else np.flatnonzero((codes & 0xC0) == 0x80)
+        starts = np.concatenate(([0], _characters(np.flatnonzero(codes == 10), extra) + 1))
+        rule, exclusion, start, end = self._key_matches(joined, codes, extra)
+        for regex_rule, regex_exclusion, regex in self._regexes:
+            spans = [(m.start(), m.end()) for m in regex.finditer(joined)]
+            if spans:
+                found = np.array(spans, dtype=np.int64)
+                rule = np.concatenate([rule, np.full(len(found), regex_rule)])
+                exclusion = np.concatenate([exclusion, np.full(len(found), regex_exclusion)])
+                start = np.concatenate([start, found[:, 0]])
+                end = np.concatenate([end, found[:, 1]])
+        return (self._as_matches(rule[~exclusion], start[~exclusion], end[~exclusion], starts),
+                self._as_matches(rule[exclusion], start[exclusion], end[exclusion], starts),
+                starts)
+
+    def _key_matches(self, joined: str, codes: np.ndarray, extra: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rule, exclusion flag, start and end (characters) of each match of a key's entry,
+        confirmed by its verifier where it has one: in text order."""
+        if not self._keys:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, np.zeros(0, dtype=bool), empty, empty
+        ends, keys = self._hits(joined, codes, extra)
+        first = self._entry_indptr[keys]
+        counts = self._entry_indptr[keys + 1] - first
+        hit = np.repeat(np.arange(len(keys)), counts)
+        # the entries of each hit's key, one after the other
+        entry = first[hit] + np.arange(len(hit)) - np.repeat(np.cumsum(counts) - counts, counts)
+        end = ends[hit] + 1
+        start = end - self._entry_length[entry]  # the space before the phrase
+        verifier = self._entry_verifier[entry]
+        keep = verifier < 0
+        check = np.flatnonzero(~keep)
+        verifiers = self._verifiers
+        for i, v, at in zip(check.tolist(), verifier[check].tolist(), start[check].tolist()):
+            match = verifiers[v].match(joined, at)
+            if match is not None:
+                keep[i] = True
+                end[i] = match.end()
+        return (self._entry_rule[entry][keep], self._entry_exclusion[entry][keep],
+                start[keep] + 1, end[keep])
+
+    def _hits(self, joined: str, codes: np.ndarray, extra: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """The character where each occurrence of a key ends (inclusive) and the key's index,
+        in text order."""
+        if self.compiled:
+            if self._automaton is None:
+                self._automaton = KeyAutomaton(self._keys)
+            ends, keys = self._automaton.hits(codes)
+            return _characters(ends, extra), keys
+        if self._automaton is None:
+            import ahocorasick
+
+            self._automaton = ahocorasick.Automaton()
+            for number, key in enumerate(self._keys):
+                self._automaton.add_word(key, number)
+            self._automaton.make_automaton()
+        found = np.array(list(self._automaton.iter(joined)), dtype=np.int64).reshape(-1, 2)
+        return found[:, 0], found[:, 1]
 
     @staticmethod
-    def _as_matches(rows: list, starts: np.ndarray) -> Matches:
-        array = np.array(rows, dtype=np.int64).reshape(-1, 3)
-        sentence = np.searchsorted(starts, array[:, 1], side="right") - 1
-        return Matches(array[:, 0], sentence, array[:, 1], array[:, 2])
+    def _as_matches(rule: np.ndarray, start: np.ndarray, end: np.ndarray,
+                    starts: np.ndarray) -> Matches:
+        sentence = np.searchsorted(starts, start, side="right") - 1
+        return Matches(rule.astype(np.int64), sentence, start.astype(np.int64),
+                       end.astype(np.int64))
 
 
 def drop_excluded(patterns: Matches, exclusions: Matches) -> np.ndarray:
