@@ -574,6 +574,11 @@ def predict_cmd(
     Example: policy-themes predict "The two ministers discussed the new gas pipeline."
     """
     from .errors import DataError
+
+    if inputs and engine == "local":  # the workers load the model while this process starts
+        from .workers import prepare_predict_workers
+
+        prepare_predict_workers(model_dir, _jobs(jobs), inputs)
     from .prediction import format_top_k, load_model, predict_files
 
     if output_format not in ("table", "csv", "jsonl"):

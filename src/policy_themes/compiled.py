@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from .taxonomy import NO_THEME, Rule, Taxonomy, Theme
 
 __all__ = ["COMPILED_FILE", "CompiledModel", "compile_pipeline", "decide_themes", "softmax",
+           "share_model", "share_model_dir",
            "stack_heads", "stacked_membership_proba", "linear_scores"]
 
 COMPILED_FILE = "model.npz"
@@ -367,9 +368,23 @@ def share_model(key: str) -> None:
     otherwise).
     """
     path, sha256 = json.loads(key)
-    model = CompiledModel.load(path, sha256)
+    _share(CompiledModel.load(path, sha256))
+
+
+def share_model_dir(model_dir: str) -> None:
+    """:func:`share_model` for the compiled model of a model directory, read as
+    :func:`~policy_themes.prediction.load_model` reads it (nothing for a directory without
+    one)."""
+    from .artifacts import load_compiled, read_meta
+
+    model = load_compiled(model_dir, read_meta(model_dir))
+    if model is not None:
+        _share(model)
+
+
+def _share(model: CompiledModel) -> None:
     model.warm_up()
-    _SHARED[(str(model.path), sha256)] = model
+    _SHARED[model._share_key()] = model
 
 
 def _aligned_rows(n_rows: int, n_columns: int, dtype) -> np.ndarray:

@@ -17,10 +17,10 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
-__all__ = ["map_chunks", "resolve_jobs", "available_cores"]
+__all__ = ["map_chunks", "resolve_jobs", "available_cores", "start_fork_server"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -97,36 +97,53 @@ def _context(task: Callable):
     that function called in the fork server too, before it forks: what it loads (a model's
     weights, say) is then one copy in memory for all the workers, not one each.
     """
-    methods = multiprocessing.get_all_start_methods()
-    if sys.platform != "win32" and "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        module = getattr(task, "__module__", None)  # a function's, or an instance's class's
-        preload = ["__main__", __name__]
-        if module and module.startswith("policy_themes."):
-            preload.append(module)
-        share = getattr(task, "share_in_forks", None)
-        shared = share() if share is not None else None
-        if shared is not None:
-            preload.append(f"{__package__}._fork_server")
-        context.set_forkserver_preload(preload)  # no effect once the server runs
-        if shared is not None:
-            _start_fork_server({SHARE_ENV: json.dumps(shared)})
-        return context
-    return multiprocessing.get_context("spawn")
+    if not _has_fork_server():
+        return multiprocessing.get_context("spawn")
+    module = getattr(task, "__module__", None)  # a function's, or an instance's class's
+    share = getattr(task, "share_in_forks", None)
+    start_fork_server([module] if module and module.startswith("policy_themes.") else [],
+                      share() if share is not None else None)
+    return multiprocessing.get_context("forkserver")
+
+
+def _has_fork_server() -> bool:
+    return sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods()
 
 
 SHARE_ENV = "POLICY_THEMES_SHARE_IN_FORKS"  # read by ._fork_server when the fork server starts
 
 
-def _start_fork_server(environment: dict[str, str]) -> None:
-    """Start this process's fork server with ``environment`` added to its own (nothing happens
-    when it runs already: its workers then load what they need themselves)."""
+def start_fork_server(modules: Sequence[str] = (), share: tuple[str, str] | None = None
+                      ) -> None:
+    """Start this process's fork server, which :func:`map_chunks` forks its workers from, now.
+
+    It imports ``modules`` and, with ``share`` (a ``module:function`` and its string argument),
+    calls that function, before it forks any worker: the workers then start with what they
+    import and load, and share one copy of it. Starting it early, while this process is still
+    getting ready, hides that work. Nothing happens where there is no fork server, or when it
+    runs already (the workers then load what they need themselves).
+
+    Parameters
+    ----------
+    modules : sequence of str
+        Modules to import (``__main__`` and this module always are).
+    share : (str, str), default=None
+        ``("package.module:function", argument)``.
+    """
+    if not _has_fork_server():
+        return
     from multiprocessing import forkserver
 
+    preload = ["__main__", __name__, *modules]
+    environment = {}
+    if share is not None:
+        preload.append(f"{__package__}._fork_server")
+        environment[SHARE_ENV] = json.dumps(share)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
     try:
-        forkserver.ensure_running()
+        forkserver.ensure_running()  # the server takes its environment from ours
     finally:
         for name, value in saved.items():
             if value is None:
