@@ -245,6 +245,9 @@ def label_cmd(
 
     Example: policy-themes label data/raw/foreign-policy-2017.txt --out labeled.csv
     """
+    from .workers import prepare_label_workers
+
+    prepare_label_workers(_jobs(jobs), inputs)  # the workers' modules load while this starts
     from .batch import label_files
     from .taxonomy import load_taxonomy
 

@@ -3,7 +3,8 @@
 :func:`~policy_themes.parallel.map_chunks` forks its workers from a fork server that imports
 their modules and, for ``predict``, loads and warms up the model (about a second). Started by
 the pool, that second comes after this process has imported its own modules and read the
-model; started here, first thing, both happen at once.
+model; started here, first thing, both happen at once (``label``'s server only imports its
+modules, which hides less).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from .parallel import resolve_jobs, start_fork_server
 
-__all__ = ["prepare_predict_workers", "EARLY_START_BYTES"]
+__all__ = ["prepare_predict_workers", "prepare_label_workers", "holds_at_least",
+           "EARLY_START_BYTES"]
 
 # below this much input, a run is most likely one chunk (no workers): 1 MB is about 8,000
 # sentences of text or CSV, 12,000 of Parquet, where a chunk is 20,000 by default
@@ -33,10 +35,21 @@ def prepare_predict_workers(model_dir: str | Path, jobs: int | None,
         Whether it was started (if the input turns out to be a single chunk after all, no
         worker is forked and the server ends with this process).
     """
+    return _prepare(["policy_themes.prediction"],
+                    ("policy_themes.compiled:share_model_dir", str(model_dir)), jobs, inputs)
+
+
+def prepare_label_workers(jobs: int | None, inputs: Sequence[str | Path]) -> bool:
+    """Start the fork server of ``label``'s workers now (it imports their modules), on the
+    same terms as :func:`prepare_predict_workers`."""
+    return _prepare(["policy_themes.batch"], None, jobs, inputs)
+
+
+def _prepare(modules: list[str], share: tuple[str, str] | None, jobs: int | None,
+             inputs: Sequence[str | Path]) -> bool:
     if resolve_jobs(jobs) <= 1 or not holds_at_least(inputs, EARLY_START_BYTES):
         return False
-    start_fork_server(["policy_themes.prediction"],
-                      ("policy_themes.compiled:share_model_dir", str(model_dir)))
+    start_fork_server(modules, share)
     return True
 
 

@@ -11,7 +11,12 @@ import pytest
 
 from policy_themes.compiled import share_model_dir
 from policy_themes.prediction import load_model
-from policy_themes.workers import EARLY_START_BYTES, holds_at_least, prepare_predict_workers
+from policy_themes.workers import (
+    EARLY_START_BYTES,
+    holds_at_least,
+    prepare_label_workers,
+    prepare_predict_workers,
+)
 
 
 def test_holds_at_least_adds_up_files_and_folders(tmp_path):
@@ -32,6 +37,8 @@ def test_nothing_starts_for_one_job_or_a_small_input(tmp_path, trained_model_dir
     big.write_bytes(b"x" * EARLY_START_BYTES)
     assert not prepare_predict_workers(trained_model_dir, 2, [small])
     assert not prepare_predict_workers(trained_model_dir, 1, [big])
+    assert not prepare_label_workers(2, [small])
+    assert not prepare_label_workers(1, [big])
 
 
 def test_the_model_a_directory_shares_is_the_one_load_model_reads(trained_model_dir,
