@@ -1,7 +1,9 @@
-"""Imported by the fork server of :func:`~policy_themes.parallel.map_chunks` only, before it
-forks any worker: calls the ``module:function`` with its argument that the task named (in the
-environment variable :data:`~policy_themes.parallel.SHARE_ENV`), so that what it loads is
-shared by every worker forked afterwards.
+"""Imported by the fork server of :func:`~policy_themes.parallel.map_chunks` only, last, before
+it forks any worker: calls the ``module:function`` with its argument that the task named (in
+the environment variable :data:`~policy_themes.parallel.SHARE_ENV`), so that what it loads is
+shared by every worker forked afterwards, then freezes what the server holds (``gc.freeze``):
+the workers' garbage collections no longer walk the objects of the imported modules and the
+model, which also keeps their pages shared.
 
 A failure here costs only time: the workers then load what they need themselves, and report
 any error as they would have.
@@ -9,6 +11,7 @@ any error as they would have.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -29,3 +32,4 @@ def _share_from_environment() -> None:
 
 
 _share_from_environment()
+gc.freeze()

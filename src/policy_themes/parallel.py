@@ -10,6 +10,7 @@ of the chunks, so the output of a run is the same whatever the number of jobs.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import multiprocessing
@@ -45,12 +46,14 @@ def resolve_jobs(jobs: int | None) -> int:
 
 def _init_worker(task: Callable) -> None:
     """Keep the task in the worker; Ctrl-C is the parent's to handle; one BLAS thread, since
-    the pool has a process per core already."""
+    the pool has a process per core already; what the worker holds by now is frozen out of the
+    garbage collector's walks."""
     global _TASK
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return_freed_memory()
     one_blas_thread()
     _TASK = task
+    gc.freeze()  # what the worker holds for good (the task) is no longer walked by collections
 
 
 def one_blas_thread() -> None:
@@ -134,11 +137,8 @@ def start_fork_server(modules: Sequence[str] = (), share: tuple[str, str] | None
         return
     from multiprocessing import forkserver
 
-    preload = ["__main__", __name__, *modules]
-    environment = {}
-    if share is not None:
-        preload.append(f"{__package__}._fork_server")
-        environment[SHARE_ENV] = json.dumps(share)
+    preload = ["__main__", __name__, *modules, f"{__package__}._fork_server"]
+    environment = {SHARE_ENV: json.dumps(share)} if share is not None else {}
     multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
