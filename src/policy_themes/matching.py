@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = ["normalize_text", "normalize_batch", "normalize_batch_bytes", "compile_rule_regex",
            "phrase_variants", "phrase_regex", "phrase_keys", "PatternMatcher", "KeyAutomaton",
-           "Matches", "drop_excluded"]
+           "MAX_TABLE_CELLS", "Matches", "drop_excluded"]
 
 _NON_WORD = re.compile(r"(?:[^\w\n]|_)+")
 # a word of letters and digits, with * anywhere after its first letter, or a bare *
@@ -314,6 +314,16 @@ class KeyAutomaton:
             room = found
 
 
+MAX_TABLE_CELLS = 1 << 24  # 64 MB of int32 transitions: beyond, a process is better off without
+
+
+def _table_cells(keys: Sequence[str]) -> int:
+    """An upper bound on the cells of :class:`KeyAutomaton`'s table for ``keys``: a state per
+    byte of the keys and the root, a column per distinct byte and one for the others."""
+    encoded = [key.encode("utf-8") for key in keys]
+    return (1 + sum(map(len, encoded))) * (1 + len({b for key in encoded for b in key}))
+
+
 def _characters(offsets: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
     """Byte offsets (sorted) as character offsets, ``extra`` being the bytes that continue a
     character (None: one byte each)."""
@@ -333,13 +343,14 @@ class PatternMatcher:
     compiled : bool, default=False
         Scan with :class:`KeyAutomaton` (a loop compiled by Numba, about twice as fast) rather
         than with pyahocorasick; the matches are the same. Worth it in a process that loads
-        Numba anyway (one that predicts); elsewhere loading it costs more than it saves.
+        Numba anyway (one that predicts); elsewhere loading it costs more than it saves. A
+        taxonomy whose transition table could pass :data:`MAX_TABLE_CELLS` (about 1 M for the
+        default one) is scanned with pyahocorasick all the same.
     """
 
     def __init__(self, rules: Sequence[tuple[Sequence[str], Sequence[str]]], *,
                  compiled: bool = False):
         self.n_rules = len(rules)
-        self.compiled = compiled
         keys: dict[str, list[tuple[int, bool, int, re.Pattern | None]]] = {}
         self._regexes: list[tuple[int, bool, re.Pattern]] = []
         for index, (patterns, exclude) in enumerate(rules):
@@ -359,6 +370,7 @@ class PatternMatcher:
                                          for e in entries], dtype=np.int64)
         self._keys = list(keys)
         self._automaton = None  # built on first use
+        self.compiled = compiled and _table_cells(self._keys) <= MAX_TABLE_CELLS
 
     def _add(self, pattern: str, rule: int, exclusion: bool, keys: dict) -> None:
         if pattern.startswith("re:"):

@@ -71,3 +71,15 @@ def test_a_matcher_without_phrases(compiled):
     found, _, starts = matches(PatternMatcher([(["re:\\bgas\\b"], [])], compiled=compiled),
                                ["gas here", "no"])
     assert [row[1] for row in found] == [0] and starts == [0, 11]
+
+
+def test_a_taxonomy_too_big_for_the_table_is_scanned_by_pyahocorasick(monkeypatch):
+    from policy_themes import matching
+
+    texts = ["The gas pipeline and the recognised borders.", "Foreign policies."]
+    rules = [(PATTERNS, EXCLUDE)]
+    assert PatternMatcher(rules, compiled=True).compiled
+    monkeypatch.setattr(matching, "MAX_TABLE_CELLS", 100)
+    big = PatternMatcher(rules, compiled=True)
+    assert not big.compiled
+    assert matches(big, texts) == matches(PatternMatcher(rules, compiled=False), texts)
