@@ -6,6 +6,10 @@ calling process; otherwise a pool of ``jobs`` worker processes receives the task
 each worker starts, and then only the chunks travel. At most ``max_pending`` chunks are in flight
 at a time, so reading a file larger than memory stays bounded, and results come back in the order
 of the chunks, so the output of a run is the same whatever the number of jobs.
+
+Where the platform has one, the workers are forked from a fork server that has imported their
+modules and loaded what the task shares (a model, see ``share_in_forks``), so they start ready
+and hold one copy of it between them; :func:`start_fork_server` starts it ahead of the run.
 """
 
 from __future__ import annotations
