@@ -1,9 +1,13 @@
-"""Label whole files and folders in chunks: read, label, analyse and write as the input streams."""
+"""Label whole files and folders in chunks: read, label, analyse and write as the input streams.
+
+:func:`map_read_chunks` is the loop that ``label`` and ``predict`` share: chunks of the input go
+to the worker processes and come back in order, with the share of the input they complete.
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +33,8 @@ from .taxonomy import Taxonomy
 if TYPE_CHECKING:
     from pandas import DataFrame
 
-__all__ = ["LabelRun", "label_files", "check_output_path", "no_text_error"]
+__all__ = ["LabelRun", "label_files", "map_read_chunks", "check_output_path",
+           "no_text_error"]
 
 
 @dataclass
@@ -119,7 +124,7 @@ def label_files(
     if out_path is not None:
         check_output_path(out_path, inputs)
     analysis = RuleAnalysis(taxonomy)
-    state = {"sentences": 0, "has_gold": False, "fraction": 0.0, "read": 0}
+    state = {"sentences": 0, "has_gold": False, "fraction": 0.0}
 
     skipped: dict[str, list[int]] = {}
 
@@ -132,20 +137,9 @@ def label_files(
         chunksize=chunksize, encoding=encoding, progress=on_read,
         on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows), split=False,
     )
-    in_flight: deque = deque()  # chunks handed to map_chunks, not yet labeled
-
-    def counted(frames):
-        for frame in frames:
-            state["read"] += len(frame)  # sentences, or documents of unsplit chunks
-            in_flight.append(frame)
-            yield frame
-
-    task = _LabelChunk(taxonomy)
-    done = 0
     with table_sink(out_path) as sink:
-        for labeled, result, gold in map_chunks(task, counted(frames), jobs=jobs):
-            chunk = in_flight.popleft()
-            done += len(chunk)
+        for chunk, (labeled, result, gold), share in map_read_chunks(
+                _LabelChunk(taxonomy), frames, jobs=jobs, share_read=lambda: state["fraction"]):
             if isinstance(labeled, dict):
                 # a sentence chunk comes back as the new columns only, without the text
                 columns, labeled = labeled, chunk.copy()
@@ -156,13 +150,50 @@ def label_files(
             sink.write(labeled)
             state["sentences"] += len(labeled)
             if progress is not None:
-                # chunks in flight were read but are not done: scale the share read to them
-                progress(state["sentences"], state["fraction"] * done / max(state["read"], 1))
+                progress(state["sentences"], share)
         blank = blank_rows_finding(skipped)
         if not state["sentences"]:
             raise no_text_error("label", inputs, blank)
     return LabelRun(analysis, state["sentences"], out_path, state["has_gold"],
                     [blank] if blank else [])
+
+
+def map_read_chunks(task: Callable, chunks: Iterable, *, jobs: int | None,
+                    share_read: Callable[[], float]) -> Iterator[tuple[object, object, float]]:
+    """:func:`~policy_themes.parallel.map_chunks` over the chunks read from the inputs, yielding
+    each chunk with its result and the share of the input done.
+
+    Parameters
+    ----------
+    task : callable
+        Applied to each chunk (see :func:`~policy_themes.parallel.map_chunks`).
+    chunks : iterable
+        Chunks of :func:`~policy_themes.data.iter_sentence_frames` (sentence frames or
+        :class:`~policy_themes.data.DocumentRows`).
+    jobs : int or None
+        Worker processes.
+    share_read : callable
+        The share of the input read so far (0 to 1).
+
+    Yields
+    ------
+    (chunk, result, share)
+        ``share`` is ``share_read()`` scaled to the chunks done among those read: the chunks
+        in flight were read but are not done.
+    """
+    in_flight: deque = deque()
+    rows = {"read": 0, "done": 0}  # sentences, or documents of unsplit chunks
+
+    def counted():
+        for chunk in chunks:
+            rows["read"] += len(chunk)
+            in_flight.append(chunk)
+            yield chunk
+
+    for result in map_chunks(task, counted(), jobs=jobs):
+        chunk = in_flight.popleft()
+        rows["done"] += len(chunk)
+        yield chunk, result, share_read() * rows["done"] / max(rows["read"], 1)
 
 
 class _LabelChunk:

@@ -6,7 +6,6 @@ the primary theme and its probability, the theme set, and the top-k themes with 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -391,9 +390,8 @@ def predict_files(
         at all. Table rows with blank or missing text are skipped and reported in ``findings``;
         nothing is written if the run does not complete.
     """
-    from .batch import check_output_path, no_text_error
+    from .batch import check_output_path, map_read_chunks, no_text_error
     from .data import blank_rows_finding, iter_sentence_frames, table_sink
-    from .parallel import map_chunks
 
     out_path = Path(out) if out is not None else None
     if out_path is not None:
@@ -407,22 +405,11 @@ def predict_files(
                                   on_skip=lambda src, rows: skipped.setdefault(src, []).extend(
                                       rows), split=False)
     done = 0
-    rows = {"read": 0, "done": 0}  # sentences, or documents of unsplit chunks
-
-    in_flight: deque = deque()  # chunks handed to map_chunks, not yet predicted
-
-    def counted(frames):
-        for frame in frames:
-            rows["read"] += len(frame)
-            in_flight.append(frame)
-            yield frame
-
     previews = []
     task = _PredictChunk(model, top_k, columns_only=True)
     with table_sink(out_path) as sink:
-        for predicted in map_chunks(task, counted(frames), jobs=jobs):
-            sent = in_flight.popleft()
-            rows["done"] += len(sent)
+        for sent, predicted, share in map_read_chunks(
+                task, frames, jobs=jobs, share_read=lambda: fraction["value"]):
             # a sentence chunk comes back as its prediction columns only, without the text
             chunk = _join_prediction(sent, predicted) if isinstance(sent, pd.DataFrame) \
                 else predicted
@@ -431,8 +418,7 @@ def predict_files(
                 previews.append(chunk.head(preview_rows))
             done += len(chunk)
             if progress is not None:
-                # chunks in flight were read but are not done: scale the share read to them
-                progress(done, fraction["value"] * rows["done"] / max(rows["read"], 1))
+                progress(done, share)
         blank = blank_rows_finding(skipped)
         if not done:
             raise no_text_error("predict", inputs, blank)
