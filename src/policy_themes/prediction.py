@@ -472,9 +472,9 @@ class _PredictChunk:
                  for i in range(0, len(texts), self.batch)]
         # each row's prediction is independent of the rows beside it: batching changes nothing
         return pd.DataFrame({
-            name: np.concatenate([p[name] for p in parts]) if name == "probability"
+            name: np.concatenate([p[name] for p in parts]) if isinstance(first, np.ndarray)
             else [value for p in parts for value in p[name]]
-            for name in parts[0]})
+            for name, first in parts[0].items()})
 
 
 def _texts(frame: pd.DataFrame) -> list[str]:
