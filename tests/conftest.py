@@ -39,6 +39,12 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+@pytest.fixture
+def shared():
+    """:func:`shared_file`: tests that read ../shared call it, and skip when it is absent."""
+    return shared_file
+
+
 TRAIN_SMALL = DATA / "train_small.csv"
 TRAIN_CONFIG = DATA / "train_small.yaml"
 

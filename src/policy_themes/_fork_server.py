@@ -1,6 +1,6 @@
 """Imported by the fork server of :func:`~policy_themes.parallel.map_chunks` only, last, before
-it forks any worker: calls the ``module:function`` with its argument that the task named (in
-the environment variable :data:`~policy_themes.parallel.SHARE_ENV`), so that what it loads is
+it forks any worker: calls each ``module:function`` with its argument that the run named (in
+the environment variable :data:`~policy_themes.parallel.SHARE_ENV`), so that what they load is
 shared by every worker forked afterwards, then freezes what the server holds (``gc.freeze``):
 the workers' garbage collections no longer walk the objects of the imported modules and the
 model, which also keeps their pages shared.
@@ -24,11 +24,16 @@ def _share_from_environment() -> None:
     if not raw:
         return
     try:
-        target, argument = json.loads(raw)
-        module, _, function = target.partition(":")
-        getattr(importlib.import_module(module), function)(argument)
-    except Exception:  # noqa: BLE001 - the fork server must start whatever happens here
-        pass
+        shares = json.loads(raw)
+    except ValueError:
+        return
+    for pair in shares:
+        try:
+            target, argument = pair
+            module, _, function = target.partition(":")
+            getattr(importlib.import_module(module), function)(argument)
+        except Exception:  # noqa: BLE001 - the fork server must start whatever happens here
+            pass
 
 
 _share_from_environment()

@@ -247,7 +247,8 @@ def label_cmd(
     """
     from .workers import prepare_label_workers
 
-    prepare_label_workers(_jobs(jobs), inputs)  # the workers' modules load while this starts
+    # the workers' modules load while this starts
+    prepare_label_workers(_jobs(jobs), inputs, documents)
     from .batch import label_files
     from .taxonomy import load_taxonomy
 
@@ -581,7 +582,7 @@ def predict_cmd(
     if inputs and engine == "local":  # the workers load the model while this process starts
         from .workers import prepare_predict_workers
 
-        prepare_predict_workers(model_dir, _jobs(jobs), inputs)
+        prepare_predict_workers(model_dir, _jobs(jobs), inputs, documents)
     from .prediction import format_top_k, load_model, predict_files
 
     if output_format not in ("table", "csv", "jsonl"):

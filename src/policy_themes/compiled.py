@@ -73,7 +73,8 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
         ``["none"]`` when the primary is ``none``.
     """
     primary_idx = np.argmax(proba, axis=1)
-    primary = [classes[i] for i in primary_idx]
+    # taken from an object array: a loop over primary_idx would make a NumPy integer per row
+    primary = np.array(classes, dtype=object)[primary_idx].tolist()
     theme_column = {t: j for j, t in enumerate(themes)}
     primary_column = np.array([theme_column.get(c, -1) for c in classes])[primary_idx] \
         if len(primary) else np.zeros(0, dtype=np.int64)

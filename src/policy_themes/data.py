@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .sentences import sentence_spans
+from .sentences import document_spans
 from .taxonomy import NO_THEME, Taxonomy
 
 __all__ = [
@@ -567,8 +567,7 @@ def _sentence_columns(ids: Iterable[object], texts: Iterable[str]
     ``text``), and the position of each sentence's document."""
     columns: dict[str, list] = {DOC_COL: [], SENT_COL: [], "start": [], "end": [], TEXT_COL: []}
     owners: list[int] = []
-    for position, (doc_id, text) in enumerate(zip(ids, texts)):
-        found = sentence_spans(text)
+    for position, (doc_id, found) in enumerate(zip(ids, document_spans(texts))):
         if not found:
             continue
         starts, ends, cleaned = zip(*found)

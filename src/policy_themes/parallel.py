@@ -108,8 +108,9 @@ def _context(task: Callable):
         return multiprocessing.get_context("spawn")
     module = getattr(task, "__module__", None)  # a function's, or an instance's class's
     share = getattr(task, "share_in_forks", None)
+    shared = share() if share is not None else None
     start_fork_server([module] if module and module.startswith("policy_themes.") else [],
-                      share() if share is not None else None)
+                      [shared] if shared is not None else [])
     return multiprocessing.get_context("forkserver")
 
 
@@ -120,13 +121,13 @@ def _has_fork_server() -> bool:
 SHARE_ENV = "POLICY_THEMES_SHARE_IN_FORKS"  # read by ._fork_server when the fork server starts
 
 
-def start_fork_server(modules: Sequence[str] = (), share: tuple[str, str] | None = None
+def start_fork_server(modules: Sequence[str] = (), shares: Sequence[tuple[str, str]] = ()
                       ) -> None:
     """Start this process's fork server, which :func:`map_chunks` forks its workers from, now.
 
-    It imports ``modules`` and, with ``share`` (a ``module:function`` and its string argument),
-    calls that function, before it forks any worker: the workers then start with what they
-    import and load, and share one copy of it. Starting it early, while this process is still
+    It imports ``modules`` and calls each of ``shares`` (a ``module:function`` and its string
+    argument), before it forks any worker: the workers then start with what they import and
+    load, and share one copy of it. Starting it early, while this process is still
     getting ready, hides that work. Nothing happens where there is no fork server, or when it
     runs already (the workers then load what they need themselves).
 
@@ -134,15 +135,15 @@ def start_fork_server(modules: Sequence[str] = (), share: tuple[str, str] | None
     ----------
     modules : sequence of str
         Modules to import (``__main__`` and this module always are).
-    share : (str, str), default=None
-        ``("package.module:function", argument)``.
+    shares : sequence of (str, str), default=()
+        ``("package.module:function", argument)`` pairs, called in order.
     """
     if not _has_fork_server():
         return
     from multiprocessing import forkserver
 
     preload = ["__main__", __name__, *modules, f"{__package__}._fork_server"]
-    environment = {SHARE_ENV: json.dumps(share)} if share is not None else {}
+    environment = {SHARE_ENV: json.dumps([list(pair) for pair in shares])} if shares else {}
     multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)

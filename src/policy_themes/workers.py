@@ -16,18 +16,25 @@ from pathlib import Path
 from .parallel import resolve_jobs, start_fork_server
 
 __all__ = ["prepare_predict_workers", "prepare_label_workers", "holds_at_least",
-           "EARLY_START_BYTES"]
+           "EARLY_START_BYTES", "SPLITTER_BYTES"]
 
 # below this much input, a run is most likely one chunk (no workers): 1 MB is about 8,000
 # sentences of text or CSV, 12,000 of Parquet, where a chunk is 20,000 by default
 EARLY_START_BYTES = 1 << 20
+# from this much input to split, the workers' time saved by the compiled splitter (about 20 ns a
+# character) pays for loading it (0.3-0.5 s) in the fork server
+SPLITTER_BYTES = 16 << 20
 
 
 def prepare_predict_workers(model_dir: str | Path, jobs: int | None,
-                            inputs: Sequence[str | Path]) -> bool:
+                            inputs: Sequence[str | Path], documents: bool = False) -> bool:
     """Start the fork server of ``predict``'s workers now, loading the compiled model of
     ``model_dir`` (see :func:`~policy_themes.compiled.share_model_dir`), when the run will use
     more than one process and ``inputs`` hold at least :data:`EARLY_START_BYTES`.
+
+    When the workers split the inputs into sentences (tables read as ``documents``, text files,
+    folders) and there are at least :data:`SPLITTER_BYTES` of them, the server loads the
+    compiled splitter too (see :func:`~policy_themes.sentences.prepare_compiled_splitter`).
 
     Returns
     -------
@@ -35,22 +42,33 @@ def prepare_predict_workers(model_dir: str | Path, jobs: int | None,
         Whether it was started (if the input turns out to be a single chunk after all, no
         worker is forked and the server ends with this process).
     """
-    return _prepare(["policy_themes.prediction"],
-                    ("policy_themes.compiled:share_model_dir", str(model_dir)), jobs, inputs)
+    shares = [("policy_themes.compiled:share_model_dir", str(model_dir))]
+    return _prepare(["policy_themes.prediction"], shares, jobs, inputs, documents)
 
 
-def prepare_label_workers(jobs: int | None, inputs: Sequence[str | Path]) -> bool:
+def prepare_label_workers(jobs: int | None, inputs: Sequence[str | Path],
+                          documents: bool = False) -> bool:
     """Start the fork server of ``label``'s workers now (it imports their modules), on the
     same terms as :func:`prepare_predict_workers`."""
-    return _prepare(["policy_themes.batch"], None, jobs, inputs)
+    return _prepare(["policy_themes.batch"], [], jobs, inputs, documents)
 
 
-def _prepare(modules: list[str], share: tuple[str, str] | None, jobs: int | None,
-             inputs: Sequence[str | Path]) -> bool:
+def _prepare(modules: list[str], shares: list[tuple[str, str]], jobs: int | None,
+             inputs: Sequence[str | Path], documents: bool) -> bool:
     if resolve_jobs(jobs) <= 1 or not holds_at_least(inputs, EARLY_START_BYTES):
         return False
-    start_fork_server(modules, share)
+    if _splits(inputs, documents) and holds_at_least(inputs, SPLITTER_BYTES):
+        shares = [*shares, ("policy_themes.sentences:prepare_compiled_splitter", "")]
+    start_fork_server(modules, shares)
     return True
+
+
+def _splits(inputs: Sequence[str | Path], documents: bool) -> bool:
+    """Whether the workers split the inputs into sentences: tables read as documents, text
+    files and folders of them."""
+    return documents or any(
+        path.is_dir() or ".txt" in (suffix.lower() for suffix in path.suffixes)
+        for path in map(Path, inputs))
 
 
 def holds_at_least(inputs: Sequence[str | Path], size: int) -> bool:

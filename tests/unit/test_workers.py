@@ -95,3 +95,43 @@ def test_workers_forked_from_an_early_server_predict_with_its_model(tmp_path, tr
     assert all(adopted for adopted, _, _ in results)  # no worker read the model file
     assert len({pid for _, pid, _ in results}) >= 1
     assert all(primary == expected for _, _, primary in results)
+
+
+SPLIT_PROBE = '''
+from policy_themes import sentences
+
+
+def splitter_loaded(_):
+    return sentences._compiled_loaded
+'''
+
+SPLIT_SCRIPT = '''
+import json, sys
+from policy_themes import workers
+from policy_themes.parallel import map_chunks
+from split_probe import splitter_loaded
+
+if __name__ == "__main__":
+    workers.SPLITTER_BYTES = workers.EARLY_START_BYTES  # the test's input is not 16 MB
+    documents = sys.argv[2] == "documents"
+    started = workers.prepare_label_workers(2, [sys.argv[1]], documents)
+    print(json.dumps([started, list(map_chunks(splitter_loaded, range(4), jobs=2))]))
+'''
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork server on this platform")
+@pytest.mark.parametrize(("name", "mode", "splits"), [
+    ("big.csv", "documents", True), ("big.csv", "sentences", False),
+    ("big.txt", "sentences", True)])
+def test_an_early_server_loads_the_compiled_splitter_for_documents_only(tmp_path, name, mode,
+                                                                        splits):
+    (tmp_path / "split_probe.py").write_text(SPLIT_PROBE, encoding="utf-8")
+    (tmp_path / "run.py").write_text(SPLIT_SCRIPT, encoding="utf-8")
+    big = tmp_path / name
+    big.write_bytes(b"x" * EARLY_START_BYTES)
+    out = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(big), mode],
+                         capture_output=True, text=True, check=True, cwd=tmp_path)
+    started, loaded = json.loads(out.stdout)
+    assert started
+    assert loaded == [splits] * 4
