@@ -1,5 +1,6 @@
 import gzip
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -168,3 +169,34 @@ def test_folder_without_documents(tmp_path):
     (tmp_path / "a.csv").write_text("text\nx\n", encoding="utf-8")
     with pytest.raises(DataError, match="holds no .txt documents"):
         list(iter_sentence_frames([tmp_path]))
+
+
+def test_a_look_at_the_arrow_bytes_clears_only_columns_without_nul():
+    from policy_themes.data import _may_hold_nul, _refuse_nul_cells
+
+    assert not _may_hold_nul(pd.Series(["Gas pipeline.", "Oil talks."], dtype="str"))
+    assert _may_hold_nul(pd.Series(["Gas pipeline.", "Oil\x00 talks."], dtype="str"))
+    assert _may_hold_nul(pd.Series(["Gas", None], dtype=object))  # not Arrow: searched
+    # a slice shares its column's bytes: a NUL outside it is looked for, and not found
+    frame = pd.DataFrame({"text": pd.Series(["Gas\x00.", "Oil talks."], dtype="str")})
+    _refuse_nul_cells(frame.iloc[1:], Path("t.csv"), 3)
+    with pytest.raises(DataError, match="NUL byte in row 2"):
+        _refuse_nul_cells(frame, Path("t.csv"), 2)
+
+
+def test_parquet_keeps_dictionaries_for_repeated_values_only(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "out.parquet"
+    frame = pd.DataFrame({"doc_id": ["a"] * 50 + ["b"] * 50,
+                          "text": [f"Sentence number {i}." for i in range(100)],
+                          "sentence": range(100)})
+    with AtomicTableWriter(path) as writer:
+        writer.write(frame)
+        writer.write(frame)
+    chunk = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {chunk.column(i).path_in_schema: chunk.column(i).encodings
+                 for i in range(chunk.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["doc_id"]
+    assert "RLE_DICTIONARY" not in encodings["text"]
+    assert pd.read_parquet(path).equals(pd.concat([frame, frame], ignore_index=True))
