@@ -26,6 +26,9 @@ __all__ = ["Sentence", "split_sentences", "sentence_spans", "clean_span",
 # then saves about 20 ns a character. A process uses it once it is loaded, or once it has split
 # this many characters in Python (about 110,000 sentences), when the rest is likely to pay.
 COMPILED_SPLIT_AFTER = 16_000_000
+# The kernel reads a text as 4 bytes a character: a longer one (a whole archive in one file) is
+# split in Python, at half the speed, rather than copied whole.
+COMPILED_MAX_CHARS = 4_000_000
 _split_in_python = 0  # characters this process has split in Python so far
 _compiled_loaded = False
 
@@ -194,17 +197,25 @@ def _sentence_spans(text: str) -> Iterator[tuple[int, int]]:
 
 def _compiled_spans(text: str) -> list[tuple[int, int, str]] | None:
     """:func:`sentence_spans` by :func:`~policy_themes.split_kernel.sentence_bounds`; None for
-    a text that holds a character beyond the Basic Multilingual Plane."""
+    a text that holds a character beyond the Basic Multilingual Plane or is longer than
+    :data:`COMPILED_MAX_CHARS`."""
     global _compiled_loaded
+    if len(text) > COMPILED_MAX_CHARS:
+        return None
     import numpy as np
 
     from . import split_kernel
 
     flags, lower = split_kernel.character_table()
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    out = np.empty((len(codes) + 1, 3), dtype=np.int64)
-    count = split_kernel.sentence_bounds(codes, flags, lower, *_packed_word_lists(), out)
-    _compiled_loaded = True
+    room = len(codes) // 32 + 64  # a sentence has 150 characters on average
+    while True:
+        out = np.empty((room, 3), dtype=np.int64)
+        count = split_kernel.sentence_bounds(codes, flags, lower, *_packed_word_lists(), out)
+        _compiled_loaded = True
+        if count <= room:
+            break
+        room = count
     if count < 0:
         return None
     spans = []

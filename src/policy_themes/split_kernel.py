@@ -108,62 +108,63 @@ def sentence_bounds(codes, flags, lower, titles, before_number, starters, out):
         :func:`character_table`.
     titles, before_number, starters : ndarray of uint64, shape (n, 2)
         :func:`packed_words` of the splitter's word lists.
-    out : ndarray of int64, shape (len(codes) + 1, 3)
-        Filled with the spans, and whether each is already clean: only printable characters
-        and single spaces between them, when ``sentences.clean_span`` gives it back as it is.
+    out : ndarray of int64, shape (room, 3)
+        Filled with the spans as far as it has room, and whether each is already clean: only
+        printable characters and single spaces between them, when ``sentences.clean_span``
+        gives it back as it is.
 
     Returns
     -------
     int
-        The number of spans, or -1 when a code point is past the table (the caller splits that
-        text in Python).
+        The number of spans (more than ``room``: call again with that much), or -1 when a code
+        point is past the table (the caller splits that text in Python).
     """
     n = codes.shape[0]
     for i in range(n):
         if codes[i] >= flags.shape[0]:
             return -1
-    line_start = np.empty(n + 1, dtype=np.int64)
-    line_end = np.empty(n + 1, dtype=np.int64)
-    n_lines = _lines(codes, flags, line_start, line_end)
     count = 0
-    first = 0
-    while first < n_lines:
-        if _blank(codes, flags, line_start[first], line_end[first]):
-            first += 1
+    pos = 0
+    while pos < n:
+        end, following = _line(codes, flags, pos)
+        if _blank(codes, flags, pos, end):
+            pos = following
             continue
-        stop = first
-        while stop < n_lines and not _blank(codes, flags, line_start[stop], line_end[stop]):
-            stop += 1
-        count = _block(codes, flags, lower, titles, before_number, starters, line_start,
-                       line_end, first, stop, out, count)
-        first = stop
+        # a block of lines that are not blank: how many, and the widest (without white space)
+        lines = 0
+        wrap_width = 0
+        block_end = pos
+        while block_end < n:
+            end, following = _line(codes, flags, block_end)
+            if _blank(codes, flags, block_end, end):
+                break
+            wrap_width = max(wrap_width, _rstripped_end(codes, flags, block_end, end) - block_end)
+            lines += 1
+            block_end = following
+        count = _block(codes, flags, lower, titles, before_number, starters, pos, lines,
+                       wrap_width, out, count)
+        pos = block_end
     return count
 
 
 @njit(cache=True, nogil=True)
-def _lines(codes, flags, line_start, line_end):
-    """``str.splitlines(keepends=True)``, each line then ``rstrip("\\r\\n")``."""
+def _line(codes, flags, start):
+    """The line at ``start`` as ``str.splitlines(keepends=True)`` cuts it: where it ends once
+    ``rstrip("\\r\\n")``, and where the next one starts."""
     n = codes.shape[0]
-    n_lines = 0
-    pos = 0
-    while pos < n:
-        j = pos
-        while j < n and not flags[codes[j]] & LINE_BREAK:
-            j += 1
-        if j == n:
-            following = n
-        elif codes[j] == _CR and j + 1 < n and codes[j + 1] == _LF:
-            following = j + 2
-        else:
-            following = j + 1
-        end = following
-        while end > pos and (codes[end - 1] == _CR or codes[end - 1] == _LF):
-            end -= 1
-        line_start[n_lines] = pos
-        line_end[n_lines] = end
-        n_lines += 1
-        pos = following
-    return n_lines
+    j = start
+    while j < n and not flags[codes[j]] & LINE_BREAK:
+        j += 1
+    if j == n:
+        following = n
+    elif codes[j] == _CR and j + 1 < n and codes[j + 1] == _LF:
+        following = j + 2
+    else:
+        following = j + 1
+    end = following
+    while end > start and (codes[end - 1] == _CR or codes[end - 1] == _LF):
+        end -= 1
+    return end, following
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -187,23 +188,22 @@ def _rstripped_end(codes, flags, start, end):
 
 
 @njit(cache=True, nogil=True)
-def _block(codes, flags, lower, titles, before_number, starters, line_start, line_end, first,
-           stop, out, count):
-    """``_block_units`` then ``_split_unit`` of each unit: lines ``first`` to ``stop``."""
-    wrap_width = 0
-    for i in range(first, stop):
-        width = _rstripped_end(codes, flags, line_start[i], line_end[i]) - line_start[i]
-        wrap_width = max(wrap_width, width)
-    wrapped = stop - first >= 3 and wrap_width >= 50
-    unit_start = _content_start(codes, flags, line_start[first], line_end[first])
-    for i in range(first, stop - 1):
-        if _is_hard_break(codes, flags, line_start[i], line_end[i], line_start[i + 1],
-                          line_end[i + 1], wrapped, wrap_width):
+def _block(codes, flags, lower, titles, before_number, starters, start, lines, wrap_width, out,
+           count):
+    """``_block_units`` then ``_split_unit`` of each unit: the ``lines`` lines from ``start``."""
+    wrapped = lines >= 3 and wrap_width >= 50
+    end, following = _line(codes, flags, start)
+    unit_start = _content_start(codes, flags, start, end)
+    for _ in range(lines - 1):
+        next_start = following
+        next_end, following = _line(codes, flags, next_start)
+        if _is_hard_break(codes, flags, start, end, next_start, next_end, wrapped, wrap_width):
             count = _split_unit(codes, flags, lower, titles, before_number, starters,
-                                unit_start, line_end[i], out, count)
-            unit_start = _content_start(codes, flags, line_start[i + 1], line_end[i + 1])
-    return _split_unit(codes, flags, lower, titles, before_number, starters, unit_start,
-                       line_end[stop - 1], out, count)
+                                unit_start, end, out, count)
+            unit_start = _content_start(codes, flags, next_start, next_end)
+        start, end = next_start, next_end
+    return _split_unit(codes, flags, lower, titles, before_number, starters, unit_start, end,
+                       out, count)
 
 
 @njit(cache=True, nogil=True)
@@ -358,15 +358,16 @@ def _split_unit(codes, flags, lower, titles, before_number, starters, start, end
 
 @njit(cache=True, nogil=True)
 def _add_span(codes, flags, start, end, out, count):
-    out[count, 0] = start
-    out[count, 1] = end
-    clean = end > start and codes[start] != _SPACE_CHAR and codes[end - 1] != _SPACE_CHAR
-    for i in range(start, end):
-        if not clean:
-            break
-        clean = (flags[codes[i]] & PRINTABLE) != 0 and not (
-            codes[i] == _SPACE_CHAR and i + 1 < end and codes[i + 1] == _SPACE_CHAR)
-    out[count, 2] = clean
+    if count < out.shape[0]:
+        clean = end > start and codes[start] != _SPACE_CHAR and codes[end - 1] != _SPACE_CHAR
+        for i in range(start, end):
+            if not clean:
+                break
+            clean = (flags[codes[i]] & PRINTABLE) != 0 and not (
+                codes[i] == _SPACE_CHAR and i + 1 < end and codes[i + 1] == _SPACE_CHAR)
+        out[count, 0] = start
+        out[count, 1] = end
+        out[count, 2] = clean
     return count + 1
 
 

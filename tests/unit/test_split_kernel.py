@@ -74,6 +74,20 @@ def test_any_text_gives_the_same_sentences(text):
     assert sentence_spans(text, compiled=True) == sentence_spans(text)
 
 
+def test_more_sentences_than_the_first_guess_of_room_are_all_found():
+    text = "Go. " * 5000  # 5,000 sentences of 3 characters: room was guessed for 689
+    assert sentence_spans(text, compiled=True) == sentence_spans(text)
+    assert len(sentence_spans(text, compiled=True)) == 5000
+
+
+def test_a_very_long_text_is_left_to_python(monkeypatch):
+    text = "Talks began. Trade grew. " * 10
+    assert sentences._compiled_spans(text) is not None
+    monkeypatch.setattr(sentences, "COMPILED_MAX_CHARS", len(text) - 1)
+    assert sentences._compiled_spans(text) is None
+    assert sentence_spans(text, compiled=True) == sentence_spans(text)
+
+
 def test_a_character_beyond_the_table_leaves_the_text_to_python():
     text = "Talks began \U0001F600. Trade grew in the U.S. The end"
     assert sentences._compiled_spans(text) is None
