@@ -498,7 +498,9 @@ def format_top_k(pairs) -> str:
     return ";".join(f"{theme}:{prob:.3f}" for theme, prob in pairs)
 
 
-_MILLI_TEXT = np.array([f"{i / 1000:.3f}" for i in range(1001)], dtype=object)
+# what format_top_k writes for a probability rounded to 4 decimals, k / 10000: round(p, 4) is the
+# double nearest k / 10000, as the division is
+_TEN_THOUSANDTHS_TEXT = np.array([f"{k / 10000:.3f}" for k in range(10001)], dtype=object)
 
 
 def top_k_cells(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]) -> list[str]:
@@ -519,19 +521,14 @@ def top_k_cells(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]) ->
         The same text as ``format_top_k`` of the pairs :meth:`ThemeModel.predict` gives
         (probabilities rounded to 4 decimals, then written with 3).
     """
-    names = np.array(list(classes), dtype=object)
+    prefixes = np.array([f"{name}:" for name in classes], dtype=object)
     values = np.take_along_axis(proba, order, axis=1)
-    scaled = values * 1000
-    milli = np.clip(np.floor(scaled + 0.5), 0, 1000).astype(np.int64)
-    # near a half, rounding to 4 decimals first can move the third: those are written one by one
-    unsure = np.abs(scaled - np.floor(scaled) - 0.5) < 0.06
-    cells = None
-    for j in range(order.shape[1]):
-        text = _MILLI_TEXT[milli[:, j]]
-        rows = np.flatnonzero(unsure[:, j])
-        if rows.size:
-            text[rows] = [f"{round(float(v), 4):.3f}" for v in values[rows, j]]
-        part = names[order[:, j]] + ":" + text
-        cells = part if cells is None else cells + ";" + part
-    return [] if cells is None else cells.tolist()
+    scaled = values * 10000
+    nearest = np.clip(np.floor(scaled + 0.5), 0, 10000).astype(np.int64)
+    text = _TEN_THOUSANDTHS_TEXT[nearest]
+    # within a hair of a half, the product's own rounding may have moved it: Python rounds those
+    for i, j in zip(*np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)):
+        text[i, j] = f"{round(float(values[i, j]), 4):.3f}"
+    parts = prefixes[order] + text
+    return list(map(";".join, zip(*(parts[:, j].tolist() for j in range(parts.shape[1])))))
 

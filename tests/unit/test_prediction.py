@@ -77,6 +77,15 @@ def test_top_k_cells_write_what_format_top_k_writes():
     assert top_k_cells(proba[:0], order[:0], classes) == []
 
 
+def test_top_k_cells_round_every_ten_thousandth_and_the_halves_between_like_python():
+    halves = (np.arange(20001) + 0.5) / 20000
+    grid = np.concatenate([np.arange(10001) / 10000, halves, np.nextafter(halves, 0),
+                           np.nextafter(halves, 1), np.arange(161) / 160])
+    values = np.clip(grid, 0, 1).reshape(-1, 1)
+    expected = [f"gas:{round(float(v), 4):.3f}" for v in values[:, 0]]
+    assert top_k_cells(values, np.zeros_like(values, dtype=np.int64), ["gas"]) == expected
+
+
 def test_predict_nothing(model):
     frame = model.predict([])
     assert list(frame.columns) == COLUMNS
