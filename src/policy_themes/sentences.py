@@ -20,7 +20,7 @@ from functools import lru_cache
 
 __all__ = ["Sentence", "split_sentences", "sentence_spans", "clean_span",
            "iter_document_sentences", "document_spans", "prepare_compiled_splitter",
-           "COMPILED_SPLIT_AFTER"]
+           "COMPILED_SPLIT_AFTER", "COMPILED_MAX_CHARS"]
 
 # Loading the compiled splitter (Numba, its machine code and its table) takes 0.3-0.5 s; it
 # then saves about 20 ns a character. A process uses it once it is loaded, or once it has split
@@ -141,8 +141,8 @@ def sentence_spans(text: str, *, compiled: bool = False) -> list[tuple[int, int,
         The document.
     compiled : bool, default=False
         Find the sentences with :mod:`policy_themes.split_kernel` (the same rules compiled by
-        Numba, about 4x faster): worth it for a batch of documents, not for a few lines, as
-        the first use in a process imports Numba.
+        Numba; with the cleaning, which stays in Python, 2.5x faster): worth it for a batch of
+        documents, not for a few lines, as its first use in a process loads Numba (0.3-0.5 s).
 
     Examples
     --------
