@@ -290,7 +290,8 @@ class _ChunkColumns:
 
         if column not in self._codes:
             values = self.strings(column)
-            self._codes[column] = normalize_batch_bytes(values) if values else None
+            self._codes[column] = (normalize_batch_bytes(values, compiled=True) if values
+                                   else None)
         return self._codes[column]
 
     def rule_scores(self, matcher) -> np.ndarray:
@@ -630,7 +631,7 @@ class CompiledModel:
         n_texts = len(columns.values["text"])
         indptr, found = ngram_columns(columns.codes("text"), n_texts, **hashing)
         if other_lines:
-            extra_indptr, extra = ngram_columns(normalize_batch_bytes(other_lines),
+            extra_indptr, extra = ngram_columns(normalize_batch_bytes(other_lines, compiled=True),
                                                 len(other_lines), **hashing)
             indptr = np.concatenate([indptr, extra_indptr[1:] + indptr[-1]])
             found = np.concatenate([found, extra])
