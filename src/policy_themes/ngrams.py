@@ -286,10 +286,9 @@ def ngram_matrix(texts: Sequence[str], *, analyzer: str, ngram_range: tuple[int,
     width = n_columns if lookup is not None else 2 ** n_bits
     blocks = []
     for chunk in iter_chunks(texts):
-        # the n-gram loops load Numba: the normalisation takes its compiled loop too
-        codes = normalize_batch_bytes(chunk, compiled=True) if chunk else None
-        indptr, columns = ngram_columns(codes, len(chunk), analyzer=analyzer,
-                                        ngram_range=ngram_range, n_bits=n_bits, lookup=lookup)
+        indptr, columns = ngram_columns(normalize_batch_bytes(chunk) if chunk else None,
+                                        len(chunk), analyzer=analyzer, ngram_range=ngram_range,
+                                        n_bits=n_bits, lookup=lookup)
         blocks.append(weighted_matrix(indptr, columns, width=width, sublinear_tf=sublinear_tf,
                                       norm=norm, idf=idf))
     matrix = blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
