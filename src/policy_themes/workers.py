@@ -55,9 +55,12 @@ def prepare_label_workers(jobs: int | None, inputs: Sequence[str | Path],
 
 def _prepare(modules: list[str], shares: list[tuple[str, str]], jobs: int | None,
              inputs: Sequence[str | Path], documents: bool) -> bool:
-    if resolve_jobs(jobs) <= 1 or not holds_at_least(inputs, EARLY_START_BYTES):
+    if resolve_jobs(jobs) <= 1:
         return False
-    if _splits(inputs, documents) and holds_at_least(inputs, SPLITTER_BYTES):
+    size = _size_up_to(inputs, max(EARLY_START_BYTES, SPLITTER_BYTES))  # one walk for both
+    if size < EARLY_START_BYTES:
+        return False
+    if size >= SPLITTER_BYTES and _splits(inputs, documents):
         shares = [*shares, ("policy_themes.sentences:prepare_compiled_splitter", "")]
     start_fork_server(modules, shares)
     return True
@@ -74,12 +77,17 @@ def _splits(inputs: Sequence[str | Path], documents: bool) -> bool:
 def holds_at_least(inputs: Sequence[str | Path], size: int) -> bool:
     """Whether the input files (those of folders included) add up to ``size`` bytes or more;
     missing files count nothing, and a large folder is not walked further than needed."""
+    return _size_up_to(inputs, size) >= size
+
+
+def _size_up_to(inputs: Sequence[str | Path], cap: int) -> int:
+    """The input files' total size, counted until it reaches ``cap``."""
     total = 0
     for size_of_file in _file_sizes(inputs):
         total += size_of_file
-        if total >= size:
-            return True
-    return False
+        if total >= cap:
+            break
+    return total
 
 
 def _file_sizes(inputs: Sequence[str | Path]):
