@@ -126,11 +126,8 @@ def sentence_bounds(codes, flags, lower, titles, before_number, starters, out):
     count = 0
     pos = 0
     while pos < n:
-        end, following = _line(codes, flags, pos)
-        if _blank(codes, flags, pos, end):
-            pos = following
-            continue
-        # a block of lines that are not blank: how many, and the widest (without white space)
+        # the block of lines that are not blank from here: how many, and the widest (without
+        # white space)
         lines = 0
         wrap_width = 0
         block_end = pos
@@ -141,6 +138,9 @@ def sentence_bounds(codes, flags, lower, titles, before_number, starters, out):
             wrap_width = max(wrap_width, _rstripped_end(codes, flags, block_end, end) - block_end)
             lines += 1
             block_end = following
+        if lines == 0:  # a blank line
+            pos = following
+            continue
         count = _block(codes, flags, lower, titles, before_number, starters, pos, lines,
                        wrap_width, out, count)
         pos = block_end
