@@ -66,6 +66,21 @@ class RuleAnalysis:
         self.gold_themed = 0
         self.gold_themed_covered = 0
 
+    _COUNTERS = ("n", "fires", "overlaps", "conflicts", "theme_counts", "primary_counts",
+                 "cooccurrence", "n_gold", "rule_correct", "rule_fires_gold", "tp", "fp", "fn",
+                 "primary_correct", "primary_in_gold", "labeled_gold", "gold_themed",
+                 "gold_themed_covered")
+
+    def counters(self) -> dict[str, int | np.ndarray]:
+        """What :meth:`update` has counted, to add to another analysis of the same taxonomy
+        (:meth:`add_counters`): the worker processes of a run count their chunks."""
+        return {name: getattr(self, name) for name in self._COUNTERS}
+
+    def add_counters(self, counters: dict[str, int | np.ndarray]) -> None:
+        """Add the :meth:`counters` of another analysis of the same taxonomy."""
+        for name in self._COUNTERS:
+            setattr(self, name, getattr(self, name) + counters[name])
+
     def update(self, result: LabelResult, gold: Sequence[Sequence[str]] | None = None) -> None:
         """Add a labeled batch (and its gold theme lists, primary first, when known)."""
         fired = result.counts > 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,7 @@ from .data import (
     table_sink,
 )
 from .errors import DataError
-from .labeling import LabelResult, RuleMatcher, label_sentences
+from .labeling import RuleMatcher, label_sentences
 from .parallel import map_chunks
 from .taxonomy import Taxonomy
 
@@ -138,15 +138,15 @@ def label_files(
         on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows), split=False,
     )
     with table_sink(out_path) as sink:
-        for chunk, (labeled, result, gold), share in map_read_chunks(
+        for chunk, (labeled, counters, has_gold), share in map_read_chunks(
                 _LabelChunk(taxonomy), frames, jobs=jobs, share_read=lambda: state["fraction"]):
             if isinstance(labeled, dict):
                 # a sentence chunk comes back as the new columns only, without the text
                 columns, labeled = labeled, chunk.copy()
                 for name, values in columns.items():
                     labeled[name] = values
-            analysis.update(result, gold)
-            state["has_gold"] = state["has_gold"] or gold is not None
+            analysis.add_counters(counters)
+            state["has_gold"] = state["has_gold"] or has_gold
             sink.write(labeled)
             state["sentences"] += len(labeled)
             if progress is not None:
@@ -197,7 +197,9 @@ def map_read_chunks(task: Callable, chunks: Iterable, *, jobs: int | None,
 
 
 class _LabelChunk:
-    """Label one chunk: the rules' columns to add to it, the labels, the gold themes.
+    """Label one chunk: the rules' columns to add to it, the chunk's rule analysis
+    (:meth:`~policy_themes.analysis.RuleAnalysis.counters`: counted here, in the worker, not
+    in the process that writes) and whether it had gold themes.
 
     A chunk of sentences gives the new columns only (the caller has the rest); a chunk of
     documents (:class:`~policy_themes.data.DocumentRows`) is split here and comes back as the
@@ -212,7 +214,7 @@ class _LabelChunk:
     def __getstate__(self):
         return {**self.__dict__, "_matcher": None}
 
-    def __call__(self, chunk) -> tuple[dict | DataFrame, LabelResult, list[list[str]] | None]:
+    def __call__(self, chunk) -> tuple[dict | DataFrame, dict, bool]:
         frame = sentence_frame(chunk)
         if self._matcher is None:
             self._matcher = RuleMatcher(self.taxonomy)
@@ -235,8 +237,9 @@ class _LabelChunk:
             for name, values in columns.items():
                 frame[name] = values
             columns = frame
-        # what the analysis reads, without the per-sentence lists already in the columns
-        return columns, replace(result, rules_fired=[]), gold
+        analysis = RuleAnalysis(self.taxonomy)
+        analysis.update(result, gold)
+        return columns, analysis.counters(), gold is not None
 
 
 def no_text_error(verb: str, inputs: Sequence[str | Path],

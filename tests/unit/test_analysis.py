@@ -77,6 +77,21 @@ def test_batches_accumulate_to_the_same_figures(mini, data_dir, analysis):
     assert streamed.overall() == analysis.overall()
 
 
+def test_counters_of_batches_add_up_to_the_figures_of_the_whole(mini, data_dir, analysis):
+    frame = pd.read_csv(data_dir / "labeled_mini.csv")
+    gold = parse_themes(frame["themes"], mini)
+    total = RuleAnalysis(mini)
+    for start in range(0, len(frame), 4):  # as worker processes count their chunks
+        part = frame.iloc[start:start + 4]
+        counted = RuleAnalysis(mini)
+        counted.update(label_sentences(part["text"].tolist(), mini), gold[start:start + 4])
+        total.add_counters(counted.counters())
+    pd.testing.assert_frame_equal(total.rule_summary(), analysis.rule_summary())
+    pd.testing.assert_frame_equal(total.theme_summary(), analysis.theme_summary())
+    assert total.overall() == analysis.overall()
+    assert (total.cooccurrence == analysis.cooccurrence).all()
+
+
 def test_without_gold_there_are_no_accuracy_columns(mini):
     result = label_sentences(["Oil."], mini)
     analysis = analyze_rules(result, mini)
