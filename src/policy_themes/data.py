@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .formats import file_format, is_text_document
 from .sentences import document_spans
 from .taxonomy import NO_THEME, Taxonomy
 
@@ -89,37 +90,6 @@ _MAGIC = ((b"\x1f\x8b", "a gzip-compressed file (name it with a .gz ending)"),
           (b"\x89PNG", "a PNG image"))
 _SEPARATORS = {"csv": ",", "tsv": "\t"}
 _SEPARATOR_NAMES = {",": "','", "\t": "tabs", ";": "';'", "|": "'|'"}
-_SUFFIX_FORMATS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".txt": "txt",
-    ".text": "txt",
-}
-
-
-def file_format(path: str | Path) -> str:
-    """Return the format of a path from its extension (``.gz`` is looked through).
-
-    Raises
-    ------
-    DataError
-        If the extension is not one the package reads or writes.
-    """
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    fmt = _SUFFIX_FORMATS.get(suffixes[-1]) if suffixes else None
-    if fmt is None:
-        known = ", ".join(sorted(_SUFFIX_FORMATS))
-        raise DataError(f"{path}: unknown file type (use one of {known}, optionally .gz)")
-    return fmt
-
-
 def collect_documents(paths: Iterable[str | Path]) -> list[Path]:
     """Expand files and folders into the list of ``.txt`` documents they hold, sorted.
 
@@ -132,7 +102,7 @@ def collect_documents(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            docs = sorted(p for p in path.rglob("*") if p.is_file() and _is_text_doc(p))
+            docs = sorted(p for p in path.rglob("*") if p.is_file() and is_text_document(p))
             if not docs:
                 raise DataError(f"{path}: folder holds no .txt documents")
             found.extend(docs)
@@ -143,11 +113,6 @@ def collect_documents(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def _is_text_doc(path: Path) -> bool:
-    try:
-        return file_format(path) == "txt"
-    except DataError:
-        return False
 
 
 def read_document(path: str | Path, *, encoding: str | None = None) -> str:

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from .formats import is_text_document
 from .parallel import resolve_jobs, start_fork_server
 
 __all__ = ["prepare_predict_workers", "prepare_label_workers", "holds_at_least",
@@ -57,10 +58,12 @@ def _prepare(modules: list[str], shares: list[tuple[str, str]], jobs: int | None
              inputs: Sequence[str | Path], documents: bool) -> bool:
     if resolve_jobs(jobs) <= 1:
         return False
-    size = _size_up_to(inputs, max(EARLY_START_BYTES, SPLITTER_BYTES))  # one walk for both
+    splits = _splits(inputs, documents)
+    # one walk of the inputs, no further than the larger threshold that matters here
+    size = _size_up_to(inputs, max(EARLY_START_BYTES, SPLITTER_BYTES if splits else 0))
     if size < EARLY_START_BYTES:
         return False
-    if size >= SPLITTER_BYTES and _splits(inputs, documents):
+    if splits and size >= SPLITTER_BYTES:
         shares = [*shares, ("policy_themes.sentences:prepare_compiled_splitter", "")]
     start_fork_server(modules, shares)
     return True
@@ -69,9 +72,7 @@ def _prepare(modules: list[str], shares: list[tuple[str, str]], jobs: int | None
 def _splits(inputs: Sequence[str | Path], documents: bool) -> bool:
     """Whether the workers split the inputs into sentences: tables read as documents, text
     files and folders of them."""
-    return documents or any(
-        path.is_dir() or ".txt" in (suffix.lower() for suffix in path.suffixes)
-        for path in map(Path, inputs))
+    return documents or any(path.is_dir() or is_text_document(path) for path in map(Path, inputs))
 
 
 def holds_at_least(inputs: Sequence[str | Path], size: int) -> bool:

@@ -123,7 +123,7 @@ if __name__ == "__main__":
                     reason="no fork server on this platform")
 @pytest.mark.parametrize(("name", "mode", "splits"), [
     ("big.csv", "documents", True), ("big.csv", "sentences", False),
-    ("big.txt", "sentences", True)])
+    ("big.txt", "sentences", True), ("big.text.gz", "sentences", True)])
 def test_an_early_server_loads_the_compiled_splitter_for_documents_only(tmp_path, name, mode,
                                                                         splits):
     (tmp_path / "split_probe.py").write_text(SPLIT_PROBE, encoding="utf-8")
