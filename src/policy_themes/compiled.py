@@ -297,9 +297,7 @@ class _ChunkColumns:
     def rule_scores(self, matcher) -> np.ndarray:
         """The rules' theme scores of the texts."""
         if self._scores is None:
-            codes = self.codes("text")
-            normalized = None if codes is None else codes.tobytes().decode("utf-8")
-            self._scores = matcher.vote_scores(self.values["text"], normalized)
+            self._scores = matcher.vote_scores(self.values["text"], self.codes("text"))
         return self._scores
 
     def context_lines(self) -> tuple[np.ndarray, np.ndarray, list[str]]:

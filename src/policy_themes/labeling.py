@@ -47,7 +47,7 @@ class RuleMatcher:
         for i, rule in enumerate(self.rules):
             self._weights[i, self.rule_theme[i]] = rule.weight
 
-    def votes(self, texts: Sequence[str], normalized: str | None = None
+    def votes(self, texts: Sequence[str], normalized: str | np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """Apply every rule to every text.
 
@@ -55,8 +55,9 @@ class RuleMatcher:
         ----------
         texts : sequence of str
             Sentences.
-        normalized : str, default=None
-            ``normalize_batch(texts)`` when the caller has it already.
+        normalized : str or ndarray, default=None
+            ``normalize_batch(texts)`` (or ``normalize_batch_bytes(texts)``) when the caller has
+            it already.
 
         Returns
         -------
@@ -71,7 +72,7 @@ class RuleMatcher:
         first = np.full((n, len(self.rules)), _NO_MATCH, dtype=np.int32)
         if n == 0 or not self.rules:
             return counts, first
-        patterns, exclusions, starts = self._matcher.find([str(t) for t in texts], normalized)
+        patterns, exclusions, starts = self._matcher.find(texts, normalized)
         keep = drop_excluded(patterns, exclusions)
         rules, rows = patterns.rule[keep], patterns.sentence[keep]
         np.add.at(counts, (rows, rules), 1)
@@ -128,7 +129,8 @@ class RuleMatcher:
                                shape=(len(indptr) - 1, len(line_scores)))
         return sp.csr_matrix(np.log1p(summed @ line_scores[:, :n_themes]))
 
-    def vote_scores(self, texts: Sequence[str], normalized: str | None = None) -> np.ndarray:
+    def vote_scores(self, texts: Sequence[str], normalized: str | np.ndarray | None = None
+                    ) -> np.ndarray:
         """:meth:`theme_scores` of the :meth:`votes` of ``texts``."""
         return self.theme_scores(self.votes(texts, normalized)[0])
 

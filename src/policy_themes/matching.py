@@ -388,10 +388,11 @@ class PatternMatcher:
             for key, verifier in phrase_keys(normalised):
                 keys.setdefault(key, []).append((rule, exclusion, len(key), verifier))
 
-    def find(self, texts: Sequence[str], normalized: str | None = None
+    def find(self, texts: Sequence[str], normalized: str | np.ndarray | None = None
              ) -> tuple[Matches, Matches, np.ndarray]:
         """Find pattern and exclusion matches in a batch (``normalized``: the batch's
-        :func:`normalize_batch`, when the caller has it already).
+        :func:`normalize_batch`, or its :func:`normalize_batch_bytes`, when the caller has it
+        already).
 
         Returns
         -------
@@ -402,8 +403,11 @@ class PatternMatcher:
         starts : ndarray
             Start of each sentence in the normalised batch.
         """
-        joined = normalize_batch(texts) if normalized is None else normalized
-        codes = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
+        if isinstance(normalized, np.ndarray):
+            codes, joined = normalized, normalized.tobytes().decode("utf-8")
+        else:
+            joined = normalize_batch(texts) if normalized is None else normalized
+            codes = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
         # where characters take several bytes: the bytes that continue a character
         extra = None if len(codes) == len(joined) else np.flatnonzero((codes & 0xC0) == 0x80)
         starts = np.concatenate(([0], _characters(np.flatnonzero(codes == 10), extra) + 1))
