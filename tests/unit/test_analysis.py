@@ -1,5 +1,7 @@
+import copy
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,6 +92,20 @@ def test_counters_of_batches_add_up_to_the_figures_of_the_whole(mini, data_dir, 
     pd.testing.assert_frame_equal(total.theme_summary(), analysis.theme_summary())
     assert total.overall() == analysis.overall()
     assert (total.cooccurrence == analysis.cooccurrence).all()
+
+
+def test_update_changes_nothing_but_the_counters(mini, data_dir):
+    """A count update keeps that is not in RuleAnalysis._COUNTERS would be lost between the
+    worker processes and the one that adds their counters."""
+    frame = pd.read_csv(data_dir / "labeled_mini.csv")
+    gold = parse_themes(frame["themes"], mini)
+    analysis = RuleAnalysis(mini)
+    before = copy.deepcopy(vars(analysis))
+    analysis.update(label_sentences(frame["text"].tolist(), mini), gold)
+    changed = {name for name, value in vars(analysis).items()
+               if not np.array_equal(value, before[name])
+               if isinstance(value, (int, np.ndarray))}
+    assert changed and changed <= set(RuleAnalysis._COUNTERS)
 
 
 def test_without_gold_there_are_no_accuracy_columns(mini):
