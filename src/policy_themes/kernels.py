@@ -75,9 +75,41 @@ def _column(lookup, bucket):
     return np.int64(lookup[word, 1]) + _popcount(bits & (mask - np.uint64(1)))
 
 
+# words of up to this many bytes have the columns of their character n-grams kept for their
+# next occurrences in the batch (longer ones are rare, and rarely come back)
+MEMO_WORD_BYTES = 24
+_MEMO_BITS = 15  # a table of 32,768 slots, half full at most: 16,384 words a batch are kept
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _memo_slot(codes, first, length, key, slots, entries, word_bytes):
+    """The slot of the word ``codes[first:first + length]`` in the memo's table: the one
+    that holds it, or the empty one where it goes (open addressing, linear probing)."""
+    slot = np.int64(_mix(key, np.uint64(length)) >> np.uint64(64 - _MEMO_BITS))
+    while True:
+        entry = slots[slot]
+        if entry < 0:
+            return slot
+        if entries[entry, 1] == length:
+            kept = entries[entry, 0]
+            same = True
+            for j in range(length):
+                if word_bytes[kept + j] != codes[first + j]:
+                    same = False
+                    break
+            if same:
+                return slot
+        slot = (slot + 1) & ((1 << _MEMO_BITS) - 1)
+
+
 @njit(cache=True, nogil=True)
 def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
     """Columns of the character n-grams inside word boundaries of each line of ``codes``.
+
+    The n-grams that start at a word's leading space or inside the word read nothing but the
+    word and the spaces around it, so their columns are the same wherever the word occurs:
+    those of a word of up to :data:`MEMO_WORD_BYTES` bytes are kept the first time it comes
+    and copied when it comes back (most words of a batch do).
 
     Parameters
     ----------
@@ -97,14 +129,48 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
         Filled; room for ``len(codes) * (high - low + 1)`` is always enough.
     """
     size = codes.shape[0]
+    per_byte = high - low + 1
+    # the memo: a table of slots pointing to entries (where the word's bytes are kept, its
+    # length, where its columns are kept, how many)
+    slots = np.full(1 << _MEMO_BITS, -1, dtype=np.int32)
+    entries = np.empty((1 << (_MEMO_BITS - 1), 4), dtype=np.int64)
+    word_bytes = np.empty(min(size, entries.shape[0] * MEMO_WORD_BYTES), dtype=np.uint8)
+    kept_columns = np.empty(min(size * per_byte, 1 << 21), dtype=np.int32)
+    n_entries, n_bytes, n_columns = 0, 0, 0
+    # the word now hashed to be kept, if any: where it ends, its length, slot and first column
+    keep_until, keep_length, keep_slot, keep_from = -1, 0, 0, 0
     line, k = 0, 0
     indptr[0] = 0
-    for start in range(size):
+    start = 0
+    while start < size:
         first = codes[start]
         if first == _NEWLINE:
             line += 1
             indptr[line] = k
+            start += 1
             continue
+        if first == _SPACE and keep_until < 0:
+            end = start + 1
+            key = np.uint64(0)
+            while end < size and end - start <= MEMO_WORD_BYTES:
+                code = codes[end]
+                if code == _SPACE or code == _NEWLINE:
+                    break
+                key = key * _BASE + np.uint64(code)
+                end += 1
+            length = end - start - 1
+            if 0 < length <= MEMO_WORD_BYTES and end < size and codes[end] == _SPACE:
+                slot = _memo_slot(codes, start + 1, length, key, slots, entries, word_bytes)
+                entry = slots[slot]
+                if entry >= 0:
+                    kept, count = entries[entry, 2], entries[entry, 3]
+                    columns[k:k + count] = kept_columns[kept:kept + count]
+                    k += count
+                    start = end
+                    continue
+                if (n_entries < entries.shape[0] and n_bytes + length <= word_bytes.shape[0]
+                        and n_columns + (length + 1) * per_byte <= kept_columns.shape[0]):
+                    keep_until, keep_length, keep_slot, keep_from = end, length, slot, k
         hashed = np.uint64(0)
         power = np.uint64(1)
         for n in range(1, high + 1):
@@ -125,6 +191,16 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
             if column >= 0:
                 columns[k] = column
                 k += 1
+        start += 1
+        if start == keep_until:  # the word's columns are all found: keep them
+            length, count = keep_length, k - keep_from
+            word_bytes[n_bytes:n_bytes + length] = codes[start - length:start]
+            kept_columns[n_columns:n_columns + count] = columns[keep_from:k]
+            entries[n_entries, 0], entries[n_entries, 1] = n_bytes, length
+            entries[n_entries, 2], entries[n_entries, 3] = n_columns, count
+            slots[keep_slot] = n_entries
+            n_entries, n_bytes, n_columns = n_entries + 1, n_bytes + length, n_columns + count
+            keep_until = -1
     indptr[line + 1] = k
     return k
 
@@ -217,11 +293,13 @@ def weighted_rows(indptr, columns, width, tf, sublinear_tf, idf, l2, out_indptr,
     for line in range(n_lines):
         first = stored
         for i in range(indptr[line], indptr[line + 1]):
+            # written always, kept when new: no branch to mispredict (about half the n-grams
+            # of a sentence come again in it, in no order a predictor learns)
             column = columns[i]
-            if counts[column] == 0:
-                out_indices[stored] = column
-                stored += 1
-            counts[column] += 1
+            count = counts[column]
+            out_indices[stored] = column
+            stored += count == 0
+            counts[column] = count + 1
         total = 0.0
         for j in range(first, stored):
             column = out_indices[j]
@@ -256,11 +334,24 @@ def add_products(indptr, indices, data, weights, first_row, out):
     """
     n_outputs = weights.shape[1]
     for row in range(indptr.shape[0] - 1):
-        for i in range(indptr[row], indptr[row + 1]):
+        i, end = indptr[row], indptr[row + 1]
+        # four stored values at a time, added in their order: the total stays in a register
+        # across the four, rather than going to memory and back after each (0.83 against
+        # 1.22 us a sentence for the character n-grams, all in cache)
+        while i + 4 <= end:
+            a, b, c, d = data[i], data[i + 1], data[i + 2], data[i + 3]
+            row_a, row_b = first_row + indices[i], first_row + indices[i + 1]
+            row_c, row_d = first_row + indices[i + 2], first_row + indices[i + 3]
+            for k in range(n_outputs):
+                out[row, k] = (((out[row, k] + a * weights[row_a, k]) + b * weights[row_b, k])
+                               + c * weights[row_c, k]) + d * weights[row_d, k]
+            i += 4
+        while i < end:
             value = data[i]
             weight_row = first_row + indices[i]
             for k in range(n_outputs):
                 out[row, k] += value * weights[weight_row, k]
+            i += 1
 
 
 @njit(cache=True, nogil=True)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from policy_themes import kernels
 from policy_themes.matching import normalize_batch_bytes
-from policy_themes.ngrams import MAX_N, bucket_lookup, hash_ngrams, ngram_matrix
+from policy_themes.ngrams import _BASE, MAX_N, bucket_lookup, hash_ngrams, ngram_matrix
 
 # multi-byte characters, one-character words, punctuation runs and line breaks
 ALPHABET = list("ab cz9 .,-'\n") + ["é", "ß", "中", "😀", "\u2014", "\u00a0"]
@@ -158,3 +158,88 @@ def test_ngram_matrix_rejects_bad_settings(kwargs, message):
                  "sublinear_tf": False, "norm": "l2", **kwargs}
     with pytest.raises(ValueError, match=message):
         ngram_matrix(["gas"], **settings_)
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(row_lengths=st.lists(st.integers(0, 13), min_size=1, max_size=8),
+       seed=st.integers(0, 2**32 - 1), first_row=st.integers(0, 3))
+def test_add_products_is_scipys_product_bit_for_bit(row_lengths, seed, first_row):
+    """Rows of every length around the four-at-a-time loop, with repeated, unsorted columns
+    and weights of very different sizes (so that the order of the sums shows): the totals
+    are SciPy's ``X @ W`` exactly, and added to what ``out`` held in the same order."""
+    random = np.random.default_rng(seed)
+    width, n_outputs = 9, 5
+    indptr = np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64)
+    indices = random.integers(0, width, indptr[-1]).astype(np.int32)
+    data = random.normal(size=indptr[-1])
+    weights = random.normal(size=(first_row + width, n_outputs)) * 10.0 ** random.integers(
+        -8, 9, size=(first_row + width, n_outputs))
+    matrix = sp.csr_matrix((data, indices, indptr), shape=(len(row_lengths), width))
+
+    out = np.zeros((len(row_lengths), n_outputs))
+    kernels.add_products(indptr, indices, data, weights, first_row, out)
+    np.testing.assert_array_equal(out, matrix @ weights[first_row:])
+
+    start = random.normal(size=out.shape)
+    out = start.copy()
+    kernels.add_products(indptr, indices, data, weights, first_row, out)
+    for row in range(len(row_lengths)):
+        for i in range(indptr[row], indptr[row + 1]):
+            start[row] += data[i] * weights[first_row + indices[i]]
+    np.testing.assert_array_equal(out, start)
+
+
+def python_mix(value, salt):
+    """:func:`policy_themes.ngrams._mix` of one value, in Python integers."""
+    value ^= salt
+    value ^= value >> 30
+    value = value * 0xBF58476D1CE4E5B9 % 2**64
+    value ^= value >> 27
+    value = value * 0x94D049BB133111EB % 2**64
+    return value ^ (value >> 31)
+
+
+def ordered_char_columns(texts, ngram_range, n_bits=12):
+    """Each text's character n-gram buckets in the kernel's order (by start, then n), one
+    n-gram at a time in Python: the hash of its bytes, as the array code's prefix hashes give
+    it."""
+    low, high = ngram_range
+    powers = [pow(int(_BASE), j, 2**64) for j in range(high)]
+    rows = []
+    for line in bytes(normalize_batch_bytes(texts)).split(b"\n"):
+        row = []
+        for start in range(len(line)):
+            for n in range(1, high + 1):
+                window = line[start:start + n]
+                if len(window) < n or (n >= 3 and 32 in window[1:-1]):
+                    break
+                if n < low or (n <= 2 and window.strip(b" ") == b""):
+                    continue
+                hashed = sum(byte * power for byte, power in zip(window, powers)) % 2**64
+                row.append(python_mix(hashed, 100 + n) >> (64 - n_bits))
+        rows.append(row)
+    return rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXTS, st.sampled_from([(1, 1), (2, 5), (3, 4), (1, 5)]))
+def test_char_kernel_keeps_the_order_of_the_ngrams(texts, ngram_range):
+    """Columns in the order of the n-grams (the products sum in that order), words met again
+    (their columns copied from the kernel's memo) included."""
+    assert kernel_buckets(texts, "char_wb", ngram_range) == ordered_char_columns(texts,
+                                                                                  ngram_range)
+
+
+def test_char_kernel_memo_when_full_and_for_long_words():
+    """More distinct words than the memo keeps, words longer than it keeps, and words seen
+    again after it is full: the same columns, in the same order, as one n-gram at a time."""
+    random = np.random.default_rng(0)
+    words = [a + b + c for a in "abcdefghijklmnopqrstuvwxyz" for b in "abcdefghijklmnopqrstuvwxyz"
+             for c in "abcdefghijklmnopqrstuvwxyz"]  # 17,576: more than the memo keeps
+    random.shuffle(words)
+    words += ["x" * kernels.MEMO_WORD_BYTES, "y" * (kernels.MEMO_WORD_BYTES + 1), "é" * 20]
+    texts = [" ".join(words[i:i + 50]) for i in range(0, len(words), 50)]
+    texts += [" ".join(random.choice(words, size=12)) for _ in range(1_000)]
+    assert kernel_buckets(texts, "char_wb", (2, 5), n_bits=20) == \
+        ordered_char_columns(texts, (2, 5), n_bits=20)
