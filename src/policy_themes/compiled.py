@@ -280,6 +280,8 @@ class _ChunkColumns:
         self._codes: dict[str, np.ndarray | None] = {}
         self._scores: np.ndarray | None = None
         self._lines: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+        # the texts' word columns of a context unigram block, found with another block's
+        self.unigrams: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def strings(self, column: str) -> list[str]:
         values = self.values[column]
@@ -560,8 +562,44 @@ class CompiledModel:
             return sp.csr_matrix(np.log1p(scores[:, :block["n_themes"]]))
         if on_context and _unigrams(block):
             return self._context_unigrams(block, columns)
+        partner = None if on_context else self._unigram_partner(block)
+        if partner is not None:
+            return self._words_and_unigrams(block, partner, columns)
         return self._ngrams(block, len(columns.values["text"]),
                             columns.codes(block["column"]))
+
+    def _unigram_partner(self, block: dict) -> dict | None:
+        """The context unigram block whose columns of the texts ``block`` finds in its own
+        pass (the words are found and hashed once): the first word block of the texts has
+        the first context unigram block that comes after it, if any."""
+        partners = self.__dict__.get("_partners")
+        if partners is None:
+            partners = {}
+            blocks = self.spec["blocks"]
+            words = [i for i, b in enumerate(blocks) if b["column"] == "text"
+                     and b["kind"] in ("tfidf", "hashed") and b["analyzer"] == "word"]
+            unigrams = [i for i, b in enumerate(blocks) if b["column"] == "context"
+                        and _unigrams(b) and words and i > words[0]]
+            if unigrams:
+                partners[blocks[words[0]]["name"]] = blocks[unigrams[0]]
+            self.__dict__["_partners"] = partners
+        return partners.get(block["name"])
+
+    def _words_and_unigrams(self, block: dict, partner: dict, columns: _ChunkColumns
+                            ) -> sp.csr_matrix:
+        """A word n-gram block of the texts, keeping the columns of their words under the
+        buckets of ``partner`` (a context unigram block) for :meth:`_context_unigrams`."""
+        from .ngrams import weighted_matrix, word_and_unigram_columns
+
+        hashing, weighting = self._ngram_settings(block)
+        partner_hashing, _ = self._ngram_settings(partner)
+        words, unigrams = word_and_unigram_columns(
+            columns.codes("text"), len(columns.values["text"]),
+            ngram_range=hashing["ngram_range"], n_bits=hashing["n_bits"],
+            lookup=hashing["lookup"], unigram_n_bits=partner_hashing["n_bits"],
+            unigram_lookup=partner_hashing["lookup"])
+        columns.unigrams[partner["name"]] = unigrams
+        return weighted_matrix(*words, **weighting)
 
     def _output_weights(self) -> tuple[np.ndarray, np.ndarray, int]:
         """The primary and membership weights side by side, one row a feature."""
@@ -627,7 +665,9 @@ class CompiledModel:
         hashing, weighting = self._ngram_settings(block)
         parts_indptr, parts, other_lines = columns.context_lines()
         n_texts = len(columns.values["text"])
-        indptr, found = ngram_columns(columns.codes("text"), n_texts, **hashing)
+        kept = columns.unigrams.pop(block["name"], None)  # from the word block's pass
+        indptr, found = kept if kept is not None else \
+            ngram_columns(columns.codes("text"), n_texts, **hashing)
         if other_lines:
             extra_indptr, extra = ngram_columns(normalize_batch_bytes(other_lines, compiled=True),
                                                 len(other_lines), **hashing)

@@ -25,8 +25,8 @@ from numba import njit
 from .ngrams import _BASE, _JOIN, MAX_N
 from .ngrams import _mix as _array_mix
 
-__all__ = ["char_wb_columns", "word_columns", "weighted_rows", "tf_table", "add_products",
-           "gather_rows", "automaton_hits", "normalized_codes"]
+__all__ = ["char_wb_columns", "word_columns", "word_and_unigram_columns", "weighted_rows",
+           "tf_table", "add_products", "gather_rows", "automaton_hits", "normalized_codes"]
 
 _SPACE, _NEWLINE = 32, 10
 TF_TABLE_SIZE = 4096
@@ -212,16 +212,45 @@ def word_columns(codes, low, high, shift, lookup, indptr, columns):
     Words are runs of bytes other than space and line feed; words of one character are not
     tokens, and an n-gram joins the n tokens that follow each other in a line.
     """
+    no_lookup = np.zeros((0, 2), dtype=np.uint64)
+    return _word_columns(codes, low, high, shift, lookup, indptr, columns, False, shift,
+                         no_lookup, indptr[:0], columns[:0])
+
+
+@njit(cache=True, nogil=True)
+def word_and_unigram_columns(codes, low, high, shift, lookup, indptr, columns, unigram_shift,
+                             unigram_lookup, unigram_indptr, unigram_columns):
+    """:func:`word_columns`, and in the same pass the columns of the words alone under a
+    second lookup (another block's: the unigrams of the contexts), filled into
+    ``unigram_indptr`` and ``unigram_columns`` (room for ``len(codes)`` is enough).
+
+    Returns
+    -------
+    (int, int)
+        The columns found for each.
+    """
+    found = _word_columns(codes, low, high, shift, lookup, indptr, columns, True,
+                          unigram_shift, unigram_lookup, unigram_indptr, unigram_columns)
+    return found, unigram_indptr[-1]
+
+
+@njit(cache=True, nogil=True)
+def _word_columns(codes, low, high, shift, lookup, indptr, columns, unigrams, unigram_shift,
+                  unigram_lookup, unigram_indptr, unigram_columns):
     size = codes.shape[0]
     recent = np.zeros(MAX_N, dtype=np.uint64)  # the last tokens of the line, a ring
-    line, k, seen = 0, 0, 0
+    line, k, seen, u = 0, 0, 0, 0
     indptr[0] = 0
+    if unigrams:
+        unigram_indptr[0] = 0
     position = 0
     while position < size:
         code = codes[position]
         if code == _NEWLINE:
             line += 1
             indptr[line] = k
+            if unigrams:
+                unigram_indptr[line] = u
             seen = 0
             position += 1
             continue
@@ -240,8 +269,14 @@ def word_columns(codes, low, high, shift, lookup, indptr, columns):
             position += 1
         if characters < 2:
             continue
-        recent[seen % MAX_N] = _mix(hashed, np.uint64(0))
+        token = _mix(hashed, np.uint64(0))
+        recent[seen % MAX_N] = token
         seen += 1
+        if unigrams:
+            column = _column(unigram_lookup, np.int64(token >> unigram_shift))
+            if column >= 0:
+                unigram_columns[u] = column
+                u += 1
         for n in range(low, min(high, seen) + 1):
             joined = recent[(seen - n) % MAX_N]
             for offset in range(seen - n + 1, seen):
@@ -254,6 +289,8 @@ def word_columns(codes, low, high, shift, lookup, indptr, columns):
                 columns[k] = column
                 k += 1
     indptr[line + 1] = k
+    if unigrams:
+        unigram_indptr[line + 1] = u
     return k
 
 

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from .matching import normalize_batch_bytes
 
 __all__ = ["ANALYZERS", "MAX_N", "hash_ngrams", "ngram_matrix", "ngram_columns",
-           "weighted_matrix", "bucket_lookup", "iter_chunks"]
+           "word_and_unigram_columns", "weighted_matrix", "bucket_lookup", "iter_chunks"]
 
 ANALYZERS = ("word", "char_wb")
 MAX_N = 16  # the longest n-grams
@@ -300,6 +300,49 @@ def ngram_columns(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
                   lookup: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The column of every n-gram of each normalised text (``columns[indptr[i]:indptr[i+1]]``
     for text ``i``), before counting: :func:`weighted_matrix` counts and weights them."""
+    low, high = _checked_settings(codes, n_texts, analyzer, ngram_range, n_bits)
+    if _blank(codes, n_texts):
+        return _no_columns(n_texts)
+    from . import kernels
+
+    lookup = _NO_LOOKUP if lookup is None else lookup
+    hash_columns = kernels.word_columns if analyzer == "word" else kernels.char_wb_columns
+    indptr = np.empty(n_texts + 1, dtype=np.int64)
+    columns = np.empty(len(codes) * (high - low + 1), dtype=np.int32)  # n_bits <= 31
+    found = hash_columns(codes, low, high, np.uint64(64 - n_bits), lookup, indptr, columns)
+    return indptr, columns[:found]
+
+
+def word_and_unigram_columns(codes: np.ndarray | None, n_texts: int, *,
+                             ngram_range: tuple[int, int], n_bits: int,
+                             lookup: np.ndarray | None, unigram_n_bits: int,
+                             unigram_lookup: np.ndarray | None
+                             ) -> tuple[tuple[np.ndarray, np.ndarray],
+                                        tuple[np.ndarray, np.ndarray]]:
+    """:func:`ngram_columns` of word n-grams, and those of the words alone with other settings
+    (``unigram_n_bits``, ``unigram_lookup``: another block's), in one pass over the texts:
+    the words are found and hashed once."""
+    low, high = _checked_settings(codes, n_texts, "word", ngram_range, n_bits)
+    _checked_settings(codes, n_texts, "word", (1, 1), unigram_n_bits)
+    if _blank(codes, n_texts):
+        return _no_columns(n_texts), _no_columns(n_texts)
+    from . import kernels
+
+    indptr = np.empty(n_texts + 1, dtype=np.int64)
+    columns = np.empty(len(codes) * (high - low + 1), dtype=np.int32)
+    unigram_indptr = np.empty(n_texts + 1, dtype=np.int64)
+    unigram_columns = np.empty(len(codes), dtype=np.int32)
+    found, unigrams_found = kernels.word_and_unigram_columns(
+        codes, low, high, np.uint64(64 - n_bits), _NO_LOOKUP if lookup is None else lookup,
+        indptr, columns, np.uint64(64 - unigram_n_bits),
+        _NO_LOOKUP if unigram_lookup is None else unigram_lookup, unigram_indptr,
+        unigram_columns)
+    return (indptr, columns[:found]), (unigram_indptr, unigram_columns[:unigrams_found])
+
+
+def _checked_settings(codes: np.ndarray | None, n_texts: int, analyzer: str,
+                      ngram_range: tuple[int, int], n_bits: int) -> tuple[int, int]:
+    """(low, high) of valid settings for the kernels (ValueError otherwise)."""
     if analyzer not in ANALYZERS:
         raise ValueError(f"analyzer must be one of {ANALYZERS}, not {analyzer!r}")
     if not 1 <= n_bits <= 31:
@@ -311,17 +354,16 @@ def ngram_columns(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
     if n_texts and np.count_nonzero(codes == _NEWLINE) != n_texts - 1:
         raise ValueError(f"codes hold {np.count_nonzero(codes == _NEWLINE) + 1} texts, not "
                          f"{n_texts}")  # the kernels trust the line count
-    if n_texts == 0 or codes.max() <= _SPACE:
-        # blank texts: no n-grams, and no compiled code loaded for them
-        return np.zeros(n_texts + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
-    from . import kernels
+    return low, high
 
-    lookup = _NO_LOOKUP if lookup is None else lookup
-    hash_columns = kernels.word_columns if analyzer == "word" else kernels.char_wb_columns
-    indptr = np.empty(n_texts + 1, dtype=np.int64)
-    columns = np.empty(len(codes) * (high - low + 1), dtype=np.int32)  # n_bits <= 31
-    found = hash_columns(codes, low, high, np.uint64(64 - n_bits), lookup, indptr, columns)
-    return indptr, columns[:found]
+
+def _blank(codes: np.ndarray | None, n_texts: int) -> bool:
+    """No n-grams at all (and no compiled code to load for them)."""
+    return n_texts == 0 or codes.max() <= _SPACE
+
+
+def _no_columns(n_texts: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(n_texts + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
 
 
 def weighted_matrix(indptr: np.ndarray, columns: np.ndarray, *, width: int, sublinear_tf: bool,

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from policy_themes import kernels
 from policy_themes.matching import normalize_batch_bytes
-from policy_themes.ngrams import _BASE, MAX_N, bucket_lookup, hash_ngrams, ngram_matrix
+from policy_themes.ngrams import (
+    _BASE,
+    MAX_N,
+    bucket_lookup,
+    hash_ngrams,
+    ngram_columns,
+    ngram_matrix,
+    word_and_unigram_columns,
+)
 
 # multi-byte characters, one-character words, punctuation runs and line breaks
 ALPHABET = list("ab cz9 .,-'\n") + ["é", "ß", "中", "😀", "\u2014", "\u00a0"]
@@ -243,3 +251,27 @@ def test_char_kernel_memo_when_full_and_for_long_words():
     texts += [" ".join(random.choice(words, size=12)) for _ in range(1_000)]
     assert kernel_buckets(texts, "char_wb", (2, 5), n_bits=20) == \
         ordered_char_columns(texts, (2, 5), n_bits=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXTS, st.sampled_from([(1, 1), (1, 2), (2, 3)]), st.integers(1, 14),
+       st.integers(1, 14), st.randoms(use_true_random=False))
+def test_word_and_unigram_columns_are_two_passes_in_one(texts, ngram_range, n_bits,
+                                                        unigram_n_bits, random):
+    """The word n-grams under one block's buckets and the words alone under another's, in one
+    pass: the same as two calls of ngram_columns."""
+    codes = normalize_batch_bytes(texts)
+    unigrams = array_buckets(texts, "word", (1, 1), unigram_n_bits)
+    seen = sorted({b for row in unigrams for b in row})
+    known = bucket_lookup(np.array(sorted(random.sample(seen, len(seen) // 2)),
+                                   dtype=np.int64), unigram_n_bits)
+    words, found = word_and_unigram_columns(codes, len(texts), ngram_range=ngram_range,
+                                            n_bits=n_bits, lookup=None,
+                                            unigram_n_bits=unigram_n_bits, unigram_lookup=known)
+    for ours, theirs in ((words, ngram_columns(codes, len(texts), analyzer="word",
+                                               ngram_range=ngram_range, n_bits=n_bits)),
+                         (found, ngram_columns(codes, len(texts), analyzer="word",
+                                               ngram_range=(1, 1), n_bits=unigram_n_bits,
+                                               lookup=known))):
+        np.testing.assert_array_equal(ours[0], theirs[0])
+        np.testing.assert_array_equal(ours[1], theirs[1])
