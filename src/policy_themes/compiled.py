@@ -505,37 +505,34 @@ class CompiledModel:
 
     def features(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """The feature matrix the pipeline's ``features`` step gives for these inputs."""
-        return _stack_rows([sp.hstack(blocks).tocsr()
-                            for blocks in self._chunk_blocks(texts, context)])
+        return _stack_rows([sp.hstack([self._block(block, columns)
+                                       for block in self.spec["blocks"]]).tocsr()
+                            for columns in self._chunks(texts, context)])
 
     def decisions(self, texts: Sequence[str], context: Sequence[str] | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
         """Decision values of the primary outputs and of the membership outputs.
 
         One pass over each feature block scores every output (the same numbers as
-        ``linear_scores`` of :meth:`features`, bit for bit, without stacking the blocks).
+        ``linear_scores`` of :meth:`features`, bit for bit, without stacking the blocks, and
+        without making the n-gram blocks' matrices at all).
         """
-        from .kernels import add_products
-
         weights, intercept, n_primary = self._output_weights()
         scores = _aligned_rows(len(texts), weights.shape[1], weights.dtype)
         start = 0
-        for blocks in self._chunk_blocks(texts, context):
-            rows = scores[start:start + blocks[0].shape[0]]
+        for columns in self._chunks(texts, context):
+            rows = scores[start:start + len(columns.values["text"])]
             first_row = 0
-            for block in blocks:
-                add_products(block.indptr, block.indices,
-                             block.data.astype(weights.dtype, copy=False), weights, first_row,
-                             rows)
-                first_row += block.shape[1]
+            for block in self.spec["blocks"]:
+                first_row += self._add_block_scores(block, columns, weights, first_row, rows)
             start += len(rows)
         n_outputs = len(intercept)
         decision = np.asarray(scores[:, :n_outputs] + intercept, dtype=np.float64)
         return decision[:, :n_primary], decision[:, n_primary:]
 
-    def _chunk_blocks(self, texts: Sequence[str], context: Sequence[str] | None):
-        """The feature blocks of consecutive slices of the inputs (bounded in size), each
-        column of a slice normalised once for all the blocks that read it."""
+    def _chunks(self, texts: Sequence[str], context: Sequence[str] | None):
+        """Consecutive slices of the inputs (bounded in size), each column of a slice
+        normalised once for all the blocks that read it."""
         from .context import NeighbourContext
         from .ngrams import iter_chunks
 
@@ -548,11 +545,37 @@ class CompiledModel:
             raise ValueError(f"{len(context)} contexts for {len(texts)} texts")
         start = 0
         for chunk in iter_chunks(texts):
-            columns = _ChunkColumns(chunk, context[start:start + len(chunk)])
+            yield _ChunkColumns(chunk, context[start:start + len(chunk)])
             start += len(chunk)
-            yield [self._block(block, columns) for block in self.spec["blocks"]]
 
     def _block(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
+        """A feature block of a slice."""
+        from .ngrams import weighted_matrix
+
+        found = self._block_columns(block, columns)
+        if isinstance(found, sp.csr_matrix):
+            return found
+        indptr, found_columns, weighting = found
+        return weighted_matrix(indptr, found_columns, **weighting)
+
+    def _add_block_scores(self, block: dict, columns: _ChunkColumns, weights: np.ndarray,
+                          first_row: int, rows: np.ndarray) -> int:
+        """``rows += block @ weights[first_row:first_row + width]``; returns the width."""
+        from .kernels import add_products
+        from .ngrams import add_weighted_products
+
+        found = self._block_columns(block, columns)
+        if isinstance(found, sp.csr_matrix):
+            add_products(found.indptr, found.indices, found.data, weights, first_row, rows)
+            return found.shape[1]
+        indptr, found_columns, weighting = found
+        add_weighted_products(indptr, found_columns, weights, first_row, rows, **weighting)
+        return weighting["width"]
+
+    def _block_columns(self, block: dict, columns: _ChunkColumns):
+        """A rule block's matrix, or an n-gram block's columns before weighting:
+        ``(indptr, columns, weighting)``, the arguments of
+        :func:`~policy_themes.ngrams.weighted_matrix`."""
         on_context = block["column"] == "context"
         if block["kind"] == "rules":
             if on_context and block["per_line"]:
@@ -586,10 +609,10 @@ class CompiledModel:
         return partners.get(block["name"])
 
     def _words_and_unigrams(self, block: dict, partner: dict, columns: _ChunkColumns
-                            ) -> sp.csr_matrix:
+                            ) -> tuple[np.ndarray, np.ndarray, dict]:
         """A word n-gram block of the texts, keeping the columns of their words under the
         buckets of ``partner`` (a context unigram block) for :meth:`_context_unigrams`."""
-        from .ngrams import weighted_matrix, word_and_unigram_columns
+        from .ngrams import word_and_unigram_columns
 
         hashing, weighting = self._ngram_settings(block)
         partner_hashing, _ = self._ngram_settings(partner)
@@ -599,7 +622,7 @@ class CompiledModel:
             lookup=hashing["lookup"], unigram_n_bits=partner_hashing["n_bits"],
             unigram_lookup=partner_hashing["lookup"])
         columns.unigrams[partner["name"]] = unigrams
-        return weighted_matrix(*words, **weighting)
+        return (*words, weighting)
 
     def _output_weights(self) -> tuple[np.ndarray, np.ndarray, int]:
         """The primary and membership weights side by side, one row a feature."""
@@ -624,12 +647,13 @@ class CompiledModel:
             self.__dict__["_outputs"] = stacked
         return stacked
 
-    def _ngrams(self, block: dict, n_texts: int, codes: np.ndarray | None) -> sp.csr_matrix:
+    def _ngrams(self, block: dict, n_texts: int, codes: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, dict]:
         """A ``tfidf`` or ``hashed`` block of ``n_texts`` texts normalised into ``codes``."""
-        from .ngrams import ngram_columns, weighted_matrix
+        from .ngrams import ngram_columns
 
         hashing, weighting = self._ngram_settings(block)
-        return weighted_matrix(*ngram_columns(codes, n_texts, **hashing), **weighting)
+        return (*ngram_columns(codes, n_texts, **hashing), weighting)
 
     def _ngram_settings(self, block: dict) -> tuple[dict, dict]:
         """How a block finds its n-grams' columns (the arguments of
@@ -650,7 +674,8 @@ class CompiledModel:
             weighting.update(width=len(buckets), idf=self.arrays[f"{name}.idf"])
         return hashing, weighting
 
-    def _context_unigrams(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
+    def _context_unigrams(self, block: dict, columns: _ChunkColumns
+                          ) -> tuple[np.ndarray, np.ndarray, dict]:
         """A word-unigram block of the contexts, from the unigrams of their lines.
 
         A context's lines are mostly the sentences around it, hashed already with the slice's
@@ -660,7 +685,7 @@ class CompiledModel:
         """
         from .kernels import gather_rows
         from .matching import normalize_batch_bytes
-        from .ngrams import ngram_columns, weighted_matrix
+        from .ngrams import ngram_columns
 
         hashing, weighting = self._ngram_settings(block)
         parts_indptr, parts, other_lines = columns.context_lines()
@@ -677,7 +702,7 @@ class CompiledModel:
         context_indptr = np.empty(len(parts_indptr), dtype=np.int64)
         context_columns = np.empty(total, dtype=np.int32)
         gather_rows(indptr, found, parts_indptr, parts, context_indptr, context_columns)
-        return weighted_matrix(context_indptr, context_columns, **weighting)
+        return context_indptr, context_columns, weighting
 
     def _context_rules(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
         """The rules' votes of each context: the sum of its lines' (the slice's sentences are

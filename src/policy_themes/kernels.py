@@ -26,7 +26,8 @@ from .ngrams import _BASE, _JOIN, MAX_N
 from .ngrams import _mix as _array_mix
 
 __all__ = ["char_wb_columns", "word_columns", "word_and_unigram_columns", "weighted_rows",
-           "tf_table", "add_products", "gather_rows", "automaton_hits", "normalized_codes"]
+           "add_weighted_products", "tf_table", "add_products", "gather_rows", "automaton_hits",
+           "normalized_codes"]
 
 _SPACE, _NEWLINE = 32, 10
 TF_TABLE_SIZE = 4096
@@ -294,6 +295,74 @@ def _word_columns(codes, low, high, shift, lookup, indptr, columns, unigrams, un
     return k
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _count_line(columns, start, end, counts, unique, first):
+    """Count ``columns[start:end]`` in ``counts`` and write each column once, in the order it
+    first comes, from ``unique[first]`` on; returns where the line's columns end."""
+    stored = first
+    for i in range(start, end):
+        # written always, kept when new: no branch to mispredict (about half the n-grams of a
+        # sentence come again in it, in no order a predictor learns)
+        column = columns[i]
+        count = counts[column]
+        unique[stored] = column
+        stored += count == 0
+        counts[column] = count + 1
+    return stored
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _weigh_line(unique, first, stored, counts, tf, sublinear_tf, idf, l2, values):
+    """``values[first:stored]``: the TF-IDF weights of the line's columns
+    ``unique[first:stored]``, L2-normalised with ``l2``; their counts go back to zero."""
+    total = 0.0
+    weighted = idf.shape[0] > 0
+    for j in range(first, stored):
+        column = unique[j]
+        count = counts[column]
+        counts[column] = 0
+        if count < tf.shape[0]:
+            value = tf[count]
+        elif sublinear_tf:
+            value = np.float32(np.log(np.float32(count))) + np.float32(1)
+        else:
+            value = np.float32(count)
+        if weighted:
+            value = value * idf[column]
+        values[j] = value
+        total += np.float64(value) * np.float64(value)
+    if l2 and total > 0:
+        norm = np.float32(np.sqrt(total))
+        for j in range(first, stored):
+            values[j] = values[j] / norm
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_line_products(values, columns, start, end, weights, first_row, out, row):
+    """``out[row] += values[start:end] @ weights[first_row + columns[start:end]]``, each
+    product added in turn (SciPy's order); values are taken in the weights' precision."""
+    n_outputs = weights.shape[1]
+    i = start
+    # four values at a time, added in their order: the total stays in a register across the
+    # four, rather than going to memory and back after each (0.83 against 1.22 us a sentence
+    # for the character n-grams, all in cache)
+    while i + 4 <= end:
+        a, b = weights.dtype.type(values[i]), weights.dtype.type(values[i + 1])
+        c, d = weights.dtype.type(values[i + 2]), weights.dtype.type(values[i + 3])
+        row_a, row_b = first_row + columns[i], first_row + columns[i + 1]
+        row_c, row_d = first_row + columns[i + 2], first_row + columns[i + 3]
+        for k in range(n_outputs):
+            out[row, k] = (((out[row, k] + a * weights[row_a, k]) + b * weights[row_b, k])
+                           + c * weights[row_c, k]) + d * weights[row_d, k]
+        i += 4
+    while i < end:
+        value = weights.dtype.type(values[i])
+        weight_row = first_row + columns[i]
+        for k in range(n_outputs):
+            out[row, k] += value * weights[weight_row, k]
+        i += 1
+
+
 @njit(cache=True, nogil=True)
 def weighted_rows(indptr, columns, width, tf, sublinear_tf, idf, l2, out_indptr, out_indices,
                   out_data):
@@ -323,41 +392,33 @@ def weighted_rows(indptr, columns, width, tf, sublinear_tf, idf, l2, out_indptr,
         Stored values.
     """
     counts = np.zeros(width, dtype=np.int32)
-    n_lines = indptr.shape[0] - 1
     stored = 0
     out_indptr[0] = 0
-    weighted = idf.shape[0] > 0
-    for line in range(n_lines):
+    for line in range(indptr.shape[0] - 1):
         first = stored
-        for i in range(indptr[line], indptr[line + 1]):
-            # written always, kept when new: no branch to mispredict (about half the n-grams
-            # of a sentence come again in it, in no order a predictor learns)
-            column = columns[i]
-            count = counts[column]
-            out_indices[stored] = column
-            stored += count == 0
-            counts[column] = count + 1
-        total = 0.0
-        for j in range(first, stored):
-            column = out_indices[j]
-            count = counts[column]
-            counts[column] = 0
-            if count < tf.shape[0]:
-                value = tf[count]
-            elif sublinear_tf:
-                value = np.float32(np.log(np.float32(count))) + np.float32(1)
-            else:
-                value = np.float32(count)
-            if weighted:
-                value = value * idf[column]
-            out_data[j] = value
-            total += np.float64(value) * np.float64(value)
-        if l2 and total > 0:
-            norm = np.float32(np.sqrt(total))
-            for j in range(first, stored):
-                out_data[j] = out_data[j] / norm
+        stored = _count_line(columns, indptr[line], indptr[line + 1], counts, out_indices, first)
+        _weigh_line(out_indices, first, stored, counts, tf, sublinear_tf, idf, l2, out_data)
         out_indptr[line + 1] = stored
     return stored
+
+
+@njit(cache=True, nogil=True)
+def add_weighted_products(indptr, columns, width, tf, sublinear_tf, idf, l2, weights,
+                          first_row, out):
+    """``out += W @ weights[first_row:first_row + width]``, where ``W`` is the matrix
+    :func:`weighted_rows` would make of the same arguments, bit for bit, without making it:
+    each line is counted, weighted and multiplied in turn (no arrays the size of the batch to
+    write, read back and convert)."""
+    counts = np.zeros(width, dtype=np.int32)
+    longest = 0
+    for line in range(indptr.shape[0] - 1):
+        longest = max(longest, indptr[line + 1] - indptr[line])
+    unique = np.empty(longest, dtype=np.int32)
+    values = np.empty(longest, dtype=np.float32)
+    for line in range(indptr.shape[0] - 1):
+        stored = _count_line(columns, indptr[line], indptr[line + 1], counts, unique, 0)
+        _weigh_line(unique, 0, stored, counts, tf, sublinear_tf, idf, l2, values)
+        _add_line_products(values, unique, 0, stored, weights, first_row, out, line)
 
 
 @njit(cache=True, nogil=True)
@@ -367,28 +428,11 @@ def add_products(indptr, indices, data, weights, first_row, out):
     The arithmetic of SciPy's ``X @ weights`` (each product added to the row's total in the
     order of the row's stored values), so that the blocks of a feature matrix added one after
     the other give the product of the whole matrix bit for bit, without stacking the blocks.
-    ``data``, ``weights`` and ``out`` have one dtype: SciPy computes in the weights' precision.
+    SciPy computes in the weights' precision: so does this, whatever ``data``'s.
     """
-    n_outputs = weights.shape[1]
     for row in range(indptr.shape[0] - 1):
-        i, end = indptr[row], indptr[row + 1]
-        # four stored values at a time, added in their order: the total stays in a register
-        # across the four, rather than going to memory and back after each (0.83 against
-        # 1.22 us a sentence for the character n-grams, all in cache)
-        while i + 4 <= end:
-            a, b, c, d = data[i], data[i + 1], data[i + 2], data[i + 3]
-            row_a, row_b = first_row + indices[i], first_row + indices[i + 1]
-            row_c, row_d = first_row + indices[i + 2], first_row + indices[i + 3]
-            for k in range(n_outputs):
-                out[row, k] = (((out[row, k] + a * weights[row_a, k]) + b * weights[row_b, k])
-                               + c * weights[row_c, k]) + d * weights[row_d, k]
-            i += 4
-        while i < end:
-            value = data[i]
-            weight_row = first_row + indices[i]
-            for k in range(n_outputs):
-                out[row, k] += value * weights[weight_row, k]
-            i += 1
+        _add_line_products(data, indices, indptr[row], indptr[row + 1], weights, first_row, out,
+                           row)
 
 
 @njit(cache=True, nogil=True)

@@ -33,7 +33,8 @@ import scipy.sparse as sp
 from .matching import normalize_batch_bytes
 
 __all__ = ["ANALYZERS", "MAX_N", "hash_ngrams", "ngram_matrix", "ngram_columns",
-           "word_and_unigram_columns", "weighted_matrix", "bucket_lookup", "iter_chunks"]
+           "word_and_unigram_columns", "weighted_matrix", "add_weighted_products", "bucket_lookup",
+           "iter_chunks"]
 
 ANALYZERS = ("word", "char_wb")
 MAX_N = 16  # the longest n-grams
@@ -384,6 +385,23 @@ def weighted_matrix(indptr: np.ndarray, columns: np.ndarray, *, width: int, subl
     stored = kernels.weighted_rows(indptr, columns, width, kernels.tf_table(sublinear_tf),
                                    sublinear_tf, idf, norm == "l2", rows_indptr, indices, data)
     return sp.csr_matrix((data[:stored], indices[:stored], rows_indptr), shape=(n_rows, width))
+
+
+def add_weighted_products(indptr: np.ndarray, columns: np.ndarray, weights: np.ndarray,
+                          first_row: int, out: np.ndarray, *, width: int, sublinear_tf: bool,
+                          norm: str | None, idf: np.ndarray | None = None) -> None:
+    """``out += weighted_matrix(indptr, columns, ...) @ weights[first_row:first_row + width]``,
+    bit for bit as SciPy computes it (in the weights' precision), without making the matrix:
+    the prediction's path, where a row's weights are used once and then dropped."""
+    if norm not in ("l2", None):
+        raise ValueError(f"norm must be 'l2' or None, not {norm!r}")
+    if len(columns) == 0:
+        return
+    from . import kernels
+
+    idf = np.zeros(0, dtype=np.float32) if idf is None else np.asarray(idf, dtype=np.float32)
+    kernels.add_weighted_products(indptr, columns, width, kernels.tf_table(sublinear_tf),
+                                  sublinear_tf, idf, norm == "l2", weights, first_row, out)
 
 
 def bucket_lookup(buckets: np.ndarray, n_bits: int) -> np.ndarray:

@@ -14,10 +14,12 @@ from policy_themes.matching import normalize_batch_bytes
 from policy_themes.ngrams import (
     _BASE,
     MAX_N,
+    add_weighted_products,
     bucket_lookup,
     hash_ngrams,
     ngram_columns,
     ngram_matrix,
+    weighted_matrix,
     word_and_unigram_columns,
 )
 
@@ -275,3 +277,37 @@ def test_word_and_unigram_columns_are_two_passes_in_one(texts, ngram_range, n_bi
                                                lookup=known))):
         np.testing.assert_array_equal(ours[0], theirs[0])
         np.testing.assert_array_equal(ours[1], theirs[1])
+
+
+@settings(max_examples=100, deadline=None)
+@given(TEXTS, SETTINGS, st.booleans(), st.sampled_from(["l2", None]), st.booleans(),
+       st.sampled_from([np.float64, np.float32]), st.integers(0, 2**32 - 1))
+def test_weighted_products_are_the_products_of_the_weighted_matrix(texts, setting, sublinear_tf,
+                                                                  norm, with_idf, dtype, seed):
+    """Counting, weighting and multiplying a line at a time gives the product of
+    weighted_matrix's matrix bit for bit (as SciPy computes it, in the weights' precision),
+    added to what ``out`` held."""
+    analyzer, ngram_range = setting
+    random = np.random.default_rng(seed)
+    n_bits, first_row = 8, 3
+    codes = normalize_batch_bytes(texts)
+    indptr, columns = ngram_columns(codes, len(texts), analyzer=analyzer,
+                                    ngram_range=ngram_range, n_bits=n_bits)
+    idf = random.uniform(1, 5, 2**n_bits).astype(np.float32) if with_idf else None
+    weighting = {"width": 2**n_bits, "sublinear_tf": sublinear_tf, "norm": norm, "idf": idf}
+    weights = random.normal(size=(first_row + 2**n_bits, 7)).astype(dtype)
+    start = random.normal(size=(len(texts), 7)).astype(dtype)
+
+    out = start.copy()
+    add_weighted_products(indptr, columns, weights, first_row, out, **weighting)
+    matrix = weighted_matrix(indptr, columns, **weighting)
+    expected = start.copy()
+    kernels.add_products(matrix.indptr, matrix.indices, matrix.data, weights, first_row,
+                         expected)
+    np.testing.assert_array_equal(out, expected)
+    without_start = np.zeros_like(start)
+    add_weighted_products(indptr, columns, weights, first_row, without_start, **weighting)
+    # not matrix.astype, which sorts each row's columns (and so changes the order of the sums)
+    converted = sp.csr_matrix((matrix.data.astype(dtype), matrix.indices, matrix.indptr),
+                              shape=matrix.shape)
+    np.testing.assert_array_equal(without_start, np.asarray(converted @ weights[first_row:]))
