@@ -453,7 +453,7 @@ def gather_rows(indptr, columns, parts_indptr, parts, out_indptr, out_columns):
 
 
 @njit(cache=True, nogil=True)
-def automaton_hits(codes, classes, delta, out_indptr, out_keys, ends, keys):
+def automaton_hits(codes, classes, jump, n_classes, out_indptr, out_keys, ends, keys):
     """Every occurrence of every key in ``codes``: one step of an Aho-Corasick automaton per byte.
 
     Parameters
@@ -461,9 +461,13 @@ def automaton_hits(codes, classes, delta, out_indptr, out_keys, ends, keys):
     codes : ndarray of uint8
         The text (UTF-8 bytes).
     classes : ndarray of int32, shape (256,)
-        Each byte's column in ``delta`` (0: a byte no key holds).
-    delta : ndarray of int32, shape (n_states, n_classes)
-        The next state of each state and byte class (the failure links folded in).
+        Each byte's column in the transition table (0: a byte no key holds).
+    jump : ndarray of int32, shape (n_states * n_classes,)
+        The transition table (the failure links folded in), flat: the cell of a state's row
+        and a byte's class holds the next state's row offset (``n_classes * state``), or
+        ``-offset - 1`` when keys end in that state.
+    n_classes : int
+        The table's columns.
     out_indptr, out_keys : ndarray of int64, ndarray of int32
         The keys that end in each state: ``out_keys[out_indptr[s]:out_indptr[s + 1]]``.
     ends, keys : ndarray of int64, ndarray of int32
@@ -475,11 +479,16 @@ def automaton_hits(codes, classes, delta, out_indptr, out_keys, ends, keys):
     int
         The number of occurrences (more than ``len(ends)``: call again with that much room).
     """
-    state = 0
+    offset = 0
     found = 0
     room = ends.shape[0]
     for i in range(codes.shape[0]):
-        state = delta[state, classes[codes[i]]]
+        step = jump[offset + classes[codes[i]]]
+        if step >= 0:
+            offset = step
+            continue
+        offset = -step - 1
+        state = offset // n_classes
         for j in range(out_indptr[state], out_indptr[state + 1]):
             if found < room:
                 ends[found] = i

@@ -305,6 +305,14 @@ class KeyAutomaton:
         self.out_indptr = np.zeros(len(children) + 1, dtype=np.int64)
         self.out_indptr[1:] = np.cumsum([len(o) for o in outputs])
         self.out_keys = np.array([k for o in outputs for k in o], dtype=np.int32)
+        # what the scan steps through: the table's cells, each the row offset of the next state
+        # (no multiplication in the chain of steps, each waiting for the one before), encoded
+        # as -offset - 1 where keys end in the next state
+        self.n_classes = self.delta.shape[1]
+        offsets = self.delta.astype(np.int64) * self.n_classes
+        ends_keys = np.diff(self.out_indptr) > 0
+        self.jump = np.where(ends_keys[self.delta], -offsets - 1, offsets).astype(np.int32)
+        self.jump = self.jump.reshape(-1)
 
     def hits(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The byte where each occurrence of a key in ``codes`` ends (inclusive) and the key's
@@ -315,8 +323,8 @@ class KeyAutomaton:
         while True:
             ends = np.empty(room, dtype=np.int64)
             keys = np.empty(room, dtype=np.int32)
-            found = automaton_hits(codes, self.classes, self.delta, self.out_indptr,
-                                   self.out_keys, ends, keys)
+            found = automaton_hits(codes, self.classes, self.jump, self.n_classes,
+                                   self.out_indptr, self.out_keys, ends, keys)
             if found <= room:
                 return ends[:found], keys[:found]
             room = found
