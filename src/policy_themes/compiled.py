@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from .taxonomy import NO_THEME, Rule, Taxonomy, Theme
+from .taxonomy import NO_THEME, THEME_SEP, Rule, Taxonomy, Theme
 
-__all__ = ["COMPILED_FILE", "CompiledModel", "compile_pipeline", "decide_themes", "softmax",
+__all__ = ["COMPILED_FILE", "CompiledModel", "compile_pipeline", "decide_themes",
+           "decide_theme_text", "softmax",
            "share_model", "share_model_dir",
            "stack_heads", "stacked_membership_proba", "linear_scores"]
 
@@ -72,6 +73,31 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
         Primary first, then the other themes over their thresholds by decreasing probability;
         ``["none"]`` when the primary is ``none``.
     """
+    primary, rows, extras = _primary_and_extra_themes(proba, membership, classes, themes,
+                                                      thresholds)
+    sets = [[first] for first in primary]
+    for i, more in zip(rows, extras):
+        sets[i] += more
+    return primary, sets
+
+
+def decide_theme_text(proba: np.ndarray, membership: np.ndarray, classes: list[str],
+                      themes: list[str], thresholds: np.ndarray) -> tuple[list[str], list[str]]:
+    """:func:`decide_themes` with each theme set as the text of a table cell (ids joined by
+    ``;``), made without a list per row: most rows have their primary theme alone."""
+    primary, rows, extras = _primary_and_extra_themes(proba, membership, classes, themes,
+                                                      thresholds)
+    text = list(primary)
+    for i, more in zip(rows, extras):
+        text[i] = THEME_SEP.join([primary[i], *more])
+    return primary, text
+
+
+def _primary_and_extra_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
+                              themes: list[str], thresholds: np.ndarray
+                              ) -> tuple[list[str], list[int], list[list[str]]]:
+    """Each row's primary theme, and the rows that have other themes over their thresholds
+    with those themes, by decreasing probability."""
     primary_idx = np.argmax(proba, axis=1)
     # taken from an object array: a loop over primary_idx would make a NumPy integer per row
     primary = np.array(classes, dtype=object)[primary_idx].tolist()
@@ -81,14 +107,15 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
     over = membership >= thresholds[None, :]
     if over.size:
         over[np.flatnonzero(primary_column >= 0), primary_column[primary_column >= 0]] = False
-    sets = [[first] for first in primary]
-    extra_rows = np.flatnonzero(over.any(axis=1)) if over.size else np.zeros(0, dtype=np.int64)
+        if NO_THEME in classes:  # a sentence about nothing has no other theme
+            over[primary_idx == classes.index(NO_THEME)] = False
+    rows = np.flatnonzero(over.any(axis=1)) if over.size else np.zeros(0, dtype=np.int64)
     # the other themes over their thresholds, by decreasing probability (one sort for all rows)
-    order = np.argsort(-membership[extra_rows], axis=1, kind="stable")
-    for i, row_order in zip(extra_rows.tolist(), order):
-        if primary[i] != NO_THEME:
-            sets[i] += [themes[j] for j in row_order if over[i, j]]
-    return primary, sets
+    order = np.argsort(-membership[rows], axis=1, kind="stable")
+    kept = np.take_along_axis(over[rows], order, axis=1)
+    names = np.array(themes, dtype=object)[order]
+    extras = [row_names[row_kept].tolist() for row_names, row_kept in zip(names, kept)]
+    return primary, rows.tolist(), extras
 
 
 def stack_heads(membership: list, width: int) -> dict:
@@ -756,8 +783,10 @@ class CompiledModel:
     def _membership_from_primary(self, proba: np.ndarray) -> np.ndarray:
         return proba[:, [self.classes.index(t) for t in self.themes]]
 
-    def predict_themes(self, texts: Sequence[str], context: Sequence[str] | None = None):
-        """Primary themes, theme sets, primary and membership probabilities."""
+    def predict_themes(self, texts: Sequence[str], context: Sequence[str] | None = None, *,
+                       as_text: bool = False):
+        """Primary themes, theme sets, primary and membership probabilities; with ``as_text``,
+        each theme set as the text of a table cell (:func:`decide_theme_text`)."""
         primary_decision, membership_decision = self.decisions(texts, context)
         proba = self._primary_proba(primary_decision)
         if self.spec["multilabel"]:
@@ -767,5 +796,6 @@ class CompiledModel:
         else:
             membership = self._membership_from_primary(proba)
         thresholds = np.array([self.thresholds.get(t, 0.5) for t in self.themes])
-        primary, sets = decide_themes(proba, membership, self.classes, self.themes, thresholds)
+        decide = decide_theme_text if as_text else decide_themes
+        primary, sets = decide(proba, membership, self.classes, self.themes, thresholds)
         return primary, sets, proba, membership

@@ -34,7 +34,7 @@ import pandas as pd
 from .errors import DataError
 from .formats import file_format, is_text_document
 from .sentences import document_spans
-from .taxonomy import NO_THEME, Taxonomy
+from .taxonomy import NO_THEME, THEME_SEP, Taxonomy
 
 __all__ = [
     "TEXT_COL",
@@ -73,7 +73,6 @@ THEMES_COL = "themes"
 THEME_COL = "theme"
 DOC_COL = "doc_id"
 SENT_COL = "sentence"
-THEME_SEP = ";"
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 BLANK_TEXT = "blank_text"
 DUPLICATE = "duplicate"

@@ -16,11 +16,10 @@ import numpy as np
 import pandas as pd
 
 from .matching import PatternMatcher, drop_excluded
-from .taxonomy import NO_THEME, Rule, Taxonomy
+from .taxonomy import NO_THEME, THEME_SEP, Rule, Taxonomy
 
 __all__ = ["RuleMatcher", "LabelResult", "label_sentences", "THEME_SEP"]
 
-THEME_SEP = ";"
 _NO_MATCH = np.iinfo(np.int32).max
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelError
-from .taxonomy import Taxonomy
+from .taxonomy import THEME_SEP, Taxonomy
 
 __all__ = ["ThemeModel", "load_model", "PredictRun", "predict_files", "format_top_k",
            "top_k_cells"]
@@ -200,7 +200,12 @@ class ThemeModel:
     def _prediction_columns(self, texts: list[str], context: Sequence[str] | None, top_k: int,
                             top_k_text: bool) -> dict[str, list | np.ndarray]:
         """The columns of :meth:`_predict_frame` but ``text``."""
-        primary, sets, proba, _ = self.predict_arrays(texts, context)
+        if self.compiled is not None:
+            primary, themes, proba, _ = self.compiled.predict_themes(texts, context,
+                                                                     as_text=True)
+        else:
+            primary, sets, proba, _ = self.predict_arrays(texts, context)
+            themes = [THEME_SEP.join(s) for s in sets]
         classes = self.classes
         order = np.argsort(-proba, axis=1)[:, : max(top_k, 1)]
         if top_k_text:
@@ -211,7 +216,7 @@ class ThemeModel:
         return {
             "primary": primary,
             "probability": proba.max(axis=1),  # the primary theme is the most probable class
-            "themes": [";".join(s) for s in sets],
+            "themes": themes,
             "top_k": top,
         }
 

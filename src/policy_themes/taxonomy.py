@@ -35,6 +35,7 @@ from .resources import resource_path
 
 __all__ = [
     "NO_THEME",
+    "THEME_SEP",
     "Rule",
     "Theme",
     "Taxonomy",
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 NO_THEME = "none"
+THEME_SEP = ";"  # joins the ids of a theme set in a table cell
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_KEYS = {"name", "version", "description", "themes"}
 _THEME_KEYS = {"id", "name", "description", "rules"}
