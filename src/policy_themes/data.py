@@ -33,7 +33,7 @@ import pandas as pd
 
 from .errors import DataError
 from .formats import file_format, is_text_document
-from .sentences import document_spans
+from .sentences import document_span_columns
 from .taxonomy import NO_THEME, THEME_SEP, Taxonomy
 
 __all__ = [
@@ -548,21 +548,30 @@ def _document_frame(path: Path, encoding: str | None) -> pd.DataFrame:
 
 
 def _sentence_columns(ids: Iterable[object], texts: Iterable[str]
-                      ) -> tuple[dict[str, list], list[int]]:
+                      ) -> tuple[dict[str, pd.api.extensions.ExtensionArray | np.ndarray | list],
+                                 np.ndarray]:
     """The sentences of documents as columns (``doc_id``, ``sentence``, ``start``, ``end``,
-    ``text``), and the position of each sentence's document."""
-    columns: dict[str, list] = {DOC_COL: [], SENT_COL: [], "start": [], "end": [], TEXT_COL: []}
-    owners: list[int] = []
-    for position, (doc_id, found) in enumerate(zip(ids, document_spans(texts))):
-        if not found:
-            continue
-        starts, ends, cleaned = zip(*found)
-        columns[DOC_COL] += [str(doc_id)] * len(found)
-        columns[SENT_COL] += range(len(found))
-        columns["start"] += starts
-        columns["end"] += ends
-        columns[TEXT_COL] += cleaned
-        owners += [position] * len(found)
+    ``text``), and the position of each sentence's document.
+
+    Made as arrays, not lists for pandas to convert: the document ids taken from an array of
+    the ids, the numbers from NumPy (pandas infers the type of a list of ints item by item).
+    """
+    ids = [str(doc_id) for doc_id in ids]
+    counts, starts, ends, sentences = [], [], [], []
+    for found_starts, found_ends, cleaned in document_span_columns(texts):
+        counts.append(len(found_starts))
+        starts += found_starts
+        ends += found_ends
+        sentences += cleaned
+    owners = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    firsts = np.cumsum(counts, dtype=np.int64) - np.asarray(counts, dtype=np.int64)
+    columns = {
+        DOC_COL: pd.array(ids, dtype="str").take(owners),
+        SENT_COL: np.arange(len(owners), dtype=np.int64) - np.repeat(firsts, counts),
+        "start": np.array(starts, dtype=np.int64),
+        "end": np.array(ends, dtype=np.int64),
+        TEXT_COL: sentences,
+    }
     return columns, owners
 
 
@@ -623,7 +632,7 @@ class DocumentRows:
         the row number in the file of each sentence's document."""
         columns, owners = _sentence_columns(
             self.ids, self.rows[self.text_column].fillna("").astype(str))
-        frame = pd.DataFrame(columns, index=self.first_row + np.array(owners, dtype=np.int64))
+        frame = pd.DataFrame(columns, index=self.first_row + owners)
         for column in (c for c in self.rows.columns if c not in (self.text_column, DOC_COL)):
             # taken from the column's own array: no round trip through Python objects
             frame[column] = self.rows[column].array.take(owners)

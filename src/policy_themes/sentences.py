@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = ["Sentence", "split_sentences", "sentence_spans", "clean_span",
-           "iter_document_sentences", "document_spans", "prepare_compiled_splitter",
+           "iter_document_sentences", "document_spans", "document_span_columns",
+           "prepare_compiled_splitter",
            "COMPILED_SPLIT_AFTER", "COMPILED_MAX_CHARS"]
 
 # Loading the compiled splitter (Numba, its machine code and its table) takes 0.3-0.5 s; it
@@ -149,16 +150,26 @@ def sentence_spans(text: str, *, compiled: bool = False) -> list[tuple[int, int,
     >>> sentence_spans("Talks began. Trade grew.")
     [(0, 12, 'Talks began.'), (13, 24, 'Trade grew.')]
     """
+    return list(zip(*_span_columns(text, compiled)))
+
+
+SpanColumns = tuple[list[int], list[int], list[str]]
+
+
+def _span_columns(text: str, compiled: bool) -> SpanColumns:
+    """:func:`sentence_spans` as three lists: starts, ends and texts."""
     if compiled:
-        spans = _compiled_spans(text)
-        if spans is not None:
-            return spans
-    spans = []
+        columns = _compiled_columns(text)
+        if columns is not None:
+            return columns
+    starts, ends, texts = [], [], []
     for start, end in _sentence_spans(text):
         cleaned = clean_span(text[start:end])
         if cleaned:
-            spans.append((start, end, cleaned))
-    return spans
+            starts.append(start)
+            ends.append(end)
+            texts.append(cleaned)
+    return starts, ends, texts
 
 
 def document_spans(texts: Iterable[str]) -> Iterator[list[tuple[int, int, str]]]:
@@ -168,19 +179,26 @@ def document_spans(texts: Iterable[str]) -> Iterator[list[tuple[int, int, str]]]
     :func:`prepare_compiled_splitter`) or has split :data:`COMPILED_SPLIT_AFTER` characters
     without it; the spans are the same either way.
     """
+    for columns in document_span_columns(texts):
+        yield list(zip(*columns))
+
+
+def document_span_columns(texts: Iterable[str]) -> Iterator[SpanColumns]:
+    """:func:`document_spans` of each document as three lists (starts, ends, texts): no tuple
+    per sentence, for a caller that makes columns of them."""
     global _split_in_python
     for text in texts:
         compiled = _compiled_loaded or _split_in_python >= COMPILED_SPLIT_AFTER
         if not compiled:
             _split_in_python += len(text)
-        yield sentence_spans(text, compiled=compiled)
+        yield _span_columns(text, compiled)
 
 
 def prepare_compiled_splitter(_argument: str = "") -> None:
     """Load the compiled splitter now (compile it, the first time after installing), so that
     :func:`document_spans` uses it from the first document: the fork server of a large run
     calls this once for all its workers."""
-    _compiled_spans("Talks began. Trade grew.")
+    _compiled_columns("Talks began. Trade grew.")
 
 
 def iter_document_sentences(documents: Iterable[tuple[str, str]]) -> Iterator[Sentence]:
@@ -195,8 +213,8 @@ def _sentence_spans(text: str) -> Iterator[tuple[int, int]]:
         yield from _split_unit(text, unit_start, unit_end)
 
 
-def _compiled_spans(text: str) -> list[tuple[int, int, str]] | None:
-    """:func:`sentence_spans` by :func:`~policy_themes.split_kernel.sentence_bounds`; None for
+def _compiled_columns(text: str) -> SpanColumns | None:
+    """:func:`_span_columns` by :func:`~policy_themes.split_kernel.sentence_bounds`; None for
     a text that holds a character beyond the Basic Multilingual Plane or is longer than
     :data:`COMPILED_MAX_CHARS`."""
     global _compiled_loaded
@@ -218,13 +236,16 @@ def _compiled_spans(text: str) -> list[tuple[int, int, str]] | None:
         room = count
     if count < 0:
         return None
-    spans = []
-    # flat lists of ints: a list per span would be garbage the collector has to walk
-    for start, end, clean in zip(*out[:count].T.tolist()):
-        span = text[start:end] if clean else clean_span(text[start:end])
-        if span:
-            spans.append((start, end, span))
-    return spans
+    # flat lists of ints: a list or tuple per span would be garbage the collector has to walk
+    starts, ends, clean = out[:count].T.tolist()
+    texts = [text[start:end] for start, end in zip(starts, ends)]
+    if not all(clean):  # most sentences are clean already
+        for i in [i for i, is_clean in enumerate(clean) if not is_clean]:
+            texts[i] = clean_span(texts[i])
+        if not all(texts):
+            kept = [i for i, cleaned in enumerate(texts) if cleaned]
+            starts, ends, texts = ([column[i] for i in kept] for column in (starts, ends, texts))
+    return starts, ends, texts
 
 
 @lru_cache(maxsize=1)

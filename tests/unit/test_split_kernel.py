@@ -82,15 +82,15 @@ def test_more_sentences_than_the_first_guess_of_room_are_all_found():
 
 def test_a_very_long_text_is_left_to_python(monkeypatch):
     text = "Talks began. Trade grew. " * 10
-    assert sentences._compiled_spans(text) is not None
+    assert sentences._compiled_columns(text) is not None
     monkeypatch.setattr(sentences, "COMPILED_MAX_CHARS", len(text) - 1)
-    assert sentences._compiled_spans(text) is None
+    assert sentences._compiled_columns(text) is None
     assert sentence_spans(text, compiled=True) == sentence_spans(text)
 
 
 def test_a_character_beyond_the_table_leaves_the_text_to_python():
     text = "Talks began \U0001F600. Trade grew in the U.S. The end"
-    assert sentences._compiled_spans(text) is None
+    assert sentences._compiled_columns(text) is None
     assert sentence_spans(text, compiled=True) == sentence_spans(text)
     assert len(sentence_spans(text)) == 3
 
