@@ -630,6 +630,11 @@ class DocumentRows:
         """The documents' sentences: ``doc_id``, ``sentence``, ``start``, ``end``, ``text``,
         then the rows' other columns, as :func:`iter_sentence_frames` yields them; the index is
         the row number in the file of each sentence's document."""
+        return self.sentences_and_texts()[0]
+
+    def sentences_and_texts(self) -> tuple[pd.DataFrame, list[str]]:
+        """:meth:`sentences`, and its ``text`` column as the list of strings it was made of
+        (for a caller that needs them: no round trip through the frame's Arrow array)."""
         columns, owners = _sentence_columns(
             self.ids, self.rows[self.text_column].fillna("").astype(str))
         frame = pd.DataFrame(columns, index=self.first_row + owners)
@@ -637,7 +642,7 @@ class DocumentRows:
             # taken from the column's own array: no round trip through Python objects
             frame[column] = self.rows[column].array.take(owners)
         frame.attrs["source"] = self.source
-        return frame
+        return frame, columns[TEXT_COL]
 
 
 def sentence_frame(chunk: pd.DataFrame | DocumentRows) -> pd.DataFrame:

@@ -242,14 +242,16 @@ _NO_LOOKUP = np.zeros((0, 2), dtype=np.uint64)  # every bucket is its own column
 def iter_chunks(texts: list[str]):
     """Consecutive slices of ``texts`` of at most ``_CHUNK_BYTES`` characters (one text at
     least), so that a batch's arrays stay small whatever the caller passes."""
-    start, size = 0, 0
-    for end, text in enumerate(texts):
-        size += len(text) + 3
-        if size > _CHUNK_BYTES and end > start:
-            yield texts[start:end]
-            start, size = end, len(text) + 3
-    if start < len(texts) or not texts:
-        yield texts[start:]
+    if len(texts) < 2:
+        yield texts
+        return
+    # where each slice ends: the first text that takes it past the limit starts the next
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 3)
+    start, base = 0, 0
+    while start < len(texts):
+        end = max(int(np.searchsorted(ends, base + _CHUNK_BYTES, side="right")), start + 1)
+        yield texts[start:end]
+        start, base = end, int(ends[end - 1])
 
 
 def ngram_matrix(texts: Sequence[str], *, analyzer: str, ngram_range: tuple[int, int],

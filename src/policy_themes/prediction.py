@@ -456,18 +456,22 @@ class _PredictChunk:
         return compiled.share_in_forks() if compiled is not None else None
 
     def __call__(self, chunk) -> pd.DataFrame:
-        from .data import sentence_frame
+        from .data import DocumentRows
 
-        frame = sentence_frame(chunk)
-        predicted = self._predict(frame)
+        if isinstance(chunk, DocumentRows):
+            frame, texts = chunk.sentences_and_texts()
+        else:
+            frame, texts = chunk, None
+        predicted = self._predict(frame, texts)
         if self.columns_only and frame is chunk:
             return predicted
         return _join_prediction(frame, predicted)
 
-    def _predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The prediction columns of a chunk (no ``text``)."""
+    def _predict(self, frame: pd.DataFrame, texts: list[str] | None = None) -> pd.DataFrame:
+        """The prediction columns of a chunk (no ``text``); ``texts``: its text column as a
+        list, when the caller has it."""
         model = self.model
-        texts = _texts(frame)
+        texts = _texts(frame) if texts is None else texts
         context = model.context_for(frame)  # from the whole chunk: neighbours cross batches
         if not texts:
             return model.predict(texts, top_k=self.top_k).drop(columns=["text"])

@@ -311,3 +311,21 @@ def test_weighted_products_are_the_products_of_the_weighted_matrix(texts, settin
     converted = sp.csr_matrix((matrix.data.astype(dtype), matrix.indices, matrix.indptr),
                               shape=matrix.shape)
     np.testing.assert_array_equal(without_start, np.asarray(converted @ weights[first_row:]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 300_000), max_size=30))
+def test_iter_chunks_cuts_where_the_next_text_would_pass_the_limit(lengths):
+    """Slices in order, each within ``_CHUNK_BYTES`` (a text and 3 per text) unless it holds
+    one text only, and each as long as it can be."""
+    from policy_themes import ngrams
+
+    texts = ["x" * n for n in lengths]
+    chunks = list(ngrams.iter_chunks(texts))
+    assert [t for chunk in chunks for t in chunk] == texts
+    assert all(chunks) or texts == []
+    size = [sum(len(t) + 3 for t in chunk) for chunk in chunks]
+    for i, chunk in enumerate(chunks):
+        assert size[i] <= ngrams._CHUNK_BYTES or len(chunk) == 1
+        if i + 1 < len(chunks):  # the next text did not fit
+            assert size[i] + len(chunks[i + 1][0]) + 3 > ngrams._CHUNK_BYTES
