@@ -5,11 +5,16 @@
 :mod:`.ngrams` hashes n-grams with array operations: every n-gram of a batch becomes a row of
 several arrays, which are then sorted to count them. At archive scale those arrays are most of the
 prediction time. Here one pass over a text's normalised UTF-8 bytes hashes each n-gram (the same
-hash as :func:`~policy_themes.ngrams.hash_ngrams`, bit for bit), looks its bucket up and counts it
-in a small table, and a second pass weights the text's columns (TF-IDF, L2 norm).
+hash as :func:`~policy_themes.ngrams.hash_ngrams`, bit for bit) and looks its bucket up (a word's
+character n-grams once a batch: their columns are kept and copied when the word comes back), and
+a second pass counts and weights each text's columns (TF-IDF, L2 norm). For prediction,
+:func:`add_weighted_products` also multiplies each weighted row by the model's weights as it goes,
+without making the matrix; the words of a batch are found once for the word n-grams and the
+contexts' unigrams (:func:`word_and_unigram_columns`).
 
 A text's columns come out in the order of their first n-gram, not sorted: the products that use
-the matrix do not need sorted columns, and sorting was a third of the time.
+the matrix do not need sorted columns, and sorting was a third of the time. The products add in
+SciPy's order, so the numbers are those of ``X @ weights`` bit for bit.
 
 Numba compiles these functions on first use and caches the machine code beside this file (or in
 the user's cache directory when that is not writable), so only the first run pays for it.
