@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from .taxonomy import NO_THEME, THEME_SEP, Rule, Taxonomy, Theme
 
 __all__ = ["COMPILED_FILE", "CompiledModel", "compile_pipeline", "decide_themes",
-           "decide_theme_text", "softmax",
+           "decide_theme_cells", "softmax",
            "share_model", "share_model_dir",
            "stack_heads", "stacked_membership_proba", "linear_scores"]
 
@@ -73,37 +73,47 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
         Primary first, then the other themes over their thresholds by decreasing probability;
         ``["none"]`` when the primary is ``none``.
     """
-    primary, rows, extras = _primary_and_extra_themes(proba, membership, classes, themes,
-                                                      thresholds)
+    primary_idx = np.argmax(proba, axis=1)
+    # taken from an object array: a loop over primary_idx would make a NumPy integer per row
+    primary = np.array(classes, dtype=object)[primary_idx].tolist()
     sets = [[first] for first in primary]
-    for i, more in zip(rows, extras):
+    for i, more in zip(*_extra_themes(membership, classes, themes, thresholds, primary_idx)):
         sets[i] += more
     return primary, sets
 
 
-def decide_theme_text(proba: np.ndarray, membership: np.ndarray, classes: list[str],
-                      themes: list[str], thresholds: np.ndarray) -> tuple[list[str], list[str]]:
-    """:func:`decide_themes` with each theme set as the text of a table cell (ids joined by
-    ``;``), made without a list per row: most rows have their primary theme alone."""
-    primary, rows, extras = _primary_and_extra_themes(proba, membership, classes, themes,
-                                                      thresholds)
-    text = list(primary)
-    for i, more in zip(rows, extras):
-        text[i] = THEME_SEP.join([primary[i], *more])
-    return primary, text
+def decide_theme_cells(proba: np.ndarray, membership: np.ndarray, classes: list[str],
+                       themes: list[str], thresholds: np.ndarray):
+    """:func:`decide_themes` as two columns of a table, Arrow-backed pandas string arrays:
+    each row's primary theme, and its theme set as text (ids joined by ``;``). Made by Arrow
+    from the names of the classes, with Python strings only for the rows that have more than
+    one theme."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-
-def _primary_and_extra_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
-                              themes: list[str], thresholds: np.ndarray
-                              ) -> tuple[list[str], list[int], list[list[str]]]:
-    """Each row's primary theme, and the rows that have other themes over their thresholds
-    with those themes, by decreasing probability."""
     primary_idx = np.argmax(proba, axis=1)
-    # taken from an object array: a loop over primary_idx would make a NumPy integer per row
-    primary = np.array(classes, dtype=object)[primary_idx].tolist()
+    primary = pa.array(classes, type=pa.large_string()).take(primary_idx)
+    rows, extras = _extra_themes(membership, classes, themes, thresholds, primary_idx)
+    text = primary
+    if rows:
+        mask = np.zeros(len(primary_idx), dtype=bool)
+        mask[rows] = True
+        joined = [THEME_SEP.join([classes[primary_idx[i]], *more])
+                  for i, more in zip(rows, extras)]
+        text = pc.replace_with_mask(primary, pa.array(mask),
+                                    pa.array(joined, type=pa.large_string()))
+    return pd.array(primary, dtype="str"), pd.array(text, dtype="str")
+
+
+def _extra_themes(membership: np.ndarray, classes: list[str], themes: list[str],
+                  thresholds: np.ndarray, primary_idx: np.ndarray
+                  ) -> tuple[list[int], list[list[str]]]:
+    """The rows that have themes other than their primary over their thresholds, with those
+    themes by decreasing probability."""
     theme_column = {t: j for j, t in enumerate(themes)}
     primary_column = np.array([theme_column.get(c, -1) for c in classes])[primary_idx] \
-        if len(primary) else np.zeros(0, dtype=np.int64)
+        if len(primary_idx) else np.zeros(0, dtype=np.int64)
     over = membership >= thresholds[None, :]
     if over.size:
         over[np.flatnonzero(primary_column >= 0), primary_column[primary_column >= 0]] = False
@@ -115,7 +125,7 @@ def _primary_and_extra_themes(proba: np.ndarray, membership: np.ndarray, classes
     kept = np.take_along_axis(over[rows], order, axis=1)
     names = np.array(themes, dtype=object)[order]
     extras = [row_names[row_kept].tolist() for row_names, row_kept in zip(names, kept)]
-    return primary, rows.tolist(), extras
+    return rows.tolist(), extras
 
 
 def stack_heads(membership: list, width: int) -> dict:
@@ -784,9 +794,10 @@ class CompiledModel:
         return proba[:, [self.classes.index(t) for t in self.themes]]
 
     def predict_themes(self, texts: Sequence[str], context: Sequence[str] | None = None, *,
-                       as_text: bool = False):
-        """Primary themes, theme sets, primary and membership probabilities; with ``as_text``,
-        each theme set as the text of a table cell (:func:`decide_theme_text`)."""
+                       as_cells: bool = False):
+        """Primary themes, theme sets, primary and membership probabilities; with
+        ``as_cells``, the primary themes and the theme sets as the columns of a table
+        (:func:`decide_theme_cells`)."""
         primary_decision, membership_decision = self.decisions(texts, context)
         proba = self._primary_proba(primary_decision)
         if self.spec["multilabel"]:
@@ -796,6 +807,6 @@ class CompiledModel:
         else:
             membership = self._membership_from_primary(proba)
         thresholds = np.array([self.thresholds.get(t, 0.5) for t in self.themes])
-        decide = decide_theme_text if as_text else decide_themes
+        decide = decide_theme_cells if as_cells else decide_themes
         primary, sets = decide(proba, membership, self.classes, self.themes, thresholds)
         return primary, sets, proba, membership

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from .errors import ModelError
 from .taxonomy import THEME_SEP, Taxonomy
 
 __all__ = ["ThemeModel", "load_model", "PredictRun", "predict_files", "format_top_k",
-           "top_k_cells"]
+           "top_k_cells", "top_k_cell_array"]
 
 
 class ThemeModel:
@@ -200,16 +201,16 @@ class ThemeModel:
     def _prediction_columns(self, texts: list[str], context: Sequence[str] | None, top_k: int,
                             top_k_text: bool) -> dict[str, list | np.ndarray]:
         """The columns of :meth:`_predict_frame` but ``text``."""
-        if self.compiled is not None:
+        if self.compiled is not None and top_k_text:  # the columns of a table, made by Arrow
             primary, themes, proba, _ = self.compiled.predict_themes(texts, context,
-                                                                     as_text=True)
+                                                                     as_cells=True)
         else:
             primary, sets, proba, _ = self.predict_arrays(texts, context)
             themes = [THEME_SEP.join(s) for s in sets]
         classes = self.classes
         order = np.argsort(-proba, axis=1)[:, : max(top_k, 1)]
         if top_k_text:
-            top = top_k_cells(proba, order, classes)
+            top = top_k_cell_array(proba, order, classes)
         else:
             top = [[[classes[j], round(float(proba[i, j]), 4)] for j in row]
                    for i, row in enumerate(order)]
@@ -480,10 +481,18 @@ class _PredictChunk:
                                            self.top_k, top_k_text=True)
                  for i in range(0, len(texts), self.batch)]
         # each row's prediction is independent of the rows beside it: batching changes nothing
-        return pd.DataFrame({
-            name: np.concatenate([p[name] for p in parts]) if isinstance(first, np.ndarray)
-            else [value for p in parts for value in p[name]]
-            for name, first in parts[0].items()})
+        return pd.DataFrame({name: _concatenated([p[name] for p in parts])
+                             for name in parts[0]})
+
+
+def _concatenated(pieces: list):
+    """Pieces of a column, one after the other: arrays joined as arrays, lists as a list."""
+    first = pieces[0]
+    if isinstance(first, np.ndarray):
+        return np.concatenate(pieces)
+    if isinstance(first, pd.api.extensions.ExtensionArray):
+        return type(first)._concat_same_type(pieces)
+    return [value for piece in pieces for value in piece]
 
 
 def _texts(frame: pd.DataFrame) -> list[str]:
@@ -530,14 +539,34 @@ def top_k_cells(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]) ->
         The same text as ``format_top_k`` of the pairs :meth:`ThemeModel.predict` gives
         (probabilities rounded to 4 decimals, then written with 3).
     """
-    prefixes = np.array([f"{name}:" for name in classes], dtype=object)
+    return top_k_cell_array(proba, order, classes).tolist()
+
+
+def top_k_cell_array(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]):
+    """:func:`top_k_cells` as an Arrow-backed pandas string array, joined by Arrow from
+    tables of the class names and of the 10,001 probabilities' texts (no Python string per
+    cell)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = pa.array([f"{name}:" for name in classes], type=pa.large_string())
     values = np.take_along_axis(proba, order, axis=1)
     scaled = values * 10000
     nearest = np.clip(np.floor(scaled + 0.5), 0, 10000).astype(np.int64)
-    text = _TEN_THOUSANDTHS_TEXT[nearest]
-    # within a hair of a half, the product's own rounding may have moved it: Python rounds those
+    # within a hair of a half, the product's own rounding may have moved it: Python rounds
+    # those (round(p, 4) is the double nearest k / 10000, so k comes back exactly)
     for i, j in zip(*np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)):
-        text[i, j] = f"{round(float(values[i, j]), 4):.3f}"
-    parts = prefixes[order] + text
-    return list(map(";".join, zip(*(parts[:, j].tolist() for j in range(parts.shape[1])))))
+        nearest[i, j] = round(round(float(values[i, j]), 4) * 10000)
+    nothing, semicolon = (pa.scalar(text, type=pa.large_string()) for text in ("", ";"))
+    pairs = [pc.binary_join_element_wise(names.take(order[:, j]),
+                                         _ten_thousandths_array().take(nearest[:, j]), nothing)
+             for j in range(order.shape[1])]
+    return pd.array(pc.binary_join_element_wise(*pairs, semicolon), dtype="str")
+
+
+@lru_cache(maxsize=1)
+def _ten_thousandths_array():
+    import pyarrow as pa
+
+    return pa.array(_TEN_THOUSANDTHS_TEXT.tolist(), type=pa.large_string())
 

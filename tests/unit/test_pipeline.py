@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
-from policy_themes.compiled import decide_theme_text
+from policy_themes.compiled import decide_theme_cells
 from policy_themes.config import load_train_config
 from policy_themes.errors import ConfigError
 from policy_themes.pipeline import RuleVotes, ThemeClassifier, build_pipeline, decide_themes
@@ -210,18 +210,20 @@ def test_decide_themes_on_hand_made_probabilities():
 
 @settings(max_examples=100, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(0, 30))
-def test_theme_text_is_the_joined_theme_sets(seed, n_rows):
-    """decide_theme_text, the prediction's path, gives the text of decide_themes' sets: ties,
-    probabilities at their thresholds, primary ``none`` and rows without other themes."""
+def test_theme_cells_are_the_joined_theme_sets(seed, n_rows):
+    """decide_theme_cells, the prediction's path, gives the primary themes and the text of
+    decide_themes' sets, as Arrow-backed string columns: ties, probabilities at their
+    thresholds, primary ``none`` and rows without other themes."""
     random = np.random.default_rng(seed)
     proba = random.choice([0.1, 0.2, 0.3, 0.5], size=(n_rows, 4))
     membership = random.choice([0.2, 0.3, 0.5, 0.6, 0.9], size=(n_rows, 3))
     thresholds = random.choice([0.3, 0.5, 0.6], size=3)
     primary, sets = decide_themes(proba, membership, LABELS, ["a", "b", "c"], thresholds)
-    text_primary, text = decide_theme_text(proba, membership, LABELS, ["a", "b", "c"],
-                                           thresholds)
-    assert text_primary == primary
-    assert text == [";".join(s) for s in sets]
+    primary_cells, theme_cells = decide_theme_cells(proba, membership, LABELS, ["a", "b", "c"],
+                                                    thresholds)
+    assert primary_cells.tolist() == primary
+    assert theme_cells.tolist() == [";".join(s) for s in sets]
+    assert primary_cells.dtype == theme_cells.dtype == pd.Series(["a"]).dtype
 
 
 def test_decide_themes_on_no_rows():
