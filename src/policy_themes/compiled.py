@@ -21,11 +21,14 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from .taxonomy import NO_THEME, THEME_SEP, Rule, Taxonomy, Theme
+
+if TYPE_CHECKING:  # SciPy is imported where it is used: a process that only reads the model
+    import scipy.sparse as sp  # (the one that reads the input of a parallel run) needs none
 
 __all__ = ["COMPILED_FILE", "CompiledModel", "compile_pipeline", "decide_themes",
            "decide_theme_cells", "softmax",
@@ -159,6 +162,8 @@ def linear_scores(X, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     """``X @ coef + intercept`` as float64, computed in the precision of ``coef``: float32
     weights (streaming models) take float32 features rather than being copied to float64 for
     every batch."""
+    import scipy.sparse as sp
+
     if coef.dtype == np.float32 and X.dtype != np.float32:
         # not X.astype: SciPy's sorts each row's columns, which changes the order of the sums
         if sp.issparse(X):
@@ -374,6 +379,8 @@ def _unigrams(block: dict) -> bool:
 
 
 def _stack_rows(matrices: list[sp.csr_matrix]) -> sp.csr_matrix:
+    import scipy.sparse as sp
+
     return matrices[0] if len(matrices) == 1 else sp.vstack(matrices, format="csr")
 
 
@@ -542,6 +549,8 @@ class CompiledModel:
 
     def features(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """The feature matrix the pipeline's ``features`` step gives for these inputs."""
+        import scipy.sparse as sp
+
         return _stack_rows([sp.hstack([self._block(block, columns)
                                        for block in self.spec["blocks"]]).tocsr()
                             for columns in self._chunks(texts, context)])
@@ -590,7 +599,7 @@ class CompiledModel:
         from .ngrams import weighted_matrix
 
         found = self._block_columns(block, columns)
-        if isinstance(found, sp.csr_matrix):
+        if not isinstance(found, tuple):  # a rule block's matrix
             return found
         indptr, found_columns, weighting = found
         return weighted_matrix(indptr, found_columns, **weighting)
@@ -602,7 +611,7 @@ class CompiledModel:
         from .ngrams import add_weighted_products
 
         found = self._block_columns(block, columns)
-        if isinstance(found, sp.csr_matrix):
+        if not isinstance(found, tuple):  # a rule block's matrix
             add_products(found.indptr, found.indices, found.data, weights, first_row, rows)
             return found.shape[1]
         indptr, found_columns, weighting = found
@@ -615,6 +624,8 @@ class CompiledModel:
         :func:`~policy_themes.ngrams.weighted_matrix`."""
         on_context = block["column"] == "context"
         if block["kind"] == "rules":
+            import scipy.sparse as sp
+
             if on_context and block["per_line"]:
                 return self._context_rules(block, columns)
             scores = columns.rule_scores(self._rule_matcher()) if not on_context else \
