@@ -170,7 +170,8 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
                 entry = slots[slot]
                 if entry >= 0:
                     kept, count = entries[entry, 2], entries[entry, 3]
-                    columns[k:k + count] = kept_columns[kept:kept + count]
+                    for j in range(count):  # loops, not slices: Numba compiles slice
+                        columns[k + j] = kept_columns[kept + j]  # assignment slowly (1.5 s)
                     k += count
                     start = end
                     continue
@@ -200,8 +201,10 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
         start += 1
         if start == keep_until:  # the word's columns are all found: keep them
             length, count = keep_length, k - keep_from
-            word_bytes[n_bytes:n_bytes + length] = codes[start - length:start]
-            kept_columns[n_columns:n_columns + count] = columns[keep_from:k]
+            for j in range(length):
+                word_bytes[n_bytes + j] = codes[start - length + j]
+            for j in range(count):
+                kept_columns[n_columns + j] = columns[keep_from + j]
             entries[n_entries, 0], entries[n_entries, 1] = n_bytes, length
             entries[n_entries, 2], entries[n_entries, 3] = n_columns, count
             slots[keep_slot] = n_entries
@@ -218,9 +221,10 @@ def word_columns(codes, low, high, shift, lookup, indptr, columns):
     Words are runs of bytes other than space and line feed; words of one character are not
     tokens, and an n-gram joins the n tokens that follow each other in a line.
     """
-    no_lookup = np.zeros((0, 2), dtype=np.uint64)
-    return _word_columns(codes, low, high, shift, lookup, indptr, columns, False, shift,
-                         no_lookup, indptr[:0], columns[:0])
+    # empty arrays of the types word_and_unigram_columns passes: one compilation serves both
+    return _word_columns(codes, low, high, shift, lookup, indptr, columns, shift,
+                         np.zeros((0, 2), dtype=np.uint64), np.zeros(0, dtype=np.int64),
+                         np.zeros(0, dtype=np.int32))
 
 
 @njit(cache=True, nogil=True)
@@ -235,14 +239,17 @@ def word_and_unigram_columns(codes, low, high, shift, lookup, indptr, columns, u
     (int, int)
         The columns found for each.
     """
-    found = _word_columns(codes, low, high, shift, lookup, indptr, columns, True,
-                          unigram_shift, unigram_lookup, unigram_indptr, unigram_columns)
+    found = _word_columns(codes, low, high, shift, lookup, indptr, columns, unigram_shift,
+                          unigram_lookup, unigram_indptr, unigram_columns)
     return found, unigram_indptr[-1]
 
 
 @njit(cache=True, nogil=True)
-def _word_columns(codes, low, high, shift, lookup, indptr, columns, unigrams, unigram_shift,
+def _word_columns(codes, low, high, shift, lookup, indptr, columns, unigram_shift,
                   unigram_lookup, unigram_indptr, unigram_columns):
+    """:func:`word_columns`, and the words' columns under a second lookup when
+    ``unigram_indptr`` is not empty."""
+    unigrams = unigram_indptr.shape[0] > 0
     size = codes.shape[0]
     recent = np.zeros(MAX_N, dtype=np.uint64)  # the last tokens of the line, a ring
     line, k, seen, u = 0, 0, 0, 0
