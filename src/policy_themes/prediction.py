@@ -199,7 +199,8 @@ class ThemeModel:
                              **self._prediction_columns(texts, context, top_k, top_k_text)})
 
     def _prediction_columns(self, texts: list[str], context: Sequence[str] | None, top_k: int,
-                            top_k_text: bool) -> dict[str, list | np.ndarray]:
+                            top_k_text: bool
+                            ) -> dict[str, list | np.ndarray | pd.api.extensions.ExtensionArray]:
         """The columns of :meth:`_predict_frame` but ``text``."""
         if self.compiled is not None and top_k_text:  # the columns of a table, made by Arrow
             primary, themes, proba, _ = self.compiled.predict_themes(texts, context,
@@ -516,11 +517,6 @@ def format_top_k(pairs) -> str:
     return ";".join(f"{theme}:{prob:.3f}" for theme, prob in pairs)
 
 
-# what format_top_k writes for a probability rounded to 4 decimals, k / 10000: round(p, 4) is the
-# double nearest k / 10000, as the division is
-_TEN_THOUSANDTHS_TEXT = np.array([f"{k / 10000:.3f}" for k in range(10001)], dtype=object)
-
-
 def top_k_cells(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]) -> list[str]:
     """:func:`format_top_k` of every row's top classes, made with array operations.
 
@@ -566,7 +562,9 @@ def top_k_cell_array(proba: np.ndarray, order: np.ndarray, classes: Sequence[str
 
 @lru_cache(maxsize=1)
 def _ten_thousandths_array():
+    """What format_top_k writes for a probability rounded to 4 decimals, k / 10000, at k:
+    ``round(p, 4)`` is the double nearest k / 10000, as the division is."""
     import pyarrow as pa
 
-    return pa.array(_TEN_THOUSANDTHS_TEXT.tolist(), type=pa.large_string())
+    return pa.array([f"{k / 10000:.3f}" for k in range(10001)], type=pa.large_string())
 
