@@ -288,31 +288,30 @@ class KeyAutomaton:
                     ending.append(-1)
                 state = children[state][step]
             ending[state] = number
-        self.delta = np.zeros((len(children), len(alphabet) + 1), dtype=np.int32)
+        delta = np.zeros((len(children), len(alphabet) + 1), dtype=np.int32)
         fail = [0] * len(children)
         outputs: list[list[int]] = [[] for _ in children]
         queue = deque(children[0].values())
-        self.delta[0, list(children[0])] = list(children[0].values())
+        delta[0, list(children[0])] = list(children[0].values())
         while queue:  # breadth first: a state's failure state is complete before it
             state = queue.popleft()
             outputs[state] = ([ending[state]] if ending[state] >= 0 else []) + \
                 outputs[fail[state]]
-            self.delta[state] = self.delta[fail[state]]
+            delta[state] = delta[fail[state]]
             for step, child in children[state].items():
-                self.delta[state, step] = child
-                fail[child] = int(self.delta[fail[state], step])
+                delta[state, step] = child
+                fail[child] = int(delta[fail[state], step])
                 queue.append(child)
         self.out_indptr = np.zeros(len(children) + 1, dtype=np.int64)
         self.out_indptr[1:] = np.cumsum([len(o) for o in outputs])
         self.out_keys = np.array([k for o in outputs for k in o], dtype=np.int32)
-        # what the scan steps through: the table's cells, each the row offset of the next state
-        # (no multiplication in the chain of steps, each waiting for the one before), encoded
-        # as -offset - 1 where keys end in the next state
-        self.n_classes = self.delta.shape[1]
-        offsets = self.delta.astype(np.int64) * self.n_classes
+        # what the scan steps through, kept instead of the table of next states: each cell the
+        # row offset of the next state (no multiplication in the chain of steps, each waiting
+        # for the one before), encoded as -offset - 1 where keys end in the next state
+        self.n_classes = delta.shape[1]
+        offsets = delta.astype(np.int64) * self.n_classes
         ends_keys = np.diff(self.out_indptr) > 0
-        self.jump = np.where(ends_keys[self.delta], -offsets - 1, offsets).astype(np.int32)
-        self.jump = self.jump.reshape(-1)
+        self.jump = np.where(ends_keys[delta], -offsets - 1, offsets).astype(np.int32).ravel()
 
     def hits(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The byte where each occurrence of a key in ``codes`` ends (inclusive) and the key's
