@@ -410,10 +410,12 @@ class PatternMatcher:
         starts : ndarray
             Start of each sentence in the normalised batch.
         """
+        if normalized is None:  # as bytes: normalize_batch would decode them, to be encoded here
+            normalized = normalize_batch_bytes(texts, compiled=self.compiled)
         if isinstance(normalized, np.ndarray):
             codes, joined = normalized, normalized.tobytes().decode("utf-8")
         else:
-            joined = normalize_batch(texts) if normalized is None else normalized
+            joined = normalized
             codes = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
         # where characters take several bytes: the bytes that continue a character
         extra = None if len(codes) == len(joined) else np.flatnonzero((codes & 0xC0) == 0x80)
