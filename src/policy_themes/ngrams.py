@@ -303,7 +303,8 @@ def ngram_columns(codes: np.ndarray | None, n_texts: int, *, analyzer: str,
                   lookup: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The column of every n-gram of each normalised text (``columns[indptr[i]:indptr[i+1]]``
     for text ``i``), before counting: :func:`weighted_matrix` counts and weights them."""
-    low, high = _checked_settings(codes, n_texts, analyzer, ngram_range, n_bits)
+    low, high = _checked_settings(analyzer, ngram_range, n_bits)
+    _check_line_count(codes, n_texts)
     if _blank(codes, n_texts):
         return _no_columns(n_texts)
     from . import kernels
@@ -325,8 +326,9 @@ def word_and_unigram_columns(codes: np.ndarray | None, n_texts: int, *,
     """:func:`ngram_columns` of word n-grams, and those of the words alone with other settings
     (``unigram_n_bits``, ``unigram_lookup``: another block's), in one pass over the texts:
     the words are found and hashed once."""
-    low, high = _checked_settings(codes, n_texts, "word", ngram_range, n_bits)
-    _checked_settings(codes, n_texts, "word", (1, 1), unigram_n_bits)
+    low, high = _checked_settings("word", ngram_range, n_bits)
+    _checked_settings("word", (1, 1), unigram_n_bits)
+    _check_line_count(codes, n_texts)  # once: a pass over the batch
     if _blank(codes, n_texts):
         return _no_columns(n_texts), _no_columns(n_texts)
     from . import kernels
@@ -343,8 +345,8 @@ def word_and_unigram_columns(codes: np.ndarray | None, n_texts: int, *,
     return (indptr, columns[:found]), (unigram_indptr, unigram_columns[:unigrams_found])
 
 
-def _checked_settings(codes: np.ndarray | None, n_texts: int, analyzer: str,
-                      ngram_range: tuple[int, int], n_bits: int) -> tuple[int, int]:
+def _checked_settings(analyzer: str, ngram_range: tuple[int, int], n_bits: int
+                      ) -> tuple[int, int]:
     """(low, high) of valid settings for the kernels (ValueError otherwise)."""
     if analyzer not in ANALYZERS:
         raise ValueError(f"analyzer must be one of {ANALYZERS}, not {analyzer!r}")
@@ -354,10 +356,14 @@ def _checked_settings(codes: np.ndarray | None, n_texts: int, analyzer: str,
     if not 1 <= low <= high <= MAX_N:
         raise ValueError(f"ngram_range must be (low, high) with 1 <= low <= high <= "
                          f"{MAX_N}, not {ngram_range!r}")
+    return low, high
+
+
+def _check_line_count(codes: np.ndarray | None, n_texts: int) -> None:
+    """ValueError unless ``codes`` hold ``n_texts`` lines: the kernels trust the count."""
     if n_texts and np.count_nonzero(codes == _NEWLINE) != n_texts - 1:
         raise ValueError(f"codes hold {np.count_nonzero(codes == _NEWLINE) + 1} texts, not "
-                         f"{n_texts}")  # the kernels trust the line count
-    return low, high
+                         f"{n_texts}")
 
 
 def _blank(codes: np.ndarray | None, n_texts: int) -> bool:
@@ -373,14 +379,12 @@ def weighted_matrix(indptr: np.ndarray, columns: np.ndarray, *, width: int, subl
                     norm: str | None, idf: np.ndarray | None = None) -> sp.csr_matrix:
     """Count each row's columns (``columns[indptr[i]:indptr[i+1]]``) and weight them: the
     float32 TF-IDF matrix of :func:`ngram_matrix`."""
-    if norm not in ("l2", None):
-        raise ValueError(f"norm must be 'l2' or None, not {norm!r}")
+    idf = _weighting_idf(norm, idf)
     n_rows = len(indptr) - 1
     if len(columns) == 0:
         return sp.csr_matrix((n_rows, width), dtype=np.float32)
     from . import kernels
 
-    idf = np.zeros(0, dtype=np.float32) if idf is None else np.asarray(idf, dtype=np.float32)
     rows_indptr = np.empty(n_rows + 1, dtype=np.int64)
     indices = np.empty(len(columns), dtype=np.int32)
     data = np.empty(len(columns), dtype=np.float32)
@@ -395,15 +399,20 @@ def add_weighted_products(indptr: np.ndarray, columns: np.ndarray, weights: np.n
     """``out += weighted_matrix(indptr, columns, ...) @ weights[first_row:first_row + width]``,
     bit for bit as SciPy computes it (in the weights' precision), without making the matrix:
     the prediction's path, where a row's weights are used once and then dropped."""
-    if norm not in ("l2", None):
-        raise ValueError(f"norm must be 'l2' or None, not {norm!r}")
+    idf = _weighting_idf(norm, idf)
     if len(columns) == 0:
         return
     from . import kernels
 
-    idf = np.zeros(0, dtype=np.float32) if idf is None else np.asarray(idf, dtype=np.float32)
     kernels.add_weighted_products(indptr, columns, width, kernels.tf_table(sublinear_tf),
                                   sublinear_tf, idf, norm == "l2", weights, first_row, out)
+
+
+def _weighting_idf(norm: str | None, idf: np.ndarray | None) -> np.ndarray:
+    """The kernels' idf (empty: none), once ``norm`` is known to be one they apply."""
+    if norm not in ("l2", None):
+        raise ValueError(f"norm must be 'l2' or None, not {norm!r}")
+    return np.zeros(0, dtype=np.float32) if idf is None else np.asarray(idf, dtype=np.float32)
 
 
 def bucket_lookup(buckets: np.ndarray, n_bits: int) -> np.ndarray:
