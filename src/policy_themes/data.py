@@ -112,8 +112,6 @@ def collect_documents(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-
-
 def read_document(path: str | Path, *, encoding: str | None = None) -> str:
     """Read a plain-text document, decoding UTF-8 (with or without BOM) or UTF-16 with a BOM.
 
