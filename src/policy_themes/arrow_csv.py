@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import pandas as pd
 __all__ = ["ArrowCsvUnreadable", "header_names", "iter_csv_chunks"]
 
 _BLOCK_BYTES = 1 << 20
+_NOT_LINE_END = re.compile(rb"[^\r\n]")
 
 
 class ArrowCsvUnreadable(Exception):
@@ -133,7 +135,7 @@ def _record_tables(stream, sep: str, names: list[str], read: list[int]):
             records = b""
             carried.append(data)
         # (blank lines alone hold no rows, and Arrow refuses them)
-        if len(records) > records.count(b"\n") + records.count(b"\r"):
+        if _NOT_LINE_END.search(records):
             table = pa_csv.read_csv(
                 pa.py_buffer(records),
                 read_options=pa_csv.ReadOptions(use_threads=False, block_size=1 << 24,
