@@ -3,8 +3,9 @@
 Every measurement runs as a subprocess. A sampler thread follows the whole process tree (the
 command, its worker processes, a forkserver) and records its peak memory as the sum of the
 processes' PSS (proportional set size: shared pages counted once; RSS where PSS is unavailable)
-and its CPU seconds. fastText (``fasttext-wheel``) is the peer: trained on the same weak-labeled
-sentences, and predicting the same sentences our ``predict`` does.
+and its CPU seconds. PSS is costly to read, so it is read once a second and whenever the RSS
+has grown by 5% (see ``PSS_EVERY``). fastText (``fasttext-wheel``) is the peer: trained on the
+same weak-labeled sentences, and predicting the same sentences our ``predict`` does.
 
     pip install '.[bench]'
     policy-themes train -m /tmp/default_model          # the default model, once
@@ -49,8 +50,15 @@ class Measure:
     returncode: int
 
 
+# reading a process's PSS walks its page tables: about 40 ms for predict's five processes, on
+# the two cores the run uses. Read every 0.1 s, it slowed predict --documents by about 1 s (8%)
+# and fastText's one process by nothing (it leaves a core idle). So PSS is read once a second,
+# and at once whenever the processes' RSS (cheap to read) has grown by 5% since the last time.
+PSS_EVERY, PSS_GROWTH, SAMPLE_EVERY = 1.0, 1.05, 0.1
+
+
 def run(command: list[str], *, quiet: bool = True) -> Measure:
-    """Run a command, sampling its process tree every 0.1 s for memory and CPU."""
+    """Run a command, sampling its process tree for memory and CPU."""
     import psutil
 
     start = time.perf_counter()
@@ -64,22 +72,26 @@ def run(command: list[str], *, quiet: bool = True) -> Measure:
             root = psutil.Process(process.pid)
         except psutil.NoSuchProcess:
             return
+        read_at, rss_then = -PSS_EVERY, 0.0
         while not stop.is_set():
-            total = 0.0
             try:
                 tree = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
+            rss = 0.0
             for proc in tree:
                 try:
                     with proc.oneshot():
                         times = proc.cpu_times()
                         cpu_seen[proc.pid] = times.user + times.system
-                        total += _memory(proc)
+                        rss += proc.memory_info().rss
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
-            peak[0] = max(peak[0], total)
-            stop.wait(0.1)
+            now = time.perf_counter()
+            if now - read_at >= PSS_EVERY or rss > PSS_GROWTH * rss_then:
+                peak[0] = max(peak[0], _tree_memory(tree))
+                read_at, rss_then = now, rss
+            stop.wait(SAMPLE_EVERY)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -90,6 +102,18 @@ def run(command: list[str], *, quiet: bool = True) -> Measure:
     if process.returncode:
         sys.stderr.write(f"command failed ({process.returncode}): {' '.join(command)}\n{stderr}")
     return Measure(wall, sum(cpu_seen.values()), peak[0] / 2**20, process.returncode)
+
+
+def _tree_memory(tree) -> float:
+    import psutil
+
+    total = 0.0
+    for proc in tree:
+        try:
+            total += _memory(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
 
 
 def _memory(proc) -> float:
