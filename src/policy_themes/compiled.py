@@ -596,11 +596,13 @@ class CompiledModel:
 
     def _block(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
         """A feature block of a slice."""
+        import scipy.sparse as sp
+
         from .ngrams import weighted_matrix
 
         found = self._block_columns(block, columns)
-        if not isinstance(found, tuple):  # a rule block's matrix
-            return found
+        if not isinstance(found, tuple):  # a rule block's values
+            return sp.csr_matrix(found)
         indptr, found_columns, weighting = found
         return weighted_matrix(indptr, found_columns, **weighting)
 
@@ -608,29 +610,28 @@ class CompiledModel:
                           first_row: int, rows: np.ndarray) -> int:
         """``rows += block @ weights[first_row:first_row + width]``; returns the width."""
         from .kernels import add_products
+        from .labeling import nonzero_rows
         from .ngrams import add_weighted_products
 
         found = self._block_columns(block, columns)
-        if not isinstance(found, tuple):  # a rule block's matrix
-            add_products(found.indptr, found.indices, found.data, weights, first_row, rows)
+        if not isinstance(found, tuple):  # a rule block's values: the matrix :meth:`_block` makes
+            add_products(*nonzero_rows(found), weights, first_row, rows)
             return found.shape[1]
         indptr, found_columns, weighting = found
         add_weighted_products(indptr, found_columns, weights, first_row, rows, **weighting)
         return weighting["width"]
 
     def _block_columns(self, block: dict, columns: _ChunkColumns):
-        """A rule block's matrix, or an n-gram block's columns before weighting:
-        ``(indptr, columns, weighting)``, the arguments of
+        """A rule block's values (dense, mostly zeros), or an n-gram block's columns before
+        weighting: ``(indptr, columns, weighting)``, the arguments of
         :func:`~policy_themes.ngrams.weighted_matrix`."""
         on_context = block["column"] == "context"
         if block["kind"] == "rules":
-            import scipy.sparse as sp
-
             if on_context and block["per_line"]:
                 return self._context_rules(block, columns)
             scores = columns.rule_scores(self._rule_matcher()) if not on_context else \
                 self._rule_matcher().vote_scores(columns.strings("context"))
-            return sp.csr_matrix(np.log1p(scores[:, :block["n_themes"]]))
+            return np.log1p(scores[:, :block["n_themes"]])
         if on_context and _unigrams(block):
             return self._context_unigrams(block, columns)
         partner = None if on_context else self._unigram_partner(block)
@@ -752,7 +753,7 @@ class CompiledModel:
         gather_rows(indptr, found, parts_indptr, parts, context_indptr, context_columns)
         return context_indptr, context_columns, weighting
 
-    def _context_rules(self, block: dict, columns: _ChunkColumns) -> sp.csr_matrix:
+    def _context_rules(self, block: dict, columns: _ChunkColumns) -> np.ndarray:
         """The rules' votes of each context: the sum of its lines' (the slice's sentences are
         matched once, for the ``rules`` block too)."""
         matcher = self._rule_matcher()
@@ -760,7 +761,7 @@ class CompiledModel:
         scores = columns.rule_scores(matcher)
         if other_lines:
             scores = np.vstack([scores, matcher.vote_scores(other_lines)])
-        return matcher.line_vote_features(indptr, parts, scores, block["n_themes"])
+        return matcher.line_vote_values(indptr, parts, scores, block["n_themes"])
 
     def _rule_matcher(self):
         from .labeling import RuleMatcher

@@ -18,7 +18,8 @@ import pandas as pd
 from .matching import PatternMatcher, drop_excluded
 from .taxonomy import NO_THEME, THEME_SEP, Rule, Taxonomy
 
-__all__ = ["RuleMatcher", "LabelResult", "label_sentences", "THEME_SEP"]
+__all__ = ["RuleMatcher", "LabelResult", "label_sentences", "rows_product", "nonzero_rows",
+           "THEME_SEP"]
 
 _NO_MATCH = np.iinfo(np.int32).max
 
@@ -83,9 +84,7 @@ class RuleMatcher:
         """Weighted rule votes per theme: shape (n_texts, n_themes), ``none`` column always 0."""
         # a sparse product: a BLAS product of these small matrices leaves BLAS threads spinning
         # on the other cores for a while after each batch
-        import scipy.sparse as sp
-
-        return np.asarray(sp.csr_matrix(counts) @ self._weights)
+        return rows_product(counts, self._weights, compiled=self._matcher.compiled)
 
     def vote_features(self, texts: Sequence[str], n_themes: int, *, per_line: bool = False,
                       normalized: str | None = None):
@@ -116,17 +115,22 @@ class RuleMatcher:
         indptr, parts, lines = context_lines(texts)
         return self.line_vote_features(indptr, parts, self.vote_scores(lines), n_themes)
 
-    @staticmethod
-    def line_vote_features(indptr: np.ndarray, parts: np.ndarray, line_scores: np.ndarray,
-                           n_themes: int):
-        """``log1p`` of each context's summed line scores: context ``i`` adds up the rows
-        ``parts[indptr[i]:indptr[i+1]]`` of ``line_scores`` (see
-        :func:`~policy_themes.context.context_lines`)."""
+    def line_vote_features(self, indptr: np.ndarray, parts: np.ndarray,
+                           line_scores: np.ndarray, n_themes: int):
+        """:meth:`line_vote_values` as a sparse matrix."""
         import scipy.sparse as sp
 
-        summed = sp.csr_matrix((np.ones(len(parts)), parts, indptr),
-                               shape=(len(indptr) - 1, len(line_scores)))
-        return sp.csr_matrix(np.log1p(summed @ line_scores[:, :n_themes]))
+        return sp.csr_matrix(self.line_vote_values(indptr, parts, line_scores, n_themes))
+
+    def line_vote_values(self, indptr: np.ndarray, parts: np.ndarray, line_scores: np.ndarray,
+                         n_themes: int) -> np.ndarray:
+        """``log1p`` of each context's summed line scores: context ``i`` adds up the rows
+        ``parts[indptr[i]:indptr[i+1]]`` of ``line_scores`` (see
+        :func:`~policy_themes.context.context_lines`), in turn."""
+        ones = np.ones(len(parts))
+        summed = rows_product((indptr, parts, ones), line_scores[:, :n_themes],
+                              compiled=self._matcher.compiled, n_columns=len(line_scores))
+        return np.log1p(summed)
 
     def vote_scores(self, texts: Sequence[str], normalized: str | np.ndarray | None = None
                     ) -> np.ndarray:
@@ -139,6 +143,46 @@ class RuleMatcher:
         for j, theme in enumerate(self.rule_theme):
             np.minimum(out[:, theme], first[:, j], out=out[:, theme])
         return out
+
+
+def rows_product(rows, weights: np.ndarray, *, compiled: bool = False,
+                 n_columns: int | None = None) -> np.ndarray:
+    """``rows @ weights`` for sparse ``rows``: a dense array mostly of zeros, or the
+    ``(indptr, indices, data)`` of a CSR matrix of ``n_columns`` columns. Each row's products
+    are added in turn in the order of its stored values (a dense row's: by column), as
+    SciPy's product of the CSR matrix does, so the numbers are SciPy's bit for bit.
+
+    ``compiled`` (a process that has Numba loaded already) multiplies with
+    :func:`~policy_themes.kernels.add_products`, without SciPy: a worker of ``predict`` then
+    never imports SciPy's sparse matrices (0.08 s of its start) nor makes one a batch.
+    """
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if isinstance(rows, np.ndarray):
+        rows = nonzero_rows(rows)
+        n_columns = None
+    indptr, indices, data = rows
+    if compiled:
+        from .kernels import add_products
+
+        out = np.zeros((len(indptr) - 1, weights.shape[1]))
+        add_products(indptr.astype(np.int32, copy=False), indices.astype(np.int32, copy=False),
+                     data.astype(np.float64, copy=False), weights, 0, out)
+        return out
+    import scipy.sparse as sp
+
+    shape = (len(indptr) - 1, n_columns if n_columns is not None else weights.shape[0])
+    return np.asarray(sp.csr_matrix((data, indices, indptr), shape=shape) @ weights)
+
+
+def nonzero_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSR arrays (``indptr``, ``indices``, ``data``: int32, int32, float64) of a dense
+    2-D array's non-zero values, row by row and by column within a row, as
+    ``scipy.sparse.csr_matrix(values)`` stores them."""
+    mask = values != 0
+    indptr = np.zeros(values.shape[0] + 1, dtype=np.int32)
+    np.cumsum(mask.sum(axis=1), out=indptr[1:])
+    indices = np.nonzero(mask)[1].astype(np.int32)
+    return indptr, indices, values[mask].astype(np.float64)
 
 
 @dataclass

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from .matching import normalize_batch_bytes
+
+if TYPE_CHECKING:  # imported where it is used: predict's workers make no sparse matrix
+    import scipy.sparse as sp
 
 __all__ = ["ANALYZERS", "MAX_N", "hash_ngrams", "ngram_matrix", "ngram_columns",
            "word_and_unigram_columns", "weighted_matrix", "add_weighted_products", "bucket_lookup",
@@ -285,6 +288,8 @@ def ngram_matrix(texts: Sequence[str], *, analyzer: str, ngram_range: tuple[int,
     -------
     csr_matrix of shape (len(texts), n_columns)
     """
+    import scipy.sparse as sp
+
     texts = [t if isinstance(t, str) else str(t) for t in texts]
     width = n_columns if lookup is not None else 2 ** n_bits
     blocks = []
@@ -379,6 +384,8 @@ def weighted_matrix(indptr: np.ndarray, columns: np.ndarray, *, width: int, subl
                     norm: str | None, idf: np.ndarray | None = None) -> sp.csr_matrix:
     """Count each row's columns (``columns[indptr[i]:indptr[i+1]]``) and weight them: the
     float32 TF-IDF matrix of :func:`ngram_matrix`."""
+    import scipy.sparse as sp
+
     idf = _weighting_idf(norm, idf)
     n_rows = len(indptr) - 1
     if len(columns) == 0:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from policy_themes.labeling import RuleMatcher, label_sentences
+from policy_themes.labeling import RuleMatcher, label_sentences, nonzero_rows, rows_product
 from policy_themes.taxonomy import load_taxonomy
 
 
@@ -93,3 +93,43 @@ def test_rule_votes_of_a_normalised_batch_are_the_same(mini):
     matcher = RuleMatcher(mini)
     given = matcher.vote_features(texts, 3, normalized=normalize_batch(texts)).toarray()
     np.testing.assert_array_equal(given, RuleMatcher(mini).vote_features(texts, 3).toarray())
+
+
+def _sparse_values(seed: int, shape=(300, 40)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = rng.random(shape) * rng.integers(1, 5, shape)
+    values[rng.random(shape) < 0.8] = 0
+    return values
+
+
+def test_nonzero_rows_are_scipys_csr_arrays():
+    import scipy.sparse as sp
+
+    values = _sparse_values(0)
+    values[5] = 0  # a row without any value
+    indptr, indices, data = nonzero_rows(values)
+    csr = sp.csr_matrix(values)
+    for mine, scipys in [(indptr, csr.indptr), (indices, csr.indices), (data, csr.data)]:
+        np.testing.assert_array_equal(mine, scipys)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_rows_product_is_scipys_bit_for_bit(compiled):
+    import scipy.sparse as sp
+
+    values, weights = _sparse_values(1), np.random.default_rng(2).normal(size=(40, 7))
+    want = np.asarray(sp.csr_matrix(values) @ weights)
+    assert np.array_equal(rows_product(values, weights, compiled=compiled), want)
+    # rows given as CSR arrays, columns in any order and more than once (contexts' lines)
+    indptr = np.array([0, 3, 3, 7])
+    parts = np.array([5, 1, 5, 0, 2, 9, 4])
+    ones = np.ones(len(parts))
+    want = np.asarray(sp.csr_matrix((ones, parts, indptr), shape=(3, 40)) @ weights)
+    got = rows_product((indptr, parts, ones), weights, compiled=compiled, n_columns=40)
+    assert np.array_equal(got, want)
+
+
+def test_compiled_matcher_scores_as_the_other(mini):
+    texts = ["Gas pipeline and the border.", "Nothing here.", "Consular help for citizens."] * 5
+    assert np.array_equal(RuleMatcher(mini, compiled=True).vote_scores(texts),
+                          RuleMatcher(mini).vote_scores(texts))
