@@ -20,9 +20,9 @@ def _write(path, data: bytes):
     return path
 
 
-def _csv_bytes(rows, *, quoting=csv.QUOTE_MINIMAL, newline="\n") -> bytes:
+def _csv_bytes(rows, *, quoting=csv.QUOTE_MINIMAL, newline="\n", sep=",") -> bytes:
     out = io.StringIO(newline="")
-    csv.writer(out, quoting=quoting, lineterminator=newline).writerows(rows)
+    csv.writer(out, quoting=quoting, lineterminator=newline, delimiter=sep).writerows(rows)
     return out.getvalue().encode("utf-8")
 
 
@@ -183,15 +183,18 @@ cells = st.text(alphabet=TRICKY, max_size=8)
 @given(rows=st.lists(st.lists(cells, min_size=2, max_size=2), min_size=1, max_size=12),
        quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
        newline=st.sampled_from(["\n", "\r\n"]), chunksize=st.integers(1, 5),
-       cut=st.one_of(st.none(), st.integers(0, 400)), extra=st.sampled_from(["", ",", '"', "\n"]),
-       block=st.sampled_from([1, 5, 64, 1 << 20]))
+       cut=st.one_of(st.none(), st.integers(0, 400)),
+       extra=st.sampled_from(["", "<sep>", '"', "\n"]), block=st.sampled_from([1, 5, 64, 1 << 20]),
+       suffix=st.sampled_from([".csv", ".tsv"]))
 def test_iter_table_reads_what_pandas_alone_reads(tmp_path_factory, rows, quoting, newline,
-                                                  chunksize, cut, extra, block):
-    data = _csv_bytes([["doc_id", "text"]] + rows, quoting=quoting, newline=newline).decode()
+                                                  chunksize, cut, extra, block, suffix):
+    sep = "," if suffix == ".csv" else "\t"
+    data = _csv_bytes([["doc_id", "text"]] + rows, quoting=quoting, newline=newline,
+                      sep=sep).decode()
     if cut is not None:  # a stray delimiter, quote or line break somewhere after the header
         at = len("doc_id,text") + 1 + cut % max(len(data) - len("doc_id,text"), 1)
-        data = data[:at] + extra + data[at:]
-    path = _write(tmp_path_factory.mktemp("t") / "t.csv", data.encode())
+        data = data[:at] + extra.replace("<sep>", sep) + data[at:]
+    path = _write(tmp_path_factory.mktemp("t") / f"t{suffix}", data.encode())
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(arrow_csv, "_BLOCK_BYTES", block)  # records cut across blocks
         got = _outcome(path, chunksize)
