@@ -236,5 +236,11 @@ class _QuoteScanner:
 
 def _frame(table, first: int) -> pd.DataFrame:
     frame = table.to_pandas()
+    for name in frame.columns:
+        # pandas before 3 makes object columns, where read_csv's missing cells are NaN
+        if frame[name].dtype == object and frame[name].hasnans:
+            values = frame[name].to_numpy(copy=True)
+            values[pd.isna(values)] = np.nan
+            frame[name] = values
     frame.index = pd.RangeIndex(first, first + len(frame))
     return frame
