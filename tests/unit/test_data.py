@@ -174,11 +174,13 @@ def test_folder_without_documents(tmp_path):
 def test_a_look_at_the_arrow_bytes_clears_only_columns_without_nul():
     from policy_themes.data import _may_hold_nul, _refuse_nul_cells
 
-    assert not _may_hold_nul(pd.Series(["Gas pipeline.", "Oil talks."], dtype="str"))
-    assert _may_hold_nul(pd.Series(["Gas pipeline.", "Oil\x00 talks."], dtype="str"))
+    ARROW_STRINGS = "string[pyarrow]"  # pandas 3's str dtype; pandas 2's str is object
+
+    assert not _may_hold_nul(pd.Series(["Gas pipeline.", "Oil talks."], dtype=ARROW_STRINGS))
+    assert _may_hold_nul(pd.Series(["Gas pipeline.", "Oil\x00 talks."], dtype=ARROW_STRINGS))
     assert _may_hold_nul(pd.Series(["Gas", None], dtype=object))  # not Arrow: searched
     # a slice shares its column's bytes: a NUL outside it is looked for, and not found
-    frame = pd.DataFrame({"text": pd.Series(["Gas\x00.", "Oil talks."], dtype="str")})
+    frame = pd.DataFrame({"text": pd.Series(["Gas\x00.", "Oil talks."], dtype=ARROW_STRINGS)})
     _refuse_nul_cells(frame.iloc[1:], Path("t.csv"), 3)
     with pytest.raises(DataError, match="NUL byte in row 2"):
         _refuse_nul_cells(frame, Path("t.csv"), 2)
