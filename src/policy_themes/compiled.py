@@ -87,13 +87,14 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
 
 def decide_theme_cells(proba: np.ndarray, membership: np.ndarray, classes: list[str],
                        themes: list[str], thresholds: np.ndarray):
-    """:func:`decide_themes` as two columns of a table, Arrow-backed pandas string arrays:
-    each row's primary theme, and its theme set as text (ids joined by ``;``). Made by Arrow
-    from the names of the classes, with Python strings only for the rows that have more than
-    one theme."""
-    import pandas as pd
+    """:func:`decide_themes` as two columns of a table, pandas' string arrays
+    (:func:`~.data.string_array`): each row's primary theme, and its theme set as text (ids
+    joined by ``;``). Made by Arrow from the names of the classes, with Python strings only
+    for the rows that have more than one theme (from pandas 3 on)."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from .data import string_array
 
     primary_idx = np.argmax(proba, axis=1)
     primary = pa.array(classes, type=pa.large_string()).take(primary_idx)
@@ -106,7 +107,7 @@ def decide_theme_cells(proba: np.ndarray, membership: np.ndarray, classes: list[
                   for i, more in zip(rows, extras)]
         text = pc.replace_with_mask(primary, pa.array(mask),
                                     pa.array(joined, type=pa.large_string()))
-    return pd.array(primary, dtype="str"), pd.array(text, dtype="str")
+    return string_array(primary), string_array(text)
 
 
 def _extra_themes(membership: np.ndarray, classes: list[str], themes: list[str],

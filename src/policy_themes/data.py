@@ -66,6 +66,7 @@ __all__ = [
     "check_writable",
     "process_alive",
     "free_names",
+    "string_array",
 ]
 
 TEXT_COL = "text"
@@ -601,13 +602,27 @@ def _sentence_columns(ids: Iterable[object], texts: Iterable[str]
     owners = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     firsts = np.cumsum(counts, dtype=np.int64) - np.asarray(counts, dtype=np.int64)
     columns = {
-        DOC_COL: pd.array(ids, dtype="str").take(owners),
+        DOC_COL: string_array(ids).take(owners),
         SENT_COL: np.arange(len(owners), dtype=np.int64) - np.repeat(firsts, counts),
         "start": np.array(starts, dtype=np.int64),
         "end": np.array(ends, dtype=np.int64),
         TEXT_COL: sentences,
     }
     return columns, owners
+
+
+# pandas' own dtype for strings: Arrow-backed ``str`` from pandas 3 on, object before
+_OBJECT_STRINGS = pd.Series([""]).dtype == object
+
+
+def string_array(values) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """Strings (a list of str, or an Arrow array) as a column of pandas' own string dtype:
+    Arrow-backed ``str`` from pandas 3 on (no Python strings made), an object array before
+    (where ``dtype="str"`` would make NumPy's fixed-width strings)."""
+    if _OBJECT_STRINGS:
+        return np.array(values if isinstance(values, list) else values.to_pylist(),
+                        dtype=object)
+    return pd.array(values, dtype="str")
 
 
 def _table_chunk(chunk, text_column, documents, id_column, offset, path

@@ -539,11 +539,13 @@ def top_k_cells(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]) ->
 
 
 def top_k_cell_array(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]):
-    """:func:`top_k_cells` as an Arrow-backed pandas string array, joined by Arrow from
-    tables of the class names and of the 10,001 probabilities' texts (no Python string per
-    cell)."""
+    """:func:`top_k_cells` as pandas' string array (:func:`~.data.string_array`), joined by
+    Arrow from tables of the class names and of the 10,001 probabilities' texts (no Python
+    string per cell, from pandas 3 on)."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from .data import string_array
 
     names = pa.array([f"{name}:" for name in classes], type=pa.large_string())
     values = np.take_along_axis(proba, order, axis=1)
@@ -557,7 +559,7 @@ def top_k_cell_array(proba: np.ndarray, order: np.ndarray, classes: Sequence[str
     pairs = [pc.binary_join_element_wise(names.take(order[:, j]),
                                          _ten_thousandths_array().take(nearest[:, j]), nothing)
              for j in range(order.shape[1])]
-    return pd.array(pc.binary_join_element_wise(*pairs, semicolon), dtype="str")
+    return string_array(pc.binary_join_element_wise(*pairs, semicolon))
 
 
 @lru_cache(maxsize=1)
