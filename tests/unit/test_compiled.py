@@ -156,13 +156,17 @@ def test_a_tampered_model_npz_is_refused(full_model_dir, tmp_path):
         load_model(copy)
 
 
-def test_predicting_does_not_import_scikit_learn(full_model_dir):
+def _in_a_fresh_process(model_dir, then: str) -> list[str]:
+    """What ``then`` prints, run in a new Python after ``m = load_model(model_dir)``."""
     code = ("import sys; from policy_themes import load_model; "
-            f"m = load_model({str(full_model_dir)!r}); "
-            "print(m.predict(['The gas pipeline opened.'])['primary'][0], "
-            "'sklearn' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+            f"m = load_model({str(model_dir)!r}); {then}")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
+def test_predicting_does_not_import_scikit_learn(full_model_dir):
+    out = _in_a_fresh_process(full_model_dir, "print(m.predict(['The gas pipeline opened.'])"
+                                              "['primary'][0], 'sklearn' in sys.modules)")
     assert out[1] == "False"
     assert out[0] == load_model(full_model_dir).predict(["The gas pipeline opened."])[
         "primary"][0]
@@ -171,23 +175,17 @@ def test_predicting_does_not_import_scikit_learn(full_model_dir):
 def test_loading_a_model_does_not_import_scipy(full_model_dir):
     """The process that reads the input and writes the output of a parallel run loads the
     model but never predicts: it has no use for SciPy (0.14 s to import)."""
-    code = ("import sys; from policy_themes import load_model; "
-            f"m = load_model({str(full_model_dir)!r}); "
-            "print(m.compiled is not None, 'scipy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = _in_a_fresh_process(full_model_dir,
+                              "print(m.compiled is not None, 'scipy' in sys.modules)")
     assert out == ["True", "False"]
 
 
 def test_predicting_makes_no_sparse_matrix(full_model_dir):
     """A worker of ``predict`` scores the rule blocks without SciPy's sparse matrices (their
     import is 0.08 s of the workers' start, and one a batch was a cost of its own)."""
-    code = ("import sys; from policy_themes import load_model; "
-            f"m = load_model({str(full_model_dir)!r}); "
-            "m.predict(['The gas pipeline opened.', 'Visas for students.'] * 3); "
-            "print(m.compiled is not None, 'scipy.sparse' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = _in_a_fresh_process(full_model_dir,
+                              "m.predict(['The gas pipeline opened.', 'Visas for students.'] * 3);"
+                              " print(m.compiled is not None, 'scipy.sparse' in sys.modules)")
     assert out == ["True", "False"]
 
 
