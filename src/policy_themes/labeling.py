@@ -113,14 +113,8 @@ class RuleMatcher:
         from .context import context_lines
 
         indptr, parts, lines = context_lines(texts)
-        return self.line_vote_features(indptr, parts, self.vote_scores(lines), n_themes)
-
-    def line_vote_features(self, indptr: np.ndarray, parts: np.ndarray,
-                           line_scores: np.ndarray, n_themes: int):
-        """:meth:`line_vote_values` as a sparse matrix."""
-        import scipy.sparse as sp
-
-        return sp.csr_matrix(self.line_vote_values(indptr, parts, line_scores, n_themes))
+        return sp.csr_matrix(self.line_vote_values(indptr, parts, self.vote_scores(lines),
+                                                   n_themes))
 
     def line_vote_values(self, indptr: np.ndarray, parts: np.ndarray, line_scores: np.ndarray,
                          n_themes: int) -> np.ndarray:
