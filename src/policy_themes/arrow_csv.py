@@ -138,7 +138,8 @@ def _record_tables(stream, sep: str, names: list[str], read: list[int]):
         if _NOT_LINE_END.search(records):
             table = pa_csv.read_csv(
                 pa.py_buffer(records),
-                read_options=pa_csv.ReadOptions(use_threads=False, block_size=1 << 24,
+                # all in one block: a record longer than Arrow's block is an error to it
+                read_options=pa_csv.ReadOptions(use_threads=False, block_size=len(records) + 1,
                                                 column_names=None if first else names),
                 parse_options=parse, convert_options=convert)
             if table.schema.names != names or any(

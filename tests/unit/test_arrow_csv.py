@@ -210,3 +210,14 @@ def test_a_utf8_byte_order_mark_is_read_past(tmp_path, monkeypatch):
     assert list(got[0].columns) == ["doc_id", "text"]
     _without_arrow(monkeypatch)
     _assert_same(got, _outcome(path, 1))
+
+
+def test_a_cell_longer_than_arrows_blocks(tmp_path):
+    # Arrow refuses a record that spans more than two of its blocks (16 MB by default): each
+    # block of records is parsed as one block
+    big = 'a line, "quoted"\n' * 2_000_000  # 38 MB once quoted
+    path = _write(tmp_path / "t.csv", _csv_bytes([["doc_id", "text"], ["a", big], ["b", "x"]]))
+    got = [frame for frame, _ in iter_csv_chunks(path, sep=",", names=["doc_id", "text"],
+                                                 chunksize=1, compressed=False)]
+    _assert_same(got, _pandas_chunks(path, 1))
+    assert len(got[0]["text"].iloc[0]) == len(big)
