@@ -142,14 +142,12 @@ def _record_tables(stream, sep: str, names: list[str], read: list[int]):
                 read_options=pa_csv.ReadOptions(use_threads=False, block_size=len(records) + 1,
                                                 column_names=None if first else names),
                 parse_options=parse, convert_options=convert)
-            if table.schema.names != names or any(
-                    field.type != pa.large_string() for field in table.schema):
+            if first and (table.schema.names != names or any(
+                    field.type != pa.large_string() for field in table.schema)):
                 raise ArrowCsvUnreadable("the header reads otherwise")
             first = False
             yield table, len(records)
         if not data:
-            if first:
-                raise ArrowCsvUnreadable("no rows")  # pandas says what is wrong with the table
             return
 
 
@@ -177,7 +175,7 @@ def _rechunked(tables, chunksize: int):
     if held:
         yield pa.concat_tables([t for t, _ in pending]).combine_chunks(), given, float("inf")
     elif not given:
-        raise ArrowCsvUnreadable("no rows")
+        raise ArrowCsvUnreadable("no rows")  # pandas says what is wrong with the table
 
 
 class _QuoteScanner:
