@@ -182,7 +182,7 @@ def _refuse_binary(head: bytes, encoding: str, path: Path, kind: str) -> None:
 
 def _decode_failure(path: Path, encoding: str, byte: int, line: int | None) -> str:
     """The message for text that does not decode: where, and the --encoding to try."""
-    name = "UTF-8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
+    name = "UTF-8" if _is_utf8(encoding) else encoding
     where = f"byte {byte:#04x}" + (f" on line {line}" if line else "")
     return (f"{path}: not valid {name} text ({where}); pass --encoding with the file's "
             "encoding, e.g. --encoding cp1252 for Windows or Latin-1 text")
@@ -213,7 +213,7 @@ def _read_failure(path: Path, exc: BaseException) -> str:
 
 def _open_binary(path: Path):
     """Open a file for binary reading, transparently decompressing ``.gz``."""
-    if path.suffix.lower() == ".gz":
+    if _is_gzip(path):
         return gzip.open(path, "rb")
     return open(path, "rb")
 
@@ -311,7 +311,7 @@ def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.Da
         raise DataError(_read_failure(path, exc)) from None
     with raw:
         try:
-            stream = gzip.GzipFile(fileobj=raw) if path.suffix.lower() == ".gz" else raw
+            stream = _decompressed(raw, path)
             head = stream.peek(_HEAD_BYTES)[:_HEAD_BYTES]
             encoding = _resolve_encoding(head, encoding, path)
             _refuse_binary(head, encoding, path, f"a {fmt.upper()} table")
@@ -350,13 +350,13 @@ def _table_chunks(path, fmt, chunksize, encoding, head, raw, stream
     """
     chunksize = chunksize or 1_000_000
     given = 0
-    if fmt in _SEPARATORS and codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+    if fmt in _SEPARATORS and _is_utf8(encoding):
         from .arrow_csv import ArrowCsvUnreadable, header_names, iter_csv_chunks
 
         names = header_names(head.decode("utf-8", errors="replace"), _SEPARATORS[fmt])
         if names is not None:
             chunks = iter_csv_chunks(path, sep=_SEPARATORS[fmt], names=names,
-                                     chunksize=chunksize, compressed=stream is not raw)
+                                     chunksize=chunksize, compressed=_is_gzip(path))
             while True:
                 try:
                     chunk, done = next(chunks)
@@ -367,7 +367,7 @@ def _table_chunks(path, fmt, chunksize, encoding, head, raw, stream
                 given += len(chunk)
                 yield chunk, done
             raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw) if stream is not raw else raw
+            stream = _decompressed(raw, path)
     for chunk in _pandas_reader(stream, fmt, encoding, chunksize):
         if given:  # pass over the rows Arrow gave
             if given >= len(chunk):
@@ -383,7 +383,7 @@ def _pandas_reader(stream, fmt, encoding, chunksize):
                             lines=True, chunksize=chunksize, dtype=False)
     # pandas decodes UTF-8 itself, faster than a text wrapper (the corpus: 1.62 -> 1.43 s);
     # other encodings go through Python's codecs
-    utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    utf8 = _is_utf8(encoding)
     return pd.read_csv(
         stream if utf8 else io.TextIOWrapper(stream, encoding=encoding, newline=""),
         encoding=encoding if utf8 else None,
@@ -393,6 +393,19 @@ def _pandas_reader(stream, fmt, encoding, chunksize):
         keep_default_na=False,
         na_values=[""],
     )
+
+
+def _is_gzip(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
+def _decompressed(raw, path: Path):
+    """The bytes of an open file, decompressed when its name ends in ``.gz``."""
+    return gzip.GzipFile(fileobj=raw) if _is_gzip(path) else raw
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
 
 
 def _quote_hint(fmt: str) -> str:
@@ -1063,7 +1076,7 @@ class AtomicTableWriter:
     def __enter__(self) -> AtomicTableWriter:
         self._tmp = atomic_path(self.path)
         if self.format != "parquet":
-            opener = gzip.open if self.path.suffix.lower() == ".gz" else open
+            opener = gzip.open if _is_gzip(self.path) else open
             self._handle = opener(self._tmp, "wt", encoding="utf-8", newline="")
         return self
 
