@@ -69,7 +69,7 @@ def label_files(
     out: str | Path | None = None,
     text_column: str = "text",
     documents: bool = False,
-    id_column: str | None = None,
+    doc_column: str | None = None,
     chunksize: int = 20_000,
     encoding: str | None = None,
     progress: Callable[[int, float], None] | None = None,
@@ -89,8 +89,10 @@ def label_files(
         Text column of tables.
     documents : bool, default=False
         Split each table row into sentences (``.txt`` inputs are always split).
-    id_column : str, default=None
-        Document id column of tables.
+    doc_column : str, default=None
+        Column naming each row's document (``doc_id`` of the output); None takes the first of
+        ``doc_id``, ``document_id``, ``document``, ``source``, ``url`` present
+        (:func:`~policy_themes.data.find_document_column`).
     chunksize : int, default=20000
         Sentences (table rows) per chunk.
     encoding : str, default=None
@@ -133,7 +135,7 @@ def label_files(
 
     # documents of a table reach the workers unsplit: they split them
     frames = iter_sentence_frames(
-        inputs, text_column=text_column, documents=documents, id_column=id_column,
+        inputs, text_column=text_column, documents=documents, doc_column=doc_column,
         chunksize=chunksize, encoding=encoding, progress=on_read,
         on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows), split=False,
     )

@@ -60,6 +60,13 @@ LabelColumnOption = Annotated[
     typer.Option("--label-column", help="Column holding the labels (theme ids or names, ';' "
                                         "between several) [default: themes, else theme]."),
 ]
+DocColumnOption = Annotated[
+    str | None,
+    typer.Option("--doc-column", help="Column naming each row's document: a document's "
+                                      "sentences are one another's context [default: the "
+                                      "first of doc_id, document_id, document, source, url "
+                                      "present; sentence ids are never documents]."),
+]
 EncodingOption = Annotated[
     str | None,
     typer.Option("--encoding", help="Input text encoding [default: UTF-8, or UTF-16 with a BOM]."),
@@ -222,9 +229,7 @@ def label_cmd(
         bool, typer.Option("--documents", help="Table rows are documents: split them into "
                                                "sentences.")
     ] = False,
-    id_column: Annotated[
-        str | None, typer.Option("--id-column", help="Document id column of table inputs.")
-    ] = None,
+    doc_column: DocColumnOption = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the rule analysis here (.md or .json).")
     ] = None,
@@ -259,7 +264,7 @@ def label_cmd(
     with _interruptible(done, out), _progress("Labeling", done) as update:
         run = label_files(
             inputs, taxonomy, out=out, text_column=text_column, documents=documents,
-            id_column=id_column, chunksize=chunk_size, encoding=encoding, progress=update,
+            doc_column=doc_column, chunksize=chunk_size, encoding=encoding, progress=update,
             jobs=_jobs(jobs),
         )
     _print_findings(run.findings)
@@ -371,6 +376,7 @@ def train_cmd(
     ] = False,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
+    doc_column: DocColumnOption = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
     folds: Annotated[
         int | None, typer.Option("--folds", help="Cross-validation folds (0 skips it).")
@@ -411,9 +417,10 @@ def train_cmd(
 ) -> None:
     """Train a theme model, cross-validate it and save it with its report.
 
-    Cross-validation is grouped by document (doc_id) when the data has one; it measures the
-    model and chooses a probability threshold per theme. The model directory gets model.joblib,
-    model.json and the cross-validated report (report.md, report.json, confusion.png).
+    Cross-validation is grouped by document (--doc-column, or the first document column the
+    data has); it measures the model and chooses a probability threshold per theme. The model
+    directory gets model.joblib, model.json and the cross-validated report (report.md,
+    report.json, confusion.png).
     --engine dask runs the cross-validation folds on a Dask cluster. --streaming trains in
     bounded memory on data of any size, e.g. the rules' labels of a whole archive:
     policy-themes train --streaming --weak corpus.csv.gz --documents -m models/archive
@@ -440,7 +447,7 @@ def train_cmd(
 
         result = train(data, config=config, taxonomy=taxonomy_path, model_dir=model_dir,
                        weak=weak, text_column=text_column, label_column=label_column,
-                       documents=documents,
+                       documents=documents, doc_column=doc_column,
                        encoding=encoding, n_jobs=_jobs(jobs), progress=update)
     _print_findings(result.findings)
     _print_train_summary(result, model_dir)
@@ -559,6 +566,7 @@ def predict_cmd(
     documents: Annotated[
         bool, typer.Option("--documents", help="Table rows are documents: split them.")
     ] = False,
+    doc_column: DocColumnOption = None,
     encoding: EncodingOption = None,
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", min=1, help="Sentences per processing chunk.")
@@ -600,7 +608,8 @@ def predict_cmd(
     _check_engine(engine, scheduler)
     if engine == "dask":
         _predict_dask(model_dir, inputs, out, sentences=sentences, top_k=top_k,
-                      text_column=text_column, documents=documents, encoding=encoding,
+                      text_column=text_column, documents=documents, doc_column=doc_column,
+                      encoding=encoding,
                       chunk_size=chunk_size, scheduler=scheduler, explain=explain)
         return
     model = load_model(model_dir)
@@ -614,7 +623,8 @@ def predict_cmd(
                 _progress("Predicting", progress_done) as update:
             # without --out every prediction is printed, so keep them all (not a preview)
             run = predict_files(model, inputs, out=out, top_k=top_k, text_column=text_column,
-                                documents=documents, encoding=encoding, progress=update,
+                                documents=documents, doc_column=doc_column,
+                                encoding=encoding, progress=update,
                                 preview_rows=sys.maxsize if out is None else 0,
                                 chunksize=chunk_size, jobs=_jobs(jobs))
         _print_findings(run.findings)
@@ -638,7 +648,7 @@ def predict_cmd(
 
 
 def _predict_dask(model_dir, inputs, out, *, sentences, top_k, text_column, documents,
-                  encoding, chunk_size, scheduler, explain) -> None:
+                  doc_column, encoding, chunk_size, scheduler, explain) -> None:
     from .dask_engine import predict_dask, require_dask
     from .errors import DataError
     from .prediction import load_model
@@ -652,7 +662,8 @@ def _predict_dask(model_dir, inputs, out, *, sentences, top_k, text_column, docu
     model = load_model(model_dir)
     with _progress("Predicting on Dask") as update:
         run = predict_dask(model, inputs, out, scheduler=scheduler, top_k=top_k,
-                           text_column=text_column, documents=documents, encoding=encoding,
+                           text_column=text_column, documents=documents,
+                           doc_column=doc_column, encoding=encoding,
                            chunksize=chunk_size, progress=update)
     typer.echo(f"{run.sentences:,} predictions written to {out}/ ({len(run.parts)} Parquet "
                "parts)")
@@ -712,6 +723,7 @@ def evaluate_cmd(
     taxonomy_path: TaxonomyOption = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
+    doc_column: DocColumnOption = None,
     n_boot: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for "
                                                                    "the 95% intervals.")] = 1000,
     encoding: EncodingOption = None,
@@ -737,7 +749,8 @@ def evaluate_cmd(
         out.parent.mkdir()
     try:
         report = evaluate(model, data, taxonomy=taxonomy, text_column=text_column,
-                          label_column=label_column, encoding=encoding, out_dir=out,
+                          label_column=label_column, doc_column=doc_column,
+                          encoding=encoding, out_dir=out,
                           n_boot=n_boot)
     except BaseException:
         if made_reports:  # a failed run leaves nothing behind, not even an empty reports/

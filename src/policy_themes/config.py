@@ -31,10 +31,30 @@ def default_train_config_path() -> Path:
 
 @dataclass(frozen=True)
 class CVConfig:
-    """Cross-validation: number of folds (0 = none) and the column that groups sentences."""
+    """Cross-validation: number of folds (0 = none) and the column that groups sentences
+    (None: their documents, found as the context finds them)."""
 
     folds: int = 5
-    group_column: str | None = "doc_id"
+    group_column: str | None = None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How the rows of each training file count, the file named by its name without extensions
+    (``ungdc`` for ``data/labeled/ungdc.csv``).
+
+    Attributes
+    ----------
+    weights : dict of str to float
+        Sample weight of each named file's rows; the rows of other files weigh 1.
+    cross_validate : tuple of str
+        The files whose rows cross-validation holds out and measures (grouped by document);
+        the rows of the other files are always trained on. Empty, or naming none of the files
+        trained on: every row is cross-validated.
+    """
+
+    weights: dict[str, float] = field(default_factory=dict)
+    cross_validate: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,8 @@ class TrainConfig:
         Threshold settings.
     context : ContextConfig
         Where the context of the ``context_*`` blocks comes from.
+    data : DataConfig
+        Weights of the training files, and which of them cross-validation measures.
     source : str
         Where the config came from (for messages).
     """
@@ -95,6 +117,7 @@ class TrainConfig:
     cv: CVConfig = CVConfig()
     thresholds: ThresholdConfig = ThresholdConfig()
     context: ContextConfig = ContextConfig()
+    data: DataConfig = DataConfig()
     source: str = "config"
 
     @property
@@ -119,6 +142,8 @@ class TrainConfig:
                            "maximum": self.thresholds.maximum},
             "context": {"window": self.context.window, "columns": list(self.context.columns),
                         "document_columns": list(self.context.document_columns)},
+            "data": {"weights": dict(self.data.weights),
+                     "cross_validate": list(self.data.cross_validate)},
         }
 
     def with_overrides(self, *, seed: int | None = None, folds: int | None = None,
@@ -170,7 +195,7 @@ def load_train_config(path: str | Path | None = None) -> TrainConfig:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{src}: expected a mapping at the top level")
-    _check_keys(raw, {"seed", "features", "params", "cv", "thresholds", "context"}, src)
+    _check_keys(raw, {"seed", "features", "params", "cv", "thresholds", "context", "data"}, src)
     return TrainConfig(
         seed=_int(raw.get("seed", 0), f"{src}: 'seed'"),
         features=_features(raw.get("features", {}), src),
@@ -178,8 +203,31 @@ def load_train_config(path: str | Path | None = None) -> TrainConfig:
         cv=_cv(raw.get("cv", {}), src),
         thresholds=_thresholds(raw.get("thresholds", {}), src),
         context=context_config(raw.get("context", {}), src),
+        data=_data(raw.get("data", {}), src),
         source=src,
     )
+
+
+def _data(raw: object, src: str) -> DataConfig:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{src}: 'data' must be a mapping with weights and cross_validate")
+    _check_keys(raw, {"weights", "cross_validate"}, f"{src}: 'data'")
+    weights = raw.get("weights") or {}
+    if not isinstance(weights, dict):
+        raise ConfigError(f"{src}: 'data.weights' must map file names to numbers, e.g. "
+                          "{ungdc: 3}")
+    checked = {}
+    for name, value in weights.items():
+        if not isinstance(name, str) or isinstance(value, bool) \
+                or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+            raise ConfigError(f"{src}: 'data.weights.{name}' must be a number > 0, got {value!r}")
+        checked[name] = float(value)
+    measured = raw.get("cross_validate") or []
+    if not isinstance(measured, list) or not all(isinstance(v, str) for v in measured):
+        raise ConfigError(f"{src}: 'data.cross_validate' must be a list of file names")
+    return DataConfig(weights=checked, cross_validate=tuple(measured))
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -264,7 +312,7 @@ def _cv(raw: object, src: str) -> CVConfig:
         raise ConfigError(f"{src}: 'cv' must be a mapping with folds and group_column")
     _check_keys(raw, {"folds", "group_column"}, f"{src}: 'cv'")
     folds = _check_folds(raw.get("folds", 5), src)
-    group = raw.get("group_column", "doc_id")
+    group = raw.get("group_column")
     if group is not None and not isinstance(group, str):
         raise ConfigError(f"{src}: 'cv.group_column' must be a column name or null, got {group!r}")
     return CVConfig(folds=folds, group_column=group)

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from .config import ContextConfig
+from .data import find_document_column
 
 __all__ = ["neighbour_context", "neighbour_rows", "NeighbourContext", "context_lines",
-           "frame_context", "document_column", "SEPARATOR"]
+           "frame_context", "context_source", "SEPARATOR"]
 
 #: Between the sentences of a context. The text features read it as a space; the
 #: ``context_rules`` block counts each line's rule votes once per batch and adds them up.
@@ -156,23 +157,30 @@ def context_lines(contexts: Sequence[str], texts: Sequence[str] = ()
     return indptr, np.array(parts, dtype=np.int64), list(others)
 
 
-def document_column(frame: pd.DataFrame, settings: ContextConfig) -> str | None:
-    """The first of ``settings.document_columns`` that the frame has."""
-    return next((c for c in settings.document_columns if c in frame.columns), None)
-
-
-def frame_context(frame: pd.DataFrame, settings: ContextConfig) -> list[str]:
+def frame_context(frame: pd.DataFrame, settings: ContextConfig, *,
+                  doc_column: str | None = None) -> list[str]:
     """The context of every row of a sentence table.
 
     The table's context columns when it has them all, else the neighbours within the document
-    column, else empty strings.
+    column (:func:`~policy_themes.data.find_document_column`: ``doc_column``, else the first of
+    ``settings.document_columns`` present), else empty strings.
     """
     if settings.columns and all(c in frame.columns for c in settings.columns):
         parts = frame[list(settings.columns)].fillna("").astype(str)
         return [SEPARATOR.join(v for v in row if v.strip())
                 for row in parts.itertuples(index=False)]
-    column = document_column(frame, settings)
+    column = find_document_column(frame.columns, settings.document_columns, doc_column)
     if column is None:
         return [""] * len(frame)
     texts = frame["text"].fillna("").astype(str).tolist()
     return NeighbourContext(texts, *neighbour_rows(frame[column].tolist(), settings.window))
+
+
+def context_source(columns, settings: ContextConfig, *, doc_column: str | None = None
+                   ) -> str | None:
+    """Where a table's context comes from: its context columns, its document column, or None
+    (every sentence is read alone)."""
+    names = [str(c) for c in columns]
+    if settings.columns and all(c in names for c in settings.columns):
+        return ", ".join(settings.columns)
+    return find_document_column(names, settings.document_columns, doc_column)

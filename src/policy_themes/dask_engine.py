@@ -135,7 +135,7 @@ class DaskPredictRun:
 
 
 def _predict_part(path: str, target: str, model, top_k: int, text_column: str,
-                  documents: bool, id_column: str | None, chunksize: int,
+                  documents: bool, doc_column: str | None, chunksize: int,
                   encoding: str | None) -> int:
     """Predict one input file on a worker, streaming it into one Parquet part."""
     from .data import AtomicTableWriter, iter_sentence_frames
@@ -143,7 +143,9 @@ def _predict_part(path: str, target: str, model, top_k: int, text_column: str,
 
     task = _PredictChunk(model, top_k)
     frames = iter_sentence_frames([path], text_column=text_column, documents=documents,
-                                  id_column=id_column, chunksize=chunksize, encoding=encoding)
+                                  doc_column=doc_column,
+                                  document_columns=model.context_settings.document_columns,
+                                  chunksize=chunksize, encoding=encoding)
     with AtomicTableWriter(target) as sink:
         for frame in frames:
             sink.write(task(frame))
@@ -160,7 +162,7 @@ def predict_dask(
     top_k: int = 3,
     text_column: str = "text",
     documents: bool = False,
-    id_column: str | None = None,
+    doc_column: str | None = None,
     chunksize: int = 20_000,
     encoding: str | None = None,
     progress: Callable[[int, float], None] | None = None,
@@ -183,7 +185,7 @@ def predict_dask(
         :func:`dask_client`). Ignored when ``client`` is given.
     client : distributed.Client, default=None
         A client to use instead of connecting.
-    top_k, text_column, documents, id_column, chunksize, encoding
+    top_k, text_column, documents, doc_column, chunksize, encoding
         As for :func:`~policy_themes.prediction.predict_files`.
     progress : callable, default=None
         Called as each file completes with (sentences so far, fraction of files done).
@@ -214,7 +216,7 @@ def predict_dask(
             if client is None:
                 client = stack.enter_context(dask_client(scheduler))
             total = _run_parts(client, model, paths, tmp, top_k=top_k, text_column=text_column,
-                               documents=documents, id_column=id_column, chunksize=chunksize,
+                               documents=documents, doc_column=doc_column, chunksize=chunksize,
                                encoding=encoding, progress=progress)
         if not total:
             raise DataError(f"{', '.join(map(str, paths[:3]))}: no text to predict")

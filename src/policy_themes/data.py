@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import DOCUMENT_COLUMNS
 from .errors import DataError
 from .formats import file_format, is_text_document
 from .sentences import document_span_columns
@@ -41,6 +42,7 @@ __all__ = [
     "THEMES_COL",
     "THEME_COL",
     "DOC_COL",
+    "find_document_column",
     "SENT_COL",
     "TABLE_FORMATS",
     "file_format",
@@ -495,7 +497,8 @@ def iter_sentence_frames(
     *,
     text_column: str = TEXT_COL,
     documents: bool = False,
-    id_column: str | None = None,
+    doc_column: str | None = None,
+    document_columns: Sequence[str] = DOCUMENT_COLUMNS,
     chunksize: int = 20_000,
     encoding: str | None = None,
     progress: Callable[[float], None] | None = None,
@@ -515,9 +518,13 @@ def iter_sentence_frames(
         Column holding the text in tables.
     documents : bool, default=False
         Treat each table row as a document and split it into sentences (``.txt`` inputs always are).
-    id_column : str, default=None
-        Column holding each row's document id; by default ``doc_id`` or ``id`` if present, else the
-        row number.
+    doc_column : str, default=None
+        Column naming each row's document (see :func:`find_document_column`). In a sentence
+        table, the rows with the same value are one document's sentences, in order: they are
+        one another's context, and a chunk never ends inside a run of them. With
+        ``documents``, each row's document id (``id`` too is taken for it there).
+    document_columns : sequence of str, default=DOCUMENT_COLUMNS
+        Where to look for the document column when ``doc_column`` is None: the first present.
     chunksize : int, default=20000
         Rows per chunk read from a table (with ``documents=True``, a hundredth as many rows).
     encoding : str, default=None
@@ -536,9 +543,11 @@ def iter_sentence_frames(
     ------
     DataFrame
         Columns ``doc_id``, ``sentence``, ``text``; ``start`` and ``end`` for split documents; and
-        a table's other columns unchanged. The index is the row number in the file of each
-        table row (of each sentence's row, for documents); ``frame.attrs["source"]`` names the
-        file.
+        a table's other columns unchanged. ``doc_id`` is the document column's value, or the
+        file's name and row number where a sentence table has none (each row a document of its
+        own). The index is the row number in the file of each table row (of each sentence's
+        row, for documents); ``frame.attrs["source"]`` names the file and
+        ``frame.attrs["documents"]`` the document column (None where there is none).
     """
     paths = _expand_inputs(inputs)
     for number, path in enumerate(paths):
@@ -557,9 +566,14 @@ def iter_sentence_frames(
         # a speech holds ~100 sentences: read about chunksize sentences worth of documents
         rows = max(chunksize // 100, 1) if documents else chunksize
         offset = 0
+        column: str | None = None
+        held = _DocumentTail()
         for chunk in iter_table(path, chunksize=rows, encoding=encoding,
                                 columns=[text_column], progress=report):
-            frame, skipped = _table_chunk(chunk, text_column, documents, id_column, offset, path)
+            if offset == 0:
+                column = find_document_column(chunk.columns, document_columns, doc_column,
+                                              source=str(path), documents=documents)
+            frame, skipped = _table_chunk(chunk, text_column, documents, column, offset, path)
             offset += len(chunk)
             if skipped and on_skip is not None:
                 on_skip(str(path), skipped)
@@ -569,9 +583,96 @@ def iter_sentence_frames(
                         yield frame
                     continue
                 frame = frame.sentences()
+            elif column is not None:
+                frame = held.whole_documents(frame)
             if len(frame):
                 frame.attrs["source"] = str(path)
+                frame.attrs["documents"] = column
                 yield frame
+        tail = held.rest()
+        if tail is not None and len(tail):
+            tail.attrs["source"] = str(path)
+            tail.attrs["documents"] = column
+            yield tail
+
+
+def find_document_column(columns: Iterable[object], document_columns: Sequence[str],
+                         doc_column: str | None = None, *, source: str = "input",
+                         documents: bool = False) -> str | None:
+    """Decide which column of a table names each row's document.
+
+    The one rule every command uses (``label``, ``predict``, ``train``, ``evaluate`` and the
+    Dask engine): ``doc_column`` when given, else the first of ``document_columns`` the table
+    has, else none. A sentence id (``id``) is never taken for a document: sentences that share
+    no document are read without neighbours. Where each row is a document (``documents``), an
+    ``id`` column is that document's id.
+
+    Parameters
+    ----------
+    columns : iterable
+        The table's column names.
+    document_columns : sequence of str
+        Candidate names, in order (a training config's ``context.document_columns``).
+    doc_column : str, default=None
+        The column named by the user (``--doc-column``).
+    source : str, default="input"
+        The table's name, for the error message.
+    documents : bool, default=False
+        Rows are documents, not sentences.
+
+    Returns
+    -------
+    str or None
+
+    Raises
+    ------
+    DataError
+        If ``doc_column`` is not a column of the table.
+
+    Examples
+    --------
+    >>> find_document_column(["id", "text", "source"], ["doc_id", "source"])
+    'source'
+    >>> find_document_column(["id", "text"], ["doc_id", "source"]) is None
+    True
+    """
+    names = [str(c) for c in columns]
+    if doc_column is not None:
+        if doc_column not in names:
+            raise DataError(f"{source}: no '{doc_column}' column for --doc-column "
+                            f"(columns: {', '.join(names)})")
+        return doc_column
+    candidates = [*document_columns, "id"] if documents else document_columns
+    return next((c for c in candidates if c in names), None)
+
+
+class _DocumentTail:
+    """Holds back the last document of a chunk of a sentence table for the next chunk, so that
+    a document's sentences reach the model together (they are one another's context)."""
+
+    def __init__(self):
+        self._held: pd.DataFrame | None = None
+
+    def whole_documents(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The held rows and ``frame`` up to its last document, whose rows are held."""
+        if self._held is not None and len(self._held):
+            frame = pd.concat([self._held, frame])
+        ids = frame[DOC_COL].to_numpy()
+        if not len(ids):
+            self._held = None
+            return frame
+        changes = np.flatnonzero(ids[1:] != ids[:-1])
+        if not len(changes):  # one document so far: wait for its end
+            self._held = frame
+            return frame.iloc[:0]
+        cut = int(changes[-1]) + 1
+        self._held = frame.iloc[cut:]
+        return frame.iloc[:cut]
+
+    def rest(self) -> pd.DataFrame | None:
+        """The rows still held at the end of the table."""
+        held, self._held = self._held, None
+        return held
 
 
 def _expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -638,19 +739,21 @@ def string_array(values) -> pd.api.extensions.ExtensionArray | np.ndarray:
     return pd.array(values, dtype="str")
 
 
-def _table_chunk(chunk, text_column, documents, id_column, offset, path
+def _table_chunk(chunk, text_column, documents, doc_column, offset, path
                  ) -> tuple[pd.DataFrame | DocumentRows, list[int]]:
     """A chunk of a table as sentences (as documents still to split with ``documents``), and
     the row numbers of the rows with blank text."""
     first = _first_row(path) + offset
-    ids = _row_ids(chunk, id_column, offset, path)
+    ids = _row_ids(chunk, doc_column, offset, path)
     blank = _blank_mask(chunk[text_column])
     skipped = [first + int(i) for i in np.flatnonzero(blank)]
     if documents:
         return DocumentRows(chunk, text_column, ids, str(path), first), skipped
     frame = chunk.rename(columns={text_column: TEXT_COL}).copy()
     frame.index = pd.RangeIndex(first, first + len(frame))
-    if DOC_COL not in frame.columns:
+    if DOC_COL in frame.columns:
+        frame[DOC_COL] = ids
+    else:
         frame.insert(0, DOC_COL, ids)
     if SENT_COL not in frame.columns:
         frame.insert(1, SENT_COL, 0)
@@ -718,15 +821,11 @@ def _blank_mask(texts: pd.Series) -> np.ndarray:
     return (texts.isna() | texts.astype(str).str.strip().eq("")).to_numpy(dtype=bool)
 
 
-def _row_ids(chunk: pd.DataFrame, id_column: str | None, offset: int, path: Path) -> list[str]:
-    if id_column is not None:
-        if id_column not in chunk.columns:
-            have = ", ".join(map(str, chunk.columns))
-            raise DataError(f"{path}: no '{id_column}' column (columns: {have})")
-        return chunk[id_column].astype(str).tolist()
-    for candidate in (DOC_COL, "id"):
-        if candidate in chunk.columns:
-            return chunk[candidate].astype(str).tolist()
+def _row_ids(chunk: pd.DataFrame, doc_column: str | None, offset: int, path: Path
+             ) -> list[str]:
+    """Each row's document: the document column's value, else the file's name and row."""
+    if doc_column is not None:
+        return chunk[doc_column].astype(str).tolist()
     stem = path.stem
     return [f"{stem}:{offset + i + 1}" for i in range(len(chunk))]
 

@@ -880,6 +880,7 @@ def evaluate(
     taxonomy=None,
     text_column: str = "text",
     label_column: str | None = None,
+    doc_column: str | None = None,
     encoding: str | None = None,
     out_dir: str | Path | None = None,
     n_boot: int = 1000,
@@ -899,14 +900,12 @@ def evaluate(
         Text column of the table.
     label_column : str, default=None
         Label column; None looks for ``themes``, then ``theme``.
+    doc_column : str, default=None
+        Column naming each sentence's document; None takes the first of the model's
+        ``context.document_columns`` present (:func:`~policy_themes.data.find_document_column`,
+        the rule ``predict`` follows too).
     encoding : str, default=None
         Table encoding.
-
-    Notes
-    -----
-    A model trained with context features reads each sentence's context from the table as it
-    did in training: the context columns, else the neighbouring rows of the same document (the
-    first column present of ``doc_id``, ``document_id``, ``document``, ``source``, ``url``).
     out_dir : str or Path, default=None
         Write ``report.md``, ``report.json`` and ``confusion.png`` here.
     n_boot : int, default=1000
@@ -917,6 +916,12 @@ def evaluate(
     Returns
     -------
     EvalReport
+
+    Notes
+    -----
+    A model trained with context features reads each sentence's context from the table as it
+    did in training: the context columns, else the neighbouring rows of the same document. A
+    table with neither gets a finding saying the context is off.
 
     Raises
     ------
@@ -930,7 +935,7 @@ def evaluate(
     from datetime import date
 
     from .artifacts import META_FILE
-    from .data import blank_rows_finding, read_labeled_table
+    from .data import DataFinding, blank_rows_finding, read_labeled_table
     from .labeling import label_sentences
     from .prediction import ThemeModel, load_model
 
@@ -948,7 +953,12 @@ def evaluate(
         raise DataError(f"no text to evaluate: {blank.message}")
     texts = frame["text"].tolist()
     gold = frame["themes"].tolist()
-    primary, sets, proba, _ = model.predict_arrays(texts, model.context_for(frame))
+    context = model.context_for(frame, doc_column=doc_column)
+    primary, sets, proba, _ = model.predict_arrays(texts, context)
+    no_context = model.context_note(frame.columns, str(data), doc_column=doc_column)
+    findings = [f for f in (blank,) if f]
+    if no_context is not None:
+        findings.insert(0, DataFinding("no_context", no_context, len(frame)))
     classes = model.classes
     metrics = compute_metrics(gold, primary, sets, proba, classes, n_boot=n_boot, seed=seed)
     rules = label_sentences(texts, taxonomy)
@@ -966,7 +976,7 @@ def evaluate(
               "date": date.today().isoformat(),
               "trained on": ", ".join(model.meta.get("training_data", {}).get("files", [])),
               **({"skipped (blank text)": blank.count} if blank else {})},
-        findings=[blank] if blank else [],
+        findings=findings,
     )
     if out_dir is not None:
         report.write(out_dir)

@@ -189,8 +189,9 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         self.thresholds = thresholds
         self.random_state = random_state
 
-    def fit(self, X, y):
-        """Fit both heads on features ``X`` and theme lists ``y``."""
+    def fit(self, X, y, sample_weight=None):
+        """Fit both heads on features ``X`` and theme lists ``y`` (rows weighted by
+        ``sample_weight``, None: all 1)."""
         theme_lists = as_theme_lists(y)
         primary = np.array([themes[0] for themes in theme_lists], dtype=object)
         labels = list(self.labels) if self.labels is not None else sorted(set(primary))
@@ -203,7 +204,7 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         self.primary_ = LogisticRegression(
             C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
             solver=self.solver, random_state=self.random_state,
-        ).fit(X, primary)
+        ).fit(X, primary, sample_weight=sample_weight)
         self._primary_columns = np.array(
             [list(self.classes_).index(c) for c in self.primary_.classes_]
         )
@@ -212,10 +213,10 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         if self.multilabel:
             targets = _membership_matrix(theme_lists, list(self.themes_))
             for j in range(len(self.themes_)):
-                self.membership_.append(self._fit_membership(X, targets[:, j]))
+                self.membership_.append(self._fit_membership(X, targets[:, j], sample_weight))
         return self
 
-    def _fit_membership(self, X, target: np.ndarray):
+    def _fit_membership(self, X, target: np.ndarray, sample_weight=None):
         """One binary head, or the constant rate when the theme never (or always) occurs."""
         if target.min() == target.max():
             return float(target[0])
@@ -223,7 +224,7 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         return LogisticRegression(
             C=self.membership_C or self.C, max_iter=self.max_iter, solver="liblinear",
             random_state=self.random_state,
-        ).fit(X, target)
+        ).fit(X, target, sample_weight=sample_weight)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability that each class of ``classes_`` is the primary theme."""

@@ -144,11 +144,34 @@ class ThemeModel:
 
         return context_config(self.meta.get("config", {}).get("context"), "model.json")
 
-    def context_for(self, frame: pd.DataFrame) -> list[str] | None:
-        """The context of a sentence table's rows as the model was trained to read it."""
+    def context_for(self, frame: pd.DataFrame, *, doc_column: str | None = None
+                    ) -> list[str] | None:
+        """The context of a sentence table's rows as the model was trained to read it.
+
+        The table's context columns, else the neighbouring rows of each row's document: the
+        column ``doc_column``, else the first of the model's ``context.document_columns`` the
+        table has (see :func:`~policy_themes.data.find_document_column`). None for a model
+        without context features.
+        """
         from .context import frame_context
 
-        return frame_context(frame, self.context_settings) if self.uses_context else None
+        if not self.uses_context:
+            return None
+        return frame_context(frame, self.context_settings, doc_column=doc_column)
+
+    def context_note(self, columns, source: str, *, doc_column: str | None = None
+                     ) -> str | None:
+        """One line saying the context is off, when the model reads context and a table with
+        ``columns`` gives it none (no context columns, no document column); else None."""
+        from .context import context_source
+
+        if not self.uses_context or context_source(columns, self.context_settings,
+                                                   doc_column=doc_column) is not None:
+            return None
+        candidates = ", ".join(self.context_settings.document_columns)
+        return (f"{source}: no document column ({candidates}): each sentence is read without "
+                "its neighbours, so the model's context features are off; name the column that "
+                "says which document a sentence is from with --doc-column")
 
     def predict_arrays(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """Primary themes, theme sets, primary probabilities and membership probabilities."""
@@ -357,7 +380,7 @@ def predict_files(
     top_k: int = 3,
     text_column: str = "text",
     documents: bool = False,
-    id_column: str | None = None,
+    doc_column: str | None = None,
     chunksize: int = 20_000,
     encoding: str | None = None,
     preview_rows: int = 50,
@@ -376,8 +399,9 @@ def predict_files(
         Output file (CSV, TSV, JSONL, Parquet), written atomically; None keeps only a preview.
     top_k : int, default=3
         Themes listed with probabilities.
-    text_column, documents, id_column, chunksize, encoding
-        As for :func:`~policy_themes.data.iter_sentence_frames`.
+    text_column, documents, doc_column, chunksize, encoding
+        As for :func:`~policy_themes.data.iter_sentence_frames`; the document column is looked
+        for among the model's ``context.document_columns``.
     preview_rows : int, default=50
         Rows kept in memory for display.
     progress : callable, default=None
@@ -394,8 +418,9 @@ def predict_files(
     ------
     DataError
         If an input is missing or malformed, the output path is an input, or there is no text
-        at all. Table rows with blank or missing text are skipped and reported in ``findings``;
-        nothing is written if the run does not complete.
+        at all. Table rows with blank or missing text are skipped and reported in ``findings``,
+        and so is a sentence table that gives a context model no context (no document
+        column); nothing is written if the run does not complete.
     """
     from .batch import check_output_path, map_read_chunks, no_text_error
     from .data import blank_rows_finding, iter_sentence_frames, table_sink
@@ -407,12 +432,15 @@ def predict_files(
     skipped: dict[str, list[int]] = {}
     # documents of a table reach the workers unsplit: they split them
     frames = iter_sentence_frames(inputs, text_column=text_column, documents=documents,
-                                  id_column=id_column, chunksize=chunksize, encoding=encoding,
+                                  doc_column=doc_column,
+                                  document_columns=model.context_settings.document_columns,
+                                  chunksize=chunksize, encoding=encoding,
                                   progress=lambda f: fraction.__setitem__("value", f),
                                   on_skip=lambda src, rows: skipped.setdefault(src, []).extend(
                                       rows), split=False)
     done = 0
     previews = []
+    notes: dict[str, object] = {}
     task = _PredictChunk(model, top_k, columns_only=True)
     with table_sink(out_path) as sink:
         for sent, predicted, share in map_read_chunks(
@@ -421,6 +449,7 @@ def predict_files(
             chunk = _join_prediction(sent, predicted) if isinstance(sent, pd.DataFrame) \
                 else predicted
             sink.write(chunk)
+            _note_missing_context(model, sent, notes)
             if sum(len(p) for p in previews) < preview_rows:
                 previews.append(chunk.head(preview_rows))
             done += len(chunk)
@@ -431,7 +460,22 @@ def predict_files(
             raise no_text_error("predict", inputs, blank)
     preview = pd.concat(previews, ignore_index=True).head(preview_rows) if previews else \
         pd.DataFrame()
-    return PredictRun(done, out_path, preview, [blank] if blank else [])
+    return PredictRun(done, out_path, preview, [*notes.values(), *([blank] if blank else [])])
+
+
+def _note_missing_context(model: ThemeModel, chunk, notes: dict) -> None:
+    """Note once per file a sentence table whose rows have no document (and the model reads
+    context): its sentences are predicted without their neighbours."""
+    from .data import DOC_COL, DataFinding
+
+    if not isinstance(chunk, pd.DataFrame) or "documents" not in chunk.attrs:
+        return  # documents split into sentences: each sentence's document is known
+    source = chunk.attrs.get("source", "input")
+    if source in notes or chunk.attrs["documents"] is not None:
+        return
+    message = model.context_note([c for c in chunk.columns if c != DOC_COL], source)
+    if message is not None:
+        notes[source] = DataFinding("no_context", message, len(chunk))
 
 
 class _PredictChunk:
@@ -474,7 +518,9 @@ class _PredictChunk:
         list, when the caller has it."""
         model = self.model
         texts = _texts(frame) if texts is None else texts
-        context = model.context_for(frame)  # from the whole chunk: neighbours cross batches
+        # the frame's doc_id is its document (iter_sentence_frames); the context is taken from
+        # the whole chunk, so neighbours cross batches
+        context = model.context_for(frame, doc_column="doc_id")
         if not texts:
             return model.predict(texts, top_k=self.top_k).drop(columns=["text"])
         parts = [model._prediction_columns(texts[i:i + self.batch],

@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from .config import ThresholdConfig, TrainConfig, load_train_config
 from .context import frame_context
+from .data import DOC_COL
 from .errors import ConfigError, DataError
 from .pipeline import build_pipeline, decide_themes, make_frame
 from .taxonomy import Taxonomy, load_taxonomy
@@ -93,6 +94,8 @@ def train_model(
     taxonomy: Taxonomy,
     groups: Sequence[str] | None = None,
     context: Sequence[str] | None = None,
+    sample_weight: Sequence[float] | None = None,
+    measured: Sequence[bool] | None = None,
     n_jobs: int = 1,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
@@ -113,6 +116,11 @@ def train_model(
     context : sequence of str, default=None
         Each sentence's context (see :mod:`policy_themes.context`); when there is none, the
         config's context feature blocks are switched off.
+    sample_weight : sequence of float, default=None
+        Each sentence's weight in fitting; None weighs all alike.
+    measured : sequence of bool, default=None
+        The sentences cross-validation holds out and measures (and chooses the thresholds
+        on); the others are in the training side of every fold. None measures all.
     n_jobs : int, default=1
         Cross-validation folds fitted in parallel.
     progress : callable, default=None
@@ -131,7 +139,12 @@ def train_model(
     """
     texts = [str(t) for t in texts]
     themes = [list(t) for t in themes]
-    _check_training_data(texts, themes, config, groups)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    held = np.ones(len(texts), dtype=bool) if measured is None else \
+        np.asarray(measured, dtype=bool)
+    _check_training_data([t for t, m in zip(texts, held) if m],
+                         [t for t, m in zip(themes, held) if m], config,
+                         None if groups is None else [g for g, m in zip(groups, held) if m])
     if config.uses_context and not any(str(c).strip() for c in context or []):
         config = config.without_context()
     inputs = make_frame(texts, context if config.uses_context else None)
@@ -139,17 +152,21 @@ def train_model(
     cv_metrics = cv_predictions = None
     thresholds = {}
     if config.cv.folds:
-        oof = _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress)
+        rows = np.flatnonzero(held)
+        oof = _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress,
+                              weights=weights, held=held)
         classes, theme_ids, proba, membership = oof
-        thresholds = choose_thresholds(membership, themes, theme_ids, config.thresholds)
+        gold = [themes[i] for i in rows]
+        thresholds = choose_thresholds(membership, gold, theme_ids, config.thresholds)
         vector = np.array([thresholds[t] for t in theme_ids])
         primary, sets = decide_themes(proba, membership, classes, theme_ids, vector)
-        cv_metrics = _metrics(themes, primary, sets, proba, classes, config.seed)
-        cv_predictions = pd.DataFrame({"text": texts, "gold": [";".join(t) for t in themes],
+        cv_metrics = _metrics(gold, primary, sets, proba, classes, config.seed)
+        cv_predictions = pd.DataFrame({"text": [texts[i] for i in rows],
+                                       "gold": [";".join(t) for t in gold],
                                        "primary": primary, "themes": [";".join(s) for s in sets]})
     _report(progress, "fit", 0, 1)
     pipeline.set_params(clf__thresholds=thresholds or None)
-    _fit(pipeline, inputs, themes, config)
+    _fit(pipeline, inputs, themes, config, weights)
     _report(progress, "fit", 1, 1)
     if not thresholds:
         clf = pipeline.named_steps["clf"]
@@ -182,12 +199,15 @@ def _check_training_data(texts, themes, config: TrainConfig, groups=None) -> Non
                         "cv.folds: 0 to skip)")
 
 
-def _fit(pipeline: Pipeline, inputs: pd.DataFrame, themes, config: TrainConfig) -> Pipeline:
+def _fit(pipeline: Pipeline, inputs: pd.DataFrame, themes, config: TrainConfig,
+         weights: np.ndarray | None = None) -> Pipeline:
     """Fit, turning scikit-learn's parameter validation errors into ConfigError."""
     from sklearn.utils._param_validation import InvalidParameterError
 
     try:
-        return pipeline.fit(inputs, themes)
+        if weights is None:
+            return pipeline.fit(inputs, themes)
+        return pipeline.fit(inputs, themes, clf__sample_weight=weights)
     except InvalidParameterError as exc:
         message = str(exc).splitlines()[0]
         raise ConfigError(f"{config.source}: {_param_key(message, config)}{message}") from None
@@ -202,12 +222,18 @@ def _param_key(message: str, config: TrainConfig) -> str:
     return f"'{keys[0]}': " if keys else ""
 
 
-def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress):
-    """Out-of-fold primary and membership probabilities."""
+def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, *,
+                    weights=None, held=None):
+    """Out-of-fold primary and membership probabilities of the ``held`` rows (all when None),
+    the other rows in the training side of every fold."""
     from joblib import Parallel, delayed
 
     primary = np.array([t[0] for t in themes], dtype=object)
-    splits = list(_splitter(config, groups).split(inputs, primary, groups))
+    held = np.ones(len(themes), dtype=bool) if held is None else held
+    rows, always = np.flatnonzero(held), np.flatnonzero(~held)
+    held_groups = None if groups is None else [groups[i] for i in rows]
+    splits = [(np.concatenate([always, rows[train]]), rows[test]) for train, test in
+              _splitter(config, held_groups).split(rows, primary[rows], held_groups)]
     for train, _ in splits:
         if len(set(primary[train])) < 2:
             raise DataError(f"a {config.cv.folds}-fold cross-validation split by document leaves "
@@ -218,22 +244,25 @@ def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress):
     _report(progress, "cross-validation", 0, total)
     results = []
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    jobs = (delayed(_fit_fold)(clone(pipeline), inputs, themes, train, test, config)
+    jobs = (delayed(_fit_fold)(clone(pipeline), inputs, themes, train, test, config, weights)
             for train, test in splits)
     for done, result in enumerate(parallel(jobs), start=1):
         results.append(result)
         _report(progress, "cross-validation", done, total)
     classes, theme_ids = results[0][2], results[0][3]
-    proba = np.zeros((len(inputs), len(classes)))
-    membership = np.zeros((len(inputs), len(theme_ids)))
+    position = np.full(len(inputs), -1)
+    position[rows] = np.arange(len(rows))
+    proba = np.zeros((len(rows), len(classes)))
+    membership = np.zeros((len(rows), len(theme_ids)))
     for (_, test), (fold_proba, fold_membership, _, _) in zip(splits, results):
-        proba[test] = fold_proba
-        membership[test] = fold_membership
+        proba[position[test]] = fold_proba
+        membership[position[test]] = fold_membership
     return classes, theme_ids, proba, membership
 
 
-def _fit_fold(pipeline, inputs, themes, train, test, config):
-    _fit(pipeline, inputs.iloc[train], [themes[i] for i in train], config)
+def _fit_fold(pipeline, inputs, themes, train, test, config, weights=None):
+    _fit(pipeline, inputs.iloc[train], [themes[i] for i in train], config,
+         None if weights is None else weights[train])
     features = pipeline.named_steps["features"].transform(inputs.iloc[test])
     clf = pipeline.named_steps["clf"]
     return (clf.predict_proba(features), clf.membership_proba(features), list(clf.classes_),
@@ -325,18 +354,76 @@ def load_training_data(paths: Sequence[str | Path], taxonomy: Taxonomy, *,
                                label_column=label_column, encoding=encoding)[0]
 
 
-def _read_training_data(paths, taxonomy, *, text_column, label_column, encoding):
-    """The labeled tables as one frame, with findings: blank rows, duplicates, conflicts."""
-    from .data import blank_rows_finding, label_findings, read_labeled_table
+@dataclass
+class _TrainingRows:
+    """The labeled tables as one frame, and what each row brings to training."""
+
+    frame: pd.DataFrame
+    context: list[str] | None
+    weights: np.ndarray | None
+    measured: np.ndarray | None
+    findings: list
+
+
+def file_key(path: str | Path) -> str:
+    """A training file's name in ``data.weights`` and ``data.cross_validate``: its name
+    without extensions (``ungdc`` for ``data/labeled/ungdc.csv.gz``)."""
+    return Path(path).name.split(".")[0]
+
+
+def _read_training_data(paths, taxonomy, config: TrainConfig, *, text_column, label_column,
+                        encoding, doc_column=None) -> _TrainingRows:
+    """The labeled tables as one frame, with findings: blank rows, duplicates, conflicts.
+
+    Each table's documents are found by :func:`~policy_themes.data.find_document_column`; the
+    frame's ``doc_id`` is each sentence's document (the file's number before it when there are
+    several files), absent when no table has a document column. Each table's context is read
+    from that table (its context columns, else its documents' neighbours); its rows are
+    weighted and measured as the config's ``data`` says.
+    """
+    from .data import (
+        DOC_COL,
+        blank_rows_finding,
+        find_document_column,
+        label_findings,
+        read_labeled_table,
+    )
 
     tables = [read_labeled_table(p, taxonomy, text_column=text_column, label_column=label_column,
                                  encoding=encoding) for p in paths]
-    frames = [t.frame for t in tables]
+    columns = [find_document_column(t.frame.columns, config.context.document_columns, doc_column,
+                                    source=t.source) for t in tables]
+    frames = [t.frame.copy() for t in tables]
+    context = None
+    if config.uses_context:
+        context = [line for table, column in zip(frames, columns)
+                   for line in frame_context(table, config.context, doc_column=column)]
+    if any(c is not None for c in columns):
+        for number, (table, column) in enumerate(zip(frames, columns)):
+            ids = table[column].astype(str) if column is not None else \
+                pd.Series([f"row {i}" for i in range(len(table))], index=table.index)
+            table[DOC_COL] = (f"{number}:" + ids) if len(frames) > 1 else ids
+    else:
+        frames = [f.drop(columns=[DOC_COL]) if DOC_COL in f.columns else f for f in frames]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    keys = np.repeat([file_key(p) for p in paths], [len(f) for f in frames])
     blank = blank_rows_finding({t.source: t.skipped for t in tables if t.skipped})
     locations = [place for t in tables for place in t.locations]
     findings = label_findings(frame["text"].tolist(), frame["themes"].tolist(), locations)
-    return frame, ([blank] if blank else []) + findings
+    return _TrainingRows(frame, context, _row_weights(keys, config), _measured_rows(keys, config),
+                         ([blank] if blank else []) + findings)
+
+
+def _row_weights(keys: np.ndarray, config: TrainConfig) -> np.ndarray | None:
+    """Each row's sample weight by its file (``data.weights``), None when all are 1."""
+    weights = np.array([config.data.weights.get(k, 1.0) for k in keys], dtype=float)
+    return None if (weights == 1.0).all() else weights
+
+
+def _measured_rows(keys: np.ndarray, config: TrainConfig) -> np.ndarray | None:
+    """The rows cross-validation measures (``data.cross_validate``), None for all."""
+    measured = np.isin(keys, list(config.data.cross_validate))
+    return measured if measured.any() and not measured.all() else None
 
 
 def weak_labels(paths: Sequence[str | Path], taxonomy: Taxonomy, *, text_column: str = "text",
@@ -353,7 +440,8 @@ def weak_labels(paths: Sequence[str | Path], taxonomy: Taxonomy, *, text_column:
                         encoding=encoding)[0]
 
 
-def _weak_labels(paths, taxonomy, *, text_column, documents, encoding):
+def _weak_labels(paths, taxonomy, *, text_column, documents, encoding, doc_column=None,
+                 document_columns=()):
     """The rules' labels of unlabeled input, with the finding of rows skipped for blank text."""
     from .data import blank_rows_finding, iter_sentence_frames
     from .labeling import RuleMatcher, label_sentences
@@ -363,6 +451,7 @@ def _weak_labels(paths, taxonomy, *, text_column, documents, encoding):
     skipped: dict[str, list[int]] = {}
     for frame in iter_sentence_frames(
             paths, text_column=text_column, documents=documents, encoding=encoding,
+            doc_column=doc_column, document_columns=document_columns,
             on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows)):
         texts = frame["text"].fillna("").astype(str).tolist()
         result = label_sentences(texts, taxonomy, matcher=matcher)
@@ -384,6 +473,7 @@ def train(
     text_column: str = "text",
     label_column: str | None = None,
     documents: bool = False,
+    doc_column: str | None = None,
     encoding: str | None = None,
     n_jobs: int = 1,
     progress: ProgressCallback | None = None,
@@ -410,6 +500,11 @@ def train(
         Label column of labeled tables; None looks for ``themes``, then ``theme``.
     documents : bool, default=False
         With ``weak``: table rows are documents to split into sentences.
+    doc_column : str, default=None
+        Column naming each sentence's document (the context's neighbours, and the groups of
+        cross-validation); None takes the first of the config's ``context.document_columns``
+        present (:func:`~policy_themes.data.find_document_column`). A table without one is
+        read sentence by sentence.
     encoding : str, default=None
         Input encoding.
     n_jobs : int, default=1
@@ -448,19 +543,27 @@ def train(
         _report(progress, "reading data", 0, 1)
         if weak:
             frame, findings = _weak_labels(paths, taxonomy, text_column=text_column,
-                                           documents=documents, encoding=encoding)
+                                           documents=documents, encoding=encoding,
+                                           doc_column=doc_column,
+                                           document_columns=config.context.document_columns)
         else:
-            frame, findings = _read_training_data(paths, taxonomy, text_column=text_column,
-                                                  label_column=label_column, encoding=encoding)
+            rows = _read_training_data(paths, taxonomy, config, text_column=text_column,
+                                       label_column=label_column, encoding=encoding,
+                                       doc_column=doc_column)
+            frame, findings = rows.frame, rows.findings
         _report(progress, "reading data", 1, 1)
         if not len(frame) and findings:
             raise DataError(f"no text to train on: {findings[0]}")
-        group_col = config.cv.group_column
+        group_col = config.cv.group_column or DOC_COL
         groups = frame[group_col].astype(str).tolist() if group_col in frame.columns else None
-        context = frame_context(frame, config.context) if config.uses_context else None
+        if weak:
+            context = frame_context(frame, config.context, doc_column=DOC_COL) \
+                if config.uses_context else None
+            rows = _TrainingRows(frame, context, None, None, findings)
         result = train_model(frame["text"].tolist(), frame["themes"].tolist(), config=config,
-                             taxonomy=taxonomy, groups=groups, context=context, n_jobs=n_jobs,
-                             progress=progress)
+                             taxonomy=taxonomy, groups=groups, context=rows.context,
+                             sample_weight=rows.weights, measured=rows.measured,
+                             n_jobs=n_jobs, progress=progress)
         result.data_files = [str(p) for p in paths]
         result.weak = weak
         result.findings = findings

@@ -27,7 +27,7 @@ def test_shipped_config_loads():
     assert config.seed == 0
     assert config.features == {"word": True, "char": True, "rules": True,
                                "context_words": True, "context_rules": True}
-    assert config.cv == CVConfig(folds=5, group_column="doc_id")
+    assert config.cv == CVConfig(folds=5, group_column=None)
     assert config.thresholds == ThresholdConfig(default=0.5, minimum=0.35, maximum=0.9)
     assert config.params["clf__C"] == 10.0
     assert config.params["features__word__ngram_range"] == (1, 2)
@@ -49,7 +49,7 @@ def test_empty_file_gives_the_defaults(tmp_path):
 def test_to_dict_is_plain_data():
     data = load_train_config().to_dict()
     assert data["params"]["features__word__ngram_range"] == [1, 2]
-    assert data["cv"] == {"folds": 5, "group_column": "doc_id"}
+    assert data["cv"] == {"folds": 5, "group_column": None}
     assert data["thresholds"] == {"default": 0.5, "minimum": 0.35, "maximum": 0.9}
 
 
@@ -63,7 +63,7 @@ def test_missing_file(tmp_path):
     ("text", "message"),
     [
         ("seed: 0\nepochs: 3\n",
-         "unknown key 'epochs' (allowed: context, cv, features, params, seed, "
+         "unknown key 'epochs' (allowed: context, cv, data, features, params, seed, "
          "thresholds)"),
         ("cv:\n  fold: 3\n", "'cv': unknown key 'fold' (allowed: folds, group_column)"),
         ("features:\n  words: true\n", "'features': unknown key 'words' (allowed: char, "
@@ -121,7 +121,7 @@ def test_with_overrides_returns_a_new_config():
     config = load_train_config()
     new = config.with_overrides(seed=7, folds=0,
                                 params={"clf__C": 0.5, "features__char__ngram_range": [3, 4]})
-    assert (new.seed, new.cv.folds, new.cv.group_column) == (7, 0, "doc_id")
+    assert (new.seed, new.cv.folds, new.cv.group_column) == (7, 0, None)
     assert new.params["clf__C"] == 0.5
     assert new.params["features__char__ngram_range"] == (3, 4)
     assert new.params["features__word__ngram_range"] == (1, 2)  # kept

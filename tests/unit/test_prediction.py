@@ -182,7 +182,9 @@ def test_predict_files_on_a_table_keeps_order_and_columns(model, inputs, tmp_pat
     assert list(frame.columns) == ["doc_id", "sentence", "id", "country", *COLUMNS]
     assert frame["text"].tolist() == TEXTS + ["Oil exports rose."]
     assert frame["country"].tolist() == ["AZE", "GEO", "KAZ", "NOR", "TUR"]
-    assert frame["doc_id"].tolist() == ["s1", "s2", "s3", "s4", "s5"]
+    # sentence ids are not documents: each row is a document of its own, its id kept
+    assert frame["doc_id"].tolist() == [f"sentences:{row}" for row in range(1, 6)]
+    assert frame["id"].tolist() == ["s1", "s2", "s3", "s4", "s5"]
     assert frame["primary"].tolist()[:4] == PRIMARY
     assert all(value.count(";") == 1 for value in frame["top_k"])
     expected = model.predict(TEXTS + ["Oil exports rose."])["probability"].to_numpy()
@@ -195,7 +197,7 @@ def test_predict_files_on_a_document_and_a_table_as_jsonl(model, inputs, tmp_pat
     run = predict_files(model, [doc, table], out=out, chunksize=2)
     frame = read_back(out)
     assert run.sentences == 9
-    assert frame["doc_id"].tolist() == ["statement"] * 4 + ["s1", "s2", "s3", "s4", "s5"]
+    assert frame["doc_id"].tolist() == ["statement"] * 4 + [f"sentences:{r}" for r in range(1, 6)]
     assert frame["text"].tolist()[4:] == TEXTS + ["Oil exports rose."]
 
 
