@@ -477,6 +477,9 @@ class EvalReport:
         Facts shown at the top: model name, data path, date and so on.
     findings : list of DataFinding
         What was noticed in the data without stopping (rows skipped for blank text).
+    predictions : DataFrame, default=None
+        Each evaluated sentence's ``text``, ``gold`` themes, predicted ``primary`` and ``themes``
+        (ids joined by ``;``), as :func:`evaluate` made them; not part of the written report.
 
     Examples
     --------
@@ -491,6 +494,7 @@ class EvalReport:
     title: str = "Evaluation"
     meta: dict = field(default_factory=dict)
     findings: list = field(default_factory=list)
+    predictions: object = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """Everything as plain JSON-ready data; confusions also carry their example sentences."""
@@ -873,6 +877,12 @@ def _draw_panel(figure, ax, values: np.ndarray, labels: list[str], title: str, f
                             fontsize=font - 1, color="white" if dark else "black")
 
 
+def _predictions_frame(columns: dict):
+    import pandas as pd
+
+    return pd.DataFrame(columns)
+
+
 def evaluate(
     model,
     data: str | Path,
@@ -977,6 +987,9 @@ def evaluate(
               "trained on": ", ".join(model.meta.get("training_data", {}).get("files", [])),
               **({"skipped (blank text)": blank.count} if blank else {})},
         findings=findings,
+        predictions=_predictions_frame({"text": texts, "gold": [";".join(g) for g in gold],
+                                  "primary": list(primary),
+                                  "themes": [";".join(t) for t in sets]}),
     )
     if out_dir is not None:
         report.write(out_dir)
