@@ -358,7 +358,8 @@ def train_cmd(
     data: Annotated[
         list[Path] | None,
         typer.Argument(help="Labeled tables (text + themes) [default: the shipped "
-                            "data/labeled/sentences.csv]; with --weak, unlabeled documents or "
+                            "data/labeled/sentences.csv and ungdc.csv]; with --weak, unlabeled "
+                            "documents or "
                             "tables.", show_default=False, readable=False),
     ] = None,
     config_path: Annotated[

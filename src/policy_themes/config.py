@@ -70,11 +70,15 @@ class ContextConfig:
         them they are used instead of the neighbours.
     document_columns : tuple of str
         Columns that identify a sentence's document, the first one present is used.
+    dropout : float
+        Share of the training sentences (a seeded random choice) whose context is left out in
+        fitting, so that the model also learns to read sentences that come without one.
     """
 
     window: int = 1
     columns: tuple[str, ...] = ()
     document_columns: tuple[str, ...] = DOCUMENT_COLUMNS
+    dropout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,8 @@ class TrainConfig:
                            "minimum": self.thresholds.minimum,
                            "maximum": self.thresholds.maximum},
             "context": {"window": self.context.window, "columns": list(self.context.columns),
-                        "document_columns": list(self.context.document_columns)},
+                        "document_columns": list(self.context.document_columns),
+                        "dropout": self.context.dropout},
             "data": {"weights": dict(self.data.weights),
                      "cross_validate": list(self.data.cross_validate)},
         }
@@ -294,17 +299,22 @@ def context_config(raw: object, src: str = "config") -> ContextConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{src}: 'context' must be a mapping with window, columns, "
                           "document_columns")
-    _check_keys(raw, {"window", "columns", "document_columns"}, f"{src}: 'context'")
+    _check_keys(raw, {"window", "columns", "document_columns", "dropout"}, f"{src}: 'context'")
     window = _int(raw.get("window", 1), f"{src}: 'context.window'")
     if window < 1:
         raise ConfigError(f"{src}: 'context.window' must be >= 1, got {window}")
+    dropout = raw.get("dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+            or not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"{src}: 'context.dropout' must be a number from 0 to below 1, "
+                          f"got {dropout!r}")
     lists = {}
     for key, default in (("columns", ()), ("document_columns", DOCUMENT_COLUMNS)):
         value = raw.get(key, list(default))
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{src}: 'context.{key}' must be a list of column names")
         lists[key] = tuple(value)
-    return ContextConfig(window=window, **lists)
+    return ContextConfig(window=window, dropout=float(dropout), **lists)
 
 
 def _cv(raw: object, src: str) -> CVConfig:

@@ -27,18 +27,23 @@ from .pipeline import build_pipeline, decide_themes, make_frame
 from .taxonomy import Taxonomy, load_taxonomy
 
 __all__ = ["TrainResult", "train_model", "train", "choose_thresholds", "load_training_data",
-           "weak_labels", "DEFAULT_DATA"]
+           "weak_labels", "DEFAULT_DATA", "INVENTED_DATA", "REAL_DATA", "file_key"]
 
 ProgressCallback = Callable[[str, int, int], None]
 
 
-def _default_data() -> Path:
+def _shipped(name: str) -> Path:
     from .resources import resource_path
 
-    return resource_path("data/labeled/sentences.csv")
+    return resource_path(f"data/labeled/{name}")
 
 
-DEFAULT_DATA = _default_data()
+#: The invented sentences written for the taxonomy (``data/labeled/sentences.csv``).
+INVENTED_DATA = _shipped("sentences.csv")
+#: The real UN General Debate sentences labeled for it (``data/labeled/ungdc.csv``).
+REAL_DATA = _shipped("ungdc.csv")
+#: What ``train`` learns from when no data is given: both.
+DEFAULT_DATA = (INVENTED_DATA, REAL_DATA)
 
 
 @dataclass
@@ -204,6 +209,8 @@ def _fit(pipeline: Pipeline, inputs: pd.DataFrame, themes, config: TrainConfig,
     """Fit, turning scikit-learn's parameter validation errors into ConfigError."""
     from sklearn.utils._param_validation import InvalidParameterError
 
+    if config.uses_context and config.context.dropout:
+        inputs = drop_context(inputs, config.context.dropout, config.seed)
     try:
         if weights is None:
             return pipeline.fit(inputs, themes)
@@ -211,6 +218,21 @@ def _fit(pipeline: Pipeline, inputs: pd.DataFrame, themes, config: TrainConfig,
     except InvalidParameterError as exc:
         message = str(exc).splitlines()[0]
         raise ConfigError(f"{config.source}: {_param_key(message, config)}{message}") from None
+
+
+def drop_context(inputs: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """A copy of the pipeline's input with the context of a seeded random ``share`` of its rows
+    left empty (``context.dropout``: the model learns to read sentences without context too).
+    A row's fate depends on its text and the seed alone, not on the rows beside it."""
+    from .pipeline import CONTEXT, TEXT
+
+    digests = np.array([int.from_bytes(hashlib.blake2b(f"{seed}:{text}".encode(),
+                                                      digest_size=8).digest(), "little")
+                        for text in inputs[TEXT]], dtype=np.uint64)
+    dropped = digests < np.uint64(share * 2.0**64)
+    out = inputs.copy()
+    out.loc[dropped, CONTEXT] = ""
+    return out
 
 
 def _param_key(message: str, config: TrainConfig) -> str:
@@ -483,7 +505,8 @@ def train(
     Parameters
     ----------
     data : sequence of str or Path, default=None
-        Labeled tables; None uses the shipped ``data/labeled/sentences.csv``. With ``weak=True``,
+        Labeled tables; None uses the shipped data (``DEFAULT_DATA``: the invented sentences
+        of ``data/labeled/sentences.csv`` and the real ones of ``ungdc.csv``). With ``weak=True``,
         unlabeled documents or tables.
     config : str, Path or TrainConfig, default=None
         Training config; None uses the shipped ``configs/train.yaml``.
@@ -539,7 +562,7 @@ def train(
             check_model_dir(model_dir)
             # held from the start: a second run into the same directory is refused at once
             stack.enter_context(model_lock(Path(model_dir)))
-        paths = [Path(p) for p in data] if data else [DEFAULT_DATA]
+        paths = [Path(p) for p in data] if data else list(DEFAULT_DATA)
         _report(progress, "reading data", 0, 1)
         if weak:
             frame, findings = _weak_labels(paths, taxonomy, text_column=text_column,

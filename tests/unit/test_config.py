@@ -4,6 +4,7 @@ import pytest
 
 from policy_themes.config import (
     CVConfig,
+    DataConfig,
     ThresholdConfig,
     TrainConfig,
     default_train_config_path,
@@ -28,8 +29,10 @@ def test_shipped_config_loads():
     assert config.features == {"word": True, "char": True, "rules": True,
                                "context_words": True, "context_rules": True}
     assert config.cv == CVConfig(folds=5, group_column=None)
-    assert config.thresholds == ThresholdConfig(default=0.5, minimum=0.35, maximum=0.9)
+    assert config.thresholds == ThresholdConfig(default=0.5, minimum=0.1, maximum=0.9)
     assert config.params["clf__C"] == 10.0
+    assert config.data == DataConfig(weights={"ungdc": 3.0}, cross_validate=("ungdc",))
+    assert config.context.dropout == 0.3
     assert config.params["features__word__ngram_range"] == (1, 2)
     assert config.params["features__char__ngram_range"] == (2, 5)
 
@@ -50,7 +53,7 @@ def test_to_dict_is_plain_data():
     data = load_train_config().to_dict()
     assert data["params"]["features__word__ngram_range"] == [1, 2]
     assert data["cv"] == {"folds": 5, "group_column": None}
-    assert data["thresholds"] == {"default": 0.5, "minimum": 0.35, "maximum": 0.9}
+    assert data["thresholds"] == {"default": 0.5, "minimum": 0.1, "maximum": 0.9}
 
 
 def test_missing_file(tmp_path):
@@ -94,6 +97,18 @@ def test_missing_file(tmp_path):
         ("params:\n  C: 1.0\n", "'params' key 'C' must be a step__param name, e.g. clf__C"),
         ("params: [clf__C]\n", "'params' must be a mapping of step__param names to values"),
         ("- seed\n", "expected a mapping at the top level"),
+        ("data:\n  weight: {a: 2}\n", "'data': unknown key 'weight' (allowed: cross_validate, "
+                                      "weights)"),
+        ("data:\n  weights: {ungdc: 0}\n", "'data.weights.ungdc' must be a number > 0, got 0"),
+        ("data:\n  weights: {ungdc: two}\n",
+         "'data.weights.ungdc' must be a number > 0, got 'two'"),
+        ("data:\n  weights: [ungdc]\n", "'data.weights' must map file names to numbers, e.g. {ungdc: 3}"),
+        ("data:\n  cross_validate: ungdc\n",
+         "'data.cross_validate' must be a list of file names"),
+        ("context:\n  dropout: 1\n",
+         "'context.dropout' must be a number from 0 to below 1, got 1"),
+        ("context:\n  dropout: true\n",
+         "'context.dropout' must be a number from 0 to below 1, got True"),
     ],
 )
 def test_errors_name_the_file_and_the_key(tmp_path, text, message):

@@ -256,3 +256,74 @@ def test_weak_training_on_documents(tmp_path, config, taxonomy):
     model = load_model(model_dir)
     assert model.meta["training_data"]["weak_labels"] is True
     assert model.predict(["Gas and oil exports."])["primary"][0] == "energy_diplomacy"
+
+
+# --- weights, measured rows, context dropout -------------------------------------------------
+
+
+def test_measured_rows_are_the_only_ones_cross_validated(small, config, taxonomy):
+    texts, themes, groups = small
+    measured = [g in {"D01", "D02", "D03", "D04", "D05", "D06"} for g in groups]
+    result = train_model(texts, themes, config=config, taxonomy=taxonomy, groups=groups,
+                         measured=measured)
+    assert result.cv_metrics["n"] == sum(measured)
+    assert result.cv_predictions["text"].tolist() == [t for t, m in zip(texts, measured) if m]
+    # every row is in the final fit
+    assert result.n_sentences == len(texts)
+
+
+def test_sample_weights_change_the_model(small, config, taxonomy):
+    texts, themes, groups = small
+    plain = train_model(texts, themes, config=config, taxonomy=taxonomy, groups=groups)
+    weights = [5.0 if t[0] == "none" else 1.0 for t in themes]
+    weighted = train_model(texts, themes, config=config, taxonomy=taxonomy, groups=groups,
+                           sample_weight=weights)
+    ones = train_model(texts, themes, config=config, taxonomy=taxonomy, groups=groups,
+                       sample_weight=[1.0] * len(texts))
+    def proba(result):
+        return result.pipeline.predict_proba(PROBE)
+
+    np.testing.assert_allclose(proba(ones), proba(plain), rtol=1e-6)
+    none = list(plain.pipeline.named_steps["clf"].classes_).index("none")
+    assert not np.allclose(proba(weighted), proba(plain))
+    # PROBE's last sentence is a 'none' one: weighing 'none' rows up makes it surer
+    assert proba(weighted)[-1, none] > proba(plain)[-1, none]
+
+
+def test_drop_context_blanks_a_share_chosen_by_text_and_seed():
+    from policy_themes.pipeline import make_frame
+    from policy_themes.training import drop_context
+
+    texts = [f"sentence {i}" for i in range(2000)]
+    frame = make_frame(texts, ["ctx"] * 2000)
+    dropped = drop_context(frame, 0.3, seed=0)
+    share = (dropped["context"] == "").mean()
+    assert 0.25 < share < 0.35
+    assert frame["context"].eq("ctx").all()  # a copy
+    again = drop_context(frame.iloc[::-1], 0.3, seed=0).iloc[::-1]
+    assert again["context"].tolist() == dropped["context"].tolist()
+    assert drop_context(frame, 0.3, seed=1)["context"].tolist() != dropped["context"].tolist()
+
+
+def test_train_reads_each_files_context_weight_and_measure(tmp_path, taxonomy):
+    import pandas as pd
+
+    from policy_themes.config import load_train_config
+    from policy_themes.training import _read_training_data
+
+    first = tmp_path / "invented.csv"
+    second = tmp_path / "real.csv"
+    pd.DataFrame({"text": ["A gas deal.", "A visa office.", "A bomb plot."],
+                  "themes": ["energy_diplomacy", "consular_diaspora", "counter_terrorism"],
+                  "doc_id": ["d", "d", "d"]}).to_csv(first, index=False)
+    pd.DataFrame({"text": ["Oil prices rose."], "themes": ["energy_diplomacy"],
+                  "doc_id": ["s"], "context_before": ["Before."],
+                  "context_after": ["After."]}).to_csv(second, index=False)
+    config = load_train_config()
+    rows = _read_training_data([first, second], taxonomy, config, text_column="text",
+                               label_column=None, encoding=None)
+    assert rows.context == ["A visa office.\nA bomb plot.", "A gas deal.\nA bomb plot.",
+                            "A gas deal.\nA visa office.", "Before.\nAfter."]
+    assert rows.weights is None  # neither file is named in data.weights
+    assert rows.measured is None
+    assert rows.frame["doc_id"].tolist() == ["0:d", "0:d", "0:d", "1:s"]
