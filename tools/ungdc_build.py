@@ -12,7 +12,8 @@ doubly labeled rows: both labels, the final one and the rule that settled it).
 Sentences within 0.8 TF-IDF cosine of another kept sentence, or of a sentence of ``--exclude``
 tables (the evaluation set, which is never copied), are dropped.
 
-    python tools/ungdc_build.py --work ../labeling --exclude ../shared/eval/real-dev.csv
+    python tools/ungdc_build.py --work ../labeling --exclude ../shared/eval/real-dev.csv \
+        --exclude data/labeled/sentences.csv
 """
 
 from __future__ import annotations
