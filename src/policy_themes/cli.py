@@ -413,6 +413,12 @@ def train_cmd(
         int, typer.Option("--chunk-size", min=1, help="With --streaming: sentences read, "
                                                       "labeled and hashed together.")
     ] = 20_000,
+    accurate: Annotated[
+        bool, typer.Option("--accurate", help="Add sentence embeddings of each sentence and its "
+                                              "context (what words mean, not only which): more "
+                                              "accurate, about 100x slower to predict; needs "
+                                              "pip install 'policy-themes[embeddings]'.")
+    ] = False,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
 ) -> None:
@@ -439,10 +445,13 @@ def train_cmd(
                          holdout=holdout, chunk_size=chunk_size, params=params,
                          seed=seed or 0, jobs=jobs, refused={"--config": config_path,
                                                              "--folds": folds,
-                                                             "--engine dask": engine == "dask"})
+                                                             "--engine dask": engine == "dask",
+                                                             "--accurate": accurate})
         return
-    config = load_train_config(config_path).with_overrides(seed=seed, folds=folds,
-                                                           params=params)
+    config = load_train_config(config_path)
+    if accurate:
+        config = config.with_embeddings()
+    config = config.with_overrides(seed=seed, folds=folds, params=params)
     with _engine_backend(engine, scheduler), _stage_progress() as update:
         from .training import train
 

@@ -223,6 +223,7 @@ def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
 
 
 def _compile_features(features):
+    from .embeddings import SentenceEmbeddings
     from .features import HashedNgrams, HashedTfidf
     from .pipeline import RuleVotes
 
@@ -243,6 +244,11 @@ def _compile_features(features):
         elif type(transformer) is HashedNgrams:
             blocks.append({"name": name, "kind": "hashed", "column": column,
                            **transformer._settings()})
+        elif type(transformer) is SentenceEmbeddings:
+            blocks.append({"name": name, "kind": "embeddings", "column": column,
+                           "model": transformer.model, "scale": float(transformer.scale),
+                           "width": int(transformer.n_features_out_),
+                           "model_version": transformer.model_version_})
         elif type(transformer) is RuleVotes:
             blocks.append({"name": name, "kind": "rules", "column": column,
                            "per_line": bool(getattr(transformer, "per_line", False)),
@@ -627,6 +633,11 @@ class CompiledModel:
         weighting: ``(indptr, columns, weighting)``, the arguments of
         :func:`~policy_themes.ngrams.weighted_matrix`."""
         on_context = block["column"] == "context"
+        if block["kind"] == "embeddings":  # dense, like a rule block's values
+            from .embeddings import embed
+
+            return embed(columns.strings(block["column"]), block["model"]) * \
+                np.float32(block["scale"])
         if block["kind"] == "rules":
             if on_context and block["per_line"]:
                 return self._context_rules(block, columns)

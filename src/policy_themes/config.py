@@ -17,9 +17,14 @@ from .resources import resource_path
 __all__ = ["TrainConfig", "CVConfig", "ThresholdConfig", "ContextConfig", "load_train_config",
            "default_train_config_path", "parse_override"]
 
-_FEATURES = ("word", "char", "rules", "context_words", "context_rules")
+_FEATURES = ("word", "char", "rules", "context_words", "context_rules", "embeddings",
+             "context_embeddings")
 _DEFAULT_FEATURES = {"word": True, "char": True, "rules": True, "context_words": False,
-                     "context_rules": False}
+                     "context_rules": False, "embeddings": False, "context_embeddings": False}
+#: The feature blocks that read a sentence's context.
+CONTEXT_FEATURES = ("context_words", "context_rules", "context_embeddings")
+#: The feature blocks that need the ``embeddings`` extra.
+EMBEDDING_FEATURES = ("embeddings", "context_embeddings")
 DOCUMENT_COLUMNS = ("doc_id", "document_id", "document", "source", "url")
 _TUPLE_PARAMS = ("ngram_range",)
 
@@ -127,12 +132,23 @@ class TrainConfig:
     @property
     def uses_context(self) -> bool:
         """Whether a context feature block is on."""
-        return bool(self.features.get("context_words") or self.features.get("context_rules"))
+        return any(self.features.get(name) for name in CONTEXT_FEATURES)
+
+    @property
+    def uses_embeddings(self) -> bool:
+        """Whether a sentence-embedding block is on (the ``embeddings`` extra)."""
+        return any(self.features.get(name) for name in EMBEDDING_FEATURES)
 
     def without_context(self) -> TrainConfig:
         """A copy with the context blocks switched off."""
-        return replace(self, features={**self.features, "context_words": False,
-                                       "context_rules": False})
+        return replace(self, features={**self.features,
+                                       **{name: False for name in CONTEXT_FEATURES}})
+
+    def with_embeddings(self) -> TrainConfig:
+        """A copy with the sentence-embedding blocks switched on (the context's too, when the
+        config reads context): ``train --accurate``."""
+        switched = {"embeddings": True, "context_embeddings": self.uses_context}
+        return replace(self, features={**self.features, **switched})
 
     def to_dict(self) -> dict:
         """The config as plain data (what ``model.json`` records)."""

@@ -304,7 +304,8 @@ def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
     Pipeline
         Steps ``input`` (:class:`InputFrame`: a list of sentences, or a DataFrame made by
         :func:`make_frame`), ``features`` (a ColumnTransformer of ``word``, ``char``, ``rules``
-        over the ``text`` column and ``context_words``, ``context_rules`` over ``context``) and
+        over the ``text`` column and ``context_words``, ``context_rules`` over ``context``; with
+        the embeddings extra, ``embeddings`` and ``context_embeddings``) and
         ``clf``.
 
     Raises
@@ -324,6 +325,13 @@ def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
         blocks.append(("context_words", HashedTfidf(sublinear_tf=True, min_df=2), CONTEXT))
     if config.features.get("context_rules", False):
         blocks.append(("context_rules", RuleVotes(taxonomy, per_line=True), CONTEXT))
+    if config.uses_embeddings:
+        from .embeddings import SentenceEmbeddings
+
+        if config.features.get("embeddings", False):
+            blocks.append(("embeddings", SentenceEmbeddings(), TEXT))
+        if config.features.get("context_embeddings", False):
+            blocks.append(("context_embeddings", SentenceEmbeddings(), CONTEXT))
     pipeline = Pipeline([
         ("input", InputFrame()),
         ("features", ColumnTransformer(blocks, sparse_threshold=1.0)),
@@ -337,6 +345,7 @@ def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
     if unknown:
         raise ConfigError(f"{config.source}: params key '{unknown[0]}' is not a parameter of the "
                           "pipeline (steps: features__word, features__char, features__rules, "
-                          "features__context_words, features__context_rules, clf)")
+                          "features__context_words, features__context_rules, "
+                          "features__embeddings, features__context_embeddings, clf)")
     pipeline.set_params(**params)
     return pipeline

@@ -135,7 +135,9 @@ class ThemeModel:
     def uses_context(self) -> bool:
         """Whether the model reads a sentence's context (its neighbours in the document)."""
         features = self.meta.get("config", {}).get("features", {})
-        return bool(features.get("context_words") or features.get("context_rules"))
+        from .config import CONTEXT_FEATURES
+
+        return any(features.get(name) for name in CONTEXT_FEATURES)
 
     @property
     def context_settings(self):
@@ -348,6 +350,7 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
         pipeline, meta = load_shared(shared)
         return ThemeModel(pipeline, meta, shared)
     meta = read_meta(model_dir)
+    _check_embeddings_installed(meta, model_dir)
     # the whole directory is checked, model.joblib too, though the arrays are what predicts
     verify_model_file(Path(model_dir), meta)
     compiled = load_compiled(model_dir, meta)
@@ -359,6 +362,22 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
     if "features" not in steps or "clf" not in steps:
         raise ModelError(f"{model_dir}: model.joblib does not hold a policy-themes pipeline")
     return ThemeModel(pipeline, meta, Path(model_dir))
+
+
+def _check_embeddings_installed(meta: dict, model_dir) -> None:
+    """A model that reads sentence embeddings needs the ``embeddings`` extra: say so at once."""
+    embeddings = meta.get("embeddings")
+    if not isinstance(embeddings, dict):
+        return
+    import importlib.util
+
+    from .embeddings import EMBEDDING_MODELS, INSTALL_HINT
+
+    name = str(embeddings.get("model"))
+    module = EMBEDDING_MODELS.get(name, (None,))[0]
+    if module is None or importlib.util.find_spec(module) is None:
+        raise ModelError(f"{model_dir}: this model reads sentence embeddings ({name}), which "
+                         f"are not installed: {INSTALL_HINT}")
 
 
 @dataclass

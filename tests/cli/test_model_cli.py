@@ -296,7 +296,7 @@ def tampered(model_copy):
         (["train", "{train}", "-c", "{config}", "-m", "{tmp}/m", "--set", "clf__nope=1"],
          "Error: {config}: params key 'clf__nope' is not a parameter of the pipeline (steps: "
          "features__word, features__char, features__rules, features__context_words, "
-         "features__context_rules, clf)"),
+         "features__context_rules, features__embeddings, features__context_embeddings, clf)"),
         (["train", "{train}", "-c", "{config}", "-m", "{tmp}/m", "--folds", "1"],
          "Error: {config}: 'cv.folds' must be 0 (no cross-validation) or >= 2, got 1"),
         (["train", "{bad_train}", "-c", "{config}", "-m", "{tmp}/m"],

@@ -1,5 +1,5 @@
 """The README's main job, end to end with the installed command: train the default model on the
-shipped data and config, then predict a sentence. Real subprocesses; about a minute on 2 cores."""
+shipped data and config, then predict a sentence. Real subprocesses; about 3 minutes on 2 cores."""
 
 import re
 import subprocess

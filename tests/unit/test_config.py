@@ -27,7 +27,8 @@ def test_shipped_config_loads():
     assert config.source == str(default_train_config_path())
     assert config.seed == 0
     assert config.features == {"word": True, "char": True, "rules": True,
-                               "context_words": True, "context_rules": True}
+                               "context_words": True, "context_rules": True,
+                               "embeddings": False, "context_embeddings": False}
     assert config.cv == CVConfig(folds=5, group_column=None)
     assert config.thresholds == ThresholdConfig(default=0.5, minimum=0.1, maximum=0.9)
     assert config.params["clf__C"] == 10.0
@@ -40,7 +41,8 @@ def test_shipped_config_loads():
 def test_test_config_loads(train_config_path):
     config = load_train_config(train_config_path)
     assert config.features == {"word": True, "char": False, "rules": True,
-                               "context_words": False, "context_rules": False}
+                               "context_words": False, "context_rules": False,
+                               "embeddings": False, "context_embeddings": False}
     assert config.cv.folds == 3
 
 
@@ -70,7 +72,8 @@ def test_missing_file(tmp_path):
          "thresholds)"),
         ("cv:\n  fold: 3\n", "'cv': unknown key 'fold' (allowed: folds, group_column)"),
         ("features:\n  words: true\n", "'features': unknown key 'words' (allowed: char, "
-                                       "context_rules, context_words, rules, word)"),
+                                       "context_embeddings, context_rules, context_words, "
+                                       "embeddings, rules, word)"),
         ("context:\n  window: 0\n", "'context.window' must be >= 1, got 0"),
         ("context:\n  columns: before\n", "'context.columns' must be a list of column names"),
         ("thresholds:\n  max: 0.8\n", "'thresholds': unknown key 'max' (allowed: default, "
@@ -80,7 +83,8 @@ def test_missing_file(tmp_path):
         ("cv:\n  folds: 2.5\n", "'cv.folds' must be a whole number, got 2.5"),
         ("features:\n  char: 'no'\n", "'features.char' must be true or false, got 'no'"),
         ("features: [word]\n", "'features' must be a mapping of word, char, rules, "
-                               "context_words, context_rules to true/false"),
+                               "context_words, context_rules, embeddings, context_embeddings "
+                               "to true/false"),
         ("features:\n  word: false\n  char: false\n  rules: false\n",
          "'features' switches every feature block off"),
         ("cv:\n  folds: 1\n", "'cv.folds' must be 0 (no cross-validation) or >= 2, got 1"),
@@ -102,7 +106,8 @@ def test_missing_file(tmp_path):
         ("data:\n  weights: {ungdc: 0}\n", "'data.weights.ungdc' must be a number > 0, got 0"),
         ("data:\n  weights: {ungdc: two}\n",
          "'data.weights.ungdc' must be a number > 0, got 'two'"),
-        ("data:\n  weights: [ungdc]\n", "'data.weights' must map file names to numbers, e.g. {ungdc: 3}"),
+        ("data:\n  weights: [ungdc]\n",
+         "'data.weights' must map file names to numbers, e.g. {ungdc: 3}"),
         ("data:\n  cross_validate: ungdc\n",
          "'data.cross_validate' must be a list of file names"),
         ("context:\n  dropout: 1\n",
