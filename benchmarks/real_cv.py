@@ -70,6 +70,7 @@ class CVResult:
     none_figures: dict
     seconds: float
     thresholds: dict
+    predicted: list
 
 
 def grouped_cv(config: TrainConfig, taxonomy, corpus: Corpus, *, weight: float,
@@ -108,7 +109,7 @@ def grouped_cv(config: TrainConfig, taxonomy, corpus: Corpus, *, weight: float,
     none = {key: _none_figures(primary, np.array(figures[key][1], dtype=object))
             for key in figures}
     return CVResult(figures["context"][0], figures["no_context"][0], none,
-                    time.perf_counter() - start, thresholds)
+                    time.perf_counter() - start, thresholds, list(figures["context"][1]))
 
 
 def fit_and_score(config: TrainConfig, taxonomy, corpus: Corpus, test: pd.DataFrame, *,

@@ -156,6 +156,8 @@ def train_model(
     pipeline = build_pipeline(config, taxonomy)
     cv_metrics = cv_predictions = None
     thresholds = {}
+    if config.uses_embeddings:
+        n_jobs = 1  # the folds share this process's embeddings: each sentence embedded once
     if config.cv.folds:
         rows = np.flatnonzero(held)
         oof = _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress,
