@@ -416,8 +416,9 @@ def train_cmd(
     accurate: Annotated[
         bool, typer.Option("--accurate", help="Add sentence embeddings of each sentence and its "
                                               "context (what words mean, not only which): more "
-                                              "accurate, about 100x slower to predict; needs "
-                                              "pip install 'policy-themes[embeddings]'.")
+                                              "accurate, hundreds of times slower to predict; "
+                                              "needs pip install "
+                                              "'policy-themes[embeddings]'.")
     ] = False,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
