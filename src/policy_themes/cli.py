@@ -347,9 +347,11 @@ def _stage_progress():
 
 
 def _jobs(jobs: int | None) -> int:
-    import os
+    """``--jobs`` as a number of processes: every core this process may run on by default
+    (its CPU affinity, as the workers count them), not every core of the machine."""
+    from .parallel import resolve_jobs
 
-    return jobs if jobs and jobs > 0 else (os.cpu_count() or 1)
+    return resolve_jobs(jobs)
 
 
 @app.command("train")

@@ -153,3 +153,15 @@ def test_what_a_task_shares_is_loaded_once_in_the_fork_server(tmp_path, argument
             assert value is None and loaded_in is None
         else:
             assert value == "weights" and loaded_in == parent != worker
+
+
+def test_the_cli_counts_cores_as_the_workers_do(monkeypatch):
+    import os
+
+    from policy_themes.cli import _jobs
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert _jobs(None) == _jobs(0) == 1  # a container limited to one core gets one worker
+    assert _jobs(3) == 3
