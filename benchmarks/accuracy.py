@@ -40,13 +40,13 @@ import pandas as pd
 import sklearn
 
 from policy_themes.config import load_train_config
-from policy_themes.context import frame_context
-from policy_themes.data import read_labeled
-from policy_themes.evaluation import compute_metrics
-from policy_themes.labeling import label_sentences
-from policy_themes.pipeline import make_frame
-from policy_themes.taxonomy import load_taxonomy
-from policy_themes.training import INVENTED_DATA, train_model
+from policy_themes.evaluation.report import compute_metrics
+from policy_themes.features.context import frame_context
+from policy_themes.io.data import read_labeled
+from policy_themes.model.classifier import make_frame
+from policy_themes.rules.labeling import label_sentences
+from policy_themes.rules.taxonomy import load_taxonomy
+from policy_themes.workflows.training import INVENTED_DATA, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -190,9 +190,9 @@ def machine() -> str:
 
 def real_text_task(args) -> str:
     """The default model and its variants: grouped CV on the real sentences, and real-dev."""
-    from policy_themes.evaluation import evaluate
-    from policy_themes.prediction import load_model
-    from policy_themes.training import train
+    from policy_themes.evaluation.report import evaluate
+    from policy_themes.workflows.prediction import load_model
+    from policy_themes.workflows.training import train
 
     taxonomy = load_taxonomy()
     base = load_train_config()

@@ -28,12 +28,12 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 
 from policy_themes.config import ThresholdConfig, TrainConfig, load_train_config
-from policy_themes.context import frame_context
-from policy_themes.data import read_labeled
-from policy_themes.evaluation import compute_metrics
-from policy_themes.pipeline import build_pipeline, decide_themes, make_frame
-from policy_themes.taxonomy import NO_THEME, load_taxonomy
-from policy_themes.training import choose_thresholds, drop_context
+from policy_themes.evaluation.report import compute_metrics
+from policy_themes.features.context import frame_context
+from policy_themes.io.data import read_labeled
+from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
+from policy_themes.rules.taxonomy import NO_THEME, load_taxonomy
+from policy_themes.workflows.training import choose_thresholds, drop_context
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELED = ROOT / "data" / "labeled"
@@ -216,8 +216,8 @@ def unlabeled_pool(corpus: Corpus, size: int = 30_000, seed: int = 0) -> pd.Data
     with two sentences of context on each side, as ``ungdc.csv`` has them."""
     import sys
 
-    from policy_themes.context import SEPARATOR
-    from policy_themes.sentences import split_sentences
+    from policy_themes.features.context import SEPARATOR
+    from policy_themes.text.sentences import split_sentences
 
     sys.path.insert(0, str(ROOT / "tools"))
     from ungdc_sample import read_speeches

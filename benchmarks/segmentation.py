@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from policy_themes.sentences import prepare_compiled_splitter, sentence_spans, split_sentences
+from policy_themes.text.sentences import prepare_compiled_splitter, sentence_spans, split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "ungdc_1946_2024.csv.gz"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policy_themes.taxonomy import load_taxonomy
+from policy_themes.rules.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -67,7 +67,7 @@ def trained_model_dir(tmp_path_factory) -> Path:
 
     Tests must not modify it: copy it (``shutil.copytree``) before tampering.
     """
-    from policy_themes.training import train
+    from policy_themes.workflows.training import train
 
     model_dir = tmp_path_factory.mktemp("models") / "small"
     train([TRAIN_SMALL], config=TRAIN_CONFIG, model_dir=model_dir)

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from policy_themes.context import SEPARATOR
-from policy_themes.sentences import split_sentences
+from policy_themes.features.context import SEPARATOR
+from policy_themes.text.sentences import split_sentences
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ungdc_sample import read_speeches  # noqa: E402

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from policy_themes.sentences import split_sentences
+from policy_themes.text.sentences import split_sentences
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ungdc_1946_2024.csv.gz"
 # Former states and the EU, which ISO 3166 no longer lists.
@@ -139,7 +139,7 @@ def targeted_draw(speeches: pd.DataFrame, *, model_dir: str, counts: dict[str, i
                   per_speech: int, exclude: set[str], pool_speeches: int,
                   seed: int) -> pd.DataFrame:
     """Draw up to ``counts[theme]`` candidates of each theme from speeches not in ``exclude``."""
-    from policy_themes.prediction import load_model
+    from policy_themes.workflows.prediction import load_model
 
     rng = np.random.default_rng(seed)
     pool = speeches[~speeches["speech_id"].isin(exclude)]

@@ -1,5 +1,5 @@
 """Run the CLI with ``python -m policy_themes``."""
 
-from .cli import app
+from policy_themes.cli import app
 
 app()

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .resources import resource_path
+from policy_themes.errors import ConfigError
+from policy_themes.resources import resource_path
 
 __all__ = ["TrainConfig", "CVConfig", "ThresholdConfig", "ContextConfig", "load_train_config",
            "default_train_config_path", "parse_override"]

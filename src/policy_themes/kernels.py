@@ -1,11 +1,11 @@
 """The loops of prediction, compiled by Numba: n-gram hashing and weighting for
-:func:`policy_themes.ngrams.ngram_matrix`, and the sparse-times-dense products of
-:class:`policy_themes.compiled.CompiledModel`.
+:func:`policy_themes.features.ngrams.ngram_matrix`, and the sparse-times-dense products of
+:class:`policy_themes.model.arrays.CompiledModel`.
 
 :mod:`.ngrams` hashes n-grams with array operations: every n-gram of a batch becomes a row of
 several arrays, which are then sorted to count them. At archive scale those arrays are most of the
 prediction time. Here one pass over a text's normalised UTF-8 bytes hashes each n-gram (the same
-hash as :func:`~policy_themes.ngrams.hash_ngrams`, bit for bit) and looks its bucket up (a word's
+hash as :func:`~hash_ngrams`, bit for bit) and looks its bucket up (a word's
 character n-grams once a batch: their columns are kept and copied when the word comes back), and
 a second pass counts and weights each text's columns (TF-IDF, L2 norm). For prediction,
 :func:`add_weighted_products` also multiplies each weighted row by the model's weights as it goes,
@@ -27,8 +27,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from .ngrams import _BASE, _JOIN, MAX_N
-from .ngrams import _mix as _array_mix
+from policy_themes.features.ngrams import _BASE, _JOIN, MAX_N
+from policy_themes.features.ngrams import _mix as _array_mix
 
 __all__ = ["char_wb_columns", "word_columns", "word_and_unigram_columns", "weighted_rows",
            "add_weighted_products", "tf_table", "add_products", "gather_rows", "automaton_hits",
@@ -120,14 +120,14 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
     Parameters
     ----------
     codes : ndarray of uint8
-        A normalised batch (:func:`~policy_themes.matching.normalize_batch_bytes`): lines
+        A normalised batch (:func:`~policy_themes.rules.matching.normalize_batch_bytes`): lines
         separated by ``\\n``, words by one space, each line padded with a space.
     low, high : int
         Smallest and largest n.
     shift : uint64
         ``64 - n_bits``: a hash's bucket is its top ``n_bits`` bits.
     lookup : ndarray of uint64, shape (n_words, 2)
-        :func:`~policy_themes.ngrams.bucket_lookup`: which buckets are columns, and the
+        :func:`~policy_themes.features.ngrams.bucket_lookup`: which buckets are columns, and the
         column of each; no rows: the bucket is the column.
     indptr : ndarray of int64, shape (n_lines + 1,)
         Filled: line ``i``'s columns are ``columns[indptr[i]:indptr[i + 1]]``.
@@ -511,7 +511,7 @@ def automaton_hits(codes, classes, jump, n_classes, out_indptr, out_keys, ends, 
 
 @njit(cache=True, nogil=True)
 def normalized_codes(raw, table, alphanumeric, out):
-    """The array operations of :func:`~policy_themes.matching.normalize_batch_bytes` in one pass.
+    """The array operations of :func:`~normalize_batch_bytes` in one pass.
 
     Parameters
     ----------

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from policy_themes.cli import app
-from policy_themes.data import find_document_column
 from policy_themes.errors import DataError
-from policy_themes.evaluation import evaluate
-from policy_themes.prediction import load_model, predict_files
+from policy_themes.evaluation.report import evaluate
+from policy_themes.io.data import find_document_column
+from policy_themes.workflows.prediction import load_model, predict_files
 
 runner = CliRunner()
 CONTEXT_CONFIG = Path(__file__).resolve().parents[1] / "data" / "train_context.yaml"
@@ -28,7 +28,7 @@ LAYOUTS = {
 
 @pytest.fixture(scope="module")
 def context_model_dir(tmp_path_factory, train_small_path):
-    from policy_themes.training import train
+    from policy_themes.workflows.training import train
 
     model_dir = tmp_path_factory.mktemp("models") / "context"
     train([train_small_path], config=CONTEXT_CONFIG, model_dir=model_dir)
@@ -135,7 +135,7 @@ def test_find_document_column_rule():
 
 
 def test_training_groups_and_context_follow_the_same_rule(labeled, tmp_path, data_dir):
-    from policy_themes.training import train
+    from policy_themes.workflows.training import train
 
     path = _write(labeled, "both", tmp_path)
     result = train([path], config=data_dir / "train_context.yaml")

@@ -10,8 +10,8 @@ import skops
 import skops.io as sio
 from typer.testing import CliRunner
 
-from policy_themes.artifacts import META_FILE, MODEL_FILE
 from policy_themes.cli import app
+from policy_themes.model.store import META_FILE, MODEL_FILE
 
 runner = CliRunner()
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from policy_themes.artifacts import MODEL_FILE
 from policy_themes.cli import app
+from policy_themes.model.store import MODEL_FILE
 
 runner = CliRunner()
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from policy_themes.artifacts import META_FILE, MODEL_FILE, file_sha256
-from policy_themes.data import AtomicTableWriter
-from policy_themes.prediction import load_model
+from policy_themes.io.data import AtomicTableWriter
+from policy_themes.model.store import META_FILE, MODEL_FILE, file_sha256
+from policy_themes.workflows.prediction import load_model
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -251,7 +251,7 @@ def test_sigkill_while_saving_never_leaves_a_mixed_model(tmp_path, model_copy,
     assert_complete_model(model_copy)
     # the next run into the directory removes what the killed one left
     from policy_themes.config import load_train_config
-    from policy_themes.training import train
+    from policy_themes.workflows.training import train
 
     config = load_train_config(train_config_path).with_overrides(folds=0)
     train([train_small_path], config=config, model_dir=model_copy)

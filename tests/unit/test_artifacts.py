@@ -11,7 +11,9 @@ import pytest
 import sklearn
 
 import policy_themes
-from policy_themes.artifacts import (
+from policy_themes.config import load_train_config
+from policy_themes.errors import ModelError
+from policy_themes.model.store import (
     META_FILE,
     MODEL_FILE,
     ModelVersionWarning,
@@ -21,10 +23,8 @@ from policy_themes.artifacts import (
     save_model,
     save_trained,
 )
-from policy_themes.config import load_train_config
-from policy_themes.errors import ModelError
-from policy_themes.prediction import load_model
-from policy_themes.training import train
+from policy_themes.workflows.prediction import load_model
+from policy_themes.workflows.training import train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXTS = ["The new gas pipeline will carry Caspian gas to Europe.",
@@ -243,7 +243,7 @@ def test_a_folder_that_is_not_a_model_is_not_replaced(tmp_path, trained_model_di
 
 def test_train_checks_the_model_dir_before_training(tmp_path, train_small_path,
                                                     train_config_path, monkeypatch):
-    import policy_themes.training as training
+    import policy_themes.workflows.training as training
 
     target = tmp_path / "notes"
     target.mkdir()

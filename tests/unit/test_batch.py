@@ -2,7 +2,7 @@
 
 import pytest
 
-from policy_themes.batch import map_read_chunks
+from policy_themes.workflows.batch_labeling import map_read_chunks
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policy_themes.artifacts import load_pipeline
-from policy_themes.compiled import COMPILED_FILE, CompiledModel, _aligned_rows, compile_pipeline
-from policy_themes.context import neighbour_context
 from policy_themes.errors import ModelError
-from policy_themes.prediction import ThemeModel, load_model
-from policy_themes.training import train
+from policy_themes.features.context import neighbour_context
+from policy_themes.model.arrays import COMPILED_FILE, CompiledModel, _aligned_rows, compile_pipeline
+from policy_themes.model.store import load_pipeline
+from policy_themes.workflows.prediction import ThemeModel, load_model
+from policy_themes.workflows.training import train
 
 FULL_CONFIG = """\
 seed: 0
@@ -67,7 +67,7 @@ def test_context_features_equal_the_pipeline_features(full_model_dir, sentences)
     """Context word features are summed over the context's lines: the same as hashing the
     joined context, for lines that are sentences of the batch, of another slice of it, or none,
     over batches of several slices."""
-    from policy_themes.pipeline import make_frame
+    from policy_themes.model.classifier import make_frame
 
     texts, _ = sentences
     many = [f"{text} ({i % 11})" if i % 3 else text for i, text in enumerate(texts * 40)]
@@ -94,8 +94,8 @@ def test_neighbour_rows_give_the_features_of_the_joined_contexts(full_model_dir,
                                                                  aligned):
     """Contexts given as neighbour rows (as predict builds them) read each sentence's own
     features; texts that are not the rows' sentences fall back to hashing the neighbours."""
-    from policy_themes.context import NeighbourContext, neighbour_rows
-    from policy_themes.pipeline import make_frame
+    from policy_themes.features.context import NeighbourContext, neighbour_rows
+    from policy_themes.model.classifier import make_frame
 
     texts, _ = sentences
     many = [f"{text} ({i % 13})" if i % 2 else text for i, text in enumerate(texts * 40)]
@@ -211,7 +211,7 @@ def test_only_default_shaped_pipelines_compile(full_model_dir):
 
 def test_a_streaming_model_compiles_to_the_same_predictions(train_small_path, tmp_path,
                                                            sentences):
-    from policy_themes.streaming import train_streaming
+    from policy_themes.model.streaming import train_streaming
 
     texts, _ = sentences
     model_dir = tmp_path / "sgd"
@@ -249,13 +249,13 @@ def test_a_model_shared_before_forking_is_adopted_when_unpickled(full_model_dir,
                                                                   monkeypatch):
     import pickle
 
-    from policy_themes import compiled
+    from policy_themes.model import arrays as compiled
 
     monkeypatch.setattr(compiled, "_SHARED", {})
     texts, context = sentences
     model = load_model(full_model_dir)
     target, key = model.compiled.share_in_forks()
-    assert target == "policy_themes.compiled:share_model"
+    assert target == "policy_themes.model.arrays:share_model"
     compiled.share_model(key)  # what the fork server does
     shared = next(iter(compiled._SHARED.values()))
     received = pickle.loads(pickle.dumps(model))  # what a forked worker does
@@ -268,7 +268,7 @@ def test_a_model_shared_before_forking_is_adopted_when_unpickled(full_model_dir,
 def test_a_model_of_another_hash_does_not_adopt_the_shared_one(full_model_dir, monkeypatch):
     import pickle
 
-    from policy_themes import compiled
+    from policy_themes.model import arrays as compiled
 
     monkeypatch.setattr(compiled, "_SHARED", {})
     model = load_model(full_model_dir)
@@ -284,7 +284,7 @@ def test_a_model_of_another_hash_does_not_adopt_the_shared_one(full_model_dir, m
 def test_a_changed_file_is_not_shared(full_model_dir, tmp_path, monkeypatch):
     import shutil
 
-    from policy_themes import compiled
+    from policy_themes.model import arrays as compiled
 
     monkeypatch.setattr(compiled, "_SHARED", {})
     copy = tmp_path / "m"

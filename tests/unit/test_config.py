@@ -12,8 +12,8 @@ from policy_themes.config import (
     parse_override,
 )
 from policy_themes.errors import ConfigError
-from policy_themes.pipeline import build_pipeline
-from policy_themes.training import train_model
+from policy_themes.model.classifier import build_pipeline
+from policy_themes.workflows.training import train_model
 
 
 def write_config(tmp_path, text: str):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_themes.config import ContextConfig
-from policy_themes.context import (
+from policy_themes.features.context import (
     NeighbourContext,
     context_lines,
     frame_context,

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from policy_themes.cli import app
 from policy_themes.errors import ConfigError, DataError
-from policy_themes.prediction import load_model, predict_files
+from policy_themes.workflows.prediction import load_model, predict_files
 
 pytest.importorskip("distributed")
 
-from policy_themes.dask_engine import (  # noqa: E402
+from policy_themes.workflows.dask_engine import (  # noqa: E402
     dask_backend,
     dask_client,
     predict_dask,
@@ -58,7 +58,7 @@ def test_predict_writes_one_part_per_file_like_predict_files(client, inputs, tra
 def test_cross_validation_runs_on_the_cluster(client, train_small_path, train_config_path):
     from distributed import get_task_stream
 
-    from policy_themes.training import train
+    from policy_themes.workflows.training import train
 
     with dask_backend(client.scheduler.address) as backend_client, \
             get_task_stream(backend_client) as stream:

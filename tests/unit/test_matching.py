@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_themes.matching import KeyAutomaton, PatternMatcher
+from policy_themes.rules.matching import KeyAutomaton, PatternMatcher
 
 PATTERNS = ["gas", "gas pipeline*", "foreign polic*", "recogni*ed border*", "un|eu * summit*",
             "inviolability of * borders", "multi-vector", "côte d'ivoire", "über*", "u.n.",
@@ -74,7 +74,7 @@ def test_a_matcher_without_phrases(compiled):
 
 
 def test_a_taxonomy_too_big_for_the_table_is_scanned_by_pyahocorasick(monkeypatch):
-    from policy_themes import matching
+    from policy_themes.rules import matching
 
     texts = ["The gas pipeline and the recognised borders.", "Foreign policies."]
     rules = [(PATTERNS, EXCLUDE)]

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from policy_themes.errors import DataError
-from policy_themes.parallel import map_chunks, resolve_jobs
+from policy_themes.parallel.pool import map_chunks, resolve_jobs
 
 
 def slow_square(x: int) -> int:
@@ -125,7 +125,7 @@ class Task:
 
 SHARING_SCRIPT = '''
 import json, os, sys
-from policy_themes.parallel import map_chunks
+from policy_themes.parallel.pool import map_chunks
 from share_probe import Task
 
 if __name__ == "__main__":

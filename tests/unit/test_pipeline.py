@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
-from policy_themes.compiled import decide_theme_cells
 from policy_themes.config import load_train_config
 from policy_themes.errors import ConfigError
-from policy_themes.pipeline import RuleVotes, ThemeClassifier, build_pipeline, decide_themes
-from policy_themes.taxonomy import load_taxonomy
+from policy_themes.model.arrays import decide_theme_cells
+from policy_themes.model.classifier import RuleVotes, ThemeClassifier, build_pipeline, decide_themes
+from policy_themes.rules.taxonomy import load_taxonomy
 
 LABELS = ["a", "b", "c", "none"]
 # two informative features: the first marks "a", the second "b"; neither marks "none"

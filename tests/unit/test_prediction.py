@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from policy_themes.errors import DataError, ModelError
-from policy_themes.prediction import (
+from policy_themes.rules.taxonomy import load_taxonomy
+from policy_themes.workflows.prediction import (
     PredictRun,
     ThemeModel,
     format_top_k,
@@ -13,7 +14,6 @@ from policy_themes.prediction import (
     predict_files,
     top_k_cells,
 )
-from policy_themes.taxonomy import load_taxonomy
 
 TEXTS = ["The two ministers discussed the new gas pipeline across the Caspian Sea.",
          "The consulate will issue emergency passports to stranded citizens.",
@@ -233,7 +233,7 @@ def test_predict_files_refuses_to_overwrite_its_input(model, inputs):
 def test_load_model_refuses_a_pickle_that_is_not_a_pipeline(model_copy):
     import joblib
 
-    from policy_themes.artifacts import MODEL_FILE, file_sha256
+    from policy_themes.model.store import MODEL_FILE, file_sha256
 
     joblib.dump({"not": "a pipeline"}, model_copy / MODEL_FILE)
     meta = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))
@@ -248,7 +248,7 @@ def test_load_model_refuses_a_pickle_that_is_not_a_pipeline(model_copy):
 def test_explain_with_two_classes_uses_the_binary_head(train_small_path, train_config_path,
                                                        taxonomy):
     from policy_themes.config import load_train_config
-    from policy_themes.training import train_model
+    from policy_themes.workflows.training import train_model
 
     frame = pd.read_csv(train_small_path)
     frame = frame[frame["themes"].str.split(";").str[0].isin(["energy_diplomacy", "none"])]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from policy_themes.batch import label_files
-from policy_themes.prediction import load_model, predict_files
+from policy_themes.workflows.batch_labeling import label_files
+from policy_themes.workflows.prediction import load_model, predict_files
 
 
 @pytest.fixture(scope="module")

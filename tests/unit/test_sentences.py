@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policy_themes.sentences import clean_span, split_sentences
+from policy_themes.text.sentences import clean_span, split_sentences
 
 # white space of every kind, printable and other characters
 SPAN_TEXT = st.text(alphabet=st.sampled_from(list("ab .-\t\r\x0b\x0c\x1c\x85") + [

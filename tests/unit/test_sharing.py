@@ -11,11 +11,9 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
-from policy_themes import sharing
-from policy_themes.artifacts import META_FILE, MODEL_FILE, ModelVersionWarning, load_pipeline
 from policy_themes.errors import ModelError
-from policy_themes.prediction import load_model
-from policy_themes.sharing import (
+from policy_themes.model import sharing
+from policy_themes.model.sharing import (
     ALLOWED_TYPES,
     SKOPS_FILE,
     export_model,
@@ -23,6 +21,8 @@ from policy_themes.sharing import (
     read_model_meta,
     shared_model_file,
 )
+from policy_themes.model.store import META_FILE, MODEL_FILE, ModelVersionWarning, load_pipeline
+from policy_themes.workflows.prediction import load_model
 
 TEXTS = ["The new gas pipeline will carry Caspian gas to Europe.",
          "The embassy helps citizens who lost their passports abroad.",
@@ -113,7 +113,7 @@ def test_the_allow_list_covers_every_type_of_a_real_pipeline(shared_path):
     # accepting our own models must not depend on what this skops version trusts by default
     foreign = {t for t in schema_types(shared_path) if not t.startswith("builtins.")}
     assert foreign <= ALLOWED_TYPES
-    assert {"policy_themes.pipeline.RuleVotes", "policy_themes.taxonomy.Taxonomy",
+    assert {"policy_themes.model.classifier.RuleVotes", "policy_themes.rules.taxonomy.Taxonomy",
             "sklearn.pipeline.Pipeline"} <= foreign
 
 
@@ -125,8 +125,8 @@ def test_the_allow_list_holds_exact_names_only():
 
 
 @pytest.mark.parametrize("name", [
-    "policy_themes.pipeline.InputFrame.evil",    # longer than an allowed name
-    "policy_themes.pipeline",                    # shorter
+    "policy_themes.model.classifier.InputFrame.evil",    # longer than an allowed name
+    "policy_themes.model.classifier",                    # shorter
     "policy_themes_evil.pipeline.InputFrame",    # a look-alike package
     "sklearn.pipeline.Pipelines",
     "numpy.ndarray2",
@@ -272,7 +272,7 @@ def test_export_refuses_a_pipeline_it_could_not_load_again(trained_model_dir, tm
                                                            monkeypatch):
     marker = tmp_path / "code-ran"
     meta = json.loads((trained_model_dir / META_FILE).read_text(encoding="utf-8"))
-    monkeypatch.setattr("policy_themes.artifacts.load_pipeline",
+    monkeypatch.setattr("policy_themes.model.store.load_pipeline",
                         lambda model_dir: (CreatesMarker(marker), meta))
     out = tmp_path / "m.skops"
     out.write_bytes(b"old")
@@ -314,7 +314,8 @@ def test_without_skops_export_and_load_say_what_to_install(trained_model_dir, sh
 
 
 def test_importing_the_package_does_not_import_skops():
-    code = ("import sys, policy_themes.cli, policy_themes.prediction, policy_themes.sharing; "
+    code = ("import sys, policy_themes.cli, policy_themes.workflows.prediction, "
+            "policy_themes.model.sharing; "
             "print('skops' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
@@ -322,15 +323,15 @@ def test_importing_the_package_does_not_import_skops():
 
 
 def test_a_streaming_model_exports_and_loads(train_small_path, tmp_path):
-    from policy_themes.streaming import train_streaming
+    from policy_themes.model.streaming import train_streaming
 
     model_dir = tmp_path / "sgd"
     train_streaming([train_small_path], model_dir=model_dir, epochs=2, chunksize=30,
                     holdout=0.2, n_features=2**12)
     out = export_model(model_dir, tmp_path / "sgd.skops")
     foreign = {t for t in schema_types(out) if not t.startswith("builtins.")}
-    assert {"policy_themes.streaming.StreamingThemeClassifier",
-            "policy_themes.features.HashedNgrams"} <= foreign
+    assert {"policy_themes.model.streaming.StreamingThemeClassifier",
+            "policy_themes.features.blocks.HashedNgrams"} <= foreign
     assert foreign <= ALLOWED_TYPES
     texts = pd.read_csv(train_small_path)["text"].tolist() + TEXTS
     pd.testing.assert_frame_equal(load_model(out).predict(texts),

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from policy_themes.data import parse_themes
-from policy_themes.labeling import label_sentences
+from policy_themes.io.data import parse_themes
 from policy_themes.resources import resource_path
+from policy_themes.rules.labeling import label_sentences
 
 COLUMNS = ["text", "themes", "doc_id", "register", "speaker"]
 

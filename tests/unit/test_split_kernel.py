@@ -8,15 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policy_themes import sentences
-from policy_themes.sentences import (
+from policy_themes.text import sentences
+from policy_themes.text.sentences import (
     _BEFORE_NUMBER,
     _SENTENCE_STARTERS,
     _TITLES,
     document_spans,
     sentence_spans,
 )
-from policy_themes.split_kernel import (
+from policy_themes.text.split_kernel import (
     DECIMAL,
     LINE_BREAK,
     SPACE,

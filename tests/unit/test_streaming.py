@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from policy_themes.errors import ConfigError, DataError
-from policy_themes.evaluation import evaluate
-from policy_themes.prediction import load_model
-from policy_themes.streaming import StreamingThemeClassifier, train_streaming
+from policy_themes.evaluation.report import evaluate
+from policy_themes.model.streaming import StreamingThemeClassifier, train_streaming
+from policy_themes.workflows.prediction import load_model
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +95,9 @@ def test_partial_fit_needs_the_labels():
 def test_weak_features_reuse_the_labels_rule_scores(train_small_path):
     import pickle
 
-    from policy_themes.pipeline import make_frame
-    from policy_themes.streaming import _Featurize, build_streaming_pipeline
-    from policy_themes.taxonomy import load_taxonomy
+    from policy_themes.model.classifier import make_frame
+    from policy_themes.model.streaming import _Featurize, build_streaming_pipeline
+    from policy_themes.rules.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
     features = build_streaming_pipeline(taxonomy, n_features=2**10).named_steps["features"]
@@ -116,7 +116,7 @@ def test_weak_features_reuse_the_labels_rule_scores(train_small_path):
 
 
 def test_labels_are_encoded_for_the_classifier():
-    from policy_themes.streaming import encode_themes
+    from policy_themes.model.streaming import encode_themes
 
     classes = ["a", "b", "c", "none"]
     primary, targets = encode_themes([["b", "a"], ["none"], ["a"], ["c", "b", "a"]], classes)
@@ -142,7 +142,7 @@ def _sgd_heads_of_an_earlier_build(X, y, classes):
 
 
 def test_a_model_of_sgd_heads_from_an_earlier_build_still_predicts():
-    from policy_themes.compiled import _compile_heads
+    from policy_themes.model.arrays import _compile_heads
 
     rng = np.random.default_rng(0)
     X = rng.random((60, 5))
@@ -208,7 +208,7 @@ def test_the_training_process_leaves_the_hashing_to_the_workers(train_small_path
 
     code = (
         "import sys\n"
-        "from policy_themes.streaming import train_streaming\n"
+        "from policy_themes.model.streaming import train_streaming\n"
         f"train_streaming([{str(train_small_path)!r}], model_dir={str(tmp_path / 'm')!r}, "
         "chunksize=30, jobs=2, n_features=2**12)\n"
         "print('policy_themes.kernels' in sys.modules, 'numba' in sys.modules)\n")

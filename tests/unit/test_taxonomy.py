@@ -3,8 +3,8 @@ import re
 import pytest
 
 from policy_themes.errors import ConfigError
-from policy_themes.matching import normalize_text
-from policy_themes.taxonomy import NO_THEME, compile_pattern, load_taxonomy
+from policy_themes.rules.matching import normalize_text
+from policy_themes.rules.taxonomy import NO_THEME, compile_pattern, load_taxonomy
 
 THEME_IDS = [
     "foreign_policy_principles", "sovereignty_territorial_integrity", "security_defense",
@@ -71,7 +71,7 @@ def test_phrase_patterns_match_words_with_inflections(pattern, text, hit):
                                      "regional organi*ation*", "foreign polic*", "eu|nato summit*",
                                      "inviolability of * borders", "u.n."])
 def test_the_one_pass_matcher_agrees_with_the_pattern_regex(pattern):
-    from policy_themes.matching import PatternMatcher
+    from policy_themes.rules.matching import PatternMatcher
 
     texts = ["Within internationally recognised borders.", "Recognized borders hold.",
              "The World Trade Organization and regional organisations met.",

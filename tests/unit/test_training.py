@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policy_themes.artifacts import MODEL_FILE, file_sha256, save_trained
 from policy_themes.config import ThresholdConfig, load_train_config
 from policy_themes.errors import DataError
-from policy_themes.prediction import load_model
-from policy_themes.training import _splitter, choose_thresholds, train, train_model
+from policy_themes.model.store import MODEL_FILE, file_sha256, save_trained
+from policy_themes.workflows.prediction import load_model
+from policy_themes.workflows.training import _splitter, choose_thresholds, train, train_model
 
 PROBE = ["The two ministers discussed the new gas pipeline across the Caspian Sea.",
          "The consulate will issue emergency passports to stranded citizens.",
@@ -117,7 +117,7 @@ def test_training_gives_the_same_files_in_another_process(train_small_path, tmp_
     import subprocess
     import sys
 
-    code = ("import sys; from policy_themes.training import train; "
+    code = ("import sys; from policy_themes.workflows.training import train; "
             "from policy_themes.config import load_train_config; "
             "config = load_train_config().with_overrides(folds=0); "
             "train([sys.argv[1]], config=config, model_dir=sys.argv[2])")
@@ -291,8 +291,8 @@ def test_sample_weights_change_the_model(small, config, taxonomy):
 
 
 def test_drop_context_blanks_a_share_chosen_by_text_and_seed():
-    from policy_themes.pipeline import make_frame
-    from policy_themes.training import drop_context
+    from policy_themes.model.classifier import make_frame
+    from policy_themes.workflows.training import drop_context
 
     texts = [f"sentence {i}" for i in range(2000)]
     frame = make_frame(texts, ["ctx"] * 2000)
@@ -309,7 +309,7 @@ def test_train_reads_each_files_context_weight_and_measure(tmp_path, taxonomy):
     import pandas as pd
 
     from policy_themes.config import load_train_config
-    from policy_themes.training import _read_training_data
+    from policy_themes.workflows.training import _read_training_data
 
     first = tmp_path / "invented.csv"
     second = tmp_path / "real.csv"

@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from policy_themes.compiled import share_model_dir
-from policy_themes.prediction import load_model
-from policy_themes.workers import (
+from policy_themes.model.arrays import share_model_dir
+from policy_themes.parallel.workers import (
     EARLY_START_BYTES,
     holds_at_least,
     prepare_label_workers,
     prepare_predict_workers,
 )
+from policy_themes.workflows.prediction import load_model
 
 
 def test_holds_at_least_adds_up_files_and_folders(tmp_path):
@@ -43,7 +43,7 @@ def test_nothing_starts_for_one_job_or_a_small_input(tmp_path, trained_model_dir
 
 def test_the_model_a_directory_shares_is_the_one_load_model_reads(trained_model_dir,
                                                                    monkeypatch):
-    from policy_themes import compiled
+    from policy_themes.model import arrays as compiled
 
     monkeypatch.setattr(compiled, "_SHARED", {})
     share_model_dir(str(trained_model_dir))  # what the early fork server does
@@ -54,7 +54,7 @@ def test_the_model_a_directory_shares_is_the_one_load_model_reads(trained_model_
 
 PROBE = '''
 import os
-from policy_themes.prediction import _PredictChunk
+from policy_themes.workflows.prediction import _PredictChunk
 
 
 class Probe(_PredictChunk):
@@ -66,9 +66,9 @@ class Probe(_PredictChunk):
 SCRIPT = '''
 import json, sys
 import pandas as pd
-from policy_themes.parallel import map_chunks
-from policy_themes.prediction import load_model
-from policy_themes.workers import prepare_predict_workers
+from policy_themes.parallel.pool import map_chunks
+from policy_themes.workflows.prediction import load_model
+from policy_themes.parallel.workers import prepare_predict_workers
 from probe import Probe
 
 if __name__ == "__main__":
@@ -98,7 +98,7 @@ def test_workers_forked_from_an_early_server_predict_with_its_model(tmp_path, tr
 
 
 SPLIT_PROBE = '''
-from policy_themes import sentences
+from policy_themes.text import sentences
 
 
 def splitter_loaded(_):
@@ -107,8 +107,8 @@ def splitter_loaded(_):
 
 SPLIT_SCRIPT = '''
 import json, sys
-from policy_themes import workers
-from policy_themes.parallel import map_chunks
+from policy_themes.parallel import workers
+from policy_themes.parallel.pool import map_chunks
 from split_probe import splitter_loaded
 
 if __name__ == "__main__":

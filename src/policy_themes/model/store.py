@@ -1,0 +1,443 @@
+"""Save and load model directories: ``model.joblib``, ``model.json`` and the training report.
+
+A model directory is written completely into a temporary folder beside its target and then
+swapped in, under a lock, so a reader never sees a mix of two runs and an interrupted run leaves
+the previous model in place. Loading checks the SHA-256 recorded in ``model.json`` **before**
+unpickling: a joblib file is a pickle, and a pickle can run code, so only load models you trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from policy_themes.errors import ModelError
+
+__all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "save_model",
+           "load_pipeline", "load_compiled", "verify_model_file", "read_meta", "file_sha256",
+           "save_trained", "model_lock", "check_model_dir", "warn_versions"]
+
+MODEL_FILE = "model.joblib"
+COMPILED_FILE = "model.npz"
+META_FILE = "model.json"
+FORMAT_VERSION = 1
+_HELD_LOCKS: set[Path] = set()  # locks this process holds (train holds one while it saves)
+
+
+class ModelVersionWarning(UserWarning):
+    """The model was saved by another scikit-learn or package version."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 hex digest of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def model_lock(model_dir: Path):
+    """Hold an exclusive lock on a model directory while it is replaced.
+
+    The lock is re-entrant within a process: :func:`~train` holds it for
+    the whole run and :func:`save_model` takes it again.
+
+    Raises
+    ------
+    ModelError
+        If another live process holds the lock.
+    """
+    parent = model_dir.parent
+    if not parent.is_dir():
+        raise ModelError(f"{model_dir}: folder {parent} does not exist")
+    lock = parent / f".{model_dir.name}.lock"
+    key = lock.resolve()
+    if key in _HELD_LOCKS:
+        yield
+        return
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            if _lock_is_stale(lock):
+                with contextlib.suppress(OSError):
+                    lock.unlink()
+                continue
+            raise ModelError(f"{model_dir}: another run is writing this model directory "
+                             f"(lock {lock}); wait for it to finish") from None
+        except OSError as exc:
+            raise ModelError(f"{model_dir}: cannot write there ({exc.strerror or exc})") from None
+    else:
+        raise ModelError(f"{model_dir}: could not take the lock {lock}")
+    _HELD_LOCKS.add(key)
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        _HELD_LOCKS.discard(key)
+        with contextlib.suppress(OSError):
+            lock.unlink()
+
+
+def _lock_is_stale(lock: Path) -> bool:
+    """A lock whose process is gone (killed with SIGKILL, say) no longer counts."""
+    try:
+        pid = int(lock.read_text().strip() or "0")
+    except ValueError:
+        pid = 0
+    except OSError:
+        return False
+    if pid <= 0:
+        # a lock is written with its pid at once; one still empty after a minute is left over
+        return time.time() - lock.stat().st_mtime > 60
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def save_model(model_dir: str | Path, pipeline, meta: dict, *, write_extra=None) -> Path:
+    """Write a model directory atomically.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        Target directory; an existing one is replaced only once the new one is complete.
+    pipeline : Pipeline
+        The fitted pipeline, saved as ``model.joblib``.
+    meta : dict
+        Metadata for ``model.json``; the SHA-256 of ``model.joblib`` and versions are added.
+    write_extra : callable, default=None
+        Called with the temporary directory to add files (the training report).
+
+    Returns
+    -------
+    Path
+        The model directory.
+
+    Raises
+    ------
+    ModelError
+        If the folder cannot be written or another run holds the lock.
+    """
+    import joblib
+
+    model_dir = Path(model_dir)
+    with model_lock(model_dir):
+        _clean_leftovers(model_dir)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.{os.getpid()}.", suffix=".tmp",
+                                    dir=model_dir.parent))
+        try:
+            joblib.dump(pipeline, tmp / MODEL_FILE)  # uncompressed: 20x faster to write, 4x to read
+            hashes = {MODEL_FILE: file_sha256(tmp / MODEL_FILE)}
+            if _write_compiled(pipeline, tmp):
+                hashes[COMPILED_FILE] = file_sha256(tmp / COMPILED_FILE)
+            full_meta = {**_provenance(), **meta, "sha256": hashes}
+            (tmp / META_FILE).write_text(json.dumps(full_meta, indent=2, default=_json_default),
+                                         encoding="utf-8")
+            if write_extra is not None:
+                write_extra(tmp)
+            os.chmod(tmp, 0o755)
+            _swap_in(tmp, model_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return model_dir
+
+
+def _clean_leftovers(model_dir: Path) -> None:
+    """Under the lock: put back a model directory whose swap was cut short (the process killed
+    between the two renames) and remove folders that runs killed outright left behind."""
+    from policy_themes.io.data import process_alive
+
+    name = re.escape(model_dir.name)
+    pattern = re.compile(rf"\.{name}\.(?:old-(\d+)|(\d+)\.[a-z0-9_]+\.tmp)")
+    leftovers = []
+    for candidate in model_dir.parent.glob(f".{glob.escape(model_dir.name)}.*"):
+        match = pattern.fullmatch(candidate.name)
+        if match and candidate.is_dir() and not process_alive(int(match.group(1) or
+                                                                  match.group(2))):
+            leftovers.append(candidate)
+    old = [c for c in leftovers if ".old-" in c.name and (c / META_FILE).is_file()]
+    if old and not model_dir.exists():
+        os.replace(old[0], model_dir)
+        leftovers.remove(old[0])
+    for leftover in leftovers:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, model_dir: Path) -> None:
+    """Replace ``model_dir`` by ``tmp`` with two renames; the old one is deleted afterwards."""
+    old = None
+    if model_dir.exists():
+        if not (model_dir / META_FILE).exists() and any(model_dir.iterdir()):
+            raise ModelError(f"{model_dir}: exists and is not a model directory; choose another "
+                             "--model-dir")
+        old = model_dir.parent / f".{model_dir.name}.old-{os.getpid()}"
+        os.replace(model_dir, old)
+    os.replace(tmp, model_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _provenance() -> dict:
+    import sklearn
+
+    from policy_themes import __version__
+
+    return {
+        "format": FORMAT_VERSION,
+        "package_version": __version__,
+        "sklearn_version": sklearn.__version__,
+        "python_version": platform.python_version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def read_meta(model_dir: str | Path) -> dict:
+    """Read and check ``model.json`` of a model directory.
+
+    Raises
+    ------
+    ModelError
+        If the directory or its metadata is missing, unreadable or of an unknown format.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"no model at {model_dir}; run `policy-themes train` first")
+    meta_path = model_dir / META_FILE
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{model_dir}: no {META_FILE}; not a model directory") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{meta_path}: unreadable or damaged ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ModelError(f"{meta_path}: model format {found!r} is not {FORMAT_VERSION}; retrain "
+                         "it with this version of policy-themes")
+    return meta
+
+
+def _write_compiled(pipeline, folder: Path) -> bool:
+    """Write ``model.npz`` (the pipeline as arrays) when the pipeline can be compiled."""
+    from policy_themes.model.arrays import compile_pipeline
+
+    arrays = compile_pipeline(pipeline)
+    if arrays is None:
+        return False
+    with open(folder / COMPILED_FILE, "wb") as handle:
+        np.savez(handle, **arrays)
+    return True
+
+
+def load_compiled(model_dir: str | Path, meta: dict):
+    """The :class:`~policy_themes.model.arrays.CompiledModel` of a model directory, or None when it
+    has no ``model.npz`` listed in ``model.json``.
+
+    Raises
+    ------
+    ModelError
+        If ``model.npz`` does not match its SHA-256 in ``model.json`` or cannot be read.
+    """
+    from policy_themes.model.arrays import CompiledModel
+
+    expected = (meta.get("sha256") or {}).get(COMPILED_FILE)
+    path = Path(model_dir) / COMPILED_FILE
+    if expected is None:
+        return None
+    if not path.is_file() or file_sha256(path) != expected:
+        raise ModelError(f"{path}: missing, or its SHA-256 does not match {META_FILE}; the model "
+                         "directory is damaged: retrain it")
+    try:
+        return CompiledModel.load(path, sha256=expected, checked=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means a damaged file
+        raise ModelError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); retrain "
+                         "it") from None
+
+
+def verify_model_file(model_dir: Path, meta: dict) -> Path:
+    """Check that ``model.joblib`` exists and matches its SHA-256 in ``model.json`` (without
+    unpickling it); return its path.
+
+    Raises
+    ------
+    ModelError
+        If it is missing or does not match.
+    """
+    model_path = Path(model_dir) / MODEL_FILE
+    if not model_path.is_file():
+        raise ModelError(f"{model_dir}: no {MODEL_FILE}; retrain with `policy-themes train`")
+    expected = (meta.get("sha256") or {}).get(MODEL_FILE)
+    if expected != file_sha256(model_path):
+        raise ModelError(f"{model_path}: SHA-256 does not match {META_FILE}; the file is damaged "
+                         "or was replaced, and is not loaded (a joblib file can run code: load "
+                         "only models from trusted sources)")
+    return model_path
+
+
+def load_pipeline(model_dir: str | Path) -> tuple[object, dict]:
+    """Verify and load the pipeline of a model directory.
+
+    The SHA-256 of ``model.joblib`` must match ``model.json`` before anything is unpickled.
+
+    Returns
+    -------
+    pipeline : Pipeline
+    meta : dict
+
+    Raises
+    ------
+    ModelError
+        If the directory is missing, the hash does not match, or the file is damaged.
+
+    Warns
+    -----
+    ModelVersionWarning
+        If the model was saved with another scikit-learn or package version.
+    """
+    import joblib
+
+    model_dir = Path(model_dir)
+    meta = read_meta(model_dir)
+    model_path = verify_model_file(model_dir, meta)
+    warn_versions(meta, model_dir)
+    try:
+        pipeline = joblib.load(model_path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
+        raise ModelError(f"{model_path}: cannot be loaded ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); retrain it") from None
+    return pipeline, meta
+
+
+def warn_versions(meta: dict, model_dir: Path) -> None:
+    """Warn (``ModelVersionWarning``) when ``meta`` was saved by another scikit-learn or
+    policy-themes version; used for joblib and skops models alike."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from policy_themes import __version__
+
+    try:
+        sklearn_version = version("scikit-learn")
+    except PackageNotFoundError:
+        sklearn_version = None
+    for name, saved, running in (("scikit-learn", meta.get("sklearn_version"), sklearn_version),
+                                 ("policy-themes", meta.get("package_version"), __version__)):
+        if saved and running and saved != running:
+            warnings.warn(f"{model_dir} was trained with {name} {saved}, this is {running}: "
+                          "predictions may differ; retrain with `policy-themes train` to be sure",
+                          ModelVersionWarning, stacklevel=3)
+
+
+def check_model_dir(model_dir: str | Path) -> Path:
+    """Check, before any work, that a model directory can be written there.
+
+    Raises
+    ------
+    ModelError
+        If the parent folder is missing, or the path is a file or a non-empty folder that is not
+        a model directory.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.parent.is_dir():
+        raise ModelError(f"{model_dir}: folder {model_dir.parent} does not exist")
+    if model_dir.exists():
+        if not model_dir.is_dir():
+            raise ModelError(f"{model_dir}: exists and is not a folder; choose another --model-dir")
+        if not (model_dir / META_FILE).exists() and any(model_dir.iterdir()):
+            raise ModelError(f"{model_dir}: exists and is not a model directory; choose another "
+                             "--model-dir")
+    return model_dir
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (Path,)):
+        return str(value)
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def save_trained(result, model_dir: str | Path) -> Path:
+    """Save a :class:`~TrainResult` as a model directory with its report.
+
+    Returns
+    -------
+    Path
+        The model directory.
+    """
+    taxonomy = result.taxonomy
+    meta = {
+        "name": Path(model_dir).name,
+        "taxonomy": {"name": taxonomy.name, "ids": taxonomy.ids,
+                     "fingerprint": taxonomy.fingerprint, "source": taxonomy.source},
+        "config": result.config.to_dict(),
+        "config_source": result.config.source,
+        "training_data": {"files": result.data_files, "sentences": result.n_sentences,
+                          "fingerprint": result.fingerprint, "weak_labels": result.weak,
+                          "primary_counts": result.primary_counts},
+        "data_findings": [f.to_dict() for f in getattr(result, "findings", [])],
+        "cv_metrics": _headline(result.cv_metrics),
+        "thresholds": result.thresholds,
+        "platform": {"python": sys.version.split()[0], "machine": platform.machine()},
+    }
+    if result.config.uses_embeddings:
+        from policy_themes.features.embeddings import fitted_embedding_models
+
+        for name, version in fitted_embedding_models(result.pipeline).items():
+            meta["embeddings"] = {"model": name, "version": version}
+
+    def write_report(folder: Path) -> None:
+        if result.cv_metrics is None:
+            return
+        from policy_themes.evaluation.report import EvalReport
+
+        report = EvalReport(metrics=result.cv_metrics, baselines={},
+                            texts=result.cv_predictions["text"].tolist(),
+                            title=f"Training report: {Path(model_dir).name} "
+                                  f"({result.config.cv.folds}-fold cross-validation)",
+                            meta={"training data": ", ".join(result.data_files),
+                                  "sentences": result.n_sentences,
+                                  "taxonomy": taxonomy.name})
+        report.write(folder)
+
+    return save_model(model_dir, result.pipeline, meta, write_extra=write_report)
+
+
+_HEADLINE_KEYS = ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "weighted_f1",
+                  "top3_accuracy", "set_micro_f1", "set_micro_f1_ci", "set_macro_f1",
+                  "subset_accuracy",
+                  "hamming_loss", "brier", "ece")
+
+
+def _headline(metrics: dict | None) -> dict | None:
+    if metrics is None:
+        return None
+    return {k: metrics[k] for k in _HEADLINE_KEYS if k in metrics}

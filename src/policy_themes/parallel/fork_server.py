@@ -1,0 +1,40 @@
+"""Imported by the fork server of :func:`~policy_themes.parallel.pool.map_chunks` only, last, before
+it forks any worker: calls each ``module:function`` with its argument that the run named (in
+the environment variable :data:`~policy_themes.parallel.pool.SHARE_ENV`), so that what they load is
+shared by every worker forked afterwards, then freezes what the server holds (``gc.freeze``):
+the workers' garbage collections no longer walk the objects of the imported modules and the
+model, which also keeps their pages shared.
+
+A failure here costs only time: the workers then load what they need themselves, and report
+any error as they would have.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+
+from policy_themes.parallel.pool import SHARE_ENV
+
+
+def _share_from_environment() -> None:
+    raw = os.environ.pop(SHARE_ENV, None)  # not inherited by the workers
+    if not raw:
+        return
+    try:
+        shares = json.loads(raw)
+    except ValueError:
+        return
+    for pair in shares:
+        try:
+            target, argument = pair
+            module, _, function = target.partition(":")
+            getattr(importlib.import_module(module), function)(argument)
+        except Exception:  # noqa: BLE001 - the fork server must start whatever happens here
+            pass
+
+
+_share_from_environment()
+gc.freeze()

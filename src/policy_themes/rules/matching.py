@@ -1,0 +1,507 @@
+"""Find every rule's pattern matches in a batch of sentences with one pass of Aho-Corasick.
+
+Matching happens on *normalised* text: lower case, every run of characters other than letters and
+digits replaced by one space, each sentence padded with a space at both ends. A phrase pattern is
+normalised the same way, so ``U.N.`` matches ``u n`` and word boundaries are spaces. Each phrase
+gives an Aho-Corasick key (its literal text up to the first ``*``); a key without a wildcard, or
+whose only wildcard ends the phrase, is a match by itself, any other is checked with a small
+anchored regex. ``re:`` patterns are regular expressions run over the normalised batch.
+
+One automaton pass over the batch replaces one regex scan per rule, which is what lets the rules
+label an archive of a million sentences in a couple of minutes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["normalize_text", "normalize_batch", "normalize_batch_bytes", "compile_rule_regex",
+           "phrase_variants", "phrase_regex", "phrase_keys", "PatternMatcher", "KeyAutomaton",
+           "MAX_TABLE_CELLS", "Matches", "drop_excluded"]
+
+_NON_WORD = re.compile(r"(?:[^\w\n]|_)+")
+# a word of letters and digits, with * anywhere after its first letter, or a bare *
+_PHRASE_TOKEN = re.compile(r"[^\W_]+(?:\*[^\W_]*)*|\*")
+_SEPARATOR = "\n"
+_MAX_HYPHEN_VARIANTS = 8
+_MAX_KEYS = 5000
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case ``text`` and replace every run of non-alphanumeric characters by one space.
+
+    The result is padded with a space at both ends; line breaks become spaces.
+
+    Examples
+    --------
+    >>> normalize_text("The U.N.'s multi-vector  policy!")
+    ' the u n s multi vector policy '
+    """
+    return " " + _NON_WORD.sub(" ", str(text).lower().replace("\n", " ")).strip() + " "
+
+
+def normalize_batch(texts: Sequence[str]) -> str:
+    """Normalise a batch of texts like :func:`normalize_text`, as one string, ``"\\n"`` between.
+
+    Line breaks inside a text become spaces, so the i-th line of the result is the i-th text.
+
+    Examples
+    --------
+    >>> normalize_batch(["The U.N.'s policy!", "Gas"])
+    ' the u n s policy \\n gas '
+    """
+    return normalize_batch_bytes(texts).tobytes().decode("utf-8")
+
+
+def normalize_batch_bytes(texts: Sequence[str], *, compiled: bool = False) -> np.ndarray:
+    """:func:`normalize_batch` as UTF-8 bytes (a uint8 array), computed with array operations.
+
+    ASCII bytes go through a lookup table; characters of two or three UTF-8 bytes (the Basic
+    Multilingual Plane) are decoded with array operations and blanked unless they are letters or
+    digits; the rare text with characters beyond it goes through the Unicode-aware regex first.
+    The result is the same as the regex over the whole batch. With ``compiled``, the array
+    operations run as one loop compiled by Numba (:func:`~policy_themes.kernels.normalized_codes`;
+    the whole call 1.5x faster; only for a process that has Numba loaded anyway).
+    """
+    pieces = [str(t).lower().replace("\n", " ") for t in texts]
+    raw = np.frombuffer(" \n ".join(pieces).encode("utf-8"), dtype=np.uint8)
+    if raw.size and raw.max() >= 0xF0:  # a character of four UTF-8 bytes somewhere
+        pieces = [_NON_WORD.sub(" ", t) if not t.isascii() and max(t) > "\uffff" else t
+                  for t in pieces]
+        raw = np.frombuffer(" \n ".join(pieces).encode("utf-8"), dtype=np.uint8)
+    if compiled:
+        from policy_themes.kernels import normalized_codes
+
+        codes = np.empty(len(raw) + 2, dtype=np.uint8)
+        # a copy of the length filled, as the array code gives: a view would hold the whole buffer
+        return codes[:normalized_codes(raw, _ASCII_TABLE, _bmp_alphanumeric(), codes)].copy()
+    codes = np.empty(len(raw) + 2, dtype=np.uint8)
+    codes[0] = codes[-1] = _SPACE_BYTE
+    codes[1:-1] = _ASCII_TABLE[raw]
+    _blank_non_alphanumeric(codes)
+    is_space = codes[1:-1] == _SPACE_BYTE
+    # a run of spaces keeps its first (the padding is outside the runs)
+    keep = np.ones(len(codes), dtype=bool)
+    keep[2:-1] = ~(is_space[1:] & is_space[:-1])
+    return codes[keep]
+
+
+def _blank_non_alphanumeric(codes: np.ndarray) -> None:
+    """Turn every byte of a two- or three-byte character that is not alphanumeric into a space.
+
+    Four-byte characters are left alone: their texts were normalised by the regex already.
+    """
+    leads = np.flatnonzero(codes >= 0xC0)
+    if leads.size == 0:
+        return
+    leads = leads[codes[leads] < 0xF0]
+    first = codes[leads].astype(np.int64)
+    second = codes[leads + 1].astype(np.int64) & 0x3F
+    two = first < 0xE0
+    point = np.where(two, (first & 0x1F) << 6 | second, 0)
+    three = np.flatnonzero(~two)
+    third = codes[leads[three] + 2].astype(np.int64) & 0x3F
+    point[three] = (first[three] & 0x0F) << 12 | second[three] << 6 | third
+    blank = ~_bmp_alphanumeric()[point]
+    for offset in range(3):
+        at = leads[blank & ((offset < 2) | ~two)] + offset
+        codes[at] = _SPACE_BYTE
+
+
+def _bmp_alphanumeric() -> np.ndarray:
+    """Whether each character of the Basic Multilingual Plane is a letter or digit (``\\w``
+    without ``_``), built on first use."""
+    global _BMP_ALPHANUMERIC
+    if _BMP_ALPHANUMERIC is None:
+        _BMP_ALPHANUMERIC = np.array([chr(c).isalnum() for c in range(0x10000)], dtype=bool)
+    return _BMP_ALPHANUMERIC
+
+
+_BMP_ALPHANUMERIC: np.ndarray | None = None
+
+
+def _ascii_table() -> np.ndarray:
+    """Byte → byte: ASCII letters and digits kept (lower case), line feed kept, other ASCII
+    bytes → space, bytes of non-ASCII characters kept."""
+    table = np.arange(256, dtype=np.uint8)
+    for code in range(128):
+        char = chr(code)
+        if not (char.isalnum() or char == "\n"):
+            table[code] = ord(" ")
+    return table
+
+
+_SPACE_BYTE = ord(" ")
+_ASCII_TABLE = _ascii_table()
+
+
+def compile_rule_regex(body: str) -> re.Pattern:
+    """Compile the regex of a ``re:`` pattern, which runs on normalised (lower-case) text.
+
+    Case is ignored only when the regex spells an upper-case letter (outside escapes such as
+    ``\\D``): on lower-case text it changes nothing else, and without it Python's regex engine
+    can jump to a literal start (`` resolution``) instead of trying every position.
+    """
+    letters = re.sub(r"\\.", "", body)
+    flags = re.IGNORECASE if any(c.isupper() for c in letters) else 0
+    return re.compile(body, flags)
+
+
+Phrase = tuple[tuple[str, ...], ...]  # words, each a tuple of alternatives
+
+
+def phrase_variants(pattern: str) -> list[Phrase]:
+    """The normalised forms of a phrase pattern, as words of alternatives.
+
+    Hyphens count as spaces, and as nothing (``multi-vector`` gives ``multi vector`` and
+    ``multivector``); ``a|b`` in a word gives alternatives, each normalised like the text
+    (``u.n.`` → ``u n``, which may hold several words); ``*`` is kept.
+    """
+    lowered = pattern.lower()
+    pieces = re.split(r"[-\u2010\u2011\u2012\u2013]", lowered)
+    if 1 < len(pieces) <= 4:
+        joins = itertools.product(("-", ""), repeat=len(pieces) - 1)
+        forms = [pieces[0] + "".join(sep + piece for sep, piece in zip(choice, pieces[1:]))
+                 for choice in itertools.islice(joins, _MAX_HYPHEN_VARIANTS)]
+    else:
+        forms = [lowered]
+    variants: list[Phrase] = []
+    for form in forms:
+        words = tuple(w for w in (_normalise_word(t) for t in form.split()) if w)
+        if words and words not in variants:
+            variants.append(words)
+    return variants
+
+
+def _normalise_word(word: str) -> tuple[str, ...]:
+    """Normalise each ``|`` alternative of a pattern word like the text."""
+    alternatives = []
+    for alternative in word.split("|"):
+        parts = _PHRASE_TOKEN.findall(alternative)
+        if parts:
+            alternatives.append(" ".join(parts))
+    return tuple(dict.fromkeys(alternatives))
+
+
+def phrase_regex(*phrases: Phrase) -> re.Pattern:
+    """Regex for normalised phrases (any of them), anchored at the space before it.
+
+    ``*`` alone is one word, ``word*`` a word starting so, ``a|b`` either alternative.
+    """
+    bodies = [" ".join(_word_regex(w) for w in phrase) for phrase in phrases]
+    body = bodies[0] if len(bodies) == 1 else "(?:" + "|".join(bodies) + ")"
+    return re.compile(" " + body + "(?= )")
+
+
+def _word_regex(alternatives: tuple[str, ...]) -> str:
+    options = []
+    for alternative in alternatives:
+        if alternative == "*":
+            options.append(r"[^\W_]+")
+        else:  # each * inside or at the end of a word: any letters and digits
+            options.append(r"[^\W_]*".join(re.escape(part) for part in alternative.split("*")))
+    return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
+
+
+def phrase_keys(phrase: Phrase) -> list[tuple[str, re.Pattern | None]]:
+    """Aho-Corasick keys of a normalised phrase, each with the regex that confirms a hit.
+
+    A key is the phrase's literal text up to its first wildcard, one key per combination of
+    ``|`` alternatives. A phrase without wildcards, or whose wildcards only end its last word,
+    needs no confirmation.
+
+    Raises
+    ------
+    ValueError
+        If the phrase starts with a bare ``*`` or expands to too many keys.
+    """
+    first_open = next((i for i, alts in enumerate(phrase) if any("*" in a for a in alts)), None)
+    if first_open is None:
+        return [(" " + " ".join(c) + " ", None) for c in _combinations(phrase)]
+    last = len(phrase) - 1
+    if first_open == last and all(a != "*" and "*" not in a[:-1] for a in phrase[last]):
+        heads = _combinations(phrase[:last])
+        keys = []
+        for alternative in phrase[last]:
+            tail = alternative[:-1] if alternative.endswith("*") else alternative + " "
+            keys += [(" " + " ".join((*h, tail)), None) for h in heads]
+        return keys
+    literal = [a.split("*")[0] for a in phrase[first_open]]
+    if first_open == 0 and not all(literal):
+        raise ValueError("a phrase cannot start with a bare *")
+    verifier = phrase_regex(phrase)
+    heads = _combinations(phrase[:first_open])
+    ends = dict.fromkeys((" " + a) if a else " " for a in literal)
+    return [((" " + " ".join(h) if h else "") + end, verifier) for h in heads for end in ends]
+
+
+def _combinations(words) -> list[tuple[str, ...]]:
+    count = 1
+    for alternatives in words:
+        count *= len(alternatives)
+    if count > _MAX_KEYS:
+        raise ValueError(f"the | alternatives expand to {count} phrases (at most {_MAX_KEYS})")
+    return list(itertools.product(*words))
+
+
+@dataclass
+class Matches:
+    """Pattern matches of a batch: rule index, sentence index, start and end (normalised text)."""
+
+    rule: np.ndarray
+    sentence: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+
+class KeyAutomaton:
+    """An Aho-Corasick automaton over the UTF-8 bytes of a set of keys, as a full transition
+    table (one step per byte of text, the failure links folded in), scanned by
+    :func:`~policy_themes.kernels.automaton_hits`.
+
+    Parameters
+    ----------
+    keys : sequence of str
+        Distinct, non-empty keys; a hit names its key by its index here.
+    """
+
+    def __init__(self, keys: Sequence[str]):
+        encoded = [key.encode("utf-8") for key in keys]
+        alphabet = sorted({byte for key in encoded for byte in key})
+        self.classes = np.zeros(256, dtype=np.int32)
+        self.classes[alphabet] = np.arange(1, len(alphabet) + 1)
+        children: list[dict[int, int]] = [{}]
+        ending: list[int] = [-1]  # the key that ends in each state of the trie
+        for number, key in enumerate(encoded):
+            state = 0
+            for byte in key:
+                step = int(self.classes[byte])
+                if step not in children[state]:
+                    children[state][step] = len(children)
+                    children.append({})
+                    ending.append(-1)
+                state = children[state][step]
+            ending[state] = number
+        delta = np.zeros((len(children), len(alphabet) + 1), dtype=np.int32)
+        fail = [0] * len(children)
+        outputs: list[list[int]] = [[] for _ in children]
+        queue = deque(children[0].values())
+        delta[0, list(children[0])] = list(children[0].values())
+        while queue:  # breadth first: a state's failure state is complete before it
+            state = queue.popleft()
+            outputs[state] = ([ending[state]] if ending[state] >= 0 else []) + \
+                outputs[fail[state]]
+            delta[state] = delta[fail[state]]
+            for step, child in children[state].items():
+                delta[state, step] = child
+                fail[child] = int(delta[fail[state], step])
+                queue.append(child)
+        self.out_indptr = np.zeros(len(children) + 1, dtype=np.int64)
+        self.out_indptr[1:] = np.cumsum([len(o) for o in outputs])
+        self.out_keys = np.array([k for o in outputs for k in o], dtype=np.int32)
+        # what the scan steps through, kept instead of the table of next states: each cell the
+        # row offset of the next state (no multiplication in the chain of steps, each waiting
+        # for the one before), encoded as -offset - 1 where keys end in the next state
+        self.n_classes = delta.shape[1]
+        offsets = delta.astype(np.int64) * self.n_classes
+        ends_keys = np.diff(self.out_indptr) > 0
+        self.jump = np.where(ends_keys[delta], -offsets - 1, offsets).astype(np.int32).ravel()
+
+    def hits(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The byte where each occurrence of a key in ``codes`` ends (inclusive) and the key's
+        index, in text order (at one end, longer keys first)."""
+        from policy_themes.kernels import automaton_hits
+
+        room = len(codes) // 16 + 1024
+        while True:
+            ends = np.empty(room, dtype=np.int64)
+            keys = np.empty(room, dtype=np.int32)
+            found = automaton_hits(codes, self.classes, self.jump, self.n_classes,
+                                   self.out_indptr, self.out_keys, ends, keys)
+            if found <= room:
+                return ends[:found], keys[:found]
+            room = found
+
+
+MAX_TABLE_CELLS = 1 << 24  # 64 MB of int32 transitions: beyond, a process is better off without
+
+
+def _table_cells(keys: Sequence[str]) -> int:
+    """An upper bound on the cells of :class:`KeyAutomaton`'s table for ``keys``: a state per
+    byte of the keys and the root, a column per distinct byte and one for the others."""
+    encoded = [key.encode("utf-8") for key in keys]
+    return (1 + sum(map(len, encoded))) * (1 + len({b for key in encoded for b in key}))
+
+
+def _characters(offsets: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
+    """Byte offsets (sorted) as character offsets, ``extra`` being the bytes that continue a
+    character (None: one byte each)."""
+    offsets = offsets.astype(np.int64)
+    if extra is None or not len(extra):
+        return offsets
+    return offsets - np.searchsorted(extra, offsets)
+
+
+class PatternMatcher:
+    """Match the patterns and exclusions of many rules in one pass.
+
+    Parameters
+    ----------
+    rules : sequence of (patterns, exclude) pairs
+        Each rule's pattern strings and exclusion strings.
+    compiled : bool, default=False
+        Scan with :class:`KeyAutomaton` (a loop compiled by Numba, about twice as fast) rather
+        than with pyahocorasick; the matches are the same. Worth it in a process that loads
+        Numba anyway (one that predicts); elsewhere loading it costs more than it saves. A
+        taxonomy whose transition table could pass :data:`MAX_TABLE_CELLS` (about 1 M for the
+        default one) is scanned with pyahocorasick all the same.
+    """
+
+    def __init__(self, rules: Sequence[tuple[Sequence[str], Sequence[str]]], *,
+                 compiled: bool = False):
+        self.n_rules = len(rules)
+        keys: dict[str, list[tuple[int, bool, int, re.Pattern | None]]] = {}
+        self._regexes: list[tuple[int, bool, re.Pattern]] = []
+        for index, (patterns, exclude) in enumerate(rules):
+            for is_exclusion, group in ((False, patterns), (True, exclude)):
+                for pattern in group:
+                    self._add(pattern, index, is_exclusion, keys)
+        # each key's entries, as arrays: rule, exclusion, key length (characters), verifier
+        entries = [entry for key_entries in keys.values() for entry in key_entries]
+        self._verifiers = list(dict.fromkeys(e[3] for e in entries if e[3] is not None))
+        verifier_index = {v: i for i, v in enumerate(self._verifiers)}
+        self._entry_indptr = np.zeros(len(keys) + 1, dtype=np.int64)
+        self._entry_indptr[1:] = np.cumsum([len(e) for e in keys.values()])
+        self._entry_rule = np.array([e[0] for e in entries], dtype=np.int64)
+        self._entry_exclusion = np.array([e[1] for e in entries], dtype=bool)
+        self._entry_length = np.array([e[2] for e in entries], dtype=np.int64)
+        self._entry_verifier = np.array([-1 if e[3] is None else verifier_index[e[3]]
+                                         for e in entries], dtype=np.int64)
+        self._keys = list(keys)
+        self._automaton = None  # built on first use
+        self.compiled = compiled and _table_cells(self._keys) <= MAX_TABLE_CELLS
+
+    def _add(self, pattern: str, rule: int, exclusion: bool, keys: dict) -> None:
+        if pattern.startswith("re:"):
+            self._regexes.append((rule, exclusion, compile_rule_regex(pattern[3:])))
+            return
+        for normalised in phrase_variants(pattern):
+            for key, verifier in phrase_keys(normalised):
+                keys.setdefault(key, []).append((rule, exclusion, len(key), verifier))
+
+    def find(self, texts: Sequence[str], normalized: str | np.ndarray | None = None
+             ) -> tuple[Matches, Matches, np.ndarray]:
+        """Find pattern and exclusion matches in a batch (``normalized``: the batch's
+        :func:`normalize_batch`, or its :func:`normalize_batch_bytes`, when the caller has it
+        already).
+
+        Returns
+        -------
+        patterns : Matches
+            Pattern matches.
+        exclusions : Matches
+            Exclusion matches.
+        starts : ndarray
+            Start of each sentence in the normalised batch.
+        """
+        if normalized is None:  # as bytes: normalize_batch would decode them, to be encoded here
+            normalized = normalize_batch_bytes(texts, compiled=self.compiled)
+        if isinstance(normalized, np.ndarray):
+            codes, joined = normalized, normalized.tobytes().decode("utf-8")
+        else:
+            joined = normalized
+            codes = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
+        # where characters take several bytes: the bytes that continue a character
+        extra = None if len(codes) == len(joined) else np.flatnonzero((codes & 0xC0) == 0x80)
+        starts = np.concatenate(([0], _characters(np.flatnonzero(codes == 10), extra) + 1))
+        rule, exclusion, start, end = self._key_matches(joined, codes, extra)
+        for regex_rule, regex_exclusion, regex in self._regexes:
+            spans = [(m.start(), m.end()) for m in regex.finditer(joined)]
+            if spans:
+                found = np.array(spans, dtype=np.int64)
+                rule = np.concatenate([rule, np.full(len(found), regex_rule)])
+                exclusion = np.concatenate([exclusion, np.full(len(found), regex_exclusion)])
+                start = np.concatenate([start, found[:, 0]])
+                end = np.concatenate([end, found[:, 1]])
+        return (self._as_matches(rule[~exclusion], start[~exclusion], end[~exclusion], starts),
+                self._as_matches(rule[exclusion], start[exclusion], end[exclusion], starts),
+                starts)
+
+    def _key_matches(self, joined: str, codes: np.ndarray, extra: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rule, exclusion flag, start and end (characters) of each match of a key's entry,
+        confirmed by its verifier where it has one: in text order."""
+        if not self._keys:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, np.zeros(0, dtype=bool), empty, empty
+        ends, keys = self._hits(joined, codes, extra)
+        first = self._entry_indptr[keys]
+        counts = self._entry_indptr[keys + 1] - first
+        hit = np.repeat(np.arange(len(keys)), counts)
+        # the entries of each hit's key, one after the other
+        entry = first[hit] + np.arange(len(hit)) - np.repeat(np.cumsum(counts) - counts, counts)
+        end = ends[hit] + 1
+        start = end - self._entry_length[entry]  # the space before the phrase
+        verifier = self._entry_verifier[entry]
+        keep = verifier < 0
+        check = np.flatnonzero(~keep)
+        verifiers = self._verifiers
+        for i, v, at in zip(check.tolist(), verifier[check].tolist(), start[check].tolist()):
+            match = verifiers[v].match(joined, at)
+            if match is not None:
+                keep[i] = True
+                end[i] = match.end()
+        return (self._entry_rule[entry][keep], self._entry_exclusion[entry][keep],
+                start[keep] + 1, end[keep])
+
+    def _hits(self, joined: str, codes: np.ndarray, extra: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """The character where each occurrence of a key ends (inclusive) and the key's index,
+        in text order."""
+        if self.compiled:
+            if self._automaton is None:
+                self._automaton = KeyAutomaton(self._keys)
+            ends, keys = self._automaton.hits(codes)
+            return _characters(ends, extra), keys
+        if self._automaton is None:
+            import ahocorasick
+
+            self._automaton = ahocorasick.Automaton()
+            for number, key in enumerate(self._keys):
+                self._automaton.add_word(key, number)
+            self._automaton.make_automaton()
+        found = np.array(list(self._automaton.iter(joined)), dtype=np.int64).reshape(-1, 2)
+        return found[:, 0], found[:, 1]
+
+    @staticmethod
+    def _as_matches(rule: np.ndarray, start: np.ndarray, end: np.ndarray,
+                    starts: np.ndarray) -> Matches:
+        sentence = np.searchsorted(starts, start, side="right") - 1
+        return Matches(rule.astype(np.int64), sentence, start.astype(np.int64),
+                       end.astype(np.int64))
+
+
+def drop_excluded(patterns: Matches, exclusions: Matches) -> np.ndarray:
+    """Boolean mask of the pattern matches that no exclusion match of the same rule overlaps."""
+    keep = np.ones(len(patterns.rule), dtype=bool)
+    if len(exclusions.rule) == 0:
+        return keep
+    for rule in np.unique(exclusions.rule):
+        ex = exclusions.rule == rule
+        order = np.argsort(exclusions.start[ex], kind="stable")
+        ex_start = exclusions.start[ex][order]
+        ex_end_max = np.maximum.accumulate(exclusions.end[ex][order])
+        mine = np.flatnonzero(patterns.rule == rule)
+        if mine.size == 0:
+            continue
+        # the exclusions starting before a match ends overlap it if any of them ends after it starts
+        last = np.searchsorted(ex_start, patterns.end[mine], side="left") - 1
+        overlapped = (last >= 0) & (ex_end_max[np.maximum(last, 0)] > patterns.start[mine])
+        keep[mine[overlapped]] = False
+    return keep

@@ -1,0 +1,340 @@
+"""Load and validate a taxonomy config: theme ids, names, descriptions and labeling rules.
+
+A taxonomy file is YAML::
+
+    name: default
+    themes:
+      - id: energy_diplomacy
+        name: Energy diplomacy
+        description: oil, gas, pipelines, energy security ...
+        rules:
+          - name: energy_hydrocarbons
+            patterns: ["oil", "natural gas", "pipeline*", "re:\\bLNG\\b"]
+            exclude: ["with great energy"]
+
+Patterns are matched case-insensitively on whole words, punctuation ignored (``U.N.`` is the
+words "u n"). In a phrase, ``word*`` matches any word starting so (``cooperat*`` matches
+cooperation, cooperating ...), ``*`` alone matches any one word, ``a|b`` matches either
+alternative (join the words of a multi-word alternative with ``_``: ``un|african_union``), and a
+hyphen is optional (``multi-vector`` matches "multi vector" and "multivector"). A pattern
+starting with ``re:`` is a Python regular expression run over the normalised sentence (lower
+case, each run of other characters than letters and digits replaced by one space). An exclusion
+pattern cancels a rule's match that it overlaps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policy_themes.errors import ConfigError
+from policy_themes.resources import resource_path
+
+__all__ = [
+    "NO_THEME",
+    "THEME_SEP",
+    "Rule",
+    "Theme",
+    "Taxonomy",
+    "load_taxonomy",
+    "default_taxonomy_path",
+    "compile_pattern",
+]
+
+NO_THEME = "none"
+THEME_SEP = ";"  # joins the ids of a theme set in a table cell
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_TOP_KEYS = {"name", "version", "description", "themes"}
+_THEME_KEYS = {"id", "name", "description", "rules"}
+_THEME_REQUIRED = ("id", "name", "description")
+_RULE_KEYS = {"name", "patterns", "exclude", "weight"}
+
+
+def default_taxonomy_path() -> Path:
+    """Return the path of the taxonomy shipped with the package (the default taxonomy)."""
+    return resource_path("configs/themes.yaml")
+
+
+def compile_pattern(pattern: str) -> re.Pattern:
+    """Compile one rule pattern into a regular expression over *normalised* text.
+
+    Text is normalised by :func:`policy_themes.rules.matching.normalize_text` (lower case, runs of
+    non-alphanumeric characters as one space, padded with spaces) before patterns are matched.
+
+    Parameters
+    ----------
+    pattern : str
+        A phrase or ``re:<regex>``. In a phrase, ``*`` alone is any one word, ``word*`` any word
+        starting so, ``a|b`` either alternative (``_`` joins the words of a multi-word
+        alternative: ``un|african_union``), and a hyphen is optional.
+
+    Returns
+    -------
+    re.Pattern
+        For a phrase, an expression matching any of its variants; for a regex, the regex,
+        case-insensitive.
+
+    Raises
+    ------
+    re.error
+        If a ``re:`` pattern is not a valid regular expression.
+    ValueError
+        If a phrase is empty, starts with a bare ``*`` or expands to too many phrases.
+
+    Examples
+    --------
+    >>> from policy_themes.rules.matching import normalize_text
+    >>> bool(compile_pattern("cooperat*").search(normalize_text("Bilateral cooperation")))
+    True
+    """
+    from policy_themes.rules.matching import (
+        compile_rule_regex,
+        phrase_keys,
+        phrase_regex,
+        phrase_variants,
+    )
+
+    if pattern.startswith("re:"):
+        return compile_rule_regex(pattern[3:])
+    variants = phrase_variants(pattern)
+    if not variants:
+        raise ValueError("empty pattern")
+    for variant in variants:
+        phrase_keys(variant)
+    return phrase_regex(*variants)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A labeling function: fires for ``theme`` when one of its patterns matches a sentence.
+
+    Parameters
+    ----------
+    name : str
+        Unique name of the rule within its taxonomy.
+    theme : str
+        Id of the theme the rule votes for.
+    patterns : tuple of str
+        Phrases or ``re:`` regexes; any match fires the rule.
+    exclude : tuple of str, default=()
+        Patterns whose matches cancel overlapping pattern matches.
+    weight : float, default=1.0
+        Strength of one match when themes are ranked.
+    """
+
+    name: str
+    theme: str
+    patterns: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Theme:
+    """One theme of a taxonomy: id, human name, description and its rules."""
+
+    id: str
+    name: str
+    description: str
+    rules: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """A validated set of themes; ``none`` is always present and always last.
+
+    Use :func:`load_taxonomy` to build one from a YAML file.
+    """
+
+    themes: tuple[Theme, ...]
+    name: str = "taxonomy"
+    source: str = field(default="", compare=False)
+
+    @property
+    def ids(self) -> list[str]:
+        """Theme ids in taxonomy order, ``none`` last."""
+        return [t.id for t in self.themes]
+
+    @property
+    def theme_ids(self) -> list[str]:
+        """Theme ids without ``none``."""
+        return [t.id for t in self.themes if t.id != NO_THEME]
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rule of every theme, in taxonomy order."""
+        return [rule for theme in self.themes for rule in theme.rules]
+
+    def theme(self, theme_id: str) -> Theme:
+        """Return the theme with this id; raise ``ConfigError`` if there is none."""
+        for theme in self.themes:
+            if theme.id == theme_id:
+                return theme
+        raise ConfigError(f"{self.source or self.name}: no theme '{theme_id}'")
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the ids and rules: two taxonomies with the same fingerprint label alike."""
+        payload = [
+            [t.id, [[r.name, list(r.patterns), list(r.exclude), r.weight] for r in t.rules]]
+            for t in self.themes
+        ]
+        return hashlib.sha256(json.dumps(payload).encode("utf-8")).hexdigest()
+
+
+def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+    """Load and validate a taxonomy YAML file.
+
+    Parameters
+    ----------
+    path : str or Path, default=None
+        The taxonomy file; None loads the default taxonomy shipped with the package.
+
+    Returns
+    -------
+    Taxonomy
+        The validated taxonomy, with ``none`` added last when the file does not define it.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or malformed, or any theme or rule is invalid; the message names
+        the file, the theme, the rule and the field.
+
+    Examples
+    --------
+    >>> taxonomy = load_taxonomy()
+    >>> "energy_diplomacy" in taxonomy.ids
+    True
+    """
+    path = Path(path) if path is not None else default_taxonomy_path()
+    raw = _read_yaml(path)
+    return _parse_taxonomy(raw, str(path))
+
+
+def _read_yaml(path: Path) -> object:
+    """Read a YAML file, turning every failure into a ConfigError naming the file."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"{path}: taxonomy file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read taxonomy file ({exc})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+
+
+def _parse_taxonomy(raw: object, src: str) -> Taxonomy:
+    """Validate the parsed YAML structure and build the Taxonomy."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{src}: expected a mapping with a 'themes' list at the top level")
+    _check_keys(raw, _TOP_KEYS, src)
+    themes_raw = raw.get("themes")
+    if not isinstance(themes_raw, list) or not themes_raw:
+        raise ConfigError(f"{src}: 'themes' must be a non-empty list")
+    themes: list[Theme] = []
+    seen_rules: set[str] = set()
+    for index, theme_raw in enumerate(themes_raw):
+        theme = _parse_theme(theme_raw, index, src, seen_rules)
+        if theme.id in {t.id for t in themes}:
+            raise ConfigError(f"{src}: theme '{theme.id}': duplicate theme id")
+        themes.append(theme)
+    none = [t for t in themes if t.id == NO_THEME]
+    others = [t for t in themes if t.id != NO_THEME]
+    if not others:
+        raise ConfigError(f"{src}: the taxonomy needs at least one theme besides '{NO_THEME}'")
+    if none and none[0].rules:
+        raise ConfigError(
+            f"{src}: theme '{NO_THEME}': field 'rules' must be empty (it means no theme)"
+        )
+    none_theme = none[0] if none else Theme(NO_THEME, "No theme", "no theme applies")
+    name = str(raw.get("name", Path(src).stem))
+    return Taxonomy(themes=tuple(others) + (none_theme,), name=name, source=src)
+
+
+def _parse_theme(raw: object, index: int, src: str, seen_rules: set[str]) -> Theme:
+    """Validate one theme entry."""
+    where = f"{src}: theme #{index + 1}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with id, name, description, rules")
+    theme_id = raw.get("id")
+    if isinstance(theme_id, str):
+        where = f"{src}: theme '{theme_id}'"
+    _check_keys(raw, _THEME_KEYS, where)
+    for key in _THEME_REQUIRED:
+        if key not in raw:
+            raise ConfigError(f"{where}: missing field '{key}'")
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise ConfigError(f"{where}: field '{key}' must be a non-empty string")
+    if not _ID_RE.match(theme_id):
+        raise ConfigError(
+            f"{where}: field 'id' must be lower-case letters, digits and underscores, "
+            f"got {theme_id!r}"
+        )
+    rules_raw = raw.get("rules") or []
+    if not isinstance(rules_raw, list):
+        raise ConfigError(f"{where}: field 'rules' must be a list")
+    rules = tuple(_parse_rule(r, i, theme_id, where, seen_rules) for i, r in enumerate(rules_raw))
+    return Theme(theme_id, raw["name"].strip(), " ".join(raw["description"].split()), rules)
+
+
+def _parse_rule(raw: object, index: int, theme_id: str, where: str, seen: set[str]) -> Rule:
+    """Validate one rule entry and check that its patterns compile."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}, rule #{index + 1}: expected a mapping with name and patterns")
+    name = raw.get("name")
+    rwhere = f"{where}, rule '{name}'" if isinstance(name, str) else f"{where}, rule #{index + 1}"
+    _check_keys(raw, _RULE_KEYS, rwhere)
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{rwhere}: missing field 'name'")
+    if name in seen:
+        raise ConfigError(f"{rwhere}: duplicate rule name")
+    seen.add(name)
+    patterns = _pattern_list(raw, "patterns", rwhere, required=True)
+    exclude = _pattern_list(raw, "exclude", rwhere, required=False)
+    weight = raw.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+        raise ConfigError(f"{rwhere}: field 'weight' must be a number > 0, got {weight!r}")
+    return Rule(name, theme_id, patterns, exclude, float(weight))
+
+
+def _pattern_list(raw: dict, key: str, where: str, *, required: bool) -> tuple[str, ...]:
+    """Validate a list of patterns, compiling each to catch invalid regexes early."""
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{where}: missing field '{key}'")
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or (required and not value):
+        raise ConfigError(f"{where}: field '{key}' must be a non-empty list of strings")
+    for pattern in value:
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise ConfigError(f"{where}: field '{key}' has an empty or non-string pattern")
+        try:
+            compile_pattern(pattern)
+        except (re.error, ValueError) as exc:
+            raise ConfigError(
+                f"{where}: field '{key}': invalid pattern {pattern!r} ({exc})"
+            ) from None
+    return tuple(value)
+
+
+def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
+    """Refuse unknown keys, which are usually typos."""
+    unknown = sorted(set(map(str, raw)) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})"
+        )

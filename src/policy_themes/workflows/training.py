@@ -1,0 +1,600 @@
+"""Train a theme model: cross-validate, choose per-theme thresholds, fit on all the data.
+
+:func:`train_model` works on texts and theme lists in memory; :func:`train` reads the data files
+(hand labels, or the rules' weak labels for unlabeled input), trains and saves a model directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from policy_themes.config import ThresholdConfig, TrainConfig, load_train_config
+from policy_themes.errors import ConfigError, DataError
+from policy_themes.features.context import frame_context
+from policy_themes.io.data import DOC_COL
+from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
+from policy_themes.rules.taxonomy import Taxonomy, load_taxonomy
+
+__all__ = ["TrainResult", "train_model", "train", "choose_thresholds", "load_training_data",
+           "weak_labels", "DEFAULT_DATA", "INVENTED_DATA", "REAL_DATA", "file_key"]
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def _shipped(name: str) -> Path:
+    from policy_themes.resources import resource_path
+
+    return resource_path(f"data/labeled/{name}")
+
+
+#: The invented sentences written for the taxonomy (``data/labeled/sentences.csv``).
+INVENTED_DATA = _shipped("sentences.csv")
+#: The real UN General Debate sentences labeled for it (``data/labeled/ungdc.csv``).
+REAL_DATA = _shipped("ungdc.csv")
+#: What ``train`` learns from when no data is given: both.
+DEFAULT_DATA = (INVENTED_DATA, REAL_DATA)
+
+
+@dataclass
+class TrainResult:
+    """A trained model and how it was measured.
+
+    Attributes
+    ----------
+    pipeline : Pipeline
+        The fitted pipeline (features + ``ThemeClassifier`` with its thresholds set).
+    thresholds : dict of str to float
+        Membership threshold per theme.
+    cv_metrics : dict or None
+        Cross-validated figures (``compute_metrics`` output), None when ``cv.folds`` is 0.
+    n_sentences : int
+        Training sentences.
+    fingerprint : str
+        SHA-256 of the training texts and labels.
+    config : TrainConfig
+    taxonomy : Taxonomy
+    cv_predictions : DataFrame or None
+        Out-of-fold primary theme and theme set for every training sentence.
+    data_files : list of str
+        Where the training data came from.
+    weak : bool
+        Whether the labels were the rules' weak labels.
+    primary_counts : dict of str to int
+        Training sentences per primary theme.
+    findings : list of DataFinding
+        What :func:`train` noticed in the data without stopping: rows skipped for blank text,
+        duplicate rows, texts labeled with different themes (also saved in ``model.json``).
+    """
+
+    pipeline: Pipeline
+    thresholds: dict[str, float]
+    cv_metrics: dict | None
+    n_sentences: int
+    fingerprint: str
+    config: TrainConfig
+    taxonomy: Taxonomy
+    cv_predictions: pd.DataFrame | None = None
+    data_files: list[str] = field(default_factory=list)
+    weak: bool = False
+    primary_counts: dict[str, int] = field(default_factory=dict)
+    findings: list = field(default_factory=list)
+
+
+def train_model(
+    texts: Sequence[str],
+    themes: Sequence[Sequence[str]],
+    *,
+    config: TrainConfig,
+    taxonomy: Taxonomy,
+    groups: Sequence[str] | None = None,
+    context: Sequence[str] | None = None,
+    sample_weight: Sequence[float] | None = None,
+    measured: Sequence[bool] | None = None,
+    n_jobs: int = 1,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Cross-validate, choose thresholds and fit the pipeline on all sentences.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Training sentences.
+    themes : sequence of sequence of str
+        Theme ids per sentence, primary first (``["none"]`` for no theme).
+    config : TrainConfig
+        Pipeline settings, cross-validation and thresholds.
+    taxonomy : Taxonomy
+        The taxonomy the labels use.
+    groups : sequence of str, default=None
+        Document ids: cross-validation never splits a document across folds.
+    context : sequence of str, default=None
+        Each sentence's context (see :mod:`policy_themes.features.context`); when there is none, the
+        config's context feature blocks are switched off.
+    sample_weight : sequence of float, default=None
+        Each sentence's weight in fitting; None weighs all alike.
+    measured : sequence of bool, default=None
+        The sentences cross-validation holds out and measures (and chooses the thresholds
+        on); the others are in the training side of every fold. None measures all.
+    n_jobs : int, default=1
+        Cross-validation folds fitted in parallel.
+    progress : callable, default=None
+        Called as ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    DataError
+        If there are too few sentences or themes for the requested cross-validation.
+    ConfigError
+        If a scikit-learn parameter in the config is invalid.
+    """
+    texts = [str(t) for t in texts]
+    themes = [list(t) for t in themes]
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    held = np.ones(len(texts), dtype=bool) if measured is None else \
+        np.asarray(measured, dtype=bool)
+    _check_training_data([t for t, m in zip(texts, held) if m],
+                         [t for t, m in zip(themes, held) if m], config,
+                         None if groups is None else [g for g, m in zip(groups, held) if m])
+    if config.uses_context and not any(str(c).strip() for c in context or []):
+        config = config.without_context()
+    inputs = make_frame(texts, context if config.uses_context else None)
+    pipeline = build_pipeline(config, taxonomy)
+    cv_metrics = cv_predictions = None
+    thresholds = {}
+    if config.uses_embeddings:
+        n_jobs = 1  # the folds share this process's embeddings: each sentence embedded once
+    if config.cv.folds:
+        rows = np.flatnonzero(held)
+        oof = _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress,
+                              weights=weights, held=held)
+        classes, theme_ids, proba, membership = oof
+        gold = [themes[i] for i in rows]
+        thresholds = choose_thresholds(membership, gold, theme_ids, config.thresholds)
+        vector = np.array([thresholds[t] for t in theme_ids])
+        primary, sets = decide_themes(proba, membership, classes, theme_ids, vector)
+        cv_metrics = _metrics(gold, primary, sets, proba, classes, config.seed)
+        cv_predictions = pd.DataFrame({"text": [texts[i] for i in rows],
+                                       "gold": [";".join(t) for t in gold],
+                                       "primary": primary, "themes": [";".join(s) for s in sets]})
+    _report(progress, "fit", 0, 1)
+    pipeline.set_params(clf__thresholds=thresholds or None)
+    _fit(pipeline, inputs, themes, config, weights)
+    _report(progress, "fit", 1, 1)
+    if not thresholds:
+        clf = pipeline.named_steps["clf"]
+        thresholds = {t: config.thresholds.default for t in clf.themes_}
+        pipeline.set_params(clf__thresholds=thresholds)
+    counts = pd.Series([t[0] for t in themes]).value_counts()
+    return TrainResult(pipeline, thresholds, cv_metrics, len(texts), _fingerprint(texts, themes),
+                       config, taxonomy, cv_predictions,
+                       primary_counts={str(k): int(v) for k, v in counts.items()})
+
+
+def _check_training_data(texts, themes, config: TrainConfig, groups=None) -> None:
+    if not texts:
+        raise DataError("no training sentences")
+    primary = pd.Series([t[0] for t in themes])
+    counts = primary.value_counts()
+    if len(counts) < 2:
+        raise DataError(f"training needs at least two different primary themes; every sentence "
+                        f"is '{counts.index[0]}'")
+    folds = config.cv.folds
+    if folds and counts.min() < folds:
+        rare = counts[counts < folds]
+        listed = ", ".join(f"'{k}' ({v})" for k, v in rare.items())
+        raise DataError(f"too few examples for {folds}-fold cross-validation: {listed}; add "
+                        f"examples or lower the folds (--folds, or cv.folds: 0 to skip)")
+    n_groups = len(set(groups)) if groups is not None else None
+    if folds and n_groups is not None and n_groups < folds:
+        raise DataError(f"too few documents for {folds}-fold cross-validation grouped by "
+                        f"document: {n_groups}; add documents or lower the folds (--folds, or "
+                        "cv.folds: 0 to skip)")
+
+
+def _fit(pipeline: Pipeline, inputs: pd.DataFrame, themes, config: TrainConfig,
+         weights: np.ndarray | None = None) -> Pipeline:
+    """Fit, turning scikit-learn's parameter validation errors into ConfigError."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    if config.uses_context and config.context.dropout:
+        inputs = drop_context(inputs, config.context.dropout, config.seed)
+    try:
+        if weights is None:
+            return pipeline.fit(inputs, themes)
+        return pipeline.fit(inputs, themes, clf__sample_weight=weights)
+    except InvalidParameterError as exc:
+        message = str(exc).splitlines()[0]
+        raise ConfigError(f"{config.source}: {_param_key(message, config)}{message}") from None
+
+
+def drop_context(inputs: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """A copy of the pipeline's input with the context of a seeded random ``share`` of its rows
+    left empty (``context.dropout``: the model learns to read sentences without context too).
+    A row's fate depends on its text and the seed alone, not on the rows beside it."""
+    from policy_themes.model.classifier import CONTEXT, TEXT
+
+    digests = np.array([int.from_bytes(hashlib.blake2b(f"{seed}:{text}".encode(),
+                                                      digest_size=8).digest(), "little")
+                        for text in inputs[TEXT]], dtype=np.uint64)
+    dropped = digests < np.uint64(share * 2.0**64)
+    out = inputs.copy()
+    out.loc[dropped, CONTEXT] = ""
+    return out
+
+
+def _param_key(message: str, config: TrainConfig) -> str:
+    """The config key a scikit-learn message is about ("The 'C' parameter of ..." -> clf__C)."""
+    match = re.search(r"The '(\w+)' parameter", message)
+    if match is None:
+        return ""
+    keys = [k for k in config.params if k.rsplit("__", 1)[-1] == match.group(1)]
+    return f"'{keys[0]}': " if keys else ""
+
+
+def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, *,
+                    weights=None, held=None):
+    """Out-of-fold primary and membership probabilities of the ``held`` rows (all when None),
+    the other rows in the training side of every fold."""
+    from joblib import Parallel, delayed
+
+    primary = np.array([t[0] for t in themes], dtype=object)
+    held = np.ones(len(themes), dtype=bool) if held is None else held
+    rows, always = np.flatnonzero(held), np.flatnonzero(~held)
+    held_groups = None if groups is None else [groups[i] for i in rows]
+    splits = [(np.concatenate([always, rows[train]]), rows[test]) for train, test in
+              _splitter(config, held_groups).split(rows, primary[rows], held_groups)]
+    for train, _ in splits:
+        if len(set(primary[train])) < 2:
+            raise DataError(f"a {config.cv.folds}-fold cross-validation split by document leaves "
+                            f"only '{primary[train][0]}' to train on; spread each theme over "
+                            "more documents or lower the folds (--folds, or cv.folds: 0 to "
+                            "skip)")
+    total = len(splits)
+    _report(progress, "cross-validation", 0, total)
+    results = []
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    jobs = (delayed(_fit_fold)(clone(pipeline), inputs, themes, train, test, config, weights)
+            for train, test in splits)
+    for done, result in enumerate(parallel(jobs), start=1):
+        results.append(result)
+        _report(progress, "cross-validation", done, total)
+    classes, theme_ids = results[0][2], results[0][3]
+    position = np.full(len(inputs), -1)
+    position[rows] = np.arange(len(rows))
+    proba = np.zeros((len(rows), len(classes)))
+    membership = np.zeros((len(rows), len(theme_ids)))
+    for (_, test), (fold_proba, fold_membership, _, _) in zip(splits, results):
+        proba[position[test]] = fold_proba
+        membership[position[test]] = fold_membership
+    return classes, theme_ids, proba, membership
+
+
+def _fit_fold(pipeline, inputs, themes, train, test, config, weights=None):
+    _fit(pipeline, inputs.iloc[train], [themes[i] for i in train], config,
+         None if weights is None else weights[train])
+    features = pipeline.named_steps["features"].transform(inputs.iloc[test])
+    clf = pipeline.named_steps["clf"]
+    return (clf.predict_proba(features), clf.membership_proba(features), list(clf.classes_),
+            list(clf.themes_))
+
+
+def _splitter(config: TrainConfig, groups):
+    if groups is not None:
+        return StratifiedGroupKFold(n_splits=config.cv.folds, shuffle=True,
+                                    random_state=config.seed)
+    return StratifiedKFold(n_splits=config.cv.folds, shuffle=True, random_state=config.seed)
+
+
+def choose_thresholds(membership: np.ndarray, themes: Sequence[Sequence[str]],
+                      theme_ids: Sequence[str], settings: ThresholdConfig) -> dict[str, float]:
+    """Choose each theme's membership threshold to maximise its F1 on held-out probabilities.
+
+    Parameters
+    ----------
+    membership : ndarray of shape (n, n_themes)
+        Out-of-fold membership probabilities.
+    themes : sequence of sequence of str
+        Gold theme lists.
+    theme_ids : sequence of str
+        Column ids of ``membership``.
+    settings : ThresholdConfig
+        Search range and the fallback for themes without positives.
+
+    Returns
+    -------
+    dict of str to float
+    """
+    grid = np.round(np.arange(settings.minimum, settings.maximum + 1e-9, 0.05), 2)
+    chosen = {}
+    for j, theme in enumerate(theme_ids):
+        truth = np.array([theme in t for t in themes])
+        if not truth.any():
+            chosen[theme] = settings.default
+            continue
+        scores = [_f1(truth, membership[:, j] >= g) for g in grid]
+        chosen[theme] = float(grid[int(np.argmax(scores))])
+    return chosen
+
+
+def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    tp = np.sum(truth & predicted)
+    return 2 * tp / max(truth.sum() + predicted.sum(), 1)
+
+
+def _metrics(themes, primary, sets, proba, classes, seed) -> dict:
+    from policy_themes.evaluation.report import compute_metrics
+
+    return compute_metrics(themes, primary, sets, proba, classes, n_boot=200, seed=seed)
+
+
+def _fingerprint(texts: Sequence[str], themes: Sequence[Sequence[str]]) -> str:
+    digest = hashlib.sha256()
+    for text, row in zip(texts, themes):
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\x1f")
+        digest.update(";".join(row).encode("utf-8"))
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def _report(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(stage, done, total)
+
+
+def load_training_data(paths: Sequence[str | Path], taxonomy: Taxonomy, *,
+                       text_column: str = "text", label_column: str | None = None,
+                       encoding: str | None = None) -> pd.DataFrame:
+    """Read and concatenate labeled tables (``text`` plus ``themes`` or ``theme``, or the
+    ``label_column``; labels may be theme ids or names).
+
+    Returns
+    -------
+    DataFrame
+        ``text``, ``themes`` (lists, primary first) and the tables' other columns. Rows with
+        blank or missing text are skipped.
+
+    Raises
+    ------
+    DataError
+        If a file is missing or malformed, or a label is empty or unknown.
+    """
+    return _read_training_data(paths, taxonomy, text_column=text_column,
+                               label_column=label_column, encoding=encoding)[0]
+
+
+@dataclass
+class _TrainingRows:
+    """The labeled tables as one frame, and what each row brings to training."""
+
+    frame: pd.DataFrame
+    context: list[str] | None
+    weights: np.ndarray | None
+    measured: np.ndarray | None
+    findings: list
+
+
+def file_key(path: str | Path) -> str:
+    """A training file's name in ``data.weights`` and ``data.cross_validate``: its name
+    without extensions (``ungdc`` for ``data/labeled/ungdc.csv.gz``)."""
+    return Path(path).name.split(".")[0]
+
+
+def _read_training_data(paths, taxonomy, config: TrainConfig, *, text_column, label_column,
+                        encoding, doc_column=None) -> _TrainingRows:
+    """The labeled tables as one frame, with findings: blank rows, duplicates, conflicts.
+
+    Each table's documents are found by :func:`~policy_themes.io.data.find_document_column`; the
+    frame's ``doc_id`` is each sentence's document (the file's number before it when there are
+    several files), absent when no table has a document column. Each table's context is read
+    from that table (its context columns, else its documents' neighbours); its rows are
+    weighted and measured as the config's ``data`` says.
+    """
+    from policy_themes.io.data import (
+        DOC_COL,
+        blank_rows_finding,
+        find_document_column,
+        label_findings,
+        read_labeled_table,
+    )
+
+    tables = [read_labeled_table(p, taxonomy, text_column=text_column, label_column=label_column,
+                                 encoding=encoding) for p in paths]
+    columns = [find_document_column(t.frame.columns, config.context.document_columns, doc_column,
+                                    source=t.source) for t in tables]
+    frames = [t.frame.copy() for t in tables]
+    context = None
+    if config.uses_context:
+        context = [line for table, column in zip(frames, columns)
+                   for line in frame_context(table, config.context, doc_column=column)]
+    if any(c is not None for c in columns):
+        for number, (table, column) in enumerate(zip(frames, columns)):
+            ids = table[column].astype(str) if column is not None else \
+                pd.Series([f"row {i}" for i in range(len(table))], index=table.index)
+            table[DOC_COL] = (f"{number}:" + ids) if len(frames) > 1 else ids
+    else:
+        frames = [f.drop(columns=[DOC_COL]) if DOC_COL in f.columns else f for f in frames]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    keys = np.repeat([file_key(p) for p in paths], [len(f) for f in frames])
+    blank = blank_rows_finding({t.source: t.skipped for t in tables if t.skipped})
+    locations = [place for t in tables for place in t.locations]
+    findings = label_findings(frame["text"].tolist(), frame["themes"].tolist(), locations)
+    return _TrainingRows(frame, context, _row_weights(keys, config), _measured_rows(keys, config),
+                         ([blank] if blank else []) + findings)
+
+
+def _row_weights(keys: np.ndarray, config: TrainConfig) -> np.ndarray | None:
+    """Each row's sample weight by its file (``data.weights``), None when all are 1."""
+    weights = np.array([config.data.weights.get(k, 1.0) for k in keys], dtype=float)
+    return None if (weights == 1.0).all() else weights
+
+
+def _measured_rows(keys: np.ndarray, config: TrainConfig) -> np.ndarray | None:
+    """The rows cross-validation measures (``data.cross_validate``), None for all."""
+    measured = np.isin(keys, list(config.data.cross_validate))
+    return measured if measured.any() and not measured.all() else None
+
+
+def weak_labels(paths: Sequence[str | Path], taxonomy: Taxonomy, *, text_column: str = "text",
+                documents: bool = False, encoding: str | None = None) -> pd.DataFrame:
+    """Label unlabeled documents or sentence tables with the taxonomy's rules.
+
+    Returns
+    -------
+    DataFrame
+        ``doc_id``, ``text`` and ``themes`` (the rules' theme lists; ``["none"]`` where no rule
+        fires), ready for :func:`train_model`. Rows with blank or missing text are skipped.
+    """
+    return _weak_labels(paths, taxonomy, text_column=text_column, documents=documents,
+                        encoding=encoding)[0]
+
+
+def _weak_labels(paths, taxonomy, *, text_column, documents, encoding, doc_column=None,
+                 document_columns=()):
+    """The rules' labels of unlabeled input, with the finding of rows skipped for blank text."""
+    from policy_themes.io.data import blank_rows_finding, iter_sentence_frames
+    from policy_themes.rules.labeling import RuleMatcher, label_sentences
+
+    matcher = RuleMatcher(taxonomy)
+    parts = []
+    skipped: dict[str, list[int]] = {}
+    for frame in iter_sentence_frames(
+            paths, text_column=text_column, documents=documents, encoding=encoding,
+            doc_column=doc_column, document_columns=document_columns,
+            on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows)):
+        texts = frame["text"].fillna("").astype(str).tolist()
+        result = label_sentences(texts, taxonomy, matcher=matcher)
+        parts.append(pd.DataFrame({"doc_id": frame["doc_id"].astype(str).tolist(),
+                                   "text": texts, "themes": result.themes}))
+    columns = ["doc_id", "text", "themes"]
+    weak = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    blank = blank_rows_finding(skipped)
+    return weak[weak["text"].str.strip() != ""].reset_index(drop=True), [blank] if blank else []
+
+
+def train(
+    data: Sequence[str | Path] | None = None,
+    *,
+    config: str | Path | TrainConfig | None = None,
+    taxonomy: str | Path | Taxonomy | None = None,
+    model_dir: str | Path | None = None,
+    weak: bool = False,
+    text_column: str = "text",
+    label_column: str | None = None,
+    documents: bool = False,
+    doc_column: str | None = None,
+    encoding: str | None = None,
+    n_jobs: int = 1,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train a theme model from files and, when ``model_dir`` is given, save it.
+
+    Parameters
+    ----------
+    data : sequence of str or Path, default=None
+        Labeled tables; None uses the shipped data (``DEFAULT_DATA``: the invented sentences
+        of ``data/labeled/sentences.csv`` and the real ones of ``ungdc.csv``). With ``weak=True``,
+        unlabeled documents or tables.
+    config : str, Path or TrainConfig, default=None
+        Training config; None uses the shipped ``configs/train.yaml``.
+    taxonomy : str, Path or Taxonomy, default=None
+        Taxonomy; None uses the shipped default.
+    model_dir : str or Path, default=None
+        Where to save the model directory (replaced atomically); None saves nothing. It is
+        locked for the whole run: a second run into the same directory is refused at once.
+    weak : bool, default=False
+        Train on the rules' labels of unlabeled input.
+    text_column : str, default="text"
+        Text column of tables.
+    label_column : str, default=None
+        Label column of labeled tables; None looks for ``themes``, then ``theme``.
+    documents : bool, default=False
+        With ``weak``: table rows are documents to split into sentences.
+    doc_column : str, default=None
+        Column naming each sentence's document (the context's neighbours, and the groups of
+        cross-validation); None takes the first of the config's ``context.document_columns``
+        present (:func:`~policy_themes.io.data.find_document_column`). A table without one is
+        read sentence by sentence.
+    encoding : str, default=None
+        Input encoding.
+    n_jobs : int, default=1
+        Parallel cross-validation folds.
+    progress : callable, default=None
+        Called as ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    TrainResult
+        With ``findings``: rows skipped for blank text, duplicate rows and texts labeled with
+        different themes (training goes on with every row as labeled).
+
+    Raises
+    ------
+    DataError
+        If the data is missing, malformed, has bad labels or no text.
+    ModelError
+        If ``model_dir`` cannot be written or another run holds its lock.
+
+    Examples
+    --------
+    >>> result = train(model_dir="models/default")          # doctest: +SKIP
+    >>> result.cv_metrics["accuracy"]                        # doctest: +SKIP
+    """
+    taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+    config = config if isinstance(config, TrainConfig) else load_train_config(config)
+    with contextlib.ExitStack() as stack:
+        if model_dir is not None:
+            from policy_themes.model.store import check_model_dir, model_lock
+
+            check_model_dir(model_dir)
+            # held from the start: a second run into the same directory is refused at once
+            stack.enter_context(model_lock(Path(model_dir)))
+        paths = [Path(p) for p in data] if data else list(DEFAULT_DATA)
+        _report(progress, "reading data", 0, 1)
+        if weak:
+            frame, findings = _weak_labels(paths, taxonomy, text_column=text_column,
+                                           documents=documents, encoding=encoding,
+                                           doc_column=doc_column,
+                                           document_columns=config.context.document_columns)
+        else:
+            rows = _read_training_data(paths, taxonomy, config, text_column=text_column,
+                                       label_column=label_column, encoding=encoding,
+                                       doc_column=doc_column)
+            frame, findings = rows.frame, rows.findings
+        _report(progress, "reading data", 1, 1)
+        if not len(frame) and findings:
+            raise DataError(f"no text to train on: {findings[0]}")
+        group_col = config.cv.group_column or DOC_COL
+        groups = frame[group_col].astype(str).tolist() if group_col in frame.columns else None
+        if weak:
+            context = frame_context(frame, config.context, doc_column=DOC_COL) \
+                if config.uses_context else None
+            rows = _TrainingRows(frame, context, None, None, findings)
+        result = train_model(frame["text"].tolist(), frame["themes"].tolist(), config=config,
+                             taxonomy=taxonomy, groups=groups, context=rows.context,
+                             sample_weight=rows.weights, measured=rows.measured,
+                             n_jobs=n_jobs, progress=progress)
+        result.data_files = [str(p) for p in paths]
+        result.weak = weak
+        result.findings = findings
+        if model_dir is not None:
+            from policy_themes.model.store import save_trained
+
+            save_trained(result, model_dir)
+    return result
+
