@@ -40,7 +40,7 @@ import pandas as pd
 import sklearn
 
 from policy_themes.config import load_train_config
-from policy_themes.evaluation.report import compute_metrics
+from policy_themes.evaluation.metrics import compute_metrics
 from policy_themes.features.context import frame_context
 from policy_themes.io.data import read_labeled
 from policy_themes.model.classifier import make_frame
@@ -190,7 +190,7 @@ def machine() -> str:
 
 def real_text_task(args) -> str:
     """The default model and its variants: grouped CV on the real sentences, and real-dev."""
-    from policy_themes.evaluation.report import evaluate
+    from policy_themes.workflows.evaluate import evaluate
     from policy_themes.workflows.prediction import load_model
     from policy_themes.workflows.training import train
 

@@ -28,7 +28,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 
 from policy_themes.config import ThresholdConfig, TrainConfig, load_train_config
-from policy_themes.evaluation.report import compute_metrics
+from policy_themes.evaluation.metrics import compute_metrics
 from policy_themes.features.context import frame_context
 from policy_themes.io.data import read_labeled
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
@@ -216,7 +216,7 @@ def unlabeled_pool(corpus: Corpus, size: int = 30_000, seed: int = 0) -> pd.Data
     with two sentences of context on each side, as ``ungdc.csv`` has them."""
     import sys
 
-    from policy_themes.features.context import SEPARATOR
+    from policy_themes.text.lines import SEPARATOR
     from policy_themes.text.sentences import split_sentences
 
     sys.path.insert(0, str(ROOT / "tools"))

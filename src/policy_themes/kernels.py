@@ -27,8 +27,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from policy_themes.features.ngrams import _BASE, _JOIN, MAX_N
-from policy_themes.features.ngrams import _mix as _array_mix
+from policy_themes.hashing import BASE, JOIN, MAX_N
+from policy_themes.hashing import mix as _array_mix
 
 __all__ = ["char_wb_columns", "word_columns", "word_and_unigram_columns", "weighted_rows",
            "add_weighted_products", "tf_table", "add_products", "gather_rows", "automaton_hits",
@@ -162,7 +162,7 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
                 code = codes[end]
                 if code == _SPACE or code == _NEWLINE:
                     break
-                key = key * _BASE + np.uint64(code)
+                key = key * BASE + np.uint64(code)
                 end += 1
             length = end - start - 1
             if 0 < length <= MEMO_WORD_BYTES and end < size and codes[end] == _SPACE:
@@ -188,7 +188,7 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
             if code == _NEWLINE or (n >= 3 and codes[end - 1] == _SPACE):
                 break  # past the line, or a space inside the window: no longer n either
             hashed += np.uint64(code) * power
-            power *= _BASE
+            power *= BASE
             if n < low or (n == 1 and first == _SPACE) or (
                     n == 2 and first == _SPACE and code == _SPACE):
                 continue
@@ -276,7 +276,7 @@ def _word_columns(codes, low, high, shift, lookup, indptr, columns, unigram_shif
         while position < size and codes[position] != _SPACE and codes[position] != _NEWLINE:
             byte = codes[position]
             hashed += np.uint64(byte) * power
-            power *= _BASE
+            power *= BASE
             if (byte & 0xC0) != 0x80:
                 characters += 1
             position += 1
@@ -293,7 +293,7 @@ def _word_columns(codes, low, high, shift, lookup, indptr, columns, unigram_shif
         for n in range(low, min(high, seen) + 1):
             joined = recent[(seen - n) % MAX_N]
             for offset in range(seen - n + 1, seen):
-                joined = joined * _JOIN + recent[offset % MAX_N]
+                joined = joined * JOIN + recent[offset % MAX_N]
             if n > 1:
                 joined = _mix(joined, np.uint64(n))
             bucket = np.int64(joined >> shift)

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from policy_themes.cli import app
 from policy_themes.errors import DataError
-from policy_themes.evaluation.report import evaluate
 from policy_themes.io.data import find_document_column
+from policy_themes.workflows.evaluate import evaluate
 from policy_themes.workflows.prediction import load_model, predict_files
 
 runner = CliRunner()

@@ -62,7 +62,8 @@ def shared_path(trained_model_dir, tmp_path_factory):
 def test_export_has_help_with_an_example():
     result = invoke("export", "--help", catch_exceptions=False)
     assert result.exit_code == 0
-    assert "Example: policy-themes export" in result.output
+    example = result.output.split("Example:")[1].strip().splitlines()[0]
+    assert example == "policy-themes export --model-dir models/default --out default.skops"
     assert 'pip install "policy-themes[share]"' in result.output
 
 

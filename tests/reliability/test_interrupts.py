@@ -21,8 +21,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from policy_themes.io.checksums import file_sha256
 from policy_themes.io.data import AtomicTableWriter
-from policy_themes.model.store import META_FILE, MODEL_FILE, file_sha256
+from policy_themes.model.store import META_FILE, MODEL_FILE
 from policy_themes.workflows.prediction import load_model
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -13,17 +13,17 @@ import sklearn
 import policy_themes
 from policy_themes.config import load_train_config
 from policy_themes.errors import ModelError
+from policy_themes.io.checksums import file_sha256
 from policy_themes.model.store import (
     META_FILE,
     MODEL_FILE,
     ModelVersionWarning,
-    file_sha256,
     load_pipeline,
     read_meta,
     save_model,
-    save_trained,
 )
 from policy_themes.workflows.prediction import load_model
+from policy_themes.workflows.saving import save_trained
 from policy_themes.workflows.training import train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -267,19 +267,27 @@ def test_a_missing_parent_folder(tmp_path, trained_model_dir):
 
 def test_a_live_lock_is_respected(model_copy):
     lock = model_copy.parent / f".{model_copy.name}.lock"
-    lock.write_text(str(os.getpid()), encoding="utf-8")  # this process is alive
-    pipeline, _ = load_pipeline(model_copy)
-    sha = file_sha256(model_copy / MODEL_FILE)
-    with pytest.raises(ModelError) as info:
-        save_model(model_copy, pipeline, {"name": "new"})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+         f"held = FileLock({str(lock)!r}); held.acquire(); print('held', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        pipeline, _ = load_pipeline(model_copy)
+        sha = file_sha256(model_copy / MODEL_FILE)
+        with pytest.raises(ModelError) as info:
+            save_model(model_copy, pipeline, {"name": "new"})
+    finally:
+        holder.kill()
+        holder.wait()
     assert str(info.value) == (f"{model_copy}: another run is writing this model directory "
                                f"(lock {lock}); wait for it to finish")
-    assert lock.read_text(encoding="utf-8") == str(os.getpid())  # not ours to remove
     assert file_sha256(model_copy / MODEL_FILE) == sha
     assert read_meta(model_copy)["name"] == "small"
 
 
-def test_a_stale_lock_is_taken_over(model_copy):
+def test_the_lock_of_a_dead_run_is_taken_over(model_copy):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     lock = model_copy.parent / f".{model_copy.name}.lock"

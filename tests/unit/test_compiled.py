@@ -211,7 +211,7 @@ def test_only_default_shaped_pipelines_compile(full_model_dir):
 
 def test_a_streaming_model_compiles_to_the_same_predictions(train_small_path, tmp_path,
                                                            sentences):
-    from policy_themes.model.streaming import train_streaming
+    from policy_themes.workflows.streaming_training import train_streaming
 
     texts, _ = sentences
     model_dir = tmp_path / "sgd"

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from policy_themes.config import ContextConfig
 from policy_themes.features.context import (
     NeighbourContext,
-    context_lines,
     frame_context,
     neighbour_context,
     neighbour_rows,
 )
+from policy_themes.text.lines import context_lines
 
 TEXTS = ["A.", "B.", "C.", "X.", "D.", "Y."]
 DOCS = ["d", "d", "d", "e", "d", "e"]

@@ -7,8 +7,10 @@ import pytest
 from sklearn.metrics import f1_score
 
 from policy_themes.errors import ConfigError, DataError
-from policy_themes.evaluation import report as evaluation
-from policy_themes.evaluation.report import EvalReport, compute_metrics, majority_baseline
+from policy_themes.evaluation import metrics as metrics_module
+from policy_themes.evaluation import report as report_module
+from policy_themes.evaluation.metrics import compute_metrics, majority_baseline
+from policy_themes.evaluation.report import EvalReport
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["a", "b", "c", "none"]
@@ -128,7 +130,7 @@ def test_fast_bootstrap_f1_agrees_with_sklearn():
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 5, size=60)
     pred = np.where(rng.random(60) < 0.6, gold, rng.integers(0, 6, size=60))
-    accuracy, macro = evaluation._accuracy_macro_f1(gold, pred, 6)
+    accuracy, macro = metrics_module._accuracy_macro_f1(gold, pred, 6)
     assert accuracy == pytest.approx(np.mean(gold == pred))
     assert macro == pytest.approx(f1_score(gold, pred, average="macro", zero_division=0))
 
@@ -261,7 +263,7 @@ def test_failed_write_leaves_the_old_report_untouched(report, tmp_path, monkeypa
     def broken_plot(*args, **kwargs):
         raise RuntimeError("disk full while drawing")
 
-    monkeypatch.setattr(evaluation, "_plot_confusion", broken_plot)
+    monkeypatch.setattr(report_module, "_plot_confusion", broken_plot)
     report.title = "A newer report"
     with pytest.raises(RuntimeError, match="disk full"):
         report.write(out)
@@ -270,7 +272,7 @@ def test_failed_write_leaves_the_old_report_untouched(report, tmp_path, monkeypa
 
 
 def test_failed_first_write_removes_the_folder_it_created(report, tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluation, "_plot_confusion", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(report_module, "_plot_confusion", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         report.write(tmp_path / "new")
     assert not (tmp_path / "new").exists()

@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 
 from policy_themes import kernels
 from policy_themes.features.ngrams import (
-    _BASE,
-    MAX_N,
     add_weighted_products,
     bucket_lookup,
     hash_ngrams,
@@ -21,6 +19,7 @@ from policy_themes.features.ngrams import (
     weighted_matrix,
     word_and_unigram_columns,
 )
+from policy_themes.hashing import BASE, MAX_N
 from policy_themes.rules.matching import normalize_batch_bytes
 
 # multi-byte characters, one-character words, punctuation runs and line breaks
@@ -201,7 +200,7 @@ def test_add_products_is_scipys_product_bit_for_bit(row_lengths, seed, first_row
 
 
 def python_mix(value, salt):
-    """:func:`policy_themes.features.ngrams._mix` of one value, in Python integers."""
+    """:func:`policy_themes.hashing.mix` of one value, in Python integers."""
     value ^= salt
     value ^= value >> 30
     value = value * 0xBF58476D1CE4E5B9 % 2**64
@@ -215,7 +214,7 @@ def ordered_char_columns(texts, ngram_range, n_bits=12):
     n-gram at a time in Python: the hash of its bytes, as the array code's prefix hashes give
     it."""
     low, high = ngram_range
-    powers = [pow(int(_BASE), j, 2**64) for j in range(high)]
+    powers = [pow(int(BASE), j, 2**64) for j in range(high)]
     rows = []
     for line in bytes(normalize_batch_bytes(texts)).split(b"\n"):
         row = []

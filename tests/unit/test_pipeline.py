@@ -11,8 +11,8 @@ from sklearn.exceptions import NotFittedError
 
 from policy_themes.config import load_train_config
 from policy_themes.errors import ConfigError
-from policy_themes.model.arrays import decide_theme_cells
 from policy_themes.model.classifier import RuleVotes, ThemeClassifier, build_pipeline, decide_themes
+from policy_themes.model.decisions import decide_theme_cells
 from policy_themes.rules.taxonomy import load_taxonomy
 
 LABELS = ["a", "b", "c", "none"]

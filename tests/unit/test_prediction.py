@@ -233,7 +233,8 @@ def test_predict_files_refuses_to_overwrite_its_input(model, inputs):
 def test_load_model_refuses_a_pickle_that_is_not_a_pipeline(model_copy):
     import joblib
 
-    from policy_themes.model.store import MODEL_FILE, file_sha256
+    from policy_themes.io.checksums import file_sha256
+    from policy_themes.model.store import MODEL_FILE
 
     joblib.dump({"not": "a pipeline"}, model_copy / MODEL_FILE)
     meta = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))

@@ -323,7 +323,7 @@ def test_importing_the_package_does_not_import_skops():
 
 
 def test_a_streaming_model_exports_and_loads(train_small_path, tmp_path):
-    from policy_themes.model.streaming import train_streaming
+    from policy_themes.workflows.streaming_training import train_streaming
 
     model_dir = tmp_path / "sgd"
     train_streaming([train_small_path], model_dir=model_dir, epochs=2, chunksize=30,

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from policy_themes.errors import ConfigError, DataError
-from policy_themes.evaluation.report import evaluate
-from policy_themes.model.streaming import StreamingThemeClassifier, train_streaming
+from policy_themes.model.streaming import StreamingThemeClassifier
+from policy_themes.workflows.evaluate import evaluate
 from policy_themes.workflows.prediction import load_model
+from policy_themes.workflows.streaming_training import train_streaming
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +97,9 @@ def test_weak_features_reuse_the_labels_rule_scores(train_small_path):
     import pickle
 
     from policy_themes.model.classifier import make_frame
-    from policy_themes.model.streaming import _Featurize, build_streaming_pipeline
+    from policy_themes.model.streaming import build_streaming_pipeline
     from policy_themes.rules.taxonomy import load_taxonomy
+    from policy_themes.workflows.streaming_training import _Featurize
 
     taxonomy = load_taxonomy()
     features = build_streaming_pipeline(taxonomy, n_features=2**10).named_steps["features"]
@@ -208,7 +210,7 @@ def test_the_training_process_leaves_the_hashing_to_the_workers(train_small_path
 
     code = (
         "import sys\n"
-        "from policy_themes.model.streaming import train_streaming\n"
+        "from policy_themes.workflows.streaming_training import train_streaming\n"
         f"train_streaming([{str(train_small_path)!r}], model_dir={str(tmp_path / 'm')!r}, "
         "chunksize=30, jobs=2, n_features=2**12)\n"
         "print('policy_themes.kernels' in sys.modules, 'numba' in sys.modules)\n")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from policy_themes.model.arrays import share_model_dir
+from policy_themes.model.store import share_model_dir
 from policy_themes.parallel.workers import (
     EARLY_START_BYTES,
     holds_at_least,

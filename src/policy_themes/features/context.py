@@ -13,14 +13,10 @@ import pandas as pd
 
 from policy_themes.config import ContextConfig
 from policy_themes.io.data import find_document_column
+from policy_themes.text.lines import SEPARATOR
 
-__all__ = ["neighbour_context", "neighbour_rows", "NeighbourContext", "context_lines",
-           "frame_context", "context_source", "SEPARATOR"]
-
-#: Between the sentences of a context. The text features read it as a space; the
-#: ``context_rules`` block counts each line's rule votes once per batch and adds them up.
-SEPARATOR = "\n"
-
+__all__ = ["neighbour_context", "neighbour_rows", "NeighbourContext", "frame_context",
+           "context_source"]
 
 def neighbour_context(texts: Sequence[str], documents: Sequence[object], window: int = 1
                       ) -> list[str]:
@@ -120,41 +116,6 @@ class NeighbourContext(Sequence):
         ``rows[indptr[i]:indptr[i+1]]`` of ``texts``."""
         indptr = self.indptr[self.first:self.first + self.count + 1]
         return indptr - indptr[0], self.rows[indptr[0]:indptr[-1]]
-
-
-def context_lines(contexts: Sequence[str], texts: Sequence[str] = ()
-                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Each context as the lines it joins, so that a line's features are computed once.
-
-    Parameters
-    ----------
-    contexts : sequence of str
-        Contexts, ``SEPARATOR`` between their lines.
-    texts : sequence of str, default=()
-        Texts whose features the caller has already: a line equal to one of them is that text.
-
-    Returns
-    -------
-    indptr, parts : ndarray of int64
-        Context ``i``'s lines are ``parts[indptr[i]:indptr[i+1]]``, in order: a part below
-        ``len(texts)`` is that text, part ``len(texts) + j`` is ``other_lines[j]``.
-    other_lines : list of str
-        The other lines, each distinct line once.
-    """
-    row_of: dict[str, int] = {}
-    for row, text in enumerate(texts):
-        row_of.setdefault(text, row)
-    others: dict[str, int] = {}
-    parts: list[int] = []
-    indptr = np.zeros(len(contexts) + 1, dtype=np.int64)
-    for row, context in enumerate(contexts):
-        if context:
-            for line in context.split(SEPARATOR):
-                part = row_of.get(line)
-                parts.append(part if part is not None else
-                             len(texts) + others.setdefault(line, len(others)))
-        indptr[row + 1] = len(parts)
-    return indptr, np.array(parts, dtype=np.int64), list(others)
 
 
 def frame_context(frame: pd.DataFrame, settings: ContextConfig, *,

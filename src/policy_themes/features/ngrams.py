@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from policy_themes.hashing import BASE, BASE_INVERSE, JOIN, MAX_N, mix
 from policy_themes.rules.matching import normalize_batch_bytes
 
 if TYPE_CHECKING:  # imported where it is used: predict's workers make no sparse matrix
@@ -40,13 +41,6 @@ __all__ = ["ANALYZERS", "MAX_N", "hash_ngrams", "ngram_matrix", "ngram_columns",
            "iter_chunks"]
 
 ANALYZERS = ("word", "char_wb")
-MAX_N = 16  # the longest n-grams
-
-_BASE = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
-_BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 2**64))
-_JOIN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 _SPACE, _NEWLINE = 32, 10
 # characters of a batch hashed together: each loop then runs long enough to reuse what it has
 # in cache (per 100k sentences 2.2 s at 128 KB, 1.96 s at 512 KB), for about 10 MB of arrays
@@ -54,7 +48,7 @@ _CHUNK_BYTES = 1 << 19
 
 
 class _Powers:
-    """``_BASE**i`` and ``_BASE**-i`` modulo 2**64, grown on demand."""
+    """``BASE**i`` and ``BASE**-i`` modulo 2**64, grown on demand."""
 
     def __init__(self) -> None:
         self.up = np.ones(1, dtype=np.uint64)
@@ -64,25 +58,14 @@ class _Powers:
         if len(self.up) < n:
             size = max(n, 2 * len(self.up))
             with np.errstate(over="ignore"):
-                self.up = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE)],
+                self.up = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, BASE)],
                                      dtype=np.uint64)
-                self.down = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE_INVERSE)],
+                self.down = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, BASE_INVERSE)],
                                        dtype=np.uint64)
         return self.up[:n], self.down[:n]
 
 
 _POWERS = _Powers()
-
-
-def _mix(values: np.ndarray, salt: int) -> np.ndarray:
-    """splitmix64's finaliser: every input bit moves every output bit."""
-    x = values ^ np.uint64(salt)
-    x ^= x >> np.uint64(30)
-    x *= _MIX1
-    x ^= x >> np.uint64(27)
-    x *= _MIX2
-    x ^= x >> np.uint64(31)
-    return x
 
 
 class _Batch:
@@ -126,7 +109,7 @@ def _word_ngrams(batch: _Batch, ngram_range: tuple[int, int]
     starts, ends = batch.words()
     keep = batch.char_lengths(starts, ends) >= 2
     starts, ends = starts[keep], ends[keep]
-    tokens = _mix(batch.slice_hashes(starts, ends), 0)
+    tokens = mix(batch.slice_hashes(starts, ends), 0)
     rows = batch.row[starts]
     low, high = ngram_range
     all_rows, all_hashes, spans = [], [], []
@@ -137,10 +120,10 @@ def _word_ngrams(batch: _Batch, ngram_range: tuple[int, int]
         same_row = rows[: count] == rows[n - 1:]
         hashes = tokens[: count].copy()
         for k in range(1, n):
-            hashes = hashes * _JOIN + tokens[k: k + count]
+            hashes = hashes * JOIN + tokens[k: k + count]
         hashes = hashes[same_row] if n > 1 else hashes
         if n > 1:
-            hashes = _mix(hashes, n)
+            hashes = mix(hashes, n)
         index = np.flatnonzero(same_row)
         all_rows.append(rows[index])
         all_hashes.append(hashes)
@@ -167,7 +150,7 @@ def _char_ngrams(batch: _Batch, ngram_range: tuple[int, int]
         if count <= 0:
             break
         if n > 1:
-            power = power * int(_BASE) % 2**64
+            power = power * int(BASE) % 2**64
             hashes = hashes[:count] + wide[n - 1:] * np.uint64(power)
         if n < ngram_range[0]:
             continue
@@ -179,7 +162,7 @@ def _char_ngrams(batch: _Batch, ngram_range: tuple[int, int]
             valid &= ~(batch.separator[:count] & batch.separator[1:])
         starts = np.flatnonzero(valid)
         all_rows.append(batch.row[starts])
-        all_hashes.append(_mix(hashes[starts], 100 + n))
+        all_hashes.append(mix(hashes[starts], 100 + n))
         spans.append((starts, starts + n))
     return all_rows, all_hashes, spans
 

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from policy_themes.config import TrainConfig
 from policy_themes.errors import ConfigError
 from policy_themes.features.blocks import HashedTfidf
-from policy_themes.model.arrays import decide_themes, stack_heads, stacked_membership_proba
+from policy_themes.model.decisions import decide_themes, stack_heads, stacked_membership_proba
 from policy_themes.rules.taxonomy import NO_THEME, Taxonomy
 
 __all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "ThemeDecisions", "as_theme_lists",

@@ -31,11 +31,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from policy_themes.errors import ModelError
+from policy_themes.io.checksums import file_sha256
 from policy_themes.model.store import (
     FORMAT_VERSION,
     META_FILE,
     MODEL_FILE,
-    file_sha256,
     warn_versions,
 )
 

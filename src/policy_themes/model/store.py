@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import hashlib
 import json
 import os
 import platform
 import re
 import shutil
-import sys
 import tempfile
-import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,10 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from policy_themes.errors import ModelError
+from policy_themes.io.checksums import file_sha256
+from policy_themes.jsondata import dumps
 
 __all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "save_model",
            "load_pipeline", "load_compiled", "verify_model_file", "read_meta", "file_sha256",
-           "save_trained", "model_lock", "check_model_dir", "warn_versions"]
+           "model_lock", "check_model_dir", "warn_versions"]
 
 MODEL_FILE = "model.joblib"
 COMPILED_FILE = "model.npz"
@@ -42,79 +41,46 @@ class ModelVersionWarning(UserWarning):
     """The model was saved by another scikit-learn or package version."""
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 hex digest of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def model_lock(model_dir: Path):
     """Hold an exclusive lock on a model directory while it is replaced.
 
-    The lock is re-entrant within a process: :func:`~train` holds it for
-    the whole run and :func:`save_model` takes it again.
+    The lock is the operating system's (``filelock``), so the lock of a process that died,
+    even by SIGKILL, is free again. It is re-entrant within a process:
+    :func:`~policy_themes.workflows.training.train` holds it for the whole run and
+    :func:`save_model` takes it again.
 
     Raises
     ------
     ModelError
-        If another live process holds the lock.
+        If another process holds the lock.
     """
+    from filelock import FileLock, Timeout
+
     parent = model_dir.parent
     if not parent.is_dir():
         raise ModelError(f"{model_dir}: folder {parent} does not exist")
-    lock = parent / f".{model_dir.name}.lock"
-    key = lock.resolve()
+    path = parent / f".{model_dir.name}.lock"
+    key = path.resolve()
     if key in _HELD_LOCKS:
         yield
         return
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            if _lock_is_stale(lock):
-                with contextlib.suppress(OSError):
-                    lock.unlink()
-                continue
-            raise ModelError(f"{model_dir}: another run is writing this model directory "
-                             f"(lock {lock}); wait for it to finish") from None
-        except OSError as exc:
-            raise ModelError(f"{model_dir}: cannot write there ({exc.strerror or exc})") from None
-    else:
-        raise ModelError(f"{model_dir}: could not take the lock {lock}")
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ModelError(f"{model_dir}: another run is writing this model directory "
+                         f"(lock {path}); wait for it to finish") from None
+    except OSError as exc:
+        raise ModelError(f"{model_dir}: cannot write there ({exc.strerror or exc})") from None
     _HELD_LOCKS.add(key)
     try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
         yield
     finally:
         _HELD_LOCKS.discard(key)
         with contextlib.suppress(OSError):
-            lock.unlink()
-
-
-def _lock_is_stale(lock: Path) -> bool:
-    """A lock whose process is gone (killed with SIGKILL, say) no longer counts."""
-    try:
-        pid = int(lock.read_text().strip() or "0")
-    except ValueError:
-        pid = 0
-    except OSError:
-        return False
-    if pid <= 0:
-        # a lock is written with its pid at once; one still empty after a minute is left over
-        return time.time() - lock.stat().st_mtime > 60
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+            path.unlink()
+        lock.release()
 
 
 def save_model(model_dir: str | Path, pipeline, meta: dict, *, write_extra=None) -> Path:
@@ -154,7 +120,7 @@ def save_model(model_dir: str | Path, pipeline, meta: dict, *, write_extra=None)
             if _write_compiled(pipeline, tmp):
                 hashes[COMPILED_FILE] = file_sha256(tmp / COMPILED_FILE)
             full_meta = {**_provenance(), **meta, "sha256": hashes}
-            (tmp / META_FILE).write_text(json.dumps(full_meta, indent=2, default=_json_default),
+            (tmp / META_FILE).write_text(dumps(full_meta),
                                          encoding="utf-8")
             if write_extra is not None:
                 write_extra(tmp)
@@ -371,73 +337,12 @@ def check_model_dir(model_dir: str | Path) -> Path:
     return model_dir
 
 
-def _json_default(value):
-    import numpy as np
+def share_model_dir(model_dir: str) -> None:
+    """:func:`share_model` for the compiled model of a model directory, read as
+    :func:`~policy_themes.workflows.prediction.load_model` reads it (nothing for a directory without
+    one)."""
+    from policy_themes.model.arrays import share
 
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, (Path,)):
-        return str(value)
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def save_trained(result, model_dir: str | Path) -> Path:
-    """Save a :class:`~TrainResult` as a model directory with its report.
-
-    Returns
-    -------
-    Path
-        The model directory.
-    """
-    taxonomy = result.taxonomy
-    meta = {
-        "name": Path(model_dir).name,
-        "taxonomy": {"name": taxonomy.name, "ids": taxonomy.ids,
-                     "fingerprint": taxonomy.fingerprint, "source": taxonomy.source},
-        "config": result.config.to_dict(),
-        "config_source": result.config.source,
-        "training_data": {"files": result.data_files, "sentences": result.n_sentences,
-                          "fingerprint": result.fingerprint, "weak_labels": result.weak,
-                          "primary_counts": result.primary_counts},
-        "data_findings": [f.to_dict() for f in getattr(result, "findings", [])],
-        "cv_metrics": _headline(result.cv_metrics),
-        "thresholds": result.thresholds,
-        "platform": {"python": sys.version.split()[0], "machine": platform.machine()},
-    }
-    if result.config.uses_embeddings:
-        from policy_themes.features.embeddings import fitted_embedding_models
-
-        for name, version in fitted_embedding_models(result.pipeline).items():
-            meta["embeddings"] = {"model": name, "version": version}
-
-    def write_report(folder: Path) -> None:
-        if result.cv_metrics is None:
-            return
-        from policy_themes.evaluation.report import EvalReport
-
-        report = EvalReport(metrics=result.cv_metrics, baselines={},
-                            texts=result.cv_predictions["text"].tolist(),
-                            title=f"Training report: {Path(model_dir).name} "
-                                  f"({result.config.cv.folds}-fold cross-validation)",
-                            meta={"training data": ", ".join(result.data_files),
-                                  "sentences": result.n_sentences,
-                                  "taxonomy": taxonomy.name})
-        report.write(folder)
-
-    return save_model(model_dir, result.pipeline, meta, write_extra=write_report)
-
-
-_HEADLINE_KEYS = ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "weighted_f1",
-                  "top3_accuracy", "set_micro_f1", "set_micro_f1_ci", "set_macro_f1",
-                  "subset_accuracy",
-                  "hamming_loss", "brier", "ece")
-
-
-def _headline(metrics: dict | None) -> dict | None:
-    if metrics is None:
-        return None
-    return {k: metrics[k] for k in _HEADLINE_KEYS if k in metrics}
+    model = load_compiled(model_dir, read_meta(model_dir))
+    if model is not None:
+        share(model)

@@ -43,7 +43,7 @@ def prepare_predict_workers(model_dir: str | Path, jobs: int | None,
         Whether it was started (if the input turns out to be a single chunk after all, no
         worker is forked and the server ends with this process).
     """
-    shares = [("policy_themes.model.arrays:share_model_dir", str(model_dir))]
+    shares = [("policy_themes.model.store:share_model_dir", str(model_dir))]
     return _prepare(["policy_themes.workflows.prediction"], shares, jobs, inputs, documents)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from policy_themes.jsondata import dumps
 from policy_themes.rules.labeling import LabelResult
 from policy_themes.rules.taxonomy import NO_THEME, Taxonomy
 
@@ -219,7 +220,7 @@ class RuleAnalysis:
 
     def to_json(self) -> str:
         """The analysis as a JSON document."""
-        return json.dumps(self.to_dict(), indent=2, default=_json_default)
+        return dumps(self.to_dict())
 
     def to_markdown(self) -> str:
         """The analysis as a Markdown report a person reads."""
@@ -274,14 +275,6 @@ def _safe(num, den) -> float:
 
 def _records(frame: pd.DataFrame) -> list[dict]:
     return json.loads(frame.reset_index().to_json(orient="records"))
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return None if np.isnan(value) else float(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _fmt(value) -> str:

@@ -110,7 +110,7 @@ class RuleMatcher:
         texts = [t if isinstance(t, str) else str(t) for t in texts]
         if not per_line:
             return sp.csr_matrix(np.log1p(self.vote_scores(texts, normalized)[:, :n_themes]))
-        from policy_themes.features.context import context_lines
+        from policy_themes.text.lines import context_lines
 
         indptr, parts, lines = context_lines(texts)
         return sp.csr_matrix(self.line_vote_values(indptr, parts, self.vote_scores(lines),
@@ -120,7 +120,7 @@ class RuleMatcher:
                          n_themes: int) -> np.ndarray:
         """``log1p`` of each context's summed line scores: context ``i`` adds up the rows
         ``parts[indptr[i]:indptr[i+1]]`` of ``line_scores`` (see
-        :func:`~policy_themes.features.context.context_lines`), in turn."""
+        :func:`~policy_themes.text.lines.context_lines`), in turn."""
         ones = np.ones(len(parts))
         summed = rows_product((indptr, parts, ones), line_scores[:, :n_themes],
                               compiled=self._matcher.compiled, n_columns=len(line_scores))

@@ -337,7 +337,7 @@ def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def _metrics(themes, primary, sets, proba, classes, seed) -> dict:
-    from policy_themes.evaluation.report import compute_metrics
+    from policy_themes.evaluation.metrics import compute_metrics
 
     return compute_metrics(themes, primary, sets, proba, classes, n_boot=200, seed=seed)
 
@@ -593,7 +593,7 @@ def train(
         result.weak = weak
         result.findings = findings
         if model_dir is not None:
-            from policy_themes.model.store import save_trained
+            from policy_themes.workflows.saving import save_trained
 
             save_trained(result, model_dir)
     return result

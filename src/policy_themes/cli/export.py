@@ -1,0 +1,48 @@
+"""``policy-themes export``: a model as one .skops file others can load safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from policy_themes.cli.app import app
+from policy_themes.cli.common import handle_errors
+from policy_themes.cli.options import ModelDirOption, ShareFormat
+
+
+@app.command("export")
+@handle_errors
+def export_cmd(
+    model_dir: ModelDirOption = Path("models/default"),
+    share_format: Annotated[
+        ShareFormat, typer.Option("--format", "-f", help="The sharing format.")
+    ] = ShareFormat.skops,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="PATH",
+            help="The file to write, ending in .skops [default: <model-dir>/model.skops].",
+        ),
+    ] = None,
+) -> None:
+    """Export a trained model to one .skops file that others can load without running its code.
+
+    model.joblib is a pickle: loading one runs whatever code its author put in it. The .skops
+    file (skops.io) holds the same fitted pipeline and its model.json metadata as data; predict,
+    evaluate and info load it with --model-dir FILE.skops, refusing any file that names a type
+    outside policy-themes' allow-list. Needs skops: pip install "policy-themes[share]".
+
+    Example:
+
+    \b
+    policy-themes export --model-dir models/default --out default.skops
+    """
+    from policy_themes.model.sharing import export_model
+
+    path = export_model(model_dir, out, format=share_format.value)
+    size = path.stat().st_size / 1e6
+    typer.echo(f"Exported {model_dir} to {path} ({size:.1f} MB)")

@@ -1,0 +1,146 @@
+"""``policy-themes label``: label documents or sentences with the taxonomy's rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from policy_themes.cli.app import app
+from policy_themes.cli.common import (
+    handle_errors,
+    interruptible,
+    jobs_or_cores,
+    make_console,
+    print_findings,
+    progress,
+)
+from policy_themes.cli.options import (
+    DocColumnOption,
+    EncodingOption,
+    JobsOption,
+    TaxonomyOption,
+    TextColumnOption,
+)
+
+
+@app.command("label")
+@handle_errors
+def label_cmd(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="INPUT",
+            help="Documents (.txt), folders of them, or tables (CSV, TSV, JSONL, "
+            "Parquet; .gz allowed).",
+            show_default=False,
+            readable=False,
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="PATH",
+            help="Write labeled sentences here (.csv, .tsv, .jsonl, .parquet).",
+        ),
+    ] = None,
+    taxonomy_path: TaxonomyOption = None,
+    text_column: TextColumnOption = "text",
+    documents: Annotated[
+        bool,
+        typer.Option("--documents", help="Table rows are documents: split them into sentences."),
+    ] = False,
+    doc_column: DocColumnOption = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", metavar="FILE", help="Write the rule analysis here (.md or .json)."
+        ),
+    ] = None,
+    show_rules: Annotated[
+        bool, typer.Option("--rules/--no-rules", help="Print the per-rule table.")
+    ] = True,
+    chunk_size: Annotated[
+        int,
+        typer.Option("--chunk-size", metavar="N", min=1, help="Sentences per processing chunk."),
+    ] = 20_000,
+    encoding: EncodingOption = None,
+    jobs: JobsOption = None,
+) -> None:
+    """Label sentences with the taxonomy's rules and print an analysis of the rules.
+
+    Text documents are split into sentences; table rows are sentences unless --documents is
+    given. When a table has a gold 'themes' column, the rules are scored against it
+    (precision, recall and F1 per theme and per rule).
+
+    Example:
+
+    \b
+    policy-themes label data/raw/foreign-policy-2017.txt --out labeled.csv
+    """
+    from policy_themes.parallel.workers import prepare_label_workers
+
+    # the workers' modules load while this starts
+    prepare_label_workers(jobs_or_cores(jobs), inputs, documents)
+    from policy_themes.rules.taxonomy import load_taxonomy
+    from policy_themes.workflows.batch_labeling import label_files
+
+    if report is not None:
+        _check_report_path(report)
+    taxonomy = load_taxonomy(taxonomy_path)
+    done = {"sentences": 0, "fraction": 0.0}
+    with interruptible(done, out), progress("Labeling", done) as update:
+        run = label_files(
+            inputs,
+            taxonomy,
+            out=out,
+            text_column=text_column,
+            documents=documents,
+            doc_column=doc_column,
+            chunksize=chunk_size,
+            encoding=encoding,
+            progress=update,
+            jobs=jobs_or_cores(jobs),
+        )
+    print_findings(run.findings)
+    _print_label_run(run, show_rules=show_rules)
+    if report is not None:
+        _write_report(run.analysis, report)
+        typer.echo(f"Rule analysis written to {report}")
+    if out is not None:
+        typer.echo(f"{run.sentences:,} labeled sentences written to {out}")
+
+
+def _check_report_path(report: Path) -> None:
+    from policy_themes.errors import DataError
+    from policy_themes.io.data import check_writable
+
+    if report.suffix.lower() not in (".md", ".json"):
+        raise DataError(f"{report}: the report must be .md or .json")
+    check_writable(report)  # before the labeled sentences are written
+
+
+def _write_report(analysis, report: Path) -> None:
+    from policy_themes.io.data import atomic_write_text
+
+    text = analysis.to_json() if report.suffix.lower() == ".json" else analysis.to_markdown()
+    atomic_write_text(report, text)
+
+
+def _print_label_run(run, *, show_rules: bool = True) -> None:
+    from policy_themes.cli.render import figures_table, frame_table
+
+    console = make_console()
+    analysis = run.analysis
+    console.print(figures_table(analysis.overall(), title="Rules: overall"))
+    themes = analysis.theme_summary()
+    console.print(frame_table(themes, title="Rules per theme"))
+    if not show_rules:
+        return
+    rules = analysis.rule_summary()
+    if run.has_gold:
+        rules = rules[["theme", "fires", "coverage", "overlaps", "conflicts", "precision"]]
+    console.print(frame_table(rules, title="Rules"))

@@ -1,0 +1,269 @@
+"""``policy-themes predict``: themes of new text."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from policy_themes.cli.app import app
+from policy_themes.cli.common import (
+    check_engine,
+    handle_errors,
+    interruptible,
+    jobs_or_cores,
+    make_console,
+    print_findings,
+    progress,
+)
+from policy_themes.cli.options import (
+    DocColumnOption,
+    EncodingOption,
+    Engine,
+    EngineOption,
+    JobsOption,
+    ModelSourceOption,
+    PrintFormat,
+    SchedulerOption,
+    TextColumnOption,
+)
+
+
+@app.command("predict")
+@handle_errors
+def predict_cmd(
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="SENTENCE",
+            help="Sentences to predict; '-' reads a document from standard input.",
+            show_default=False,
+        ),
+    ] = None,
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="FILE",
+            help="Documents (.txt, split into sentences), folders or tables (repeatable).",
+            readable=False,
+        ),
+    ] = None,
+    model_dir: ModelSourceOption = Path("models/default"),
+    top_k: Annotated[
+        int,
+        typer.Option("--top-k", "-k", metavar="K", min=1, help="Themes listed with probabilities."),
+    ] = 3,
+    output_format: Annotated[
+        PrintFormat,
+        typer.Option("--format", "-f", help="How to print the predictions (with no --out)."),
+    ] = PrintFormat.table,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="PATH",
+            help="Write predictions here (.csv, .tsv, .jsonl, .parquet).",
+        ),
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add the n-grams and rules behind each primary theme.")
+    ] = False,
+    text_column: TextColumnOption = "text",
+    documents: Annotated[
+        bool, typer.Option("--documents", help="Table rows are documents: split them.")
+    ] = False,
+    doc_column: DocColumnOption = None,
+    encoding: EncodingOption = None,
+    chunk_size: Annotated[
+        int,
+        typer.Option("--chunk-size", metavar="N", min=1, help="Sentences per processing chunk."),
+    ] = 20_000,
+    jobs: JobsOption = None,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Predict themes for sentences, documents or tables with a trained model.
+
+    Each row: the text, the primary theme and its probability, the theme set (every theme over
+    its threshold, 'none' when nothing fits) and the top-k themes with probabilities.
+    --engine dask predicts each --input file (globs allowed) on a Dask cluster and writes
+    --out as a folder of Parquet parts, one per input file:
+
+    \b
+    policy-themes predict --engine dask -i 'speeches/*.parquet' --out predictions/
+
+    Example:
+
+    \b
+    policy-themes predict "The two ministers discussed the new gas pipeline."
+    """
+    from policy_themes.errors import DataError
+
+    if inputs and engine == "local":  # the workers load the model while this process starts
+        from policy_themes.parallel.workers import prepare_predict_workers
+
+        prepare_predict_workers(model_dir, jobs_or_cores(jobs), inputs, documents)
+    from policy_themes.workflows.prediction import format_top_k, load_model, predict_files
+
+    sentences = list(texts or [])
+    blank = [s for s in sentences if not s.strip()]
+    if blank:
+        sentences = [s for s in sentences if s.strip()]
+        if not sentences and not inputs:
+            raise DataError("no text to predict: every sentence given is blank")
+        typer.echo(
+            f"Warning: skipped {len(blank)} blank sentence{'s' if len(blank) > 1 else ''}"
+            " given as argument",
+            err=True,
+        )
+    if not sentences and not inputs:
+        raise DataError("give sentences, '-' for standard input, or --input FILE")
+    check_engine(engine, scheduler)
+    if engine == "dask":
+        _predict_dask(
+            model_dir,
+            inputs,
+            out,
+            sentences=sentences,
+            top_k=top_k,
+            text_column=text_column,
+            documents=documents,
+            doc_column=doc_column,
+            encoding=encoding,
+            chunk_size=chunk_size,
+            scheduler=scheduler,
+            explain=explain,
+        )
+        return
+    model = load_model(model_dir)
+    if sentences == ["-"]:
+        frame = _predict_stdin(model, top_k)
+    elif inputs:
+        if sentences:
+            raise DataError("give either sentences or --input, not both")
+        progress_done = {"sentences": 0, "fraction": 0.0}
+        with interruptible(progress_done, out), progress("Predicting", progress_done) as update:
+            # without --out every prediction is printed, so keep them all (not a preview)
+            run = predict_files(
+                model,
+                inputs,
+                out=out,
+                top_k=top_k,
+                text_column=text_column,
+                documents=documents,
+                doc_column=doc_column,
+                encoding=encoding,
+                progress=update,
+                preview_rows=sys.maxsize if out is None else 0,
+                chunksize=chunk_size,
+                jobs=jobs_or_cores(jobs),
+            )
+        print_findings(run.findings)
+        if out is not None:
+            typer.echo(f"{run.sentences:,} predictions written to {out}")
+            return
+        frame = run.preview
+    else:
+        frame = model.predict(sentences, top_k=top_k)
+        frame["top_k"] = [format_top_k(pairs) for pairs in frame["top_k"]]
+    if explain:
+        frame = _add_explanations(model, frame)
+    if out is not None:
+        from policy_themes.io.data import table_sink
+
+        with table_sink(out) as sink:
+            sink.write(frame)
+        typer.echo(f"{len(frame):,} predictions written to {out}")
+        return
+    _print_predictions(frame, output_format)
+
+
+def _predict_dask(
+    model_dir,
+    inputs,
+    out,
+    *,
+    sentences,
+    top_k,
+    text_column,
+    documents,
+    doc_column,
+    encoding,
+    chunk_size,
+    scheduler,
+    explain,
+) -> None:
+    from policy_themes.errors import DataError
+    from policy_themes.workflows.dask_engine import predict_dask, require_dask
+    from policy_themes.workflows.prediction import load_model
+
+    if sentences or not inputs or out is None:
+        raise DataError(
+            "--engine dask predicts files: give --input FILE (globs allowed) and --out FOLDER"
+        )
+    if explain:
+        raise DataError("--explain does not apply to --engine dask")
+    require_dask()
+    model = load_model(model_dir)
+    with progress("Predicting on Dask") as update:
+        run = predict_dask(
+            model,
+            inputs,
+            out,
+            scheduler=scheduler,
+            top_k=top_k,
+            text_column=text_column,
+            documents=documents,
+            doc_column=doc_column,
+            encoding=encoding,
+            chunksize=chunk_size,
+            progress=update,
+        )
+    typer.echo(f"{run.sentences:,} predictions written to {out}/ ({len(run.parts)} Parquet parts)")
+
+
+def _predict_stdin(model, top_k: int):
+    from policy_themes.text.sentences import split_sentences
+    from policy_themes.workflows.prediction import format_top_k
+
+    text = sys.stdin.read()
+    sentences = [s.text for s in split_sentences(text, doc_id="stdin")]
+    if not sentences:
+        from policy_themes.errors import DataError
+
+        raise DataError("no text to predict: standard input is empty")
+    frame = model.predict(sentences, top_k=top_k)
+    frame["top_k"] = [format_top_k(pairs) for pairs in frame["top_k"]]
+    return frame
+
+
+def _add_explanations(model, frame):
+    explanations = model.explain(frame["text"].tolist())
+    frame = frame.copy()
+    frame["why"] = [
+        "; ".join(f"{name} ({weight:+.2f})" for name, weight in e["terms"]) for e in explanations
+    ]
+    frame["rules"] = [";".join(e["rules"]) for e in explanations]
+    return frame
+
+
+def _print_predictions(frame, output_format: str) -> None:
+    if output_format == "csv":
+        typer.echo(frame.to_csv(index=False), nl=False)
+        return
+    if output_format == "jsonl":
+        typer.echo(frame.to_json(orient="records", lines=True, force_ascii=False), nl=False)
+        return
+    from rich.table import Table
+
+    table = Table(show_lines=True, header_style="bold")
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    make_console().print(table)
