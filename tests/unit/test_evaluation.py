@@ -248,11 +248,16 @@ def test_png_keeps_the_size_for_sixteen_themes(tmp_path):
     assert (width, height) == (16 * 110, 7 * 110)
 
 
-def test_write_into_missing_parent_raises_data_error(report, tmp_path):
+def test_write_creates_missing_parents(report, tmp_path):
     target = tmp_path / "missing" / "report"
-    with pytest.raises(DataError, match=r"missing.*does not exist"):
-        report.write(target)
-    assert not (tmp_path / "missing").exists()
+    paths = report.write(target)
+    assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in paths.values())
+
+
+def test_write_under_a_file_raises_data_error(report, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match=r"cannot create the report folder"):
+        report.write(tmp_path / "file" / "report")
 
 
 def test_failed_write_leaves_the_old_report_untouched(report, tmp_path, monkeypatch):

@@ -151,7 +151,7 @@ class EvalReport:
         Parameters
         ----------
         directory : str or Path
-            Output folder; created if missing (its parent must exist).
+            Output folder; created with its parents if missing.
 
         Returns
         -------
@@ -161,7 +161,7 @@ class EvalReport:
         Raises
         ------
         DataError
-            If the parent folder does not exist, the path is a file, or it cannot be written.
+            If the path is a file, or it cannot be created or written.
         """
         directory = Path(directory)
         created = _prepare_directory(directory)
@@ -225,16 +225,13 @@ class EvalReport:
 
 
 def _prepare_directory(directory: Path) -> bool:
-    """Create the output folder if needed; return whether it was created."""
-    parent = directory.parent if str(directory.parent) else Path(".")
+    """Create the output folder and its parents if needed; return whether it was created."""
     if directory.is_dir():
         return False
     if directory.exists():
         raise DataError(f"{directory}: exists and is not a folder; choose another report folder")
-    if not parent.is_dir():
-        raise DataError(f"{directory}: cannot create the report folder, {parent} does not exist")
     try:
-        directory.mkdir()
+        directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"{directory}: cannot create the report folder ({exc.strerror or exc})") \
             from None
