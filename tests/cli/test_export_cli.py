@@ -170,14 +170,20 @@ def test_a_foreign_type_is_refused_and_its_code_never_runs(tmp_path, evil_path, 
      "Error: {tmp}/no/m.skops: folder {tmp}/no does not exist"),
     (["export", "-m", "{model}", "--out", "{tmp}/m.pkl"],
      "Error: {tmp}/m.pkl: a shared model file must end in .skops"),
-    (["export", "-m", "{model}", "--out", "{tmp}/m.skops", "--format", "onnx"],
-     "Error: --format must be one of skops, got 'onnx'"),
 ])
 def test_bad_paths_give_one_line_and_exit_1(tmp_path, trained_model_dir, args, expected):
     (tmp_path / "garbage.skops").write_bytes(b"not a zip")
     places = {"tmp": tmp_path, "model": trained_model_dir}
     result = invoke(*[a.format(**places) for a in args])
     assert_one_error_line(result, expected.format(**places))
+    assert not (tmp_path / "m.skops").exists()
+
+
+def test_an_unknown_format_is_a_usage_error_naming_the_choices(tmp_path, trained_model_dir):
+    result = invoke("export", "-m", str(trained_model_dir), "--out", str(tmp_path / "m.skops"),
+                    "--format", "onnx")
+    assert result.exit_code == 2
+    assert "'onnx' is not one of 'skops'" in result.output
     assert not (tmp_path / "m.skops").exists()
 
 

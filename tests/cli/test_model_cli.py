@@ -276,8 +276,6 @@ def tampered(model_copy):
          "Error: no model at {tmp}/nope; run `policy-themes train` first"),
         (["predict", "-m", "{model}"],
          "Error: give sentences, '-' for standard input, or --input FILE"),
-        (["predict", "-m", "{model}", "Gas.", "--format", "xml", "-o", "{tmp}/x.csv"],
-         "Error: --format must be table, csv or jsonl, got 'xml'"),
         (["predict", "-m", "{model}", "Gas.", "-i", "{gold}", "-o", "{tmp}/x.csv"],
          "Error: give either sentences or --input, not both"),
         (["predict", "-m", "{model}", "Gas.", "-o", "{tmp}/x.xlsx"],
@@ -358,3 +356,9 @@ def test_too_few_documents_for_the_folds(tmp_path, train_small_path, train_confi
                                   "by document: 2; add documents or lower the folds (--folds, "
                                   "or cv.folds: 0 to skip)")
     assert not (tmp_path / "m").exists()
+
+
+def test_an_unknown_print_format_is_a_usage_error_naming_the_choices(trained_model_dir):
+    result = invoke("predict", "-m", str(trained_model_dir), "Gas.", "--format", "xml")
+    assert result.exit_code == 2
+    assert "'xml' is not one of 'table', 'csv', 'jsonl'" in result.output
