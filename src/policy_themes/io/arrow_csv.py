@@ -1,11 +1,9 @@
 """Read a CSV or TSV table in chunks with Arrow's CSV parser, as pandas would read it.
 
-Reading the UN corpus (199 MB of speeches in a gzip-compressed CSV) with pandas' chunked
-reader costs 1.7 s of CPU: gzip 0.65 s, the parser 0.7 s, and making Arrow strings of its
-Python strings 0.13 s. This module does it in 0.9 s: Arrow decompresses and parses into its
-own strings, after a scan of the quotes (0.13 s). In a parallel ``predict`` the process that
-reads shares the cores with the workers, so every second it saves is half a second of wall
-time.
+pandas' chunked reader decompresses, parses into Python strings, and then the strings are
+made Arrow strings; here Arrow decompresses and parses into its own strings, after a scan of
+the quotes, for about half the CPU on the UN corpus. In a parallel ``predict`` the process that
+reads shares the cores with the workers, so the CPU it saves is wall time.
 
 The file is read a block at a time, and each block is cut after its last line feed outside
 quotes, so that Arrow parses whole records (in this thread: Arrow's own streaming reader would

@@ -22,8 +22,8 @@ __all__ = ["prepare_predict_workers", "prepare_label_workers", "holds_at_least",
 # below this much input, a run is most likely one chunk (no workers): 1 MB is about 8,000
 # sentences of text or CSV, 12,000 of Parquet, where a chunk is 20,000 by default
 EARLY_START_BYTES = 1 << 20
-# from this much input to split, the workers' time saved by the compiled splitter (about 20 ns a
-# character) pays for loading it (0.3-0.5 s) in the fork server
+# from this much input to split, the workers' time saved by the compiled splitter pays for
+# loading it in the fork server
 SPLITTER_BYTES = 16 << 20
 
 

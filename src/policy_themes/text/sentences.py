@@ -23,9 +23,10 @@ __all__ = ["Sentence", "split_sentences", "sentence_spans", "clean_span",
            "prepare_compiled_splitter",
            "COMPILED_SPLIT_AFTER", "COMPILED_MAX_CHARS"]
 
-# Loading the compiled splitter (Numba, its machine code and its table) takes 0.3-0.5 s; it
-# then saves about 20 ns a character. A process uses it once it is loaded, or once it has split
-# this many characters in Python (about 110,000 sentences), when the rest is likely to pay.
+# Loading the compiled splitter (Numba, its machine code and its table) costs a fixed time that
+# the characters it then splits faster pay back (benchmarks/segmentation.py). A process uses it
+# once it is loaded, or once it has split this many characters in Python (about 110,000
+# sentences), when the rest is likely to pay.
 COMPILED_SPLIT_AFTER = 16_000_000
 # The kernel reads a text as 4 bytes a character: a longer one (a whole archive in one file) is
 # split in Python, at half the speed, rather than copied whole.
@@ -55,7 +56,7 @@ _SENTENCE_STARTERS = {
 
 # a run of . ! ? or one ellipsis, closing quotes or brackets, then white space (group 1) and
 # the next word (group 2, after any opening quotes or brackets) in the same unit; written to
-# start with a character set, which lets the regex engine skip to the candidates (2x faster)
+# start with a character set, which lets the regex engine skip to the candidates
 _BOUNDARY_RE = re.compile(
     r"[.!?\u2026](?:(?<=\u2026)|(?<=[.!?])[.!?]*)[\"'\u201d\u2019)\]]*"
     r"(?=(\s+)[\"'\u201c\u2018(\[]*(\S+))"
@@ -103,7 +104,7 @@ def clean_span(span: str) -> str:
         span = _HYPHEN_COMPOUND_BREAK_RE.sub(r"\1", _HYPHEN_BREAK_RE.sub(r"\1", span))
     elif span.isprintable() and "  " not in span and span[:1] != " " and span[-1:] != " ":
         return span  # its only white space is single inner spaces: nothing to fold
-    # str.split() splits on exactly the characters ``\s`` matches, and is ~3x faster
+    # str.split() splits on exactly the characters ``\s`` matches, faster than a regex
     return " ".join(span.split())
 
 
@@ -142,8 +143,8 @@ def sentence_spans(text: str, *, compiled: bool = False) -> list[tuple[int, int,
         The document.
     compiled : bool, default=False
         Find the sentences with :mod:`policy_themes.text.split_kernel` (the same rules compiled by
-        Numba; with the cleaning, which stays in Python, 2.5x faster): worth it for a batch of
-        documents, not for a few lines, as its first use in a process loads Numba (0.3-0.5 s).
+        Numba; the cleaning stays in Python): worth it for a batch of documents, not for a few
+        lines, as its first use in a process loads Numba.
 
     Examples
     --------

@@ -280,7 +280,7 @@ def train_streaming(
     pipeline = build_streaming_pipeline(taxonomy, n_features=n_features)
     _set_params(pipeline, params or {})
     # the features learn nothing; a blank text hashes nothing, so this process, which only
-    # trains, never loads the compiled n-gram loops (about 110 MB): the workers hash
+    # trains, never loads the compiled n-gram loops: the workers hash
     features = pipeline.named_steps["features"].fit(make_frame([""]))
     clf = pipeline.named_steps["clf"]
     task = _Featurize(features, taxonomy, weak, label_column, holdout, clf.labels,
