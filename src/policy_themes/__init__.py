@@ -48,6 +48,8 @@ _EXPORTS = {
     "read_table": "data",
     "read_labeled": "data",
     "parse_themes": "data",
+    "Profile": "profiles",
+    "profile": "profiles",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
