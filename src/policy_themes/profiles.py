@@ -52,6 +52,7 @@ LINE_THEMES = 4
 STANDOUTS_PER_THEME = 3
 _BATCH_ROWS = 131_072
 _BOOT_CELLS = 4_000_000  # replicates × groups × columns of one bootstrap chunk
+_KEPT_WEIGHTS = 16_000_000  # replicates × documents: weights kept between passes (64 MB)
 _MEASURES = ("primary", "set", "doc_primary", "doc_set")
 
 
@@ -770,10 +771,11 @@ def _bootstrap(units: np.ndarray, group: np.ndarray, size: int, keep: np.ndarray
     groups, NaN for a group of one document.
 
     Each replicate draws, for every group, as many of its documents as it has, with
-    replacement; the chunks of groups are drawn with generators seeded by ``seed`` and their
-    number, so a chunk's draws are made twice (for the replicates' totals, then its groups'
-    statistics) without keeping the weights of every document. Sums are float32: exact for
-    counts below 2**24, and the intervals do not need more.
+    replacement. The ratios need each replicate's totals before any group's statistics, so
+    the groups are gone through twice: the draws of the first pass are kept for the second
+    when they are small (``_KEPT_WEIGHTS``), else drawn again, each chunk of groups with a
+    generator seeded by ``seed`` and the chunk's number. Sums are float32: exact for counts
+    below 2**24, and the intervals do not need more.
     """
     if n_boot == 0 or not keep.any():
         return {}
@@ -800,17 +802,23 @@ def _bootstrap_bounds(units: np.ndarray, group: np.ndarray, size: int, keep: np.
     starts = np.searchsorted(group[order], np.arange(size + 1))
     sizes = np.diff(starts)
     chunks = _boot_chunks(sizes, n_boot, units.shape[1])
+    # the weights of pass one are kept for pass two when they are small, else drawn again
+    keep_weights = n_boot * len(units) <= _KEPT_WEIGHTS
+    kept: list[np.ndarray] = []
     totals = np.zeros((n_boot, units.shape[1]), dtype=np.float32)
     for number, (first, last) in enumerate(chunks):
         weights = _weights(seed, number, sizes[first:last], n_boot)
         totals += weights @ units[starts[first]:starts[last]]
+        if keep_weights:
+            kept.append(weights)
     bounds = {name: (np.full((size, width), np.nan), np.full((size, width), np.nan))
               for name in (*_MEASURES, "ratio")}
     for number, (first, last) in enumerate(chunks):
         wanted = np.flatnonzero(keep[first:last] & (sizes[first:last] > 1))
         if not len(wanted):
             continue
-        weights = _weights(seed, number, sizes[first:last], n_boot)
+        weights = kept[number] if keep_weights else _weights(seed, number, sizes[first:last],
+                                                              n_boot)
         sums = _replicate_sums(weights, units[starts[first]:starts[last]], sizes[first:last],
                                wanted)
         stats = _statistics(sums, totals[:, None, :], width)
@@ -1213,7 +1221,8 @@ def _save_png(figure, path: Path) -> None:
     figure.savefig(buffer, format="png", dpi=_DPI)
     buffer.seek(0)
     with Image.open(buffer) as image:
-        image.convert("RGB").quantize(256).save(path, format="PNG", optimize=True)
+        palette = image.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE)
+        palette.save(path, format="PNG")
 
 
 def _time_axis(frame: pd.DataFrame, time: str) -> list[str]:
