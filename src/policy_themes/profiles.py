@@ -47,6 +47,7 @@ TIME_NAMES = ("year", "decade", "date", "period", "month")
 TABLE_FORMATS = ("csv", "parquet")
 LEVEL = 0.95
 HEATMAP_ROWS = 30
+TIME_ROWS = 100  # a heat map by time alone shows every time, up to this many
 LINE_GROUPS = 5
 LINE_THEMES = 4
 STANDOUTS_PER_THEME = 3
@@ -364,9 +365,9 @@ class _Codes:
         """The codes of an Arrow array: each distinct value is looked up once."""
         import pyarrow.compute as pc
 
+        if hasattr(array, "combine_chunks"):  # one dictionary for the whole column
+            array = array.combine_chunks()
         encoded = pc.dictionary_encode(array, null_encoding="encode")
-        if hasattr(encoded, "combine_chunks"):
-            encoded = encoded.combine_chunks()
         table = np.array([self.code(v) for v in encoded.dictionary.to_pylist()], dtype=np.int64)
         if not len(table):
             return np.zeros(0, dtype=np.int64)
@@ -424,8 +425,9 @@ def _read_counts(paths: list[Path], doc_column: str, by: list[str]) -> _Counts:
     for path in paths:
         rows = 0
         for batch in _iter_batches(path, doc_column, by):
-            rows += batch.num_rows
-            parts.append(_count_batch(batch, path, docs, groups, themes))
+            if batch.num_rows:
+                rows += batch.num_rows
+                parts.append(_count_batch(batch, path, docs, groups, themes))
         if not rows:
             raise DataError(f"{path}: the table has no rows")
         sentences += rows
@@ -483,6 +485,10 @@ def _needed_columns(columns: list[str], doc_column: str, by: list[str], path: Pa
     """The input's names of the doc, by, primary and themes columns, in that order."""
     prediction = [MODEL_PREFIX + c if MODEL_PREFIX + c in columns else c
                   for c in (PRIMARY, THEMES)]
+    predicted = [c for c in by if c in prediction]
+    if predicted:
+        raise DataError(f"cannot group by {predicted[0]!r}: it holds the predicted themes "
+                        "that the profile counts")
     for column in [doc_column, *by, *prediction]:
         if column not in columns:
             have = ", ".join(map(str, columns)) or "none"
@@ -915,6 +921,7 @@ def _varying_themes(result: Profile) -> list[str]:
         return []
     wide = result.wide("primary_share", table="over_time")
     wide = wide[[t for t in wide.columns if t != NO_THEME]]
+    wide = wide[[MISSING not in (i if isinstance(i, tuple) else (i,)) for i in wide.index]]
     if wide.empty:
         return []
     spread = (wide.max() - wide.min()).sort_values(ascending=False, kind="stable")
@@ -1075,11 +1082,24 @@ def _sources_line(result: Profile) -> str:
     return f"Predictions read: {names}{more}." if names else ""
 
 
+def _heatmap_rows(result: Profile) -> tuple[pd.DataFrame, int]:
+    """The heat map's rows (one row of the table per group) and the number of groups: the
+    groups with the most sentences, or every time in order (up to ``TIME_ROWS``)."""
+    keys = _heatmap_keys(result)
+    groups = _heatmap_table(result).drop_duplicates(subset=keys)
+    if keys == [result.time]:
+        return groups.head(TIME_ROWS), len(groups)
+    return groups.nlargest(HEATMAP_ROWS, "sentences", keep="first"), len(groups)
+
+
 def _heatmap_caption(result: Profile) -> str:
-    total = len(_heatmap_table(result).drop_duplicates(subset=_heatmap_keys(result)))
-    shown = min(total, HEATMAP_ROWS)
-    rows = f"the {shown} with the most sentences of {total:,} groups" if shown < total \
-        else f"all {total:,} groups"
+    shown, total = _heatmap_rows(result)
+    if len(shown) == total:
+        rows = f"all {total:,} groups"
+    elif _heatmap_keys(result) == [result.time]:
+        rows = f"the first {len(shown)} of {total:,} times"
+    else:
+        rows = f"the {len(shown)} with the most sentences of {total:,} groups"
     together = f" (all {result.time}s together)" if result.across_time is not None else ""
     return (f"Rows: {rows}{together}, with their number of sentences; columns: the themes, "
             "most frequent first (`none` left out). Each cell: the share of the row's "
@@ -1166,13 +1186,9 @@ def _plot_heatmap(result: Profile, path: Path) -> bool:
     the rows are the groups with the most sentences."""
     table, keys = _heatmap_table(result), _heatmap_keys(result)
     themes = [t for t in result.themes if t != NO_THEME]
-    groups = table.drop_duplicates(subset=keys)
+    groups, _ = _heatmap_rows(result)
     if not themes or groups.empty:
         return False
-    if keys != [result.time]:
-        groups = groups.nlargest(HEATMAP_ROWS, "sentences", keep="first")
-    else:
-        groups = groups.head(HEATMAP_ROWS)
     cells = table.set_index([*keys, "theme"])
     index = [(*tuple(g), t) for g in groups[keys].itertuples(index=False) for t in themes]
     shares = cells.loc[index, "primary_share"].to_numpy(dtype=float).reshape(-1, len(themes))
@@ -1245,10 +1261,12 @@ def _plot_lines(result: Profile, path: Path) -> bool:
     figure = _figure(6.2 * columns, 3.3 * rows + 1.1)
     panels = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
     sizes = over.drop_duplicates(subset=[time]).set_index(time)["sentences"]
-    ticks = [f"{t}\nn={_compact(sizes[t])}" for t in axis]
+    step = math.ceil(len(axis) / 8)  # at most 8 labelled times
+    shown = list(range(0, len(axis), step))
+    ticks = [f"{axis[i]}\nn={_compact(sizes[axis[i]])}" for i in shown]
     for ax, theme in zip(panels, result.line_themes):
         _draw_theme_over_time(ax, result, theme, axis, largest)
-        ax.set_xticks(range(len(axis)), labels=ticks, fontsize=7)
+        ax.set_xticks(shown, labels=ticks, fontsize=7)
         ax.set_title(_readable(theme), fontsize=10)
         ax.set_ylabel("primary share (% of sentences)")
         ax.set_xlabel(time)

@@ -323,6 +323,7 @@ def test_write_leaves_out_the_pictures_there_is_nothing_for(predictions, tmp_pat
     ({"by": ["iso3", "iso3"]}, r"--by names 'iso3' twice"),
     ({"by": ["iso3"], "top": 0}, r"top must be a whole number of groups ≥ 1, got 0"),
     ({"by": ["iso3"], "format": "xlsx"}, r"format must be csv or parquet, got 'xlsx'"),
+    ({"by": ["primary"]}, r"cannot group by 'primary': it holds the predicted themes"),
 ])
 def test_bad_options_are_data_errors(predictions, options, message):
     with pytest.raises(DataError, match=message):
