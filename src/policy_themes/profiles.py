@@ -1261,7 +1261,7 @@ def _plot_lines(result: Profile, path: Path) -> bool:
     figure = _figure(6.2 * columns, 3.3 * rows + 1.1)
     panels = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
     sizes = over.drop_duplicates(subset=[time]).set_index(time)["sentences"]
-    step = math.ceil(len(axis) / 8)  # at most 8 labelled times
+    step = math.ceil(len(axis) / 10)  # at most 10 labelled times
     shown = list(range(0, len(axis), step))
     ticks = [f"{axis[i]}\nn={_compact(sizes[axis[i]])}" for i in shown]
     for ax, theme in zip(panels, result.line_themes):
