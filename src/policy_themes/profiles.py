@@ -670,13 +670,14 @@ def _grouping(counts: _Counts, columns: list[str]) -> tuple[np.ndarray, pd.DataF
     """Each unit's group by ``columns`` (groups in natural order) and the groups' labels."""
     positions = [counts.by.index(c) for c in columns]
     number, unique = _factorize_rows(counts.keys[:, positions])
-    labels = pd.DataFrame({c: [counts.values[p][code] for code in unique[:, i]]
-                           for i, (c, p) in enumerate(zip(columns, positions))})
-    order = sorted(range(len(labels)), key=lambda g: tuple(
-        _natural_key(v) for v in labels.iloc[g]))
+    values = {c: [counts.values[p][code] for code in unique[:, i]]
+              for i, (c, p) in enumerate(zip(columns, positions))}
+    rows = list(zip(*values.values()))
+    order = sorted(range(len(rows)), key=lambda g: tuple(map(_natural_key, rows[g])))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    return rank[number], labels.iloc[order].reset_index(drop=True)
+    labels = pd.DataFrame({c: [v[g] for g in order] for c, v in values.items()})
+    return rank[number], labels
 
 
 def _natural_key(value: str) -> tuple:
