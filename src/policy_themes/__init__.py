@@ -48,6 +48,8 @@ _EXPORTS = {
     "read_table": "io.data",
     "read_labeled": "io.data",
     "parse_themes": "io.data",
+    "Profile": "workflows.profiles",
+    "profile": "workflows.profiles",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
