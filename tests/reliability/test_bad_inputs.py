@@ -258,7 +258,7 @@ CASES = [
      "Error: too few examples for 3-fold cross-validation: 'multiculturalism_dialogue' (1); "
      "add "
      "examples or lower the folds (--folds, or cv.folds: 0 to skip)"),
-    # --- configs (the messages themselves are tested in tests/unit/test_config.py and
+    # --- configs (the messages themselves are tested in tests/core/test_config.py and
     # test_taxonomy.py; here: they reach the command line as one line) --------------------
     (["train", "train.csv", "-c", "bad_yaml.yaml", "-m", "new_model"],
      "Error: bad_yaml.yaml: malformed YAML at line …"),
