@@ -231,13 +231,15 @@ def read_meta(model_dir: str | Path) -> dict:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{model_dir}: no {META_FILE}; not a model directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelError(f"{meta_path}: unreadable or damaged ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ModelError(f"{meta_path}: model format {found!r} is not {FORMAT_VERSION}; retrain "
                          "it with this version of policy-themes")
-    return meta
+    from policy_themes.model.checks import check_meta
+
+    return check_meta(meta, meta_path)
 
 
 def _write_compiled(pipeline, folder: Path) -> bool:
@@ -272,6 +274,8 @@ def load_compiled(model_dir: str | Path, meta: dict):
                          "directory is damaged: retrain it")
     try:
         return CompiledModel.load(path, sha256=expected, checked=True)
+    except ModelError:  # refused by its checks (model.checks), with the array named
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure to read means a damaged file
         raise ModelError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); retrain "
                          "it") from None
