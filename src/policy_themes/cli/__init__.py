@@ -551,6 +551,7 @@ def _with_ci(value: float, interval) -> str:
 @app.command("predict")
 @handle_errors
 def predict_cmd(
+    ctx: typer.Context,
     texts: Annotated[
         list[str] | None,
         typer.Argument(help="Sentences to predict; '-' reads a document from standard input.",
@@ -573,7 +574,9 @@ def predict_cmd(
     ] = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="Add the n-grams and rules behind each primary "
-                                             "theme.")
+                                             "theme (reads the model's pipeline: from a model "
+                                             "directory, its model.joblib, a pickle, so only "
+                                             "with --model-dir given).")
     ] = False,
     text_column: TextColumnOption = "text",
     documents: Annotated[
@@ -625,7 +628,9 @@ def predict_cmd(
                       encoding=encoding,
                       chunk_size=chunk_size, scheduler=scheduler, explain=explain)
         return
-    model = load_model(model_dir)
+    # --explain needs the pipeline: a pickle in a model directory, read only from one named
+    model = load_model(model_dir,
+                       trust_pickle=explain and _pipeline_allowed(ctx, model_dir, "--explain"))
     if sentences == ["-"]:
         frame = _predict_stdin(model, top_k)
     elif inputs:
@@ -658,6 +663,22 @@ def predict_cmd(
         typer.echo(f"{len(frame):,} predictions written to {out}")
         return
     _print_predictions(frame, output_format)
+
+
+def _pipeline_allowed(ctx: typer.Context, model_dir: Path, what: str) -> bool:
+    """Whether ``what`` may read the scikit-learn pipeline of ``model_dir``: its model.joblib is
+    a pickle, read only from a model directory named on the command line (a .skops file holds
+    the pipeline without pickle)."""
+    from policy_themes.errors import ModelError
+    from policy_themes.model.sharing import shared_model_file
+
+    source = ctx.get_parameter_source("model_dir")
+    if getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT") or \
+            shared_model_file(model_dir) is not None:
+        return True
+    raise ModelError(f"{what} reads the model's scikit-learn pipeline, {model_dir}/model.joblib: "
+                     "a pickle, which can run code; name the model directory you trust with "
+                     f"--model-dir, e.g. --model-dir {model_dir}")
 
 
 def _predict_dask(model_dir, inputs, out, *, sentences, top_k, text_column, documents,
@@ -835,7 +856,7 @@ def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
         for name, digest in meta.get("sha256", {}).items():
             figures[f"sha256 {name}"] = digest[:16] + "…"
         figures["predicts with"] = ("model.npz (NumPy)" if "model.npz" in meta.get("sha256", {})
-                                    else "model.joblib (scikit-learn)")
+                                    else "nothing: no model.npz, retrain it")
     for key, value in (meta.get("cv_metrics") or {}).items():
         if not key.endswith("_ci"):
             figures[f"cv {key}"] = value
@@ -849,6 +870,7 @@ def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
 @app.command("export")
 @handle_errors
 def export_cmd(
+    ctx: typer.Context,
     model_dir: ModelDirOption = Path("models/default"),
     share_format: Annotated[
         str, typer.Option("--format", "-f", help="The sharing format (skops is the only one).")
@@ -860,15 +882,17 @@ def export_cmd(
 ) -> None:
     """Export a trained model to one .skops file that others can load without running its code.
 
-    model.joblib is a pickle: loading one runs whatever code its author put in it. The .skops
-    file (skops.io) holds the same fitted pipeline and its model.json metadata as data; predict,
-    evaluate and info load it with --model-dir FILE.skops, refusing any file that names a type
-    outside policy-themes' allow-list. Needs skops: pip install "policy-themes[share]".
+    model.joblib is a pickle: loading one runs whatever code its author put in it, so export
+    reads it only from a model directory named with --model-dir. The .skops file (skops.io)
+    holds the same fitted pipeline and its model.json metadata as data; predict, evaluate and
+    info load it with --model-dir FILE.skops, refusing any file that names a type outside
+    policy-themes' allow-list. Needs skops: pip install "policy-themes[share]".
 
     Example: policy-themes export --model-dir models/default --out default.skops
     """
     from policy_themes.model.sharing import export_model
 
+    _pipeline_allowed(ctx, model_dir, "export")
     path = export_model(model_dir, out, format=share_format)
     size = path.stat().st_size / 1e6
     typer.echo(f"Exported {model_dir} to {path} ({size:.1f} MB)")
