@@ -49,6 +49,7 @@ __all__ = ["check_spec", "check_layout", "check_values", "layout_of", "npz_layou
 
 _ANALYZERS = ("word", "char_wb")  # features.ngrams.ANALYZERS, the kernels' two loops
 _MAX_N = 16  # features.ngrams.MAX_N: the kernels keep the last 16 words of a line
+_MAX_BITS = 30  # features.blocks' bound on n_bits (the kernels' columns are int32)
 _KINDS = ("tfidf", "hashed", "rules", "embeddings")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _HINT = "the model is damaged or was altered: retrain it"
@@ -77,6 +78,8 @@ def _need(value, types, name: str):
 
 def _names(types) -> str:
     types = types if isinstance(types, tuple) else (types,)
+    if set(types) >= {int, float}:  # an integer is a number
+        types = tuple(t for t in types if t is not int)
     words = {int: "an integer", float: "a number", str: "text", bool: "true or false",
              list: "a list", dict: "an object", type(None): "null"}
     return " or ".join(words.get(t, t.__name__) for t in types)
@@ -263,7 +266,8 @@ def _check_block_fields(block: dict, kind: str, where: str, taxonomy) -> None:
             raise _Refused(f"{where}.ngram_range must be [low, high]")
         low = _int_in(ngrams[0], 1, _MAX_N, f"{where}.ngram_range[0]")
         _int_in(ngrams[1], low, _MAX_N, f"{where}.ngram_range[1]")
-        _int_in(block.get("n_bits"), 1, 31, f"{where}.n_bits")
+        # HashedTfidf's own bound; a TF-IDF block's bucket table takes 2**n_bits / 4 bytes
+        _int_in(block.get("n_bits"), 1, _MAX_BITS, f"{where}.n_bits")
         _need(block.get("sublinear_tf"), bool, f"{where}.sublinear_tf")
         if block.get("norm") not in ("l2", None):
             raise _Refused(f"{where}.norm must be l2 or null, got {block.get('norm')!r}")

@@ -331,21 +331,32 @@ def _unpack(content, path: Path) -> tuple[object, dict]:
 
 
 def read_model_meta(model_dir: str | Path) -> dict:
-    """The metadata of a model directory or a shared ``.skops`` model.
+    """The metadata of a model directory or a shared ``.skops`` model, once the model is checked
+    as it is before predicting (nothing is unpickled).
 
-    A ``.skops`` model is checked and loaded in full (its metadata is inside it).
+    A model directory needs its ``model.npz``, whose spec, layout and values are checked; a
+    ``.skops`` model is checked and loaded in full (its metadata is inside it) and its arrays
+    are checked.
 
     Raises
     ------
     ModelError
-        As :func:`~policy_themes.model.store.read_meta` or :func:`load_shared`.
+        As :func:`~policy_themes.model.store.read_meta`, :func:`load_shared` or the checks of
+        :mod:`.checks`; for a model directory without ``model.npz``.
     """
-    from policy_themes.model.store import read_meta
+    from policy_themes.model.store import load_compiled, no_arrays_error, read_meta
 
     shared = shared_model_file(model_dir)
-    if shared is None:
-        return read_meta(model_dir)
-    return load_shared(shared)[1]
+    if shared is not None:
+        pipeline, meta = load_shared(shared)
+        compile_shared(pipeline, shared)
+        return meta
+    meta = read_meta(model_dir)
+    compiled = load_compiled(model_dir, meta)
+    if compiled is None:
+        raise no_arrays_error(model_dir)
+    compiled.arrays  # noqa: B018 - read, and so checked: values too
+    return meta
 
 
 def export_model(model_dir: str | Path, out: str | Path | None = None, *,

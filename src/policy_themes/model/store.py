@@ -29,7 +29,8 @@ from policy_themes.errors import ModelError
 
 __all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "save_model",
            "load_pipeline", "load_compiled", "verify_model_file", "read_meta", "file_sha256",
-           "save_trained", "model_lock", "check_model_dir", "warn_versions"]
+           "save_trained", "model_lock", "check_model_dir", "warn_versions",
+           "no_arrays_error"]
 
 MODEL_FILE = "model.joblib"
 COMPILED_FILE = "model.npz"
@@ -279,6 +280,14 @@ def load_compiled(model_dir: str | Path, meta: dict):
     except Exception as exc:  # noqa: BLE001 - any failure to read means a damaged file
         raise ModelError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); retrain "
                          "it") from None
+
+
+def no_arrays_error(model_dir: str | Path) -> ModelError:
+    """The error for a model directory without ``model.npz``: it could only predict by
+    unpickling ``model.joblib``, which predict, evaluate and info never do."""
+    return ModelError(f"{model_dir}: no {COMPILED_FILE}, the model's arrays (predict, evaluate "
+                      f"and info never unpickle its {MODEL_FILE}); retrain it with "
+                      "`policy-themes train`")
 
 
 def verify_model_file(model_dir: Path, meta: dict) -> Path:

@@ -382,10 +382,9 @@ def load_model(model_dir: str | Path = "models/default", *,
     """
     from policy_themes.model.sharing import compile_shared, load_shared, shared_model_file
     from policy_themes.model.store import (
-        COMPILED_FILE,
-        MODEL_FILE,
         load_compiled,
         load_pipeline,
+        no_arrays_error,
         read_meta,
         verify_model_file,
         warn_versions,
@@ -405,9 +404,7 @@ def load_model(model_dir: str | Path = "models/default", *,
         return ThemeModel(None, meta, Path(model_dir), compiled=compiled,
                           trust_pickle=trust_pickle)
     if not trust_pickle:
-        raise ModelError(f"{model_dir}: no {COMPILED_FILE}, the model's arrays (predict, evaluate "
-                         f"and info never unpickle its {MODEL_FILE}); retrain it with "
-                         "`policy-themes train`")
+        raise no_arrays_error(model_dir)
     pipeline, meta = load_pipeline(model_dir)
     steps = getattr(pipeline, "named_steps", {})
     if "features" not in steps or "clf" not in steps:
