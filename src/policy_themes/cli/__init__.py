@@ -101,21 +101,24 @@ def _console(stderr: bool = False):
 def handle_errors(func):
     """Turn the package's errors into one 'Error: ...' line on stderr and exit code 1.
 
-    Warnings become one 'Warning: ...' line each; Ctrl-C exits with code 130.
+    Warnings become one 'Warning: ...' line each; Ctrl-C exits with code 130, SIGTERM with 143
+    after the same clean-up (:mod:`policy_themes.cli.signals`).
     """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from policy_themes.cli.signals import exit_code, interruption, terminate_like_interrupt
+
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), terminate_like_interrupt():
                 warnings.showwarning = _show_warning
                 return func(*args, **kwargs)
         except PolicyThemesError as exc:
             typer.echo(f"Error: {_one_line(str(exc))}", err=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.echo("Interrupted: nothing was written.", err=True)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            typer.echo(f"{interruption(exc)}: nothing was written.", err=True)
+            raise typer.Exit(exit_code(exc)) from None
 
     return wrapper
 
@@ -143,13 +146,16 @@ def _one_line(message: str) -> str:
 
 @contextlib.contextmanager
 def _interruptible(done: dict, out: Path | None):
-    """Turn Ctrl-C during a long run into one line saying how far it got, and exit code 130.
+    """Turn Ctrl-C (or SIGTERM) during a long run into one line saying how far it got, and
+    exit code 130 (143).
 
     ``done`` holds the ``sentences`` done so far and the ``fraction`` of the input read.
     """
+    from policy_themes.cli.signals import exit_code, interruption
+
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         sentences, fraction = done["sentences"], done["fraction"]
         if sentences and fraction > 0:
             total = max(_round_estimate(sentences / fraction), sentences)
@@ -159,8 +165,8 @@ def _interruptible(done: dict, out: Path | None):
         else:
             where = "before the first sentences were done"
         target = f" to {out}" if out is not None else ""
-        typer.echo(f"Interrupted {where}; nothing was written{target}", err=True)
-        raise typer.Exit(130) from None
+        typer.echo(f"{interruption(exc)} {where}; nothing was written{target}", err=True)
+        raise typer.Exit(exit_code(exc)) from None
 
 
 def _round_estimate(value: float) -> int:

@@ -16,7 +16,7 @@ import importlib
 import json
 import os
 
-from policy_themes.parallel.pool import SHARE_ENV
+from policy_themes.parallel.pool import SHARE_ENV, one_line_warnings
 
 
 def _share_from_environment() -> None:
@@ -36,5 +36,6 @@ def _share_from_environment() -> None:
             pass
 
 
+one_line_warnings()  # a model's warm-up may warn (Numba's cache, say): one line, as the CLI's
 _share_from_environment()
 gc.freeze()
