@@ -69,15 +69,21 @@ def running_workers(proc: subprocess.Popen, cwd: Path, timeout: float = 300) -> 
     raise AssertionError("the run never started its workers")
 
 
-@pytest.mark.parametrize("command", ["predict", "label"])
-def test_sigterm_ends_workers_and_writes_nothing(tmp_path, table, trained_model_dir, command):
+@pytest.mark.parametrize(("command", "to"), [("predict", "process"), ("label", "process"),
+                                             ("predict", "process group")])
+def test_sigterm_ends_workers_and_writes_nothing(tmp_path, table, trained_model_dir, command, to):
+    """SIGTERM to the command (as ``kill`` sends it), or to its whole process group (as some
+    process managers do: the workers leave it to the command)."""
     args = {"predict": ["predict", "-m", trained_model_dir, "--input", table],
             "label": ["label", table, "--no-rules"]}[command]
     proc = start(*args, "--out", "out.csv", "--jobs", "2", "--chunk-size", "500", cwd=tmp_path)
     try:
         children = running_workers(proc, tmp_path)
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=300)
+        if to == "process":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=300)  # a hang fails here, not for ever
     finally:
         if proc.poll() is None:
             proc.kill()

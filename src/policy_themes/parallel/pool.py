@@ -50,11 +50,17 @@ def resolve_jobs(jobs: int | None) -> int:
 
 
 def _init_worker(task: Callable) -> None:
-    """Keep the task in the worker; Ctrl-C is the parent's to handle; one BLAS thread, since
-    the pool has a process per core already; warnings on one line, as the command's; what the
-    worker holds by now is frozen out of the garbage collector's walks."""
+    """Keep the task in the worker; Ctrl-C and SIGTERM are the parent's to handle; one BLAS
+    thread, since the pool has a process per core already; warnings on one line, as the
+    command's; what the worker holds by now is frozen out of the garbage collector's walks.
+
+    SIGTERM sent to the whole process group (as some process managers do) would otherwise kill
+    a worker while it sends a result, and the pool's manager thread would wait for the rest of
+    that result for ever: the parent stops the workers instead, as after Ctrl-C.
+    """
     global _TASK
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     one_line_warnings()
     return_freed_memory()
     one_blas_thread()
