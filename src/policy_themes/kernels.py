@@ -17,7 +17,8 @@ the matrix do not need sorted columns, and sorting was a third of the time. The 
 SciPy's order, so the numbers are those of ``X @ weights`` bit for bit.
 
 Numba compiles these functions on first use and caches the machine code beside this file (or in
-the user's cache directory when that is not writable), so only the first run pays for it.
+the user's cache directory when that is not writable), so only the first run pays for it; a cache
+that cannot be used is given up with one warning (:mod:`policy_themes.numba_cache`).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
 from policy_themes.hashing import BASE, JOIN, MAX_N
 from policy_themes.hashing import mix as _array_mix
+from policy_themes.numba_cache import njit  # numba.njit, its cache falling back to memory
 
 __all__ = ["char_wb_columns", "word_columns", "word_and_unigram_columns", "weighted_rows",
            "add_weighted_products", "tf_table", "add_products", "gather_rows", "automaton_hits",

@@ -124,11 +124,19 @@ def test_contexts_must_match_the_texts(full_model_dir):
 
 
 def test_the_pipeline_is_loaded_only_when_needed(full_model_dir):
-    model = load_model(full_model_dir)
+    model = load_model(full_model_dir, trust_pickle=True)
     model.predict(["Gas pipeline talks."])
     assert model._pipeline is None
     explained = model.explain(["Gas pipeline talks."])
     assert model._pipeline is not None and explained[0]["primary"]
+
+
+def test_without_trust_the_pipeline_is_never_unpickled(full_model_dir):
+    model = load_model(full_model_dir)
+    with pytest.raises(ModelError, match=r"full: this needs the model's scikit-learn pipeline, "
+                                         r"model\.joblib, a pickle"):
+        model.explain(["Gas pipeline talks."])
+    assert model._pipeline is None
 
 
 def test_model_npz_holds_no_pickles(full_model_dir):

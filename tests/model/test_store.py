@@ -134,10 +134,14 @@ def test_a_replaced_model_file_is_refused_before_unpickling(model_copy, tmp_path
     with pytest.raises(ModelError, match="SHA-256 does not match model.json"):
         load_model(model_copy)
     assert not marker.exists()
-    # the control: with a matching hash the same file is unpickled, and its code runs
+    # with a matching hash and no model.npz, load_model still never unpickles it ...
     write_meta(model_copy, sha256={MODEL_FILE: file_sha256(model_copy / MODEL_FILE)})
-    with pytest.raises(ModelError, match="does not hold a policy-themes pipeline"):
+    with pytest.raises(ModelError, match="no model.npz, the model's arrays"):
         load_model(model_copy)
+    assert not marker.exists()
+    # ... the control: trusted explicitly, the same file is unpickled, and its code runs
+    with pytest.raises(ModelError, match="does not hold a policy-themes pipeline"):
+        load_model(model_copy, trust_pickle=True)
     assert marker.exists()
 
 
@@ -219,7 +223,7 @@ def test_a_failed_save_keeps_the_old_model(model_copy):
         assert (folder / MODEL_FILE).is_file() and (folder / META_FILE).is_file()
         raise RuntimeError("disk full")
 
-    other = load_model(model_copy).pipeline
+    other, _ = load_pipeline(model_copy)
     with pytest.raises(RuntimeError, match="disk full"):
         save_model(model_copy, other, {"name": "new"}, write_extra=fail)
     assert file_sha256(model_copy / MODEL_FILE) == sha

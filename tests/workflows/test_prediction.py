@@ -25,7 +25,7 @@ COLUMNS = ["text", "primary", "probability", "themes", "top_k"]
 
 @pytest.fixture(scope="module")
 def model(trained_model_dir) -> ThemeModel:
-    return load_model(trained_model_dir)
+    return load_model(trained_model_dir, trust_pickle=True)  # explain reads model.joblib
 
 
 def test_model_properties(model, trained_model_dir, taxonomy):
@@ -240,8 +240,13 @@ def test_load_model_refuses_a_pickle_that_is_not_a_pipeline(model_copy):
     meta = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))
     meta["sha256"] = {MODEL_FILE: file_sha256(model_copy / MODEL_FILE)}
     (model_copy / "model.json").write_text(json.dumps(meta), encoding="utf-8")
-    with pytest.raises(ModelError) as info:
+    with pytest.raises(ModelError) as info:  # without model.npz, nothing is unpickled
         load_model(model_copy)
+    assert str(info.value) == (f"{model_copy}: no model.npz, the model's arrays (predict, "
+                               "evaluate and info never unpickle its model.joblib); retrain it "
+                               "with `policy-themes train`")
+    with pytest.raises(ModelError) as info:
+        load_model(model_copy, trust_pickle=True)
     assert str(info.value) == (f"{model_copy}: model.joblib does not hold a policy-themes "
                                "pipeline")
 

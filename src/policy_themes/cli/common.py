@@ -25,21 +25,24 @@ def make_console(stderr: bool = False):
 def handle_errors(func):
     """Turn the package's errors into one 'Error: ...' line on stderr and exit code 1.
 
-    Warnings become one 'Warning: ...' line each; Ctrl-C exits with code 130.
+    Warnings become one 'Warning: ...' line each; Ctrl-C exits with code 130, SIGTERM with 143
+    after the same clean-up (:mod:`policy_themes.cli.signals`).
     """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from policy_themes.cli.signals import exit_code, interruption, terminate_like_interrupt
+
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), terminate_like_interrupt():
                 warnings.showwarning = _show_warning
                 return func(*args, **kwargs)
         except PolicyThemesError as exc:
             typer.echo(f"Error: {one_line(str(exc))}", err=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.echo("Interrupted: nothing was written.", err=True)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            typer.echo(f"{interruption(exc)}: nothing was written.", err=True)
+            raise typer.Exit(exit_code(exc)) from None
 
     return wrapper
 
@@ -69,13 +72,16 @@ def one_line(message: str) -> str:
 
 @contextlib.contextmanager
 def interruptible(done: dict, out: Path | None):
-    """Turn Ctrl-C during a long run into one line saying how far it got, and exit code 130.
+    """Turn Ctrl-C (or SIGTERM) during a long run into one line saying how far it got, and
+    exit code 130 (143).
 
     ``done`` holds the ``sentences`` done so far and the ``fraction`` of the input read.
     """
+    from policy_themes.cli.signals import exit_code, interruption
+
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         sentences, fraction = done["sentences"], done["fraction"]
         if sentences and fraction > 0:
             total = max(_round_estimate(sentences / fraction), sentences)
@@ -85,8 +91,8 @@ def interruptible(done: dict, out: Path | None):
         else:
             where = "before the first sentences were done"
         target = f" to {out}" if out is not None else ""
-        typer.echo(f"Interrupted {where}; nothing was written{target}", err=True)
-        raise typer.Exit(130) from None
+        typer.echo(f"{interruption(exc)} {where}; nothing was written{target}", err=True)
+        raise typer.Exit(exit_code(exc)) from None
 
 
 def _round_estimate(value: float) -> int:
@@ -191,3 +197,19 @@ def with_ci(value: float, interval) -> str:
     if not interval or interval[0] is None:
         return f"{value:.3f}"
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def pipeline_allowed(ctx: typer.Context, model_dir: Path, what: str) -> bool:
+    """Whether ``what`` may read the scikit-learn pipeline of ``model_dir``: its model.joblib is
+    a pickle, read only from a model directory named on the command line (a .skops file holds
+    the pipeline without pickle)."""
+    from policy_themes.errors import ModelError
+    from policy_themes.model.sharing import shared_model_file
+
+    source = ctx.get_parameter_source("model_dir")
+    if getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT") or \
+            shared_model_file(model_dir) is not None:
+        return True
+    raise ModelError(f"{what} reads the model's scikit-learn pipeline, {model_dir}/model.joblib: "
+                     "a pickle, which can run code; name the model directory you trust with "
+                     f"--model-dir, e.g. --model-dir {model_dir}")

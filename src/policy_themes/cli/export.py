@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from policy_themes.cli.app import app
-from policy_themes.cli.common import handle_errors
+from policy_themes.cli.common import handle_errors, pipeline_allowed
 from policy_themes.cli.options import ModelDirOption, ShareFormat
 
 
 @app.command("export")
 @handle_errors
 def export_cmd(
+    ctx: typer.Context,
     model_dir: ModelDirOption = Path("models/default"),
     share_format: Annotated[
         ShareFormat, typer.Option("--format", "-f", help="The sharing format.")
@@ -31,10 +32,11 @@ def export_cmd(
 ) -> None:
     """Export a trained model to one .skops file that others can load without running its code.
 
-    model.joblib is a pickle: loading one runs whatever code its author put in it. The .skops
-    file (skops.io) holds the same fitted pipeline and its model.json metadata as data; predict,
-    evaluate and info load it with --model-dir FILE.skops, refusing any file that names a type
-    outside policy-themes' allow-list. Needs skops: pip install "policy-themes[share]".
+    model.joblib is a pickle: loading one runs whatever code its author put in it, so export
+    reads it only from a model directory named with --model-dir. The .skops file (skops.io)
+    holds the same fitted pipeline and its model.json metadata as data; predict, evaluate and
+    info load it with --model-dir FILE.skops, refusing any file that names a type outside
+    policy-themes' allow-list. Needs skops: pip install "policy-themes[share]".
 
     Example:
 
@@ -43,6 +45,7 @@ def export_cmd(
     """
     from policy_themes.model.sharing import export_model
 
+    pipeline_allowed(ctx, model_dir, "export")
     path = export_model(model_dir, out, format=share_format.value)
     size = path.stat().st_size / 1e6
     typer.echo(f"Exported {model_dir} to {path} ({size:.1f} MB)")

@@ -14,8 +14,9 @@ from policy_themes.cli.options import ModelSourceOption
 def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
     """Show what a model holds: metadata, metrics and thresholds.
 
-    The model is a model directory or a shared .skops file; a .skops file is checked against
-    the allow-list of types and loaded to read it.
+    The model is a model directory or a shared .skops file, checked as predict checks it
+    (nothing is unpickled); a .skops file is checked against the allow-list of types and
+    loaded to read it.
 
     Example:
 
@@ -51,11 +52,7 @@ def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
     else:
         for name, digest in meta.get("sha256", {}).items():
             figures[f"sha256 {name}"] = digest[:16] + "…"
-        figures["predicts with"] = (
-            "model.npz (NumPy)"
-            if "model.npz" in meta.get("sha256", {})
-            else "model.joblib (scikit-learn)"
-        )
+        figures["predicts with"] = "model.npz (NumPy)"  # read_model_meta refuses a model without
     for key, value in (meta.get("cv_metrics") or {}).items():
         if not key.endswith("_ci"):
             figures[f"cv {key}"] = value

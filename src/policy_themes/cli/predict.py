@@ -15,6 +15,7 @@ from policy_themes.cli.common import (
     interruptible,
     jobs_or_cores,
     make_console,
+    pipeline_allowed,
     print_findings,
     progress,
 )
@@ -34,6 +35,7 @@ from policy_themes.cli.options import (
 @app.command("predict")
 @handle_errors
 def predict_cmd(
+    ctx: typer.Context,
     texts: Annotated[
         list[str] | None,
         typer.Argument(
@@ -71,7 +73,13 @@ def predict_cmd(
         ),
     ] = None,
     explain: Annotated[
-        bool, typer.Option("--explain", help="Add the n-grams and rules behind each primary theme.")
+        bool,
+        typer.Option(
+            "--explain",
+            help="Add the n-grams and rules behind each primary theme (reads the model's "
+            "pipeline: from a model directory, its model.joblib, a pickle, so only with "
+            "--model-dir given).",
+        ),
     ] = False,
     text_column: TextColumnOption = "text",
     documents: Annotated[
@@ -140,7 +148,10 @@ def predict_cmd(
             explain=explain,
         )
         return
-    model = load_model(model_dir)
+    # --explain needs the pipeline: a pickle in a model directory, read only from one named
+    model = load_model(
+        model_dir, trust_pickle=explain and pipeline_allowed(ctx, model_dir, "--explain")
+    )
     if sentences == ["-"]:
         frame = _predict_stdin(model, top_k)
     elif inputs:

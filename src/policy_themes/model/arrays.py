@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from policy_themes.errors import ModelError
 from policy_themes.model.decisions import (
     decide_theme_cells,
     decide_themes,
@@ -302,24 +303,66 @@ class CompiledModel:
     ----------
     arrays : mapping of str to ndarray
         What :func:`compile_pipeline` returned (or ``np.load`` of the saved file).
+    path : str or Path, default=None
+        The ``model.npz`` the arrays are read from on first use (see :meth:`load`).
+    sha256 : str, default=None
+        Its SHA-256, checked again by a process that reads it without having loaded it.
+    layout : dict, default=None
+        Each array's dtype and shape (:func:`~policy_themes.model.checks.npz_layout`), when the
+        caller has read them from ``path`` already.
+    source : str or Path, default=None
+        Where in-memory arrays come from, named in errors (a ``.skops`` file).
+
+    Raises
+    ------
+    ModelError
+        If the spec or an array fails its checks (:mod:`policy_themes.model.checks`): its
+        fields' types and ranges, each array's dtype and shape against the spec and the other
+        arrays, and (for in-memory arrays now, for ``path`` when they are read) their values.
     """
 
-    def __init__(self, arrays, *, path: str | Path | None = None, sha256: str | None = None):
-        spec = json.loads(str(arrays["spec"]))
-        if spec.get("format") != FORMAT:
-            raise ValueError(f"model.npz format {spec.get('format')} (this build reads {FORMAT})")
+    def __init__(self, arrays, *, path: str | Path | None = None, sha256: str | None = None,
+                 layout: dict | None = None, source: str | Path | None = None):
+        from policy_themes.model.checks import check_layout, npz_layout, parse_spec
+
+        self.path = Path(path) if path is not None else None
+        self._source = str(source) if source is not None else None  # named in errors
+        names = arrays.files if hasattr(arrays, "files") else list(arrays)
+        if "spec" not in names:
+            raise ModelError(f"{self._where}: array 'spec' is missing; the model is damaged "
+                             "or was altered: retrain it")
+        # every field and array is checked before use (model.checks): the kernels index the
+        # arrays without bounds checks
+        spec = parse_spec(arrays["spec"], self._where)
         self.spec = spec
         self.classes = list(spec["classes"])
         self.themes = list(spec["themes"])
         self.thresholds = dict(spec["thresholds"])
         self.taxonomy = _taxonomy(spec["taxonomy"]) if spec.get("taxonomy") else None
-        self.path = Path(path) if path is not None else None
         self.sha256 = sha256
-        names = arrays.files if hasattr(arrays, "files") else list(arrays)
-        self._arrays = None if self.path is not None else \
-            {k: np.asarray(arrays[k]) for k in names if k != "spec"}
+        self._arrays = None
+        if self.path is None:
+            self._arrays = self._checked({k: np.asarray(arrays[k]) for k in names
+                                          if k != "spec"})
+        else:  # the arrays are read on first use; their layout is checked now
+            check_layout(spec, layout if layout is not None else npz_layout(self.path),
+                         self._where)
         self._lookups: dict[str, np.ndarray] = {}
         self._matcher = None
+
+    @property
+    def _where(self) -> str:
+        if self.path is not None:
+            return str(self.path)
+        return self.__dict__.get("_source") or "the model's arrays"
+
+    def _checked(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``arrays`` once their dtypes, shapes and values are checked against the spec."""
+        from policy_themes.model.checks import check_layout, check_values, layout_of
+
+        check_layout(self.spec, layout_of(arrays), self._where)
+        check_values(self.spec, arrays, self._where)
+        return arrays
 
     @classmethod
     def load(cls, path: str | Path, sha256: str | None = None, *,
@@ -328,8 +371,11 @@ class CompiledModel:
         ``allow_pickle=False``). ``sha256``, when given, is checked before the arrays are read,
         so a process that receives this object reads the file that was checked; ``checked``
         says this process has just checked it (it is not hashed twice)."""
+        from policy_themes.model.checks import npz_layout
+
+        layout = npz_layout(path)  # the headers only: members stored, sizes as announced
         with np.load(path, allow_pickle=False) as data:
-            model = cls(data, path=path, sha256=sha256)
+            model = cls(data, path=path, sha256=sha256, layout=layout)
         model._checked_pid = os.getpid() if checked else None
         return model
 
@@ -337,7 +383,6 @@ class CompiledModel:
     def arrays(self) -> dict[str, np.ndarray]:
         """The model's arrays (read from ``path`` on first use)."""
         if self._arrays is None:
-            from policy_themes.errors import ModelError
             from policy_themes.io.checksums import file_sha256
 
             try:
@@ -346,9 +391,12 @@ class CompiledModel:
                     raise ModelError(f"{self.path}: changed since the model was loaded; load it "
                                      "again")
                 with np.load(self.path, allow_pickle=False) as data:
-                    self._arrays = {k: data[k] for k in data.files if k != "spec"}
+                    arrays = {k: data[k] for k in data.files if k != "spec"}
             except OSError as exc:
                 raise ModelError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
+            except ValueError as exc:
+                raise ModelError(f"{self.path}: cannot be read ({exc}); retrain it") from None
+            self._arrays = self._checked(arrays)
         return self._arrays
 
     def __getstate__(self):
@@ -465,8 +513,13 @@ class CompiledModel:
 
         found = self._block_columns(block, columns)
         if not isinstance(found, tuple):  # a rule block's values: the matrix :meth:`_block` makes
+            width = block["n_themes"] if block["kind"] == "rules" else block["width"]
+            if found.shape[1] != width:  # the kernel reads weights[first_row + column]
+                raise ModelError(f"{self._where}: block '{block['name']}' gives "
+                                 f"{found.shape[1]} features, the model was trained with "
+                                 f"{width}")
             add_products(*nonzero_rows(found), weights, first_row, rows)
-            return found.shape[1]
+            return width
         indptr, found_columns, weighting = found
         add_weighted_products(indptr, found_columns, weights, first_row, rows, **weighting)
         return weighting["width"]

@@ -3,9 +3,17 @@
 A ``model.joblib`` is a pickle, and loading a pickle can run any code its author put in it. A
 ``.skops`` file (`skops.io <https://skops.readthedocs.io>`_) instead describes the fitted pipeline
 as JSON plus numpy arrays; loading it rebuilds the objects from that description and never
-unpickles. It can still name any importable type, so before anything is built every type that
-skops does not trust by default must be on :data:`ALLOWED_TYPES`, matched by its exact name; a
-file naming any other type is refused with the names of the offending types.
+unpickles. It can still name any importable type, and skops trusts many by default (builtins,
+NumPy functions, every scikit-learn estimator), so before anything is built every type the file
+names, trusted by skops or not, must be on :data:`ALLOWED_TYPES` for the skops loader that builds
+it (:data:`LOADER_TYPES`), matched by its exact name; a file naming any other type or loader is
+refused with the names of the offending types. An archive that would expand to much more than its
+size (:data:`MAX_EXPANSION`) is refused before anything is read.
+
+Once built, the pipeline is turned into the arrays of ``model.npz``
+(:func:`~policy_themes.model.arrays.compile_pipeline`) and checked as ``model.npz`` is
+(:mod:`.checks`): a shared model predicts with the same code as a model directory, and a
+pipeline that does not compile (built by an earlier release) is refused.
 
 One ``.skops`` file carries everything: it holds a dict with the pipeline and the model's
 ``model.json`` metadata (as JSON text), so the model and its metadata cannot be separated.
@@ -39,7 +47,8 @@ from policy_themes.model.store import (
     warn_versions,
 )
 
-__all__ = ["SKOPS_FILE", "SHARE_FORMATS", "ALLOWED_TYPES", "export_model", "load_shared",
+__all__ = ["SKOPS_FILE", "SHARE_FORMATS", "ALLOWED_TYPES", "LOADER_TYPES", "export_model",
+           "load_shared", "compile_shared", "refused_types",
            "read_model_meta", "shared_model_file", "untrusted_types"]
 
 SKOPS_FILE = "model.skops"
@@ -47,13 +56,11 @@ SHARE_FORMATS = ("skops",)
 SHARED_FORMAT = 1
 INSTALL_HINT = 'pip install "policy-themes[share]"'
 
-#: The types a ``.skops`` model may name beyond skops' own defaults (builtin containers and
-#: scalars, numpy arrays, dtypes and ufuncs, scipy ufuncs, scikit-learn's public estimators). Exact
-#: ``module.Name`` strings compared for equality: no prefixes, no wildcards. It lists every type
-#: a fitted policy-themes pipeline holds (found by exporting trained models), so accepting a model
-#: does not depend on what a given skops version trusts by default. The pipeline holds no scipy
-#: objects, so the list names no scipy type.
-ALLOWED_TYPES = frozenset({
+#: The objects a ``.skops`` model may build with skops' ``ObjectNode`` (its attributes set, no
+#: constructor called): exact ``module.Name`` strings compared for equality, no prefixes, no
+#: wildcards. Every type a fitted policy-themes pipeline holds (found by exporting trained
+#: models), so accepting a model does not depend on what a given skops version trusts by default.
+_OBJECT_TYPES = frozenset({
     # the package's own classes
     "policy_themes.features.blocks.HashedNgrams",
     "policy_themes.features.blocks.HashedTfidf",
@@ -70,18 +77,41 @@ ALLOWED_TYPES = frozenset({
     # a fitted ColumnTransformer's dropped remainder columns (scikit-learn 1.5-1.6; not seen with
     # the 1.9 this list was made with)
     "sklearn.compose._column_transformer._RemainderColsList",
-    # the word and character features of models trained by earlier builds of policy-themes
-    "sklearn.feature_extraction.text.TfidfVectorizer",
-    "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.linear_model._logistic.LogisticRegression",
-    # streaming models: SGD heads and the log loss object each one keeps
+    # streaming models of earlier builds: SGD heads
     "sklearn.linear_model._stochastic_gradient.SGDClassifier",
-    "sklearn._loss._loss.CyHalfBinomialLoss",
-    # numpy: arrays, and the vectorizers' dtype parameter
-    "numpy.ndarray",
-    "numpy.float32",
-    "numpy.float64",
 })
+
+#: What each skops loader may build: the whole allow-list, builtins and NumPy included. A loader
+#: not listed (functions, methods, ``functools.partial``, objects built by calling their class)
+#: is refused with the types it names.
+LOADER_TYPES: dict[str, frozenset[str]] = {
+    "ObjectNode": _OBJECT_TYPES,
+    # the log loss object an SGD head keeps
+    "LossNode": frozenset({"sklearn._loss._loss.CyHalfBinomialLoss"}),
+    # arrays (never of Python objects: loaded with allow_pickle=False) and NumPy scalars
+    "NdArrayNode": frozenset({"numpy.ndarray", "numpy.float32", "numpy.float64",
+                              "numpy.int32", "numpy.int64"}),
+    # types as values: dict key types, the vectorizers' dtype parameter
+    "TypeNode": frozenset({"builtins.str", "builtins.int", "builtins.float", "numpy.float32",
+                           "numpy.float64"}),
+    "DictNode": frozenset({"builtins.dict"}),
+    "ListNode": frozenset({"builtins.list"}),
+    "TupleNode": frozenset({"builtins.tuple"}),
+    "SliceNode": frozenset({"builtins.slice"}),
+    # plain JSON values (the type is only a label: the value is json.loads of the text)
+    "JsonNode": frozenset({"builtins.str", "builtins.int", "builtins.float", "builtins.bool",
+                           "builtins.NoneType"}),
+}
+
+#: Every type a ``.skops`` model may name, whoever trusts it by default.
+ALLOWED_TYPES = frozenset().union(*LOADER_TYPES.values())
+
+#: A ``.skops`` file (a zip archive) may expand to at most this many times its size, plus
+#: :data:`EXPANSION_ALLOWANCE` bytes: the models ``export`` writes expand 1 to 25 times (the
+#: rules' text compresses well); a compression bomb expands a thousand times.
+MAX_EXPANSION = 100
+EXPANSION_ALLOWANCE = 64 << 20
 
 _PIPELINE_KEY = "pipeline"
 _META_KEY = "model_json"
@@ -129,14 +159,79 @@ def untrusted_types(path: str | Path) -> list[str]:
     ModelError
         If skops is not installed, or the file is missing or not a skops file.
     """
+    return _audit(path)[1]
+
+
+def refused_types(path: str | Path) -> list[str]:
+    """The types a ``.skops`` file names that are not on :data:`ALLOWED_TYPES` for the skops
+    loader that builds them, whether skops trusts them by default or not.
+
+    Nothing is built or imported: the archive's sizes and its schema are only read.
+
+    Raises
+    ------
+    ModelError
+        If skops is not installed, the file is missing or not a skops file, would expand to
+        more than :data:`MAX_EXPANSION` times its size, or reads one array twice.
+    """
+    return _audit(path)[0]
+
+
+def _audit(path: str | Path) -> tuple[list[str], list[str]]:
+    """:func:`refused_types` and :func:`untrusted_types` of a file, read once each."""
     sio = _skops_io()
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"no shared model at {path}: the .skops file does not exist")
     try:
-        return list(sio.get_untrusted_types(file=path))
+        with zipfile.ZipFile(path) as archive:
+            _check_expansion(archive, path)
+            refused = _schema_refusals(archive, path)
+        untrusted = list(sio.get_untrusted_types(file=path))
+    except ModelError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a foreign file can fail in any way while parsed
         raise ModelError(f"{path}: not a readable .skops model ({_describe(exc)})") from None
+    refused |= {t for t in untrusted if t not in ALLOWED_TYPES}
+    return sorted(refused), untrusted
+
+
+def _check_expansion(archive: zipfile.ZipFile, path: Path) -> None:
+    """Refuse an archive whose members add up to much more than the file (a zip bomb): skops
+    reads every array into memory before it checks a type."""
+    size = path.stat().st_size
+    total = sum(info.file_size for info in archive.infolist())
+    if total > EXPANSION_ALLOWANCE + MAX_EXPANSION * size:
+        raise ModelError(f"{path}: refused, its {size:,} bytes would expand to {total:,} (more "
+                         f"than {MAX_EXPANSION} times its size); nothing was loaded")
+
+
+def _schema_refusals(archive: zipfile.ZipFile, path: Path) -> set[str]:
+    """The ``module.Name`` of every node of the schema whose skops loader may not build it
+    (:data:`LOADER_TYPES`); walked without recursion, so no depth can exhaust the stack."""
+    refused, files = set(), set()
+    stack = [json.loads(archive.read("schema.json"))]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        stack.extend(node.values())
+        if not {"__loader__", "__module__", "__class__"} & node.keys():
+            continue
+        name = f"{node.get('__module__')}.{node.get('__class__')}"
+        loader = node.get("__loader__")
+        allowed = ALLOWED_TYPES if loader == "CachedNode" else LOADER_TYPES.get(loader, ())
+        if name not in allowed:
+            refused.add(name)
+        if loader == "NdArrayNode" and "file" in node:
+            if node["file"] in files:  # each array would be read into memory once more
+                raise ModelError(f"{path}: refused, it reads the array {node['file']} twice; "
+                                 "nothing was loaded")
+            files.add(node["file"])
+    return refused
 
 
 def _refused(types: list[str]) -> list[str]:
@@ -144,7 +239,7 @@ def _refused(types: list[str]) -> list[str]:
 
 
 def load_shared(path: str | Path) -> tuple[object, dict]:
-    """Check a ``.skops`` model's types against :data:`ALLOWED_TYPES`, then load it.
+    """Check every type a ``.skops`` model names against :data:`ALLOWED_TYPES`, then load it.
 
     Parameters
     ----------
@@ -171,8 +266,7 @@ def load_shared(path: str | Path) -> tuple[object, dict]:
     """
     sio = _skops_io()
     path = Path(path)
-    types = untrusted_types(path)
-    refused = _refused(types)
+    refused, types = _audit(path)
     if refused:
         raise ModelError(f"{path}: refused, it names types that are not on policy-themes' "
                          f"allow-list: {', '.join(refused)}; nothing was loaded (load only "
@@ -186,9 +280,35 @@ def load_shared(path: str | Path) -> tuple[object, dict]:
     return pipeline, meta
 
 
+def compile_shared(pipeline, path: str | Path):
+    """The :class:`~policy_themes.model.arrays.CompiledModel` of a shared model's pipeline: its
+    arrays, checked as those of ``model.npz`` are, so that it predicts with the same code.
+
+    Raises
+    ------
+    ModelError
+        If the pipeline does not compile (one of an earlier release, or altered) or its arrays
+        fail their checks (the message names the array).
+    """
+    from policy_themes.model.arrays import CompiledModel, compile_pipeline
+
+    try:
+        arrays = compile_pipeline(pipeline)
+    except Exception as exc:  # noqa: BLE001 - a foreign file's attributes can be anything
+        raise ModelError(f"{path}: its pipeline cannot be read as arrays ({_describe(exc)}); "
+                         "the model is damaged or was altered: export it again") from None
+    if arrays is None:
+        raise ModelError(f"{path}: holds a pipeline of an earlier release of policy-themes, "
+                         "which this one does not predict with; retrain the model and export "
+                         "it again")
+    return CompiledModel(arrays, source=path)
+
+
 def _unpack(content, path: Path) -> tuple[object, dict]:
     """The pipeline and metadata of a loaded ``.skops`` model, checked."""
     from sklearn.pipeline import Pipeline
+
+    from policy_themes.model.checks import check_meta
 
     if not isinstance(content, dict) or content.get(_FORMAT_KEY) != SHARED_FORMAT:
         found = content.get(_FORMAT_KEY) if isinstance(content, dict) else None
@@ -196,35 +316,47 @@ def _unpack(content, path: Path) -> tuple[object, dict]:
                          f"{SHARED_FORMAT}); export it with `policy-themes export`")
     try:
         meta = json.loads(content.get(_META_KEY))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise ModelError(f"{path}: its {META_FILE} metadata is missing or damaged") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ModelError(f"{path}: model format {found!r} is not {FORMAT_VERSION}; export it "
                          "again with this version of policy-themes")
+    check_meta(meta, path)
     pipeline = content.get(_PIPELINE_KEY)
     steps = pipeline.named_steps if isinstance(pipeline, Pipeline) else {}
-    if "features" not in steps or "clf" not in steps:
+    if not isinstance(steps, dict) or "features" not in steps or "clf" not in steps:
         raise ModelError(f"{path}: does not hold a policy-themes pipeline")
     return pipeline, meta
 
 
 def read_model_meta(model_dir: str | Path) -> dict:
-    """The metadata of a model directory or a shared ``.skops`` model.
+    """The metadata of a model directory or a shared ``.skops`` model, once the model is checked
+    as it is before predicting (nothing is unpickled).
 
-    A ``.skops`` model is checked and loaded in full (its metadata is inside it).
+    A model directory needs its ``model.npz``, whose spec, layout and values are checked; a
+    ``.skops`` model is checked and loaded in full (its metadata is inside it) and its arrays
+    are checked.
 
     Raises
     ------
     ModelError
-        As :func:`~policy_themes.model.store.read_meta` or :func:`load_shared`.
+        As :func:`~policy_themes.model.store.read_meta`, :func:`load_shared` or the checks of
+        :mod:`.checks`; for a model directory without ``model.npz``.
     """
-    from policy_themes.model.store import read_meta
+    from policy_themes.model.store import load_compiled, no_arrays_error, read_meta
 
     shared = shared_model_file(model_dir)
-    if shared is None:
-        return read_meta(model_dir)
-    return load_shared(shared)[1]
+    if shared is not None:
+        pipeline, meta = load_shared(shared)
+        compile_shared(pipeline, shared)
+        return meta
+    meta = read_meta(model_dir)
+    compiled = load_compiled(model_dir, meta)
+    if compiled is None:
+        raise no_arrays_error(model_dir)
+    compiled.arrays  # noqa: B018 - read, and so checked: values too
+    return meta
 
 
 def export_model(model_dir: str | Path, out: str | Path | None = None, *,
@@ -321,7 +453,7 @@ def _write_skops(sio, content: dict, out: Path) -> None:
             raise ModelError(f"{out}: cannot write it ({exc.strerror or exc})") from None
         except Exception as exc:  # noqa: BLE001 - skops refuses objects it cannot describe
             raise ModelError(f"the model cannot be saved as .skops ({_describe(exc)})") from None
-        refused = _refused(untrusted_types(tmp))
+        refused = refused_types(tmp)
         if refused:
             raise ModelError(f"the model holds types that are not on policy-themes' allow-list "
                              f"({', '.join(refused)}), so the .skops file could not be loaded; "

@@ -28,7 +28,7 @@ from policy_themes.jsondata import dumps
 
 __all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "save_model",
            "load_pipeline", "load_compiled", "verify_model_file", "read_meta", "file_sha256",
-           "model_lock", "check_model_dir", "warn_versions"]
+           "model_lock", "check_model_dir", "warn_versions", "no_arrays_error"]
 
 MODEL_FILE = "model.joblib"
 COMPILED_FILE = "model.npz"
@@ -197,13 +197,15 @@ def read_meta(model_dir: str | Path) -> dict:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{model_dir}: no {META_FILE}; not a model directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelError(f"{meta_path}: unreadable or damaged ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ModelError(f"{meta_path}: model format {found!r} is not {FORMAT_VERSION}; retrain "
                          "it with this version of policy-themes")
-    return meta
+    from policy_themes.model.checks import check_meta
+
+    return check_meta(meta, meta_path)
 
 
 def _write_compiled(pipeline, folder: Path) -> bool:
@@ -238,9 +240,19 @@ def load_compiled(model_dir: str | Path, meta: dict):
                          "directory is damaged: retrain it")
     try:
         return CompiledModel.load(path, sha256=expected, checked=True)
+    except ModelError:  # refused by its checks (model.checks), with the array named
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure to read means a damaged file
         raise ModelError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); retrain "
                          "it") from None
+
+
+def no_arrays_error(model_dir: str | Path) -> ModelError:
+    """The error for a model directory without ``model.npz``: it could only predict by
+    unpickling ``model.joblib``, which predict, evaluate and info never do."""
+    return ModelError(f"{model_dir}: no {COMPILED_FILE}, the model's arrays (predict, evaluate "
+                      f"and info never unpickle its {MODEL_FILE}); retrain it with "
+                      "`policy-themes train`")
 
 
 def verify_model_file(model_dir: Path, meta: dict) -> Path:

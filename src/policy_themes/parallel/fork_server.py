@@ -15,8 +15,9 @@ import gc
 import importlib
 import json
 import os
+import signal
 
-from policy_themes.parallel.pool import SHARE_ENV
+from policy_themes.parallel.pool import SHARE_ENV, one_line_warnings
 
 
 def _share_from_environment() -> None:
@@ -36,5 +37,9 @@ def _share_from_environment() -> None:
             pass
 
 
+one_line_warnings()  # a model's warm-up may warn (Numba's cache, say): one line, as the CLI's
+# SIGTERM is the parent's to handle (see pool._init_worker), from the moment a worker is forked;
+# the server itself ends when the parent does
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 _share_from_environment()
 gc.freeze()

@@ -25,7 +25,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
-__all__ = ["map_chunks", "resolve_jobs", "available_cores", "start_fork_server"]
+__all__ = ["map_chunks", "resolve_jobs", "available_cores", "start_fork_server",
+           "one_line_warnings"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -49,15 +50,34 @@ def resolve_jobs(jobs: int | None) -> int:
 
 
 def _init_worker(task: Callable) -> None:
-    """Keep the task in the worker; Ctrl-C is the parent's to handle; one BLAS thread, since
-    the pool has a process per core already; what the worker holds by now is frozen out of the
-    garbage collector's walks."""
+    """Keep the task in the worker; Ctrl-C and SIGTERM are the parent's to handle; one BLAS
+    thread, since the pool has a process per core already; warnings on one line, as the
+    command's; what the worker holds by now is frozen out of the garbage collector's walks.
+
+    SIGTERM sent to the whole process group (as some process managers do) would otherwise kill
+    a worker while it sends a result, and the pool's manager thread would wait for the rest of
+    that result for ever: the parent stops the workers instead, as after Ctrl-C.
+    """
     global _TASK
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    one_line_warnings()
     return_freed_memory()
     one_blas_thread()
     _TASK = task
     gc.freeze()  # what the worker holds for good (the task) is no longer walked by collections
+
+
+def one_line_warnings() -> None:
+    """Print this process's warnings as the command line does: one ``Warning: ...`` line on
+    stderr, without Python's file, line number and source line (for the fork server and the
+    workers, whose warnings reach the same terminal)."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"Warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+    warnings.showwarning = show
 
 
 def one_blas_thread() -> None:

@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
+
+from policy_themes.numba_cache import njit  # numba.njit, its cache falling back to memory
 
 __all__ = ["sentence_bounds", "character_table", "packed_words", "TABLE_SIZE"]
 

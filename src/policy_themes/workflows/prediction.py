@@ -35,15 +35,26 @@ class ThemeModel:
         Where the model was loaded from.
     compiled : CompiledModel, default=None
         The pipeline as arrays (``model.npz``): predictions come from it, without scikit-learn.
+    trust_pickle : bool, default=False
+        Whether the pipeline may be read from ``model.joblib`` (a pickle, which can run code)
+        when it is needed (:meth:`explain`); otherwise that raises a ``ModelError``.
     """
 
-    def __init__(self, pipeline, meta: dict, path: Path | None = None, compiled=None):
+    def __init__(self, pipeline, meta: dict, path: Path | None = None, compiled=None, *,
+                 trust_pickle: bool = False):
         if pipeline is None and (compiled is None or path is None):
             raise ValueError("ThemeModel needs a pipeline, or a compiled model and its path")
         self._pipeline = pipeline
         self.meta = meta
         self.path = path
         self.compiled = compiled
+        self.trust_pickle = trust_pickle
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if self.compiled is not None:  # it predicts from the arrays: the pipeline stays here
+            state["_pipeline"] = None
+        return state
 
     def portable(self) -> ThemeModel:
         """This model with everything it predicts with inside it when pickled, for processes
@@ -53,11 +64,29 @@ class ThemeModel:
 
     @property
     def pipeline(self):
-        """The scikit-learn pipeline, loaded from ``model.joblib`` on first use."""
-        if self._pipeline is None:
-            from policy_themes.model.store import load_pipeline
+        """The scikit-learn pipeline, loaded on first use: from the ``.skops`` file of a shared
+        model, or from ``model.joblib`` when the model was loaded with ``trust_pickle``.
 
-            self._pipeline, _ = load_pipeline(self.path)
+        Raises
+        ------
+        ModelError
+            For a model directory loaded without ``trust_pickle``: its pipeline is a pickle.
+        """
+        if self._pipeline is None:
+            from policy_themes.model.sharing import load_shared, shared_model_file
+            from policy_themes.model.store import MODEL_FILE, load_pipeline
+
+            shared = shared_model_file(self.path) if self.path is not None else None
+            if shared is not None:
+                self._pipeline, _ = load_shared(shared)
+            elif not self.trust_pickle:
+                raise ModelError(
+                    f"{self.path}: this needs the model's scikit-learn pipeline, {MODEL_FILE}, a "
+                    "pickle (loading one can run code), which is read only from a model "
+                    "directory named explicitly: --model-dir with the command, "
+                    "load_model(path, trust_pickle=True) in Python")
+            else:
+                self._pipeline, _ = load_pipeline(self.path)
         return self._pipeline
 
     @property
@@ -75,10 +104,10 @@ class ThemeModel:
         """
         from policy_themes.rules.taxonomy import load_taxonomy
 
-        if self.compiled is not None and self.compiled.taxonomy is not None:
-            return self.compiled.taxonomy
-        features = self.pipeline.named_steps["features"]
-        own = _model_taxonomy(features)
+        if self.compiled is not None:  # what the pipeline's rule blocks hold, if any
+            own = self.compiled.taxonomy
+        else:
+            own = _model_taxonomy(self.pipeline.named_steps["features"])
         if own is not None:
             return own
         default = load_taxonomy()
@@ -321,16 +350,24 @@ def _fired_rules(texts: Sequence[str], taxonomy: Taxonomy | None) -> list[list[s
     return label_sentences([str(t) for t in texts], taxonomy).rules_fired
 
 
-def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
+def load_model(model_dir: str | Path = "models/default", *,
+               trust_pickle: bool = False) -> ThemeModel:
     """Load a model directory written by ``policy-themes train``, or a shared ``.skops`` model.
+
+    Nothing is unpickled: a model directory predicts from its ``model.npz`` (read with
+    ``allow_pickle=False``), a ``.skops`` file is loaded by skops after every type it names is
+    checked against :data:`~policy_themes.model.sharing.ALLOWED_TYPES`, and either model's arrays
+    and spec are checked before they are used (:mod:`policy_themes.model.checks`).
 
     Parameters
     ----------
     model_dir : str or Path, default="models/default"
         The model directory; or a ``.skops`` file written by ``policy-themes export`` (a
-        directory holding ``model.skops`` but no ``model.joblib`` loads that file), which is
-        loaded without unpickling, after its types are checked against
-        :data:`~policy_themes.model.sharing.ALLOWED_TYPES`.
+        directory holding ``model.skops`` but no ``model.joblib`` loads that file).
+    trust_pickle : bool, default=False
+        Allow reading the directory's ``model.joblib`` (a pickle: it can run code) when the
+        scikit-learn pipeline is needed (:meth:`ThemeModel.explain`), or to predict with a
+        directory that has no ``model.npz``. Only for model directories you trust.
 
     Returns
     -------
@@ -339,13 +376,15 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
     Raises
     ------
     ModelError
-        If the directory or file is missing, damaged, fails its SHA-256 check, is of another
-        format, or (``.skops``) names a type that is not on the allow-list.
+        If the directory or file is missing, damaged, fails its SHA-256 check or its checks, is
+        of another format, has no ``model.npz`` (without ``trust_pickle``), or (``.skops``)
+        names a type that is not on the allow-list.
     """
-    from policy_themes.model.sharing import load_shared, shared_model_file
+    from policy_themes.model.sharing import compile_shared, load_shared, shared_model_file
     from policy_themes.model.store import (
         load_compiled,
         load_pipeline,
+        no_arrays_error,
         read_meta,
         verify_model_file,
         warn_versions,
@@ -354,7 +393,7 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
     shared = shared_model_file(model_dir)
     if shared is not None:
         pipeline, meta = load_shared(shared)
-        return ThemeModel(pipeline, meta, shared)
+        return ThemeModel(pipeline, meta, shared, compiled=compile_shared(pipeline, shared))
     meta = read_meta(model_dir)
     _check_embeddings_installed(meta, model_dir)
     # the whole directory is checked, model.joblib too, though the arrays are what predicts
@@ -362,12 +401,15 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
     compiled = load_compiled(model_dir, meta)
     if compiled is not None:
         warn_versions(meta, Path(model_dir))
-        return ThemeModel(None, meta, Path(model_dir), compiled=compiled)
+        return ThemeModel(None, meta, Path(model_dir), compiled=compiled,
+                          trust_pickle=trust_pickle)
+    if not trust_pickle:
+        raise no_arrays_error(model_dir)
     pipeline, meta = load_pipeline(model_dir)
     steps = getattr(pipeline, "named_steps", {})
     if "features" not in steps or "clf" not in steps:
         raise ModelError(f"{model_dir}: model.joblib does not hold a policy-themes pipeline")
-    return ThemeModel(pipeline, meta, Path(model_dir))
+    return ThemeModel(pipeline, meta, Path(model_dir), trust_pickle=True)
 
 
 def _check_embeddings_installed(meta: dict, model_dir) -> None:
