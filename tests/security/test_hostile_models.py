@@ -71,7 +71,7 @@ def full_model(tmp_path_factory, train_small_path) -> Path:
 @pytest.fixture(scope="module")
 def streaming_model(tmp_path_factory, train_small_path) -> Path:
     """A streaming model: hashed n-grams (a block of 2**n_bits columns) and one linear model."""
-    from policy_themes.model.streaming import train_streaming
+    from policy_themes.workflows.streaming_training import train_streaming
 
     model_dir = tmp_path_factory.mktemp("hostile") / "sgd"
     train_streaming([train_small_path], model_dir=model_dir, epochs=1, chunksize=30,
