@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from policy_themes.errors import ConfigError
+from policy_themes.limits import load_yaml
 from policy_themes.resources import resource_path
 
 __all__ = [
@@ -305,22 +306,15 @@ def check_taxonomy(taxonomy: object, *, where: str) -> Taxonomy:
 
 
 def _read_yaml(path: Path) -> object:
-    """Read a YAML file, turning every failure into a ConfigError naming the file."""
-    import yaml
-
+    """Read a YAML file (no aliases, bounded nesting: :func:`~policy_themes.limits.load_yaml`),
+    turning every failure into a ConfigError naming the file."""
     if not path.is_file():
         raise ConfigError(f"{path}: taxonomy file not found")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read taxonomy file ({exc})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    return load_yaml(text, str(path))
 
 
 def _parse_taxonomy(raw: object, src: str) -> Taxonomy:
@@ -392,7 +386,8 @@ def _parse_rule(raw: object, index: int, theme_id: str, where: str, seen: set[st
     patterns = _pattern_list(raw, "patterns", rwhere, required=True)
     exclude = _pattern_list(raw, "exclude", rwhere, required=False)
     weight = raw.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+            or not 0 < weight < float("inf"):
         raise ConfigError(f"{rwhere}: field 'weight' must be a number > 0, got {weight!r}")
     return Rule(name, theme_id, patterns, exclude, float(weight))
 
