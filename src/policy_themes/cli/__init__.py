@@ -253,7 +253,7 @@ def label_cmd(
     from policy_themes.parallel.workers import prepare_label_workers
 
     # the workers' modules load while this starts
-    prepare_label_workers(_jobs(jobs), inputs, documents)
+    prepare_label_workers(_jobs(jobs, note=False), inputs, documents)
     from policy_themes.rules.taxonomy import load_taxonomy
     from policy_themes.workflows.batch_labeling import label_files
 
@@ -346,11 +346,19 @@ def _stage_progress():
         yield update
 
 
-def _jobs(jobs: int | None) -> int:
+def _jobs(jobs: int | None, *, note: bool = True) -> int:
     """``--jobs`` as a number of processes: every core this process may run on by default
-    (its CPU affinity, as the workers count them), not every core of the machine."""
-    from policy_themes.parallel.pool import resolve_jobs
+    (its CPU affinity, as the workers count them), not every core of the machine; never more
+    than those cores (``--jobs 100000`` would start 100,000 processes), with a note (``note``:
+    for the call that starts the command's work, not the one that only warms workers up)."""
+    from policy_themes.parallel.pool import available_cores, resolve_jobs
 
+    cores = available_cores()
+    if jobs is not None and jobs > cores:
+        if note:
+            typer.echo(f"Note: --jobs {jobs} is more than the {cores} cores this process may use; "
+                       f"using {cores}", err=True)
+        return cores
     return resolve_jobs(jobs)
 
 
@@ -603,7 +611,7 @@ def predict_cmd(
     if inputs and engine == "local":  # the workers load the model while this process starts
         from policy_themes.parallel.workers import prepare_predict_workers
 
-        prepare_predict_workers(model_dir, _jobs(jobs), inputs, documents)
+        prepare_predict_workers(model_dir, _jobs(jobs, note=False), inputs, documents)
     from policy_themes.workflows.prediction import format_top_k, load_model, predict_files
 
     if output_format not in ("table", "csv", "jsonl"):
