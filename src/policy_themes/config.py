@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from policy_themes.errors import ConfigError
+from policy_themes.limits import MAX_CONTEXT_WINDOW, load_yaml
 from policy_themes.resources import resource_path
 
 __all__ = ["TrainConfig", "CVConfig", "ThresholdConfig", "ContextConfig", "load_train_config",
@@ -172,11 +173,12 @@ class TrainConfig:
         """Return a copy with command-line overrides applied."""
         new = self
         if seed is not None:
-            new = replace(new, seed=seed)
+            new = replace(new, seed=_seed(seed, "--seed"))
         if folds is not None:
             new = replace(new, cv=replace(new.cv, folds=_check_folds(folds, new.source)))
         if params:
-            merged = {**new.params, **{k: _normalise_param(k, v) for k, v in params.items()}}
+            merged = {**new.params,
+                      **{k: _normalise_param(k, v, f"--set {k}") for k, v in params.items()}}
             new = replace(new, params=merged)
         return new
 
@@ -198,27 +200,22 @@ def load_train_config(path: str | Path | None = None) -> TrainConfig:
     ConfigError
         If the file is missing, malformed, has unknown keys or values of the wrong type.
     """
-    import yaml
-
     path = Path(path) if path is not None else default_train_config_path()
     src = str(path)
     if not path.is_file():
         raise ConfigError(f"{src}: training config not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{src}: malformed YAML{where}: {getattr(exc, 'problem', '')}") from None
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{src}: cannot read ({exc})") from None
+    raw = load_yaml(text, src)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{src}: expected a mapping at the top level")
     _check_keys(raw, {"seed", "features", "params", "cv", "thresholds", "context", "data"}, src)
     return TrainConfig(
-        seed=_int(raw.get("seed", 0), f"{src}: 'seed'"),
+        seed=_seed(raw.get("seed", 0), f"{src}: 'seed'"),
         features=_features(raw.get("features", {}), src),
         params=_params(raw.get("params", {}), src),
         cv=_cv(raw.get("cv", {}), src),
@@ -257,18 +254,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     Raises
     ------
     ConfigError
-        If the text has no ``=`` or an empty name.
+        If the text has no ``=`` or an empty name, or the value is YAML with an alias or
+        nested too deeply (:func:`~policy_themes.limits.load_yaml`).
     """
-    import yaml
-
     name, sep, value = text.partition("=")
     name = name.strip()
     if not sep or not name:
         raise ConfigError(f"--set {text!r}: expected step__param=value, e.g. clf__C=0.5")
     try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        parsed = value
+        parsed = load_yaml(value, f"--set {name}")
+    except ConfigError as exc:
+        if "malformed YAML" not in str(exc):
+            raise
+        parsed = value  # not YAML: the text as it is
     return name, parsed
 
 
@@ -297,14 +295,22 @@ def _params(raw: object, src: str) -> dict[str, Any]:
             raise ConfigError(
                 f"{src}: 'params' key {key!r} must be a step__param name, e.g. clf__C"
             )
-        params[key] = _normalise_param(key, value)
+        params[key] = _normalise_param(key, value, f"{src}: '{key}'")
     return params
 
 
-def _normalise_param(key: str, value: Any) -> Any:
-    """YAML gives lists where scikit-learn wants tuples (``ngram_range``)."""
-    if key.rsplit("__", 1)[-1] in _TUPLE_PARAMS and isinstance(value, list):
+def _normalise_param(key: str, value: Any, where: str) -> Any:
+    """YAML gives lists where scikit-learn wants tuples (``ngram_range``); class weights must
+    be numbers (scikit-learn checks only that they come as a mapping)."""
+    name = key.rsplit("__", 1)[-1]
+    if name in _TUPLE_PARAMS and isinstance(value, list):
         return tuple(value)
+    if name == "class_weight" and isinstance(value, dict):
+        for theme, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                    or not 0 < weight < float("inf"):
+                raise ConfigError(f"{where}: the weight of {theme!r} must be a number > 0, got "
+                                  f"{weight!r}")
     return value
 
 
@@ -319,6 +325,9 @@ def context_config(raw: object, src: str = "config") -> ContextConfig:
     window = _int(raw.get("window", 1), f"{src}: 'context.window'")
     if window < 1:
         raise ConfigError(f"{src}: 'context.window' must be >= 1, got {window}")
+    if window > MAX_CONTEXT_WINDOW:
+        raise ConfigError(f"{src}: 'context.window' must be at most {MAX_CONTEXT_WINDOW} "
+                          f"sentences on each side, got {window}")
     dropout = raw.get("dropout", 0.0)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
             or not 0.0 <= dropout < 1.0:
@@ -365,6 +374,14 @@ def _thresholds(raw: object, src: str) -> ThresholdConfig:
     if values["minimum"] > values["maximum"]:
         raise ConfigError(f"{src}: 'thresholds.minimum' is above 'thresholds.maximum'")
     return ThresholdConfig(**values)
+
+
+def _seed(value: object, where: str) -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1 (what NumPy's generators take)."""
+    seed = _int(value, where)
+    if not 0 <= seed < 2**32:
+        raise ConfigError(f"{where} must be a whole number from 0 to {2**32 - 1}, got {seed}")
+    return seed
 
 
 def _int(value: object, where: str) -> int:

@@ -167,11 +167,22 @@ def stage_progress():
         yield update
 
 
-def jobs_or_cores(jobs: int | None) -> int:
+def jobs_or_cores(jobs: int | None, *, note: bool = True) -> int:
     """``--jobs`` as a number of processes: every core this process may run on by default
-    (its CPU affinity, as the workers count them), not every core of the machine."""
-    from policy_themes.parallel.pool import resolve_jobs
+    (its CPU affinity, as the workers count them), not every core of the machine; never more
+    than those cores (``--jobs 100000`` would start 100,000 processes), with a note (``note``:
+    for the call that starts the command's work, not the one that only warms workers up)."""
+    from policy_themes.parallel.pool import available_cores, resolve_jobs
 
+    cores = available_cores()
+    if jobs is not None and jobs > cores:
+        if note:
+            typer.echo(
+                f"Note: --jobs {jobs} is more than the {cores} cores this process may use; "
+                f"using {cores}",
+                err=True,
+            )
+        return cores
     return resolve_jobs(jobs)
 
 

@@ -84,7 +84,7 @@ def label_cmd(
     from policy_themes.parallel.workers import prepare_label_workers
 
     # the workers' modules load while this starts
-    prepare_label_workers(jobs_or_cores(jobs), inputs, documents)
+    prepare_label_workers(jobs_or_cores(jobs, note=False), inputs, documents)
     from policy_themes.rules.taxonomy import load_taxonomy
     from policy_themes.workflows.batch_labeling import label_files
 

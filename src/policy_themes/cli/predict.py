@@ -115,7 +115,7 @@ def predict_cmd(
     if inputs and engine == "local":  # the workers load the model while this process starts
         from policy_themes.parallel.workers import prepare_predict_workers
 
-        prepare_predict_workers(model_dir, jobs_or_cores(jobs), inputs, documents)
+        prepare_predict_workers(model_dir, jobs_or_cores(jobs, note=False), inputs, documents)
     from policy_themes.workflows.prediction import format_top_k, load_model, predict_files
 
     sentences = list(texts or [])

@@ -26,6 +26,7 @@ from policy_themes.features.ngrams import (
     iter_chunks,
     ngram_matrix,
 )
+from policy_themes.limits import MAX_HASH_BITS
 
 __all__ = ["HashedTfidf", "HashedNgrams", "hash_ngrams"]
 
@@ -36,12 +37,20 @@ class _HashedBase(TransformerMixin, BaseEstimator):
         "ngram_range": [tuple],
         "sublinear_tf": ["boolean"],
         "norm": [StrOptions({"l2"}), None],
-        "n_bits": [Interval(Integral, 8, 30, closed="both")],
-        "dtype": "no_validation",
+        "n_bits": [Interval(Integral, 8, MAX_HASH_BITS, closed="both")],
+        "dtype": "no_validation",  # checked in _check_params: a numpy float type
     }
 
     def _check_params(self) -> None:
         self._validate_params()
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.float32, np.float64):
+            raise InvalidParameterError(
+                f"The 'dtype' parameter of {type(self).__name__} must be float32 or float64. "
+                f"Got {self.dtype!r} instead.")
         low, high = self.ngram_range if len(self.ngram_range) == 2 else (0, 0)
         if not (isinstance(low, Integral) and isinstance(high, Integral)
                 and 1 <= low <= high <= MAX_N):
@@ -129,6 +138,10 @@ class HashedTfidf(_HashedBase):
                 first_seen[int(buckets[index])] = text[starts[index]:ends[index]]
             named[buckets] = True
         kept = np.flatnonzero(df >= self.min_df)
+        if not len(kept) and len(texts):
+            raise InvalidParameterError(
+                f"The 'min_df' parameter of {type(self).__name__} ({self.min_df}) leaves no "
+                f"n-gram: none occurs in that many of the {len(texts)} texts; lower it.")
         self.buckets_ = kept.astype(np.int64)
         self.idf_ = (np.log((1 + len(texts)) / (1 + df[kept])) + 1).astype(np.float32)
         names = b"\x00".join(first_seen[int(b)] for b in kept)

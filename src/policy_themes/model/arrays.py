@@ -36,7 +36,11 @@ from policy_themes.model.decisions import (
     stack_heads,
     stacked_membership_proba,
 )
-from policy_themes.rules.taxonomy import Rule, Taxonomy, Theme
+from policy_themes.rules.taxonomy import (
+    Taxonomy,
+    taxonomy_from_dict,
+    taxonomy_to_dict,
+)
 
 if TYPE_CHECKING:  # SciPy is imported where it is used: a process that only reads the model
     import scipy.sparse as sp  # (the one that reads the input of a parallel run) needs none
@@ -72,7 +76,7 @@ def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
         return None
     (blocks, taxonomy, arrays), (head_spec, head_arrays) = compiled, heads
     spec = {"format": FORMAT, "blocks": blocks, **head_spec,
-            "taxonomy": _taxonomy_dict(taxonomy) if taxonomy is not None else None}
+            "taxonomy": taxonomy_to_dict(taxonomy) if taxonomy is not None else None}
     return {**arrays, **head_arrays, "spec": np.array(json.dumps(spec))}
 
 
@@ -246,22 +250,15 @@ def _stack_rows(matrices: list[sp.csr_matrix]) -> sp.csr_matrix:
     return matrices[0] if len(matrices) == 1 else sp.vstack(matrices, format="csr")
 
 
-def _taxonomy_dict(taxonomy: Taxonomy) -> dict:
-    return {"name": taxonomy.name, "source": taxonomy.source,
-            "themes": [{"id": t.id, "name": t.name, "description": t.description,
-                        "rules": [{"name": r.name, "theme": r.theme, "patterns": list(r.patterns),
-                                   "exclude": list(r.exclude), "weight": r.weight}
-                                  for r in t.rules]}
-                       for t in taxonomy.themes]}
+def _taxonomy(raw: dict, where: str) -> Taxonomy:
+    """The taxonomy the model carries, checked as strictly as a taxonomy file: a rule that
+    RE2 cannot run, or a field of the wrong type, is a ModelError naming the rule."""
+    from policy_themes.errors import ConfigError, ModelError
 
-
-def _taxonomy(raw: dict) -> Taxonomy:
-    themes = tuple(
-        Theme(t["id"], t["name"], t["description"],
-              tuple(Rule(r["name"], r["theme"], tuple(r["patterns"]), tuple(r["exclude"]),
-                         float(r["weight"])) for r in t["rules"]))
-        for t in raw["themes"])
-    return Taxonomy(themes, name=raw["name"], source=raw.get("source", ""))
+    try:
+        return taxonomy_from_dict(raw, where=f"{where}: taxonomy")
+    except ConfigError as exc:
+        raise ModelError(str(exc)) from None
 
 
 _SHARED: dict[tuple[str, str], CompiledModel] = {}  # loaded before this process forked
@@ -338,7 +335,8 @@ class CompiledModel:
         self.classes = list(spec["classes"])
         self.themes = list(spec["themes"])
         self.thresholds = dict(spec["thresholds"])
-        self.taxonomy = _taxonomy(spec["taxonomy"]) if spec.get("taxonomy") else None
+        self.taxonomy = _taxonomy(spec["taxonomy"], self._where) \
+            if spec.get("taxonomy") else None
         self.sha256 = sha256
         self._arrays = None
         if self.path is None:

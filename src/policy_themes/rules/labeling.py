@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from policy_themes.rules.matching import PatternMatcher, drop_excluded
+from policy_themes.errors import ConfigError
+from policy_themes.rules.matching import PatternError, PatternMatcher, drop_excluded
 from policy_themes.rules.taxonomy import NO_THEME, THEME_SEP, Rule, Taxonomy
 
 __all__ = ["RuleMatcher", "LabelResult", "label_sentences", "rows_product", "nonzero_rows",
@@ -33,14 +34,25 @@ class RuleMatcher:
         The taxonomy whose rules to apply.
     compiled : bool, default=False
         Scan with the loop compiled by Numba (see :class:`~.matching.PatternMatcher`).
+
+    Raises
+    ------
+    ConfigError
+        If a rule's pattern cannot be matched (a taxonomy not checked by
+        :func:`~policy_themes.rules.taxonomy.load_taxonomy`).
     """
 
     def __init__(self, taxonomy: Taxonomy, *, compiled: bool = False):
         self.taxonomy = taxonomy
         self.rules: list[Rule] = taxonomy.rules
         self.rule_names = [r.name for r in self.rules]
-        self._matcher = PatternMatcher([(r.patterns, r.exclude) for r in self.rules],
-                                       compiled=compiled)
+        try:
+            self._matcher = PatternMatcher([(r.patterns, r.exclude) for r in self.rules],
+                                           compiled=compiled)
+        except PatternError as exc:
+            rule = self.rules[exc.rule]
+            raise ConfigError(f"{taxonomy.source or taxonomy.name}: theme '{rule.theme}', rule "
+                              f"'{rule.name}': invalid pattern {exc.pattern!r} ({exc})") from None
         theme_index = {theme_id: i for i, theme_id in enumerate(taxonomy.ids)}
         self.rule_theme = np.array([theme_index[r.theme] for r in self.rules], dtype=np.int64)
         self._weights = np.zeros((len(self.rules), len(taxonomy.ids)))

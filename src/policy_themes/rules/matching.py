@@ -5,7 +5,14 @@ digits replaced by one space, each sentence padded with a space at both ends. A 
 normalised the same way, so ``U.N.`` matches ``u n`` and word boundaries are spaces. Each phrase
 gives an Aho-Corasick key (its literal text up to the first ``*``); a key without a wildcard, or
 whose only wildcard ends the phrase, is a match by itself, any other is checked with a small
-anchored regex. ``re:`` patterns are regular expressions run over the normalised batch.
+anchored regex. ``re:`` patterns are regular expressions that see one normalised sentence.
+
+Every regular expression, a rule's own and those that confirm wildcard phrases, runs on RE2
+(``google-re2``), whose time is linear in the text: no pattern can make matching hang, and one
+that RE2 cannot run (backreferences, lookarounds) is refused when the taxonomy is loaded. A
+``re:`` pattern is compiled so that it never matches a line feed, with ``^`` and ``$`` at each
+line's start and end: run once over the batch, each of its matches lies within one sentence and
+is the match it has in that sentence alone.
 
 One automaton pass over the batch replaces one regex scan per rule, which is what lets the rules
 label an archive of a million sentences in a couple of minutes.
@@ -18,12 +25,15 @@ import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 __all__ = ["normalize_text", "normalize_batch", "normalize_batch_bytes", "compile_rule_regex",
            "phrase_variants", "phrase_regex", "phrase_keys", "PatternMatcher", "KeyAutomaton",
-           "MAX_TABLE_CELLS", "Matches", "drop_excluded"]
+           "MAX_TABLE_CELLS", "Matches", "drop_excluded", "Regex", "PatternError"]
+
+Regex = Any  # a compiled RE2 expression (``re2.compile``): search, match, finditer as ``re``
 
 _NON_WORD = re.compile(r"(?:[^\w\n]|_)+")
 # a word of letters and digits, with * anywhere after its first letter, or a bare *
@@ -141,16 +151,64 @@ _SPACE_BYTE = ord(" ")
 _ASCII_TABLE = _ascii_table()
 
 
-def compile_rule_regex(body: str) -> re.Pattern:
-    """Compile the regex of a ``re:`` pattern, which runs on normalised (lower-case) text.
+# an escape, or an inline flag group that switches flags off: (?-m) (?i-m:
+_ESCAPE_OR_FLAGS_OFF = re.compile(r"\\(.)|\(\?[a-zA-Z]*-([a-zA-Z]*)[:)]", re.DOTALL)
+_ESCAPES = re.compile(r"\\p\{[^}]*\}|\\[pP].|\\.", re.DOTALL)
 
-    Case is ignored only when the regex spells an upper-case letter (outside escapes such as
-    ``\\D``): on lower-case text it changes nothing else, and without it Python's regex engine
-    can jump to a literal start (`` resolution``) instead of trying every position.
+
+def compile_rule_regex(body: str) -> Regex:
+    """Compile the regex of a ``re:`` pattern, which sees one normalised (lower-case) sentence.
+
+    The regex runs on RE2, in time linear in the text. It never matches a line feed, and
+    ``^`` and ``$`` match at the start and end of each line (``(?m)``), so that over a batch of
+    sentences (one a line) its matches are those it has in each sentence alone. Case is
+    ignored only when the regex spells an upper-case letter (outside escapes such as ``\\D``
+    or ``\\p{Lu}``).
+
+    Raises
+    ------
+    ValueError
+        If RE2 cannot run the regex (backreferences, lookarounds, an invalid regex, one too
+        large), or it uses ``\\A``, ``\\z``, ``\\Z`` or switches ``m`` off (``(?-m)``): a rule
+        sees one sentence, whose start and end ``^`` and ``$`` match.
     """
-    letters = re.sub(r"\\.", "", body)
-    flags = re.IGNORECASE if any(c.isupper() for c in letters) else 0
-    return re.compile(body, flags)
+    import re2
+
+    for escape, flags_off in _ESCAPE_OR_FLAGS_OFF.findall(body):
+        if escape in ("A", "z", "Z"):
+            raise ValueError(f"\\{escape} is not supported: a rule sees one sentence, use ^ "
+                             "and $ for its start and end")
+        if "m" in flags_off:
+            raise ValueError("(?-m) is not supported: ^ and $ match at the start and end of "
+                             "the sentence")
+    case_sensitive = not any(c.isupper() for c in _ESCAPES.sub("", body))
+    try:
+        return re2.compile("(?m)" + body, _re2_options(case_sensitive=case_sensitive))
+    except re2.error as exc:
+        message = _re2_message(exc)
+        if message.startswith(("invalid escape sequence: \\1", "invalid perl operator: (?<",
+                               "invalid perl operator: (?=", "invalid perl operator: (?!")):
+            message += " (RE2, which runs rules in linear time, has no backreferences or " \
+                       "lookarounds)"
+        raise ValueError(f"RE2 cannot run it: {message}") from None
+
+
+def _re2_options(*, case_sensitive: bool = True):
+    """RE2's options for the package's regexes: never a line feed (one sentence a line), errors
+    raised rather than also logged to stderr."""
+    import re2
+
+    options = re2.Options()
+    options.never_nl = True
+    options.log_errors = False
+    options.case_sensitive = case_sensitive
+    return options
+
+
+def _re2_message(exc: Exception) -> str:
+    """RE2's error message (it comes as bytes)."""
+    detail = exc.args[0] if exc.args else exc
+    return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
 
 
 Phrase = tuple[tuple[str, ...], ...]  # words, each a tuple of alternatives
@@ -189,27 +247,39 @@ def _normalise_word(word: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(alternatives))
 
 
-def phrase_regex(*phrases: Phrase) -> re.Pattern:
-    """Regex for normalised phrases (any of them), anchored at the space before it.
+def phrase_regex(*phrases: Phrase) -> Regex:
+    """Regex (RE2) for normalised phrases (any of them), from the space before the phrase to
+    the space after it (a match ends one character past the phrase's end).
 
-    ``*`` alone is one word, ``word*`` a word starting so, ``a|b`` either alternative.
+    ``*`` alone is one word, ``word*`` a word starting so, ``a|b`` either alternative. In
+    normalised text every character other than a space or a line feed is a letter or a digit.
+
+    Raises
+    ------
+    ValueError
+        If RE2 cannot compile it (too large).
     """
+    import re2
+
     bodies = [" ".join(_word_regex(w) for w in phrase) for phrase in phrases]
     body = bodies[0] if len(bodies) == 1 else "(?:" + "|".join(bodies) + ")"
-    return re.compile(" " + body + "(?= )")
+    try:
+        return re2.compile(" " + body + " ", _re2_options())
+    except re2.error as exc:
+        raise ValueError(f"RE2 cannot run it: {_re2_message(exc)}") from None
 
 
 def _word_regex(alternatives: tuple[str, ...]) -> str:
     options = []
     for alternative in alternatives:
         if alternative == "*":
-            options.append(r"[^\W_]+")
+            options.append(r"[^ \n]+")
         else:  # each * inside or at the end of a word: any letters and digits
-            options.append(r"[^\W_]*".join(re.escape(part) for part in alternative.split("*")))
+            options.append(r"[^ \n]*".join(re.escape(part) for part in alternative.split("*")))
     return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
 
 
-def phrase_keys(phrase: Phrase) -> list[tuple[str, re.Pattern | None]]:
+def phrase_keys(phrase: Phrase) -> list[tuple[str, Regex | None]]:
     """Aho-Corasick keys of a normalised phrase, each with the regex that confirms a hit.
 
     A key is the phrase's literal text up to its first wildcard, one key per combination of
@@ -219,7 +289,8 @@ def phrase_keys(phrase: Phrase) -> list[tuple[str, re.Pattern | None]]:
     Raises
     ------
     ValueError
-        If the phrase starts with a bare ``*`` or expands to too many keys.
+        If the phrase starts with a bare ``*``, expands to too many keys, or its regex is too
+        large for RE2.
     """
     first_open = next((i for i, alts in enumerate(phrase) if any("*" in a for a in alts)), None)
     if first_open is None:
@@ -348,6 +419,16 @@ def _characters(offsets: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
     return offsets - np.searchsorted(extra, offsets)
 
 
+class PatternError(ValueError):
+    """A pattern that cannot be matched: ``rule`` is the index of its rule, ``pattern`` the
+    pattern."""
+
+    def __init__(self, message: str, *, rule: int, pattern: str):
+        super().__init__(message)
+        self.rule = rule
+        self.pattern = pattern
+
+
 class PatternMatcher:
     """Match the patterns and exclusions of many rules in one pass.
 
@@ -361,17 +442,25 @@ class PatternMatcher:
         Numba anyway (one that predicts); elsewhere loading it costs more than it saves. A
         taxonomy whose transition table could pass :data:`MAX_TABLE_CELLS` (about 1 M for the
         default one) is scanned with pyahocorasick all the same.
+
+    Raises
+    ------
+    PatternError
+        If a pattern cannot be matched (see :func:`compile_rule_regex`, :func:`phrase_keys`).
     """
 
     def __init__(self, rules: Sequence[tuple[Sequence[str], Sequence[str]]], *,
                  compiled: bool = False):
         self.n_rules = len(rules)
-        keys: dict[str, list[tuple[int, bool, int, re.Pattern | None]]] = {}
-        self._regexes: list[tuple[int, bool, re.Pattern]] = []
+        keys: dict[str, list[tuple[int, bool, int, Regex | None]]] = {}
+        self._regexes: list[tuple[int, bool, Regex]] = []
         for index, (patterns, exclude) in enumerate(rules):
             for is_exclusion, group in ((False, patterns), (True, exclude)):
                 for pattern in group:
-                    self._add(pattern, index, is_exclusion, keys)
+                    try:
+                        self._add(pattern, index, is_exclusion, keys)
+                    except ValueError as exc:
+                        raise PatternError(str(exc), rule=index, pattern=pattern) from None
         # each key's entries, as arrays: rule, exclusion, key length (characters), verifier
         entries = [entry for key_entries in keys.values() for entry in key_entries]
         self._verifiers = list(dict.fromkeys(e[3] for e in entries if e[3] is not None))
@@ -422,13 +511,14 @@ class PatternMatcher:
         starts = np.concatenate(([0], _characters(np.flatnonzero(codes == 10), extra) + 1))
         rule, exclusion, start, end = self._key_matches(joined, codes, extra)
         for regex_rule, regex_exclusion, regex in self._regexes:
-            spans = [(m.start(), m.end()) for m in regex.finditer(joined)]
+            # over the bytes: RE2 reads UTF-8, and would encode a str again at every match
+            spans = [m.span() for m in regex.finditer(codes)]
             if spans:
-                found = np.array(spans, dtype=np.int64)
-                rule = np.concatenate([rule, np.full(len(found), regex_rule)])
-                exclusion = np.concatenate([exclusion, np.full(len(found), regex_exclusion)])
-                start = np.concatenate([start, found[:, 0]])
-                end = np.concatenate([end, found[:, 1]])
+                found = _characters(np.array(spans, dtype=np.int64).ravel(), extra)
+                rule = np.concatenate([rule, np.full(len(spans), regex_rule)])
+                exclusion = np.concatenate([exclusion, np.full(len(spans), regex_exclusion)])
+                start = np.concatenate([start, found[0::2]])
+                end = np.concatenate([end, found[1::2]])
         return (self._as_matches(rule[~exclusion], start[~exclusion], end[~exclusion], starts),
                 self._as_matches(rule[exclusion], start[exclusion], end[exclusion], starts),
                 starts)
@@ -451,14 +541,30 @@ class PatternMatcher:
         verifier = self._entry_verifier[entry]
         keep = verifier < 0
         check = np.flatnonzero(~keep)
-        verifiers = self._verifiers
-        for i, v, at in zip(check.tolist(), verifier[check].tolist(), start[check].tolist()):
-            match = verifiers[v].match(joined, at)
-            if match is not None:
-                keep[i] = True
-                end[i] = match.end()
+        if check.size:
+            self._verify(check, verifier[check], start, end, keep, codes, extra)
         return (self._entry_rule[entry][keep], self._entry_exclusion[entry][keep],
                 start[keep] + 1, end[keep])
+
+    def _verify(self, check: np.ndarray, verifier: np.ndarray, start: np.ndarray,
+                end: np.ndarray, keep: np.ndarray, codes: np.ndarray,
+                extra: np.ndarray | None) -> None:
+        """Confirm the hits ``check`` with their verifiers, anchored at the space before the
+        phrase (``start``, characters), over the bytes; set ``keep`` and ``end`` of those
+        confirmed."""
+        at = start[check]
+        if extra is not None and len(extra):  # characters -> bytes: where each character starts
+            at = np.flatnonzero((codes & 0xC0) != 0x80)[at]
+        verifiers = self._verifiers
+        confirmed, ends = [], []
+        for i, v, byte in zip(check.tolist(), verifier.tolist(), at.tolist()):
+            match = verifiers[v].match(codes, byte)
+            if match is not None:
+                confirmed.append(i)
+                ends.append(match.end() - 1)  # the match takes the space after the phrase
+        if confirmed:
+            keep[confirmed] = True
+            end[confirmed] = _characters(np.array(ends, dtype=np.int64), extra)
 
     def _hits(self, joined: str, codes: np.ndarray, extra: np.ndarray | None
               ) -> tuple[np.ndarray, np.ndarray]:

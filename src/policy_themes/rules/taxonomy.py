@@ -17,9 +17,16 @@ words "u n"). In a phrase, ``word*`` matches any word starting so (``cooperat*``
 cooperation, cooperating ...), ``*`` alone matches any one word, ``a|b`` matches either
 alternative (join the words of a multi-word alternative with ``_``: ``un|african_union``), and a
 hyphen is optional (``multi-vector`` matches "multi vector" and "multivector"). A pattern
-starting with ``re:`` is a Python regular expression run over the normalised sentence (lower
-case, each run of other characters than letters and digits replaced by one space). An exclusion
-pattern cancels a rule's match that it overlaps.
+starting with ``re:`` is a regular expression in RE2's syntax, run on one normalised sentence
+(lower case, each run of other characters than letters and digits replaced by one space, a
+space at both ends): RE2 matches in time linear in the text, and has no backreferences or
+lookarounds, which are refused when the taxonomy is loaded; ``^`` and ``$`` match at the
+sentence's start and end; ``\\w``, ``\\d`` and ``\\b`` know ASCII only (``\\pL`` is a letter of
+any script; in normalised text a space marks every word boundary). An exclusion pattern cancels a
+rule's match that it overlaps.
+
+A taxonomy a model carries is checked as strictly as a file when the model is loaded
+(:func:`taxonomy_from_dict`).
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from policy_themes.errors import ConfigError
+from policy_themes.limits import load_yaml
 from policy_themes.resources import resource_path
 
 __all__ = [
@@ -42,6 +50,9 @@ __all__ = [
     "load_taxonomy",
     "default_taxonomy_path",
     "compile_pattern",
+    "taxonomy_to_dict",
+    "taxonomy_from_dict",
+    "check_taxonomy",
 ]
 
 NO_THEME = "none"
@@ -58,8 +69,8 @@ def default_taxonomy_path() -> Path:
     return resource_path("configs/themes.yaml")
 
 
-def compile_pattern(pattern: str) -> re.Pattern:
-    """Compile one rule pattern into a regular expression over *normalised* text.
+def compile_pattern(pattern: str):
+    """Compile one rule pattern into a regular expression (RE2) over *normalised* text.
 
     Text is normalised by :func:`policy_themes.rules.matching.normalize_text` (lower case, runs of
     non-alphanumeric characters as one space, padded with spaces) before patterns are matched.
@@ -73,16 +84,16 @@ def compile_pattern(pattern: str) -> re.Pattern:
 
     Returns
     -------
-    re.Pattern
-        For a phrase, an expression matching any of its variants; for a regex, the regex,
-        case-insensitive.
+    re2 regex
+        With ``search``, ``match`` and ``finditer`` as in :mod:`re`. For a phrase, an expression
+        matching any of its variants (with the spaces around it); for ``re:``, the regex as
+        :func:`~policy_themes.rules.matching.compile_rule_regex` compiles it.
 
     Raises
     ------
-    re.error
-        If a ``re:`` pattern is not a valid regular expression.
     ValueError
-        If a phrase is empty, starts with a bare ``*`` or expands to too many phrases.
+        If a phrase is empty, starts with a bare ``*`` or expands to too many phrases, or RE2
+        cannot run a ``re:`` pattern (invalid, a backreference or lookaround, ``\\A``, ``\\z``).
 
     Examples
     --------
@@ -215,23 +226,95 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     return _parse_taxonomy(raw, str(path))
 
 
-def _read_yaml(path: Path) -> object:
-    """Read a YAML file, turning every failure into a ConfigError naming the file."""
-    import yaml
+def taxonomy_to_dict(taxonomy: Taxonomy) -> dict:
+    """A taxonomy as plain data (what a model stores): ``name``, ``source`` and ``themes``, each
+    theme's rules naming their theme; :func:`taxonomy_from_dict` reads it back."""
+    return {"name": taxonomy.name, "source": taxonomy.source,
+            "themes": [{"id": t.id, "name": t.name, "description": t.description,
+                        "rules": [{"name": r.name, "theme": r.theme, "patterns": list(r.patterns),
+                                   "exclude": list(r.exclude), "weight": r.weight}
+                                  for r in t.rules]}
+                       for t in taxonomy.themes]}
 
+
+def taxonomy_from_dict(raw: object, *, where: str) -> Taxonomy:
+    """Check a taxonomy stored as plain data (:func:`taxonomy_to_dict`, inside a model) as
+    strictly as :func:`load_taxonomy` checks a file, and build it.
+
+    Parameters
+    ----------
+    raw : object
+        The stored taxonomy.
+    where : str
+        Where it was read from, for messages (``models/v1/model.npz: taxonomy``).
+
+    Returns
+    -------
+    Taxonomy
+        With the ``source`` it records.
+
+    Raises
+    ------
+    ConfigError
+        If it is not a valid taxonomy: the message names ``where``, the theme, the rule and the
+        field (a pattern RE2 cannot run, a value of the wrong type ...).
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'themes', got {type(raw).__name__}")
+    source = raw.get("source", "")
+    if not isinstance(source, str):
+        raise ConfigError(f"{where}: field 'source' must be a string, got {source!r}")
+    themes = raw.get("themes")
+    if isinstance(themes, list):
+        themes = [_without_rule_themes(theme, where) for theme in themes]
+    body = {key: value for key, value in raw.items() if key != "source"}
+    return replace(_parse_taxonomy({**body, "themes": themes}, where), source=source)
+
+
+def _without_rule_themes(theme: object, where: str) -> object:
+    """A stored theme with its rules' ``theme`` field, which must name the theme, taken out."""
+    if not isinstance(theme, dict) or not isinstance(theme.get("rules"), list):
+        return theme
+    rules = []
+    for rule in theme["rules"]:
+        if isinstance(rule, dict) and "theme" in rule:
+            if rule["theme"] != theme.get("id"):
+                raise ConfigError(f"{where}: theme {theme.get('id')!r}, rule "
+                                  f"{rule.get('name')!r}: field 'theme' names another theme, "
+                                  f"{rule['theme']!r}")
+            rule = {key: value for key, value in rule.items() if key != "theme"}
+        rules.append(rule)
+    return {**theme, "rules": rules}
+
+
+def check_taxonomy(taxonomy: object, *, where: str) -> Taxonomy:
+    """Check a :class:`Taxonomy` that did not come from :func:`load_taxonomy` (one inside a
+    loaded pipeline) as strictly as a file, and return the checked copy.
+
+    Raises
+    ------
+    ConfigError
+        If it is not a Taxonomy, or not a valid one (see :func:`taxonomy_from_dict`).
+    """
+    if not isinstance(taxonomy, Taxonomy):
+        raise ConfigError(f"{where}: expected a taxonomy, got {type(taxonomy).__name__}")
+    try:
+        raw = taxonomy_to_dict(taxonomy)
+    except (AttributeError, TypeError) as exc:
+        raise ConfigError(f"{where}: the taxonomy is damaged ({exc})") from None
+    return taxonomy_from_dict(raw, where=where)
+
+
+def _read_yaml(path: Path) -> object:
+    """Read a YAML file (no aliases, bounded nesting: :func:`~policy_themes.limits.load_yaml`),
+    turning every failure into a ConfigError naming the file."""
     if not path.is_file():
         raise ConfigError(f"{path}: taxonomy file not found")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read taxonomy file ({exc})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    return load_yaml(text, str(path))
 
 
 def _parse_taxonomy(raw: object, src: str) -> Taxonomy:
@@ -303,7 +386,8 @@ def _parse_rule(raw: object, index: int, theme_id: str, where: str, seen: set[st
     patterns = _pattern_list(raw, "patterns", rwhere, required=True)
     exclude = _pattern_list(raw, "exclude", rwhere, required=False)
     weight = raw.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+            or not 0 < weight < float("inf"):
         raise ConfigError(f"{rwhere}: field 'weight' must be a number > 0, got {weight!r}")
     return Rule(name, theme_id, patterns, exclude, float(weight))
 
@@ -324,7 +408,7 @@ def _pattern_list(raw: dict, key: str, where: str, *, required: bool) -> tuple[s
             raise ConfigError(f"{where}: field '{key}' has an empty or non-string pattern")
         try:
             compile_pattern(pattern)
-        except (re.error, ValueError) as exc:
+        except ValueError as exc:
             raise ConfigError(
                 f"{where}: field '{key}': invalid pattern {pattern!r} ({exc})"
             ) from None

@@ -393,6 +393,7 @@ def load_model(model_dir: str | Path = "models/default", *,
     shared = shared_model_file(model_dir)
     if shared is not None:
         pipeline, meta = load_shared(shared)
+        _check_pipeline_taxonomies(pipeline, shared)
         return ThemeModel(pipeline, meta, shared, compiled=compile_shared(pipeline, shared))
     meta = read_meta(model_dir)
     _check_embeddings_installed(meta, model_dir)
@@ -409,7 +410,25 @@ def load_model(model_dir: str | Path = "models/default", *,
     steps = getattr(pipeline, "named_steps", {})
     if "features" not in steps or "clf" not in steps:
         raise ModelError(f"{model_dir}: model.joblib does not hold a policy-themes pipeline")
+    _check_pipeline_taxonomies(pipeline, Path(model_dir) / "model.joblib")
     return ThemeModel(pipeline, meta, Path(model_dir), trust_pickle=True)
+
+
+def _check_pipeline_taxonomies(pipeline, where: Path) -> None:
+    """Check the taxonomy of each rule block of a loaded pipeline as strictly as a taxonomy
+    file (a rule RE2 cannot run is refused here, not when predicting), and give the block the
+    checked copy."""
+    from policy_themes.errors import ConfigError
+    from policy_themes.rules.taxonomy import check_taxonomy
+
+    blocks = getattr(pipeline.named_steps["features"], "named_transformers_", {})
+    for name in ("rules", "context_rules"):
+        if name in blocks:
+            try:
+                blocks[name].taxonomy = check_taxonomy(blocks[name].taxonomy,
+                                                       where=f"{where}: taxonomy")
+            except ConfigError as exc:
+                raise ModelError(str(exc)) from None
 
 
 def _check_embeddings_installed(meta: dict, model_dir) -> None:
