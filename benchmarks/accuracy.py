@@ -190,8 +190,8 @@ def machine() -> str:
 
 def real_text_task(args) -> str:
     """The default model and its variants: grouped CV on the real sentences, and real-dev."""
+    from policy_themes.model.theme_model import load_model
     from policy_themes.workflows.evaluate import evaluate
-    from policy_themes.workflows.prediction import load_model
     from policy_themes.workflows.training import train
 
     taxonomy = load_taxonomy()

@@ -55,7 +55,7 @@ def test_each_text_is_embedded_once_a_process(monkeypatch):
 
 def test_accurate_model_predicts_from_its_arrays_as_the_pipeline_does(tmp_path, data_dir):
     from policy_themes.model.classifier import make_frame
-    from policy_themes.workflows.prediction import load_model
+    from policy_themes.model.theme_model import load_model
     from policy_themes.workflows.training import train
 
     config = load_train_config(data_dir / "train_context.yaml").with_embeddings()
@@ -71,7 +71,7 @@ def test_accurate_model_predicts_from_its_arrays_as_the_pipeline_does(tmp_path, 
 
 
 def test_a_model_without_the_extra_is_one_error(tmp_path, data_dir, monkeypatch):
-    from policy_themes.workflows.prediction import load_model
+    from policy_themes.model.theme_model import load_model
     from policy_themes.workflows.training import train
 
     config = load_train_config(data_dir / "train_small.yaml").with_embeddings()

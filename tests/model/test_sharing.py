@@ -22,7 +22,7 @@ from policy_themes.model.sharing import (
     shared_model_file,
 )
 from policy_themes.model.store import META_FILE, MODEL_FILE, ModelVersionWarning, load_pipeline
-from policy_themes.workflows.prediction import load_model
+from policy_themes.model.theme_model import load_model
 
 TEXTS = ["The new gas pipeline will carry Caspian gas to Europe.",
          "The embassy helps citizens who lost their passports abroad.",

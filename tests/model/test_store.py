@@ -22,7 +22,7 @@ from policy_themes.model.store import (
     read_meta,
     save_model,
 )
-from policy_themes.workflows.prediction import load_model
+from policy_themes.model.theme_model import load_model
 from policy_themes.workflows.saving import save_trained
 from policy_themes.workflows.training import train
 

@@ -10,13 +10,13 @@ import sys
 import pytest
 
 from policy_themes.model.store import share_model_dir
+from policy_themes.model.theme_model import load_model
 from policy_themes.parallel.workers import (
     EARLY_START_BYTES,
     holds_at_least,
     prepare_label_workers,
     prepare_predict_workers,
 )
-from policy_themes.workflows.prediction import load_model
 
 
 def test_holds_at_least_adds_up_files_and_folders(tmp_path):
@@ -67,7 +67,7 @@ SCRIPT = '''
 import json, sys
 import pandas as pd
 from policy_themes.parallel.pool import map_chunks
-from policy_themes.workflows.prediction import load_model
+from policy_themes.model.theme_model import load_model
 from policy_themes.parallel.workers import prepare_predict_workers
 from probe import Probe
 

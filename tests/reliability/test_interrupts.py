@@ -24,7 +24,7 @@ import pytest
 from policy_themes.io.checksums import file_sha256
 from policy_themes.io.data import AtomicTableWriter
 from policy_themes.model.store import META_FILE, MODEL_FILE
-from policy_themes.workflows.prediction import load_model
+from policy_themes.model.theme_model import load_model
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

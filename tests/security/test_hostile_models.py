@@ -26,7 +26,7 @@ from policy_themes.errors import ModelError
 from policy_themes.io.checksums import file_sha256
 from policy_themes.model.sharing import export_model, read_model_meta
 from policy_themes.model.store import META_FILE, MODEL_FILE
-from policy_themes.workflows.prediction import load_model
+from policy_themes.model.theme_model import load_model
 
 sio = pytest.importorskip("skops.io")
 

@@ -17,6 +17,7 @@ import pytest
 from hostile import invoke, refused, run_cli, snapshot
 
 from policy_themes.errors import ConfigError, ModelError
+from policy_themes.model.theme_model import load_model
 from policy_themes.rules.labeling import label_sentences
 from policy_themes.rules.taxonomy import (
     Rule,
@@ -27,7 +28,6 @@ from policy_themes.rules.taxonomy import (
     taxonomy_from_dict,
     taxonomy_to_dict,
 )
-from policy_themes.workflows.prediction import load_model
 
 TAXONOMY = """name: hostile
 themes:

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from policy_themes.cli import app
 from policy_themes.errors import ConfigError, DataError
-from policy_themes.workflows.prediction import load_model, predict_files
+from policy_themes.model.theme_model import load_model
+from policy_themes.workflows.prediction import predict_files
 
 pytest.importorskip("distributed")
 

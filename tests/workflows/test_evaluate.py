@@ -7,9 +7,9 @@ import pytest
 
 from policy_themes.errors import DataError, ModelError
 from policy_themes.evaluation.report import EvalReport
+from policy_themes.model.theme_model import load_model
 from policy_themes.rules.taxonomy import load_taxonomy
 from policy_themes.workflows.evaluate import evaluate
-from policy_themes.workflows.prediction import load_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ROWS = [

@@ -5,15 +5,9 @@ import pandas as pd
 import pytest
 
 from policy_themes.errors import DataError, ModelError
+from policy_themes.model.theme_model import ThemeModel, format_top_k, load_model, top_k_cells
 from policy_themes.rules.taxonomy import load_taxonomy
-from policy_themes.workflows.prediction import (
-    PredictRun,
-    ThemeModel,
-    format_top_k,
-    load_model,
-    predict_files,
-    top_k_cells,
-)
+from policy_themes.workflows.prediction import PredictRun, predict_files
 
 TEXTS = ["The two ministers discussed the new gas pipeline across the Caspian Sea.",
          "The consulate will issue emergency passports to stranded citizens.",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from policy_themes.model.theme_model import load_model
 from policy_themes.workflows.batch_labeling import label_files
-from policy_themes.workflows.prediction import load_model, predict_files
+from policy_themes.workflows.prediction import predict_files
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 
 from policy_themes.errors import ConfigError, DataError
 from policy_themes.model.streaming import StreamingThemeClassifier
+from policy_themes.model.theme_model import load_model
 from policy_themes.workflows.evaluate import evaluate
-from policy_themes.workflows.prediction import load_model
 from policy_themes.workflows.streaming_training import train_streaming
 
 

@@ -66,9 +66,9 @@ def evaluate_cmd(
     \b
     policy-themes evaluate ../shared/eval/real-dev.csv
     """
+    from policy_themes.model.theme_model import load_model
     from policy_themes.rules.taxonomy import load_taxonomy
     from policy_themes.workflows.evaluate import evaluate
-    from policy_themes.workflows.prediction import load_model
 
     model = load_model(model_dir)
     taxonomy = load_taxonomy(taxonomy_path) if taxonomy_path is not None else None

@@ -116,7 +116,8 @@ def predict_cmd(
         from policy_themes.parallel.workers import prepare_predict_workers
 
         prepare_predict_workers(model_dir, jobs_or_cores(jobs, note=False), inputs, documents)
-    from policy_themes.workflows.prediction import format_top_k, load_model, predict_files
+    from policy_themes.model.theme_model import format_top_k, load_model
+    from policy_themes.workflows.prediction import predict_files
 
     sentences = list(texts or [])
     blank = [s for s in sentences if not s.strip()]
@@ -210,8 +211,8 @@ def _predict_dask(
     explain,
 ) -> None:
     from policy_themes.errors import DataError
+    from policy_themes.model.theme_model import load_model
     from policy_themes.workflows.dask_engine import predict_dask, require_dask
-    from policy_themes.workflows.prediction import load_model
 
     if sentences or not inputs or out is None:
         raise DataError(
@@ -239,8 +240,8 @@ def _predict_dask(
 
 
 def _predict_stdin(model, top_k: int):
+    from policy_themes.model.theme_model import format_top_k
     from policy_themes.text.sentences import split_sentences
-    from policy_themes.workflows.prediction import format_top_k
 
     text = sys.stdin.read()
     sentences = [s.text for s in split_sentences(text, doc_id="stdin")]

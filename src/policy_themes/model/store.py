@@ -351,7 +351,7 @@ def check_model_dir(model_dir: str | Path) -> Path:
 
 def share_model_dir(model_dir: str) -> None:
     """:func:`share_model` for the compiled model of a model directory, read as
-    :func:`~policy_themes.workflows.prediction.load_model` reads it (nothing for a directory without
+    :func:`~policy_themes.model.theme_model.load_model` reads it (nothing for a directory without
     one)."""
     from policy_themes.model.arrays import share
 

@@ -80,8 +80,8 @@ def evaluate(
 
     from policy_themes.io.data import DataFinding, blank_rows_finding, read_labeled_table
     from policy_themes.model.store import META_FILE
+    from policy_themes.model.theme_model import ThemeModel, load_model
     from policy_themes.rules.labeling import label_sentences
-    from policy_themes.workflows.prediction import ThemeModel, load_model
 
     if out_dir is not None and (Path(out_dir) / META_FILE).exists():
         raise DataError(f"{out_dir}: is a model directory and its training report would be "
