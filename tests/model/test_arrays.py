@@ -10,7 +10,8 @@ import pytest
 
 from policy_themes.errors import ModelError
 from policy_themes.features.context import neighbour_context
-from policy_themes.model.arrays import COMPILED_FILE, CompiledModel, _aligned_rows, compile_pipeline
+from policy_themes.model.arrays import COMPILED_FILE, CompiledModel, _aligned_rows
+from policy_themes.model.conversion import compile_pipeline
 from policy_themes.model.store import load_pipeline
 from policy_themes.model.theme_model import ThemeModel, load_model
 from policy_themes.workflows.training import train

@@ -144,7 +144,7 @@ def _sgd_heads_of_an_earlier_build(X, y, classes):
 
 
 def test_a_model_of_sgd_heads_from_an_earlier_build_still_predicts():
-    from policy_themes.model.arrays import _compile_heads
+    from policy_themes.model.conversion import _compile_heads
 
     rng = np.random.default_rng(0)
     X = rng.random((60, 5))

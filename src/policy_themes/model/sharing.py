@@ -11,7 +11,7 @@ refused with the names of the offending types. An archive that would expand to m
 size (:data:`MAX_EXPANSION`) is refused before anything is read.
 
 Once built, the pipeline is turned into the arrays of ``model.npz``
-(:func:`~policy_themes.model.arrays.compile_pipeline`) and checked as ``model.npz`` is
+(:func:`~policy_themes.model.conversion.compile_pipeline`) and checked as ``model.npz`` is
 (:mod:`.checks`): a shared model predicts with the same code as a model directory, and a
 pipeline that does not compile (built by an earlier release) is refused.
 
@@ -290,7 +290,8 @@ def compile_shared(pipeline, path: str | Path):
         If the pipeline does not compile (one of an earlier release, or altered) or its arrays
         fail their checks (the message names the array).
     """
-    from policy_themes.model.arrays import CompiledModel, compile_pipeline
+    from policy_themes.model.arrays import CompiledModel
+    from policy_themes.model.conversion import compile_pipeline
 
     try:
         arrays = compile_pipeline(pipeline)

@@ -210,7 +210,7 @@ def read_meta(model_dir: str | Path) -> dict:
 
 def _write_compiled(pipeline, folder: Path) -> bool:
     """Write ``model.npz`` (the pipeline as arrays) when the pipeline can be compiled."""
-    from policy_themes.model.arrays import compile_pipeline
+    from policy_themes.model.conversion import compile_pipeline
 
     arrays = compile_pipeline(pipeline)
     if arrays is None:
