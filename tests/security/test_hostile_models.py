@@ -496,3 +496,12 @@ def test_a_pickle_with_a_side_effect_is_never_unpickled(full_model, tmp_path):
         assert_one_error_line(result, "reads the model's scikit-learn pipeline",
                               "name the model directory you trust with --model-dir")
         assert not marker.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_model_json_that_is_a_pipe_is_refused_not_waited_for(full_model, tmp_path):
+    model_dir = copy_of(full_model, tmp_path)
+    (model_dir / META_FILE).unlink()
+    os.mkfifo(model_dir / META_FILE)  # reading it would wait for a writer for ever
+    assert_one_error_line(run_cli("info", "-m", model_dir, cwd=tmp_path),
+                          f"Error: {model_dir / META_FILE}: not a regular file")

@@ -36,7 +36,7 @@ def test_saves_a_model_that_predicts_and_evaluates(streaming_model, train_small_
 
 
 def test_the_classifier_behaves_like_theme_classifier(streaming_model):
-    model = load_model(streaming_model[0])
+    model = load_model(streaming_model[0], trust_pickle=True)  # its pipeline: model.joblib
     clf = model.pipeline.named_steps["clf"]
     features = model.pipeline[:-1].transform(["Peace talks resumed.", "Gas flows again."])
     proba = clf.predict_proba(features)

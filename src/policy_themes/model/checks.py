@@ -88,15 +88,26 @@ def _names(types) -> str:
 def _int_in(value, low: int, high: int, name: str) -> int:
     _need(value, int, name)
     if not low <= value <= high:
-        raise _Refused(f"{name} must be from {low} to {high}, got {value}")
+        raise _Refused(f"{name} must be from {low} to {high}, got {_shown(value)}")
     return value
 
 
 def _number(value, name: str, low: float = -math.inf, high: float = math.inf) -> float:
     _need(value, (int, float), name)
-    if not (math.isfinite(value) and low <= value <= high):
-        raise _Refused(f"{name} must be a finite number from {low} to {high}, got {value}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
+    if not (math.isfinite(number) and low <= number <= high):
+        raise _Refused(f"{name} must be a finite number from {low} to {high}, got "
+                       f"{_shown(value)}")
+    return number
+
+
+def _shown(value) -> str:
+    """``repr(value)``, cut short: a message quotes what a file holds, not all of it."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _strings(value, name: str, *, distinct: bool = False) -> list[str]:
@@ -112,7 +123,7 @@ def _column(value, size: int, name: str) -> int:
     """An integer from 0 to ``size - 1``: a column of ``size`` columns."""
     _need(value, int, name)
     if not 0 <= value < size:
-        raise _Refused(f"{name} must be a column from 0 to {size - 1}, got {value}")
+        raise _Refused(f"{name} must be a column from 0 to {size - 1}, got {_shown(value)}")
     return value
 
 
@@ -164,19 +175,19 @@ def check_spec(spec, where) -> dict:
 def _check_spec(spec) -> None:
     _need(spec, dict, "the spec")
     if spec.get("format") != 1:
-        raise _Refused(f"format {spec.get('format')!r} is not 1 (this build reads 1)")
+        raise _Refused(f"format {_shown(spec.get('format'))} is not 1 (this build reads 1)")
     classes = _strings(spec.get("classes"), "classes", distinct=True)
     themes = _strings(spec.get("themes"), "themes", distinct=True)
     if not classes:
         raise _Refused("classes is empty")
     _need(spec.get("primary_kind"), str, "primary_kind")
     if spec["primary_kind"] not in ("logistic", "ovr"):
-        raise _Refused(f"primary_kind must be logistic or ovr, got {spec['primary_kind']!r}")
+        raise _Refused(f"primary_kind must be logistic or ovr, got {_shown(spec['primary_kind'])}")
     for name in ("primary_binary", "multilabel"):
         _need(spec.get(name), bool, name)
     thresholds = _need(spec.get("thresholds"), dict, "thresholds")
     for theme, value in thresholds.items():
-        _number(value, f"thresholds[{theme!r}]", 0.0, 1.0)
+        _number(value, f"thresholds[{_shown(theme)}]", 0.0, 1.0)
     columns = _indices(spec.get("primary_columns"), len(classes), "primary_columns")
     if not columns or (spec["primary_binary"] and len(columns) != 2):
         raise _Refused(f"primary_columns: {len(columns)} columns for "
@@ -245,14 +256,14 @@ def _check_blocks_spec(blocks, taxonomy) -> None:
         _need(block, dict, where)
         name = _need(block.get("name"), str, f"{where}.name")
         if name in names or not name:
-            raise _Refused(f"{where}.name {name!r} is empty or used twice")
+            raise _Refused(f"{where}.name {_shown(name)} is empty or used twice")
         names.add(name)
         kind = _need(block.get("kind"), str, f"{where}.kind")
         if kind not in _KINDS:
-            raise _Refused(f"{where}.kind must be one of {', '.join(_KINDS)}, got {kind!r}")
+            raise _Refused(f"{where}.kind must be one of {', '.join(_KINDS)}, got {_shown(kind)}")
         if block.get("column") not in ("text", "context"):
             raise _Refused(f"{where}.column must be text or context, got "
-                           f"{block.get('column')!r}")
+                           f"{_shown(block.get('column'))}")
         _check_block_fields(block, kind, where, taxonomy)
 
 
@@ -260,7 +271,7 @@ def _check_block_fields(block: dict, kind: str, where: str, taxonomy) -> None:
     if kind in ("tfidf", "hashed"):
         if block.get("analyzer") not in _ANALYZERS:
             raise _Refused(f"{where}.analyzer must be word or char_wb, got "
-                           f"{block.get('analyzer')!r}")
+                           f"{_shown(block.get('analyzer'))}")
         ngrams = _need(block.get("ngram_range"), list, f"{where}.ngram_range")
         if len(ngrams) != 2:
             raise _Refused(f"{where}.ngram_range must be [low, high]")
@@ -270,7 +281,7 @@ def _check_block_fields(block: dict, kind: str, where: str, taxonomy) -> None:
         _int_in(block.get("n_bits"), 1, _MAX_BITS, f"{where}.n_bits")
         _need(block.get("sublinear_tf"), bool, f"{where}.sublinear_tf")
         if block.get("norm") not in ("l2", None):
-            raise _Refused(f"{where}.norm must be l2 or null, got {block.get('norm')!r}")
+            raise _Refused(f"{where}.norm must be l2 or null, got {_shown(block.get('norm'))}")
     elif kind == "rules":
         _need(block.get("per_line"), bool, f"{where}.per_line")
         if taxonomy is None:
@@ -278,7 +289,7 @@ def _check_block_fields(block: dict, kind: str, where: str, taxonomy) -> None:
         n_themes = sum(t["id"] != "none" for t in taxonomy["themes"])
         if block.get("n_themes") != n_themes or isinstance(block.get("n_themes"), bool):
             raise _Refused(f"{where}.n_themes must be the taxonomy's {n_themes} themes, got "
-                           f"{block.get('n_themes')!r}")
+                           f"{_shown(block.get('n_themes'))}")
     else:
         _need(block.get("model"), str, f"{where}.model")
         _number(block.get("scale"), f"{where}.scale")
@@ -497,7 +508,7 @@ def _conform(value, schema, name: str) -> None:
             _conform(item, schema[0], f"{name}[{i}]")
     elif isinstance(schema, dict) and list(schema) == [str]:
         for key, item in _need(value, dict, name).items():
-            _conform(item, schema[str], f"{name}[{key!r}]")
+            _conform(item, schema[str], f"{name}[{_shown(key)}]")
     elif isinstance(schema, dict):
         for key, item in _need(value, dict, name).items():
             if key in schema:

@@ -193,6 +193,8 @@ def read_meta(model_dir: str | Path) -> dict:
     if not model_dir.is_dir():
         raise ModelError(f"no model at {model_dir}; run `policy-themes train` first")
     meta_path = model_dir / META_FILE
+    if meta_path.exists() and not meta_path.is_file():  # a pipe or a device would never end
+        raise ModelError(f"{meta_path}: not a regular file; the model directory is damaged")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
