@@ -48,6 +48,17 @@ _EXPORTS = {
     "read_table": "data",
     "read_labeled": "data",
     "parse_themes": "data",
+    "ThemesOverview": "codebook",
+    "describe_themes": "codebook",
+    "ThemeDraft": "codebook",
+    "draft_themes": "codebook",
+    "draft_themes_from_labels": "codebook",
+    "InitResult": "codebook",
+    "init_taxonomy": "codebook",
+    "taxonomy_yaml": "codebook",
+    "RuleSuggestions": "rule_suggestions",
+    "suggest_rules": "rule_suggestions",
+    "suggest_rules_from_table": "rule_suggestions",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
