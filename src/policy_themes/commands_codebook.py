@@ -160,6 +160,10 @@ def rules_suggest_cmd(
         encoding=encoding, per_theme=per_theme, min_precision=min_precision,
         min_matches=min_matches, max_words=max_words)
     _print_rule_summary(suggestions)
+    _write_or_print_rules(suggestions, out, force)
+
+
+def _write_or_print_rules(suggestions, out: Path | None, force: bool) -> None:
     if out is not None:
         suggestions.write_taxonomy(out, overwrite=force)
         typer.echo(f"Wrote {out}: the taxonomy with {len(suggestions.table)} suggested patterns "

@@ -204,28 +204,34 @@ def suggest_rules(texts: Sequence[str], themes: Sequence[Sequence[str]], taxonom
     texts = [str(t) for t in texts]
     if len(texts) != len(themes):
         raise DataError(f"{len(texts)} texts but {len(themes)} theme lists")
-    ids = taxonomy.theme_ids
-    truth = _membership(themes, ids)
+    truth = _membership(themes, taxonomy.theme_ids)
     candidates, names = _candidate_matrix(texts, min_matches, max_words)
     shortlist = _shortlists(candidates, names, truth, min_precision, min_matches)
+    settings = {"per_theme": per_theme, "min_precision": min_precision,
+                "min_matches": min_matches, "max_words": max_words}
+    table, summary = _choose_patterns(texts, truth, taxonomy, shortlist, settings)
+    return RuleSuggestions(taxonomy, table, summary, source, len(texts), settings)
+
+
+def _choose_patterns(texts, truth, taxonomy, shortlist, settings
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each theme's patterns from its shortlist (matched exactly), and the theme summary."""
     patterns = sorted({p for theme_list in shortlist for p, _ in theme_list})
     fires = _pattern_fires(texts, patterns)
     existing = _existing_fires(texts, taxonomy)
     rows, summary = [], []
-    for j, theme_id in enumerate(ids):
+    for j, theme_id in enumerate(taxonomy.theme_ids):
         own = {p for rule in taxonomy.theme(theme_id).rules for p in rule.patterns}
         chosen = _choose(shortlist[j], fires, patterns, truth[:, j], existing[:, j], own,
-                         per_theme=per_theme, min_precision=min_precision,
-                         min_matches=min_matches)
+                         per_theme=settings["per_theme"],
+                         min_precision=settings["min_precision"],
+                         min_matches=settings["min_matches"])
         rows += [{"theme": theme_id, **row} for row in chosen]
         summary.append(_theme_summary(theme_id, truth[:, j], existing[:, j], chosen, fires,
                                       patterns))
     table = pd.DataFrame(rows, columns=["theme", "pattern", "matches", "correct", "precision",
                                         "coverage", "z"])
-    settings = {"per_theme": per_theme, "min_precision": min_precision,
-                "min_matches": min_matches, "max_words": max_words}
-    return RuleSuggestions(taxonomy, table, pd.DataFrame(summary).set_index("theme"), source,
-                           len(texts), settings)
+    return table, pd.DataFrame(summary).set_index("theme")
 
 
 def suggest_rules_from_table(path: str | Path, taxonomy: str | Path | Taxonomy | None = None,
