@@ -125,14 +125,17 @@ class RuleSuggestions:
         """The taxonomy with the suggested rules, as a YAML file (comments: each suggested
         pattern's precision and coverage)."""
         source = self.taxonomy.source or self.taxonomy.name
-        header = (f"Taxonomy {source} with the rules suggested by `policy-themes rules suggest` "
-                  f"from\n{self.source or 'labeled sentences'} ({self.n_sentences:,} sentences);"
-                  f" the comments of {Path(source).name} are not copied.\n"
-                  "The suggested rules end in _suggested. Each pattern's comment gives its "
-                  "precision (share of the\nsentences it matches that have the theme) and "
-                  "coverage (share of the theme's sentences it\nmatches) on those sentences, "
-                  "which is optimistic for new text: delete the patterns that\ndo not make "
-                  f"sense.\n\n{FIELDS_HELP}")
+        intro = (f"Taxonomy {source} with the rules suggested by `policy-themes rules suggest` "
+                 f"from {self.source or 'labeled sentences'} ({self.n_sentences:,} sentences); "
+                 f"the comments of {Path(source).name} are not copied. The suggested rules end "
+                 "in _suggested. Each pattern's comment gives its precision (share of the "
+                 "sentences it matches that have the theme) and coverage (share of the theme's "
+                 "sentences it matches) on those sentences, which is optimistic for new text: "
+                 "delete the patterns that do not make sense. A model trained on those "
+                 "sentences with these rules has optimistic cross-validated figures (the rules "
+                 "were chosen on all of them): measure it on sentences held out.")
+        header = "\n".join(textwrap.wrap(intro, width=94, break_long_words=False,
+                                         break_on_hyphens=False)) + f"\n\n{FIELDS_HELP}"
         return taxonomy_yaml(self.with_rules(), header=header, pattern_notes=self.pattern_notes())
 
     def write_taxonomy(self, out: str | Path, *, overwrite: bool = False) -> Path:
