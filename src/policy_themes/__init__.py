@@ -50,6 +50,17 @@ _EXPORTS = {
     "parse_themes": "io.data",
     "Profile": "workflows.profiles",
     "profile": "workflows.profiles",
+    "ThemesOverview": "workflows.codebook",
+    "describe_themes": "workflows.codebook",
+    "ThemeDraft": "workflows.codebook",
+    "draft_themes": "workflows.codebook",
+    "draft_themes_from_labels": "workflows.codebook",
+    "InitResult": "workflows.codebook",
+    "init_taxonomy": "workflows.codebook",
+    "taxonomy_yaml": "workflows.codebook",
+    "RuleSuggestions": "workflows.rule_suggestions",
+    "suggest_rules": "workflows.rule_suggestions",
+    "suggest_rules_from_table": "workflows.rule_suggestions",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -157,3 +157,47 @@ def test_none_may_not_have_rules(tmp_path):
         "name: oil", "name: oil2")
     with pytest.raises(ConfigError, match=re.escape("theme 'none': field 'rules' must be empty")):
         load_taxonomy(_write(tmp_path, body))
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
+    body = ("themes:\n"
+            "  - id: Energy Theme\n    name: E\n    colour: red\n"
+            "    rules:\n      - name: oil\n        patterns: ['re:(unclosed', 'oil']\n"
+            "        weight: -1\n"
+            "  - id: trade\n    description: d\n"
+            "  - id: cooperation\n    name: C\n"
+            "    rules:\n      - name: oil\n        patterns: ['coop*']\n        typo: 1\n")
+    path = _write(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_taxonomy(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: 7 problems: ")
+    for part in ["theme 'Energy Theme': unknown key 'colour'",
+                 "theme 'Energy Theme': field 'id' must be lower-case",
+                 "theme 'Energy Theme', rule 'oil': field 'patterns': invalid pattern",
+                 "theme 'Energy Theme', rule 'oil': field 'weight' must be a number > 0",
+                 "theme 'trade': missing field 'name'",
+                 "theme 'cooperation', rule 'oil': unknown key 'typo'",
+                 "theme 'cooperation', rule 'oil': duplicate rule name"]:
+        assert part in message
+    assert message.count(str(path)) == 1 and "\n" not in message
+
+
+def test_a_long_list_of_problems_is_cut_short(tmp_path):
+    body = "themes:\n" + "".join(f"  - id: t{i}\n    nom: x\n" for i in range(30))
+    with pytest.raises(ConfigError, match=r": 60 problems: .*; and 40 more$"):
+        load_taxonomy(_write(tmp_path, body))
+
+
+def test_descriptions_and_rules_may_be_left_out(tmp_path):
+    body = ("themes:\n  - id: energy\n    name: Energy\n"
+            "  - id: trade\n    name: Trade\n    description:\n    rules: []\n")
+    taxonomy = load_taxonomy(_write(tmp_path, body))
+    assert [(t.id, t.description) for t in taxonomy.themes][:2] == [("energy", ""),
+                                                                   ("trade", "")]
+
+
+def test_a_description_must_be_text(tmp_path):
+    body = "themes:\n  - id: energy\n    name: Energy\n    description: [oil]\n"
+    with pytest.raises(ConfigError, match="theme 'energy': field 'description' must be text"):
+        load_taxonomy(_write(tmp_path, body))

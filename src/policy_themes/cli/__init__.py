@@ -12,7 +12,7 @@ from policy_themes.cli.common import handle_errors
 
 __all__ = ["app", "handle_errors", "COMMANDS"]
 
-COMMANDS = ("label", "train", "predict", "evaluate", "profile", "info", "export")
+COMMANDS = ("label", "train", "predict", "evaluate", "profile", "info", "export", "codebook")
 
 for _command in COMMANDS:
     importlib.import_module(f"{__name__}.{_command}")

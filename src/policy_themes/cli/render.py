@@ -20,12 +20,14 @@ def format_value(value) -> str:
     return str(value)
 
 
-def frame_table(frame, *, title: str | None = None, index_name: str | None = None) -> Table:
-    """A rich Table of a DataFrame, its index as the first column."""
+def frame_table(frame, *, title: str | None = None, index_name: str | None = None,
+                left: tuple[str, ...] = ()) -> Table:
+    """A rich Table of a DataFrame, its index as the first column; columns right-aligned but
+    those named in ``left`` (text)."""
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column(index_name or frame.index.name or "")
     for column in frame.columns:
-        table.add_column(str(column), justify="right")
+        table.add_column(str(column), justify="left" if column in left else "right")
     for index, row in zip(frame.index, frame.itertuples(index=False)):
         table.add_row(str(index), *(format_value(v) for v in row))
     return table

@@ -27,6 +27,11 @@ rule's match that it overlaps.
 
 A taxonomy a model carries is checked as strictly as a file when the model is loaded
 (:func:`taxonomy_from_dict`).
+
+``id`` and ``name`` are required; ``description`` (for people: reports, ``policy-themes themes``)
+may be empty or left out, and ``rules`` too (a theme learned from labeled sentences alone).
+A theme ``none`` (no theme applies) is added last when the file does not define it. A file with
+several problems gets one error naming them all.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ THEME_SEP = ";"  # joins the ids of a theme set in a table cell
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_KEYS = {"name", "version", "description", "themes"}
 _THEME_KEYS = {"id", "name", "description", "rules"}
-_THEME_REQUIRED = ("id", "name", "description")
+_THEME_REQUIRED = ("id", "name")  # a description may be empty: it is for people
 _RULE_KEYS = {"name", "patterns", "exclude", "weight"}
 
 
@@ -213,7 +218,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     ------
     ConfigError
         If the file is missing or malformed, or any theme or rule is invalid; the message names
-        the file, the theme, the rule and the field.
+        the file, the theme, the rule and the field of every problem found (the first 20).
 
     Examples
     --------
@@ -317,108 +322,155 @@ def _read_yaml(path: Path) -> object:
     return load_yaml(text, str(path))
 
 
+class _Problems:
+    """Every problem of a taxonomy file, raised together as one ConfigError at the end."""
+
+    def __init__(self, src: str):
+        self.src = src
+        self.messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def raise_any(self) -> None:
+        """Raise one ConfigError naming every problem (the first 20), if there are any."""
+        if len(self.messages) == 1:
+            raise ConfigError(self.messages[0])
+        if self.messages:
+            prefix = f"{self.src}: "
+            parts = [m[len(prefix):] if m.startswith(prefix) else m for m in self.messages]
+            more = f"; and {len(parts) - _MAX_SHOWN} more" if len(parts) > _MAX_SHOWN else ""
+            raise ConfigError(f"{self.src}: {len(parts)} problems: "
+                              + "; ".join(parts[:_MAX_SHOWN]) + more)
+
+
+_MAX_SHOWN = 20  # problems named in the error; the rest are counted
+
+
 def _parse_taxonomy(raw: object, src: str) -> Taxonomy:
-    """Validate the parsed YAML structure and build the Taxonomy."""
+    """Validate the parsed YAML structure and build the Taxonomy, or raise one ConfigError
+    naming every problem of the file."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{src}: expected a mapping with a 'themes' list at the top level")
-    _check_keys(raw, _TOP_KEYS, src)
+    problems = _Problems(src)
+    _check_keys(raw, _TOP_KEYS, src, problems)
     themes_raw = raw.get("themes")
     if not isinstance(themes_raw, list) or not themes_raw:
-        raise ConfigError(f"{src}: 'themes' must be a non-empty list")
+        problems.add(f"{src}: 'themes' must be a non-empty list")
+        problems.raise_any()
     themes: list[Theme] = []
     seen_rules: set[str] = set()
     for index, theme_raw in enumerate(themes_raw):
-        theme = _parse_theme(theme_raw, index, src, seen_rules)
-        if theme.id in {t.id for t in themes}:
-            raise ConfigError(f"{src}: theme '{theme.id}': duplicate theme id")
-        themes.append(theme)
+        theme = _parse_theme(theme_raw, index, src, seen_rules, problems)
+        if theme is not None and theme.id in {t.id for t in themes}:
+            problems.add(f"{src}: theme '{theme.id}': duplicate theme id")
+        elif theme is not None:
+            themes.append(theme)
     none = [t for t in themes if t.id == NO_THEME]
     others = [t for t in themes if t.id != NO_THEME]
-    if not others:
-        raise ConfigError(f"{src}: the taxonomy needs at least one theme besides '{NO_THEME}'")
+    if not others and not problems:
+        problems.add(f"{src}: the taxonomy needs at least one theme besides '{NO_THEME}'")
     if none and none[0].rules:
-        raise ConfigError(
-            f"{src}: theme '{NO_THEME}': field 'rules' must be empty (it means no theme)"
-        )
+        problems.add(f"{src}: theme '{NO_THEME}': field 'rules' must be empty (it means no theme)")
+    problems.raise_any()
     none_theme = none[0] if none else Theme(NO_THEME, "No theme", "no theme applies")
     name = str(raw.get("name", Path(src).stem))
     return Taxonomy(themes=tuple(others) + (none_theme,), name=name, source=src)
 
 
-def _parse_theme(raw: object, index: int, src: str, seen_rules: set[str]) -> Theme:
-    """Validate one theme entry."""
+def _parse_theme(raw: object, index: int, src: str, seen_rules: set[str],
+                 problems: _Problems) -> Theme | None:
+    """Validate one theme entry; None (its problems added) when it is invalid."""
     where = f"{src}: theme #{index + 1}"
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping with id, name, description, rules")
+        problems.add(f"{where}: expected a mapping with id, name, description, rules")
+        return None
+    before = len(problems)
     theme_id = raw.get("id")
     if isinstance(theme_id, str):
         where = f"{src}: theme '{theme_id}'"
-    _check_keys(raw, _THEME_KEYS, where)
+    _check_keys(raw, _THEME_KEYS, where, problems)
     for key in _THEME_REQUIRED:
         if key not in raw:
-            raise ConfigError(f"{where}: missing field '{key}'")
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            raise ConfigError(f"{where}: field '{key}' must be a non-empty string")
-    if not _ID_RE.match(theme_id):
-        raise ConfigError(
-            f"{where}: field 'id' must be lower-case letters, digits and underscores, "
-            f"got {theme_id!r}"
-        )
+            problems.add(f"{where}: missing field '{key}'")
+        elif not isinstance(raw[key], str) or not raw[key].strip():
+            problems.add(f"{where}: field '{key}' must be a non-empty string")
+    description = raw.get("description")
+    if description is not None and not isinstance(description, str):
+        problems.add(f"{where}: field 'description' must be text, got {description!r}")
+    if isinstance(theme_id, str) and theme_id.strip() and not _ID_RE.match(theme_id):
+        problems.add(f"{where}: field 'id' must be lower-case letters, digits and underscores, "
+                     f"got {theme_id!r}")
     rules_raw = raw.get("rules") or []
     if not isinstance(rules_raw, list):
-        raise ConfigError(f"{where}: field 'rules' must be a list")
-    rules = tuple(_parse_rule(r, i, theme_id, where, seen_rules) for i, r in enumerate(rules_raw))
-    return Theme(theme_id, raw["name"].strip(), " ".join(raw["description"].split()), rules)
+        problems.add(f"{where}: field 'rules' must be a list")
+        rules_raw = []
+    rules = [_parse_rule(r, i, str(theme_id), where, seen_rules, problems)
+             for i, r in enumerate(rules_raw)]
+    if len(problems) > before:
+        return None
+    return Theme(theme_id, raw["name"].strip(), " ".join((description or "").split()),
+                 tuple(rules))
 
 
-def _parse_rule(raw: object, index: int, theme_id: str, where: str, seen: set[str]) -> Rule:
-    """Validate one rule entry and check that its patterns compile."""
+def _parse_rule(raw: object, index: int, theme_id: str, where: str, seen: set[str],
+                problems: _Problems) -> Rule | None:
+    """Validate one rule entry and check that its patterns compile; None when invalid."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}, rule #{index + 1}: expected a mapping with name and patterns")
+        problems.add(f"{where}, rule #{index + 1}: expected a mapping with name and patterns")
+        return None
+    before = len(problems)
     name = raw.get("name")
     rwhere = f"{where}, rule '{name}'" if isinstance(name, str) else f"{where}, rule #{index + 1}"
-    _check_keys(raw, _RULE_KEYS, rwhere)
+    _check_keys(raw, _RULE_KEYS, rwhere, problems)
     if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{rwhere}: missing field 'name'")
-    if name in seen:
-        raise ConfigError(f"{rwhere}: duplicate rule name")
-    seen.add(name)
-    patterns = _pattern_list(raw, "patterns", rwhere, required=True)
-    exclude = _pattern_list(raw, "exclude", rwhere, required=False)
+        problems.add(f"{rwhere}: missing field 'name'")
+    elif name in seen:
+        problems.add(f"{rwhere}: duplicate rule name")
+    else:
+        seen.add(name)
+    patterns = _pattern_list(raw, "patterns", rwhere, problems, required=True)
+    exclude = _pattern_list(raw, "exclude", rwhere, problems, required=False)
     weight = raw.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
             or not 0 < weight < float("inf"):
-        raise ConfigError(f"{rwhere}: field 'weight' must be a number > 0, got {weight!r}")
+        problems.add(f"{rwhere}: field 'weight' must be a number > 0, got {weight!r}")
+    if len(problems) > before:
+        return None
     return Rule(name, theme_id, patterns, exclude, float(weight))
 
 
-def _pattern_list(raw: dict, key: str, where: str, *, required: bool) -> tuple[str, ...]:
+def _pattern_list(raw: dict, key: str, where: str, problems: _Problems, *,
+                  required: bool) -> tuple[str, ...]:
     """Validate a list of patterns, compiling each to catch invalid regexes early."""
     value = raw.get(key)
     if value is None:
         if required:
-            raise ConfigError(f"{where}: missing field '{key}'")
+            problems.add(f"{where}: missing field '{key}'")
         return ()
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or (required and not value):
-        raise ConfigError(f"{where}: field '{key}' must be a non-empty list of strings")
+        problems.add(f"{where}: field '{key}' must be a non-empty list of strings")
+        return ()
     for pattern in value:
         if not isinstance(pattern, str) or not pattern.strip():
-            raise ConfigError(f"{where}: field '{key}' has an empty or non-string pattern")
+            problems.add(f"{where}: field '{key}' has an empty or non-string pattern")
+            continue
         try:
             compile_pattern(pattern)
-        except ValueError as exc:
-            raise ConfigError(
-                f"{where}: field '{key}': invalid pattern {pattern!r} ({exc})"
-            ) from None
+        except (re.error, ValueError) as exc:
+            problems.add(f"{where}: field '{key}': invalid pattern {pattern!r} ({exc})")
     return tuple(value)
 
 
-def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
+def _check_keys(raw: dict, allowed: set[str], where: str, problems: _Problems) -> None:
     """Refuse unknown keys, which are usually typos."""
     unknown = sorted(set(map(str, raw)) - allowed)
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})"
-        )
+        keys = ", ".join(f"'{k}'" for k in unknown)
+        problems.add(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {keys} "
+                     f"(allowed: {', '.join(sorted(allowed))})")
