@@ -153,15 +153,3 @@ def test_what_a_task_shares_is_loaded_once_in_the_fork_server(tmp_path, argument
             assert value is None and loaded_in is None
         else:
             assert value == "weights" and loaded_in == parent != worker
-
-
-def test_the_cli_counts_cores_as_the_workers_do(monkeypatch):
-    import os
-
-    from policy_themes.cli.common import jobs_or_cores
-
-    if not hasattr(os, "sched_getaffinity"):
-        pytest.skip("no CPU affinity on this platform")
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert jobs_or_cores(None) == jobs_or_cores(0) == 1  # one core allowed: one worker
-    assert jobs_or_cores(3) == 3

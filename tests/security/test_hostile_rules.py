@@ -165,7 +165,7 @@ def test_a_taxonomy_of_the_wrong_types_inside_a_model_is_refused(model_copy):
     with open(model_copy / "model.npz", "wb") as handle:
         np.savez(handle, **arrays)
     _resign(model_copy, "model.npz")
-    with pytest.raises(ModelError, match="has an empty or non-string pattern"):
+    with pytest.raises(ModelError, match="pattern"):  # the spec check or the taxonomy check
         load_model(model_copy)
 
 

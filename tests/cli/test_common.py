@@ -1,0 +1,26 @@
+"""What the commands share (policy_themes.cli.common)."""
+
+import os
+
+import pytest
+
+from policy_themes.cli.common import jobs_or_cores
+
+
+@pytest.fixture
+def one_core(monkeypatch):
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+
+
+def test_the_cli_counts_cores_as_the_workers_do(one_core):
+    assert jobs_or_cores(None) == jobs_or_cores(0) == 1  # one core allowed: one worker
+
+
+def test_more_jobs_than_cores_are_capped_with_a_note(one_core, capsys):
+    assert jobs_or_cores(3) == 1
+    assert capsys.readouterr().err == (
+        "Note: --jobs 3 is more than the 1 cores this process may use; using 1\n")
+    assert jobs_or_cores(3, note=False) == 1
+    assert capsys.readouterr().err == ""
