@@ -260,13 +260,13 @@ def test_a_model_shared_before_forking_is_adopted_when_unpickled(full_model_dir,
 
     from policy_themes.model import arrays as compiled
 
-    monkeypatch.setattr(compiled, "_SHARED", {})
+    monkeypatch.setattr(compiled, "_PRELOADED", {})
     texts, context = sentences
     model = load_model(full_model_dir)
-    target, key = model.compiled.share_in_forks()
-    assert target == "policy_themes.model.arrays:share_model"
-    compiled.share_model(key)  # what the fork server does
-    shared = next(iter(compiled._SHARED.values()))
+    target, key = model.compiled.preload_in_forks()
+    assert target == "policy_themes.model.arrays:preload_model"
+    compiled.preload_model(key)  # what the fork server does
+    shared = next(iter(compiled._PRELOADED.values()))
     received = pickle.loads(pickle.dumps(model))  # what a forked worker does
     assert received.compiled.__dict__["_arrays"] is shared.arrays
     assert received.compiled._output_weights()[0] is shared._output_weights()[0]
@@ -279,9 +279,9 @@ def test_a_model_of_another_hash_does_not_adopt_the_shared_one(full_model_dir, m
 
     from policy_themes.model import arrays as compiled
 
-    monkeypatch.setattr(compiled, "_SHARED", {})
+    monkeypatch.setattr(compiled, "_PRELOADED", {})
     model = load_model(full_model_dir)
-    compiled.share_model(model.compiled.share_in_forks()[1])
+    compiled.preload_model(model.compiled.preload_in_forks()[1])
     model.compiled.sha256 = "0" * 64  # as if the file had been replaced since
     received = pickle.loads(pickle.dumps(model))
     assert received.compiled.__dict__["_arrays"] is None  # it reads (and checks) the file
@@ -295,17 +295,17 @@ def test_a_changed_file_is_not_shared(full_model_dir, tmp_path, monkeypatch):
 
     from policy_themes.model import arrays as compiled
 
-    monkeypatch.setattr(compiled, "_SHARED", {})
+    monkeypatch.setattr(compiled, "_PRELOADED", {})
     copy = tmp_path / "m"
     shutil.copytree(full_model_dir, copy)
-    key = load_model(copy).compiled.share_in_forks()[1]
+    key = load_model(copy).compiled.preload_in_forks()[1]
     data = bytearray((copy / COMPILED_FILE).read_bytes())
     data[len(data) // 2] ^= 0xFF
     (copy / COMPILED_FILE).write_bytes(bytes(data))
     with pytest.raises(ModelError, match="changed since the model was loaded"):
-        compiled.share_model(key)
-    assert compiled._SHARED == {}
+        compiled.preload_model(key)
+    assert compiled._PRELOADED == {}
 
 
 def test_an_embedded_model_has_nothing_to_share(full_model_dir):
-    assert load_model(full_model_dir).compiled.embedded().share_in_forks() is None
+    assert load_model(full_model_dir).compiled.embedded().preload_in_forks() is None

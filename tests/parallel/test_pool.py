@@ -115,7 +115,7 @@ class Task:
     def __init__(self, argument):
         self.argument = argument
 
-    def share_in_forks(self):
+    def preload_in_forks(self):
         return ("share_probe:load", self.argument)
 
     def __call__(self, x):

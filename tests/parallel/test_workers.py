@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from policy_themes.model.store import share_model_dir
+from policy_themes.model.store import preload_model_dir
 from policy_themes.model.theme_model import load_model
 from policy_themes.parallel.workers import (
     EARLY_START_BYTES,
@@ -45,9 +45,9 @@ def test_the_model_a_directory_shares_is_the_one_load_model_reads(trained_model_
                                                                    monkeypatch):
     from policy_themes.model import arrays as compiled
 
-    monkeypatch.setattr(compiled, "_SHARED", {})
-    share_model_dir(str(trained_model_dir))  # what the early fork server does
-    shared = next(iter(compiled._SHARED.values()))
+    monkeypatch.setattr(compiled, "_PRELOADED", {})
+    preload_model_dir(str(trained_model_dir))  # what the early fork server does
+    shared = next(iter(compiled._PRELOADED.values()))
     received = pickle.loads(pickle.dumps(load_model(trained_model_dir)))  # a worker
     assert received.compiled.__dict__["_arrays"] is shared.arrays
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # SciPy is imported where it is used: a process that only rea
     import scipy.sparse as sp  # (the one that reads the input of a parallel run) needs none
 
 
-__all__ = ["COMPILED_FILE", "FORMAT", "CompiledModel", "share", "share_model"]
+__all__ = ["COMPILED_FILE", "FORMAT", "CompiledModel", "preload", "preload_model"]
 
 
 COMPILED_FILE = "model.npz"
@@ -130,10 +130,10 @@ def _taxonomy(raw: dict, where: str) -> Taxonomy:
         raise ModelError(str(exc)) from None
 
 
-_SHARED: dict[tuple[str, str], CompiledModel] = {}  # loaded before this process forked
+_PRELOADED: dict[tuple[str, str], CompiledModel] = {}  # loaded before this process forked
 
 
-def share_model(key: str) -> None:
+def preload_model(key: str) -> None:
     """Load and warm up the model ``key`` (JSON ``[path, sha256]``) for the processes this one
     will fork: an unpickled :class:`CompiledModel` of the same file and hash adopts its arrays
     instead of reading the file, so forked workers share one copy of the weights.
@@ -142,12 +142,12 @@ def share_model(key: str) -> None:
     otherwise).
     """
     path, sha256 = json.loads(key)
-    share(CompiledModel.load(path, sha256))
+    preload(CompiledModel.load(path, sha256))
 
 
-def share(model: CompiledModel) -> None:
+def preload(model: CompiledModel) -> None:
     model.warm_up()
-    _SHARED[model._share_key()] = model
+    _PRELOADED[model._preload_key()] = model
 
 
 def _aligned_rows(n_rows: int, n_columns: int, dtype) -> np.ndarray:
@@ -276,11 +276,11 @@ class CompiledModel:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        shared = _SHARED.get(self._share_key()) if self._arrays is None else None
+        shared = _PRELOADED.get(self._preload_key()) if self._arrays is None else None
         if shared is not None:
             self._adopt(shared)
 
-    def _share_key(self) -> tuple[str, str] | None:
+    def _preload_key(self) -> tuple[str, str] | None:
         return (str(self.path), self.sha256) if self.path is not None and self.sha256 else None
 
     def _adopt(self, shared: CompiledModel) -> None:
@@ -290,12 +290,12 @@ class CompiledModel:
                              _matcher=shared._rule_matcher(),
                              _outputs=shared._output_weights())
 
-    def share_in_forks(self) -> tuple[str, str] | None:
+    def preload_in_forks(self) -> tuple[str, str] | None:
         """What a fork server calls to load this model before it forks worker processes
         (see :func:`~policy_themes.parallel.pool.map_chunks`): a ``module:function`` and its
         argument, or None for a model not read from a file with a known SHA-256."""
-        key = self._share_key()
-        return None if key is None else (f"{__name__}:share_model", json.dumps(key))
+        key = self._preload_key()
+        return None if key is None else (f"{__name__}:preload_model", json.dumps(key))
 
     def warm_up(self) -> None:
         """Read the arrays, build the lookups, the stacked weights and the rule matcher, and

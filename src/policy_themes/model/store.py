@@ -351,12 +351,12 @@ def check_model_dir(model_dir: str | Path) -> Path:
     return model_dir
 
 
-def share_model_dir(model_dir: str) -> None:
-    """:func:`share_model` for the compiled model of a model directory, read as
+def preload_model_dir(model_dir: str) -> None:
+    """:func:`preload_model` for the compiled model of a model directory, read as
     :func:`~policy_themes.model.theme_model.load_model` reads it (nothing for a directory without
     one)."""
-    from policy_themes.model.arrays import share
+    from policy_themes.model.arrays import preload
 
     model = load_compiled(model_dir, read_meta(model_dir))
     if model is not None:
-        share(model)
+        preload(model)

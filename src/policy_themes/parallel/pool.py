@@ -8,7 +8,7 @@ at a time, so reading a file larger than memory stays bounded, and results come 
 of the chunks, so the output of a run is the same whatever the number of jobs.
 
 Where the platform has one, the workers are forked from a fork server that has imported their
-modules and loaded what the task shares (a model, see ``share_in_forks``), so they start ready
+modules and loaded what the task shares (a model, see ``preload_in_forks``), so they start ready
 and hold one copy of it between them; :func:`start_fork_server` starts it ahead of the run.
 """
 
@@ -120,15 +120,15 @@ def _context(task: Callable):
 
     The fork server, started once per process, imports the task's module before forking any
     worker, so workers start without importing scikit-learn and pandas each. A task with a
-    ``share_in_forks()`` method (a ``module:function`` and its string argument, or None) has
+    ``preload_in_forks()`` method (a ``module:function`` and its string argument, or None) has
     that function called in the fork server too, before it forks: what it loads (a model's
     weights, say) is then one copy in memory for all the workers, not one each.
     """
     if not _has_fork_server():
         return multiprocessing.get_context("spawn")
     module = getattr(task, "__module__", None)  # a function's, or an instance's class's
-    share = getattr(task, "share_in_forks", None)
-    shared = share() if share is not None else None
+    preload = getattr(task, "preload_in_forks", None)
+    shared = preload() if preload is not None else None
     start_fork_server([module] if module and module.startswith("policy_themes.") else [],
                       [shared] if shared is not None else [])
     return multiprocessing.get_context("forkserver")

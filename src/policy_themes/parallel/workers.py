@@ -30,7 +30,7 @@ SPLITTER_BYTES = 16 << 20
 def prepare_predict_workers(model_dir: str | Path, jobs: int | None,
                             inputs: Sequence[str | Path], documents: bool = False) -> bool:
     """Start the fork server of ``predict``'s workers now, loading the compiled model of
-    ``model_dir`` (see :func:`~policy_themes.model.arrays.share_model_dir`), when the run will use
+    ``model_dir`` (see :func:`~policy_themes.model.store.preload_model_dir`), when the run will use
     more than one process and ``inputs`` hold at least :data:`EARLY_START_BYTES`.
 
     When the workers split the inputs into sentences (tables read as ``documents``, text files,
@@ -43,7 +43,7 @@ def prepare_predict_workers(model_dir: str | Path, jobs: int | None,
         Whether it was started (if the input turns out to be a single chunk after all, no
         worker is forked and the server ends with this process).
     """
-    shares = [("policy_themes.model.store:share_model_dir", str(model_dir))]
+    shares = [("policy_themes.model.store:preload_model_dir", str(model_dir))]
     return _prepare(["policy_themes.workflows.prediction"], shares, jobs, inputs, documents)
 
 

@@ -152,11 +152,11 @@ class _PredictChunk:
 
     batch = 4096  # sentences per transform: bounds the n-gram matrices' memory
 
-    def share_in_forks(self) -> tuple[str, str] | None:
+    def preload_in_forks(self) -> tuple[str, str] | None:
         """Load the compiled model in the fork server, for the workers to share (see
         :func:`~policy_themes.parallel.pool.map_chunks`)."""
         compiled = self.model.compiled
-        return compiled.share_in_forks() if compiled is not None else None
+        return compiled.preload_in_forks() if compiled is not None else None
 
     def __call__(self, chunk) -> pd.DataFrame:
         from policy_themes.io.data import DocumentRows
