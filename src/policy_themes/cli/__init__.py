@@ -616,7 +616,9 @@ def predict_cmd(
 
     if output_format not in ("table", "csv", "jsonl"):
         raise DataError(f"--format must be table, csv or jsonl, got {output_format!r}")
-    sentences = list(texts or [])
+    from policy_themes.io.data import check_text
+
+    sentences = [check_text(s, f"text argument {i + 1}") for i, s in enumerate(texts or [])]
     blank = [s for s in sentences if not s.strip()]
     if blank:
         sentences = [s for s in sentences if s.strip()]
@@ -691,10 +693,11 @@ def _predict_dask(model_dir, inputs, out, *, sentences, top_k, text_column, docu
 
 
 def _predict_stdin(model, top_k: int):
+    from policy_themes.io.data import decode_text
     from policy_themes.text.sentences import split_sentences
     from policy_themes.workflows.prediction import format_top_k
 
-    text = sys.stdin.read()
+    text = decode_text(sys.stdin.buffer.read(), "standard input")
     sentences = [s.text for s in split_sentences(text, doc_id="stdin")]
     if not sentences:
         from policy_themes.errors import DataError

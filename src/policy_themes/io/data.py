@@ -197,7 +197,7 @@ def _resolve_encoding(head: bytes, encoding: str | None, path: Path) -> str:
         b"a".decode(encoding)  # LookupError for unknown names and for codecs that are not text
     except UnicodeDecodeError:
         pass
-    except LookupError:
+    except (LookupError, UnicodeEncodeError):  # (a name that is not valid text itself)
         raise DataError(f"unknown text encoding {encoding!r} (--encoding); use a name such as "
                         "utf-8, utf-16, cp1252 or latin-1") from None
     if bom is None:

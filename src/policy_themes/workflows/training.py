@@ -559,8 +559,11 @@ def train(
     config = config if isinstance(config, TrainConfig) else load_train_config(config)
     with contextlib.ExitStack() as stack:
         if model_dir is not None:
+            from policy_themes.io.data import check_text
             from policy_themes.model.store import check_model_dir, model_lock
 
+            # its name goes into the model's report and metadata, which are UTF-8 text
+            check_text(str(model_dir), f"model directory {model_dir}")
             check_model_dir(model_dir)
             # held from the start: a second run into the same directory is refused at once
             stack.enter_context(model_lock(Path(model_dir)))
