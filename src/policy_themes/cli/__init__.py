@@ -818,9 +818,10 @@ def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
     Example: policy-themes info --model-dir models/default
     """
     from policy_themes.cli.render import figures_table
+    from policy_themes.io.model_meta import check_model_meta
     from policy_themes.model.sharing import read_model_meta, shared_model_file
 
-    meta = read_model_meta(model_dir)
+    meta = check_model_meta(read_model_meta(model_dir), str(model_dir))
     shared_file = shared_model_file(model_dir)
     data = meta.get("training_data", {})
     taxonomy = meta.get("taxonomy", {})

@@ -342,6 +342,7 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
         If the directory or file is missing, damaged, fails its SHA-256 check, is of another
         format, or (``.skops``) names a type that is not on the allow-list.
     """
+    from policy_themes.io.model_meta import check_model_meta
     from policy_themes.model.sharing import load_shared, shared_model_file
     from policy_themes.model.store import (
         load_compiled,
@@ -354,9 +355,10 @@ def load_model(model_dir: str | Path = "models/default") -> ThemeModel:
     shared = shared_model_file(model_dir)
     if shared is not None:
         pipeline, meta = load_shared(shared)
+        check_model_meta(meta, str(shared))
         _check_pipeline_taxonomies(pipeline, shared)
         return ThemeModel(pipeline, meta, shared)
-    meta = read_meta(model_dir)
+    meta = check_model_meta(read_meta(model_dir), str(model_dir))
     _check_embeddings_installed(meta, model_dir)
     # the whole directory is checked, model.joblib too, though the arrays are what predicts
     verify_model_file(Path(model_dir), meta)
