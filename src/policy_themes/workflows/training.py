@@ -20,7 +20,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from policy_themes.config import ThresholdConfig, TrainConfig, load_train_config
-from policy_themes.errors import ConfigError, DataError
+from policy_themes.errors import ConfigError, DataError, ModelError
 from policy_themes.features.context import frame_context
 from policy_themes.io.data import DOC_COL
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
@@ -598,6 +598,10 @@ def train(
         if model_dir is not None:
             from policy_themes.model.store import save_trained
 
-            save_trained(result, model_dir)
+            try:
+                save_trained(result, model_dir)
+            except OSError as exc:  # a full disk: the earlier model is left as it was
+                raise ModelError(f"{model_dir}: cannot write the model "
+                                 f"({exc.strerror or exc}); the folder is as it was") from None
     return result
 
