@@ -12,8 +12,8 @@ with one line that says what the limit is and, where a genuine input may pass it
   (the UN General Debate corpus, 65 MB compressed, may reach 3 GB; it is 199 MB); the
   environment variable ``POLICY_THEMES_MAX_DECOMPRESSED`` (e.g. ``8G``) sets the limit instead
   (:func:`max_decompressed_bytes`).
-- A table cell holds at most 16 MB of text (the longest UN speech holds 127 kB);
-  ``POLICY_THEMES_MAX_CELL`` (e.g. ``64M``) sets another limit (:func:`max_cell_bytes`).
+- A table cell holds at most 64 MB of text (the longest UN speech holds 127 kB);
+  ``POLICY_THEMES_MAX_CELL`` (e.g. ``256M``) sets another limit (:func:`max_cell_bytes`).
 - ``context.window`` is at most :data:`MAX_CONTEXT_WINDOW`; a hashed n-gram block has at most
   ``2**``:data:`MAX_HASH_BITS` buckets.
 
@@ -41,7 +41,7 @@ MAX_DECOMPRESSED_ENV = "POLICY_THEMES_MAX_DECOMPRESSED"
 MAX_CELL_ENV = "POLICY_THEMES_MAX_CELL"
 _DECOMPRESSED_FLOOR = 256 * 10**6
 _DECOMPRESSED_RATIO = 50
-_DEFAULT_MAX_CELL = 16 * 10**6
+_DEFAULT_MAX_CELL = 64 * 10**6
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
@@ -158,7 +158,7 @@ def max_decompressed_bytes(compressed_size: int) -> int:
 
 def max_cell_bytes() -> int:
     """The most bytes of text one table cell may hold: ``POLICY_THEMES_MAX_CELL`` when set,
-    else 16 MB.
+    else 64 MB.
 
     Raises
     ------
@@ -169,19 +169,24 @@ def max_cell_bytes() -> int:
     return parse_size(setting, MAX_CELL_ENV) if setting else _DEFAULT_MAX_CELL
 
 
-def decompressed_too_big(path: object, limit: int) -> DataError:
-    """The error for a ``.gz`` input that decompresses to more than ``limit`` bytes."""
+def decompressed_too_big(path: object, limit: int, size: int | None = None) -> DataError:
+    """The error for a ``.gz`` input that decompresses to more than ``limit`` bytes (``size``,
+    when its trailer says how many)."""
     how = (f"{MAX_DECOMPRESSED_ENV} is {os.environ[MAX_DECOMPRESSED_ENV]}"
            if os.environ.get(MAX_DECOMPRESSED_ENV) else
            "a .gz input may decompress to 256 MB, or to 50 times its size")
-    return DataError(f"{path}: decompresses to more than {format_size(limit)} ({how}); if the "
+    amount = f"to {format_size(size)} (its gzip trailer says), more than" if size is not None \
+        else "to more than"
+    return DataError(f"{path}: decompresses {amount} {format_size(limit)} ({how}); if the "
                      f"file is genuine, raise the limit, e.g. {MAX_DECOMPRESSED_ENV}=8G")
 
 
-def cell_too_big(path: object, row: int, column: object, size: int | None = None) -> DataError:
-    """The error for a table cell of more than :func:`max_cell_bytes` (``size``: its bytes,
-    when known)."""
+def cell_too_big(path: object, row: int, column: object | None,
+                 size: int | None = None) -> DataError:
+    """The error for a table cell of more than :func:`max_cell_bytes` (``column`` None: a cell
+    of the row, found while it is read; ``size``: its bytes, when known)."""
     held = f"{format_size(size)} of text, more" if size is not None else "more text"
-    return DataError(f"{path}: row {row}, column '{column}' holds {held} than one cell may "
-                     f"hold ({format_size(max_cell_bytes())}); if the table is genuine, raise "
-                     f"the limit, e.g. {MAX_CELL_ENV}=64M")
+    cell = "a cell" if column is None else f"column '{column}'"
+    return DataError(f"{path}: row {row}, {cell} holds {held} than one cell may hold "
+                     f"({format_size(max_cell_bytes())}); if the table is genuine, raise the "
+                     f"limit, e.g. {MAX_CELL_ENV}=256M")

@@ -180,13 +180,16 @@ class EvalReport:
             for key, target in targets.items():
                 os.chmod(temporary[key], _FILE_MODE)  # mkstemp makes 0600 files
                 os.replace(temporary[key], target)
-        except BaseException:
+        except BaseException as exc:
             for path in temporary.values():
                 with contextlib.suppress(OSError):
                     path.unlink()
             if created:
                 with contextlib.suppress(OSError):
                     directory.rmdir()
+            if isinstance(exc, OSError):  # a full disk, a folder made read-only meanwhile
+                raise DataError(f"{directory}: cannot write the report "
+                                f"({exc.strerror or exc})") from None
             raise
         return targets
 

@@ -31,6 +31,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from policy_themes.limits import (
+    cell_too_big,
+    decompressed_too_big,
+    max_cell_bytes,
+    max_decompressed_bytes,
+)
+
 __all__ = ["ArrowCsvUnreadable", "header_names", "iter_csv_chunks"]
 
 _BLOCK_BYTES = 1 << 20
@@ -86,6 +93,9 @@ def iter_csv_chunks(path: Path, *, sep: str, names: list[str], chunksize: int,
     ArrowCsvUnreadable
         Where Arrow fails or would read the file otherwise than pandas; the chunks yielded so
         far are right.
+    DataError
+        Where a compressed file decompresses past its limit, or a row passes the limit of its
+        cells (:mod:`policy_themes.limits`): before the bytes are held in memory.
     """
     import pyarrow as pa
 
@@ -97,7 +107,8 @@ def iter_csv_chunks(path: Path, *, sep: str, names: list[str], chunksize: int,
         try:
             stream = pa.CompressedInputStream(source, "gzip") if compressed else source
             read = [0]  # bytes read from the stream (decompressed)
-            tables = _record_tables(stream, sep, names, read)
+            limits = _Limits(path, source.size() if compressed else None, len(names))
+            tables = _record_tables(stream, sep, names, read, limits)
             done = 0
             for table, first, taken in _rechunked(tables, chunksize):
                 # the share of what was read that the rows given take, of what the file gave
@@ -108,13 +119,37 @@ def iter_csv_chunks(path: Path, *, sep: str, names: list[str], chunksize: int,
             raise ArrowCsvUnreadable(str(exc)) from None
 
 
-def _record_tables(stream, sep: str, names: list[str], read: list[int]):
+class _Limits:
+    """What a file may hold (:mod:`policy_themes.limits`): decompressed bytes (of a compressed
+    file of ``compressed_size`` bytes) and bytes in one row (the cell limit for each column:
+    a longer row holds a longer cell)."""
+
+    def __init__(self, path: Path, compressed_size: int | None, n_columns: int):
+        self.path = path
+        self.decompressed = None if compressed_size is None else \
+            max_decompressed_bytes(compressed_size)
+        self.row = max_cell_bytes() * max(n_columns, 1)
+
+    def check_read(self, read: int) -> None:
+        """Refuse ``read`` bytes decompressed, past the limit."""
+        if self.decompressed is not None and read > self.decompressed:
+            raise decompressed_too_big(self.path, self.decompressed)
+
+    def check_row(self, open_row: int, rows_before: int) -> None:
+        """Refuse a row still open after ``open_row`` bytes (the row after ``rows_before``
+        rows), past the limit."""
+        if open_row > self.row:
+            raise cell_too_big(self.path, 2 + rows_before, None)
+
+
+def _record_tables(stream, sep: str, names: list[str], read: list[int], limits: _Limits):
     """Arrow tables of the records of ``stream``, a block's whole records at a time, each with
     the bytes its records take; ``read[0]`` counts the bytes read."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
     scanner = _QuoteScanner(sep)
+    rows = 0
     parse = pa_csv.ParseOptions(delimiter=sep, newlines_in_values=True)
     convert = pa_csv.ConvertOptions(column_types={name: pa.large_string() for name in names},
                                     strings_can_be_null=True, null_values=[""],
@@ -124,6 +159,7 @@ def _record_tables(stream, sep: str, names: list[str], read: list[int]):
     while True:
         data = stream.read(_BLOCK_BYTES)
         read[0] += len(data)
+        limits.check_read(read[0])
         if not data:
             scanner.finish()
             records, carried = b"".join(carried), []
@@ -144,7 +180,9 @@ def _record_tables(stream, sep: str, names: list[str], read: list[int]):
                     field.type != pa.large_string() for field in table.schema)):
                 raise ArrowCsvUnreadable("the header reads otherwise")
             first = False
+            rows += table.num_rows
             yield table, len(records)
+        limits.check_row(sum(map(len, carried)), rows)
         if not data:
             return
 

@@ -34,6 +34,12 @@ import pandas as pd
 from policy_themes.config import DOCUMENT_COLUMNS
 from policy_themes.errors import DataError
 from policy_themes.io.formats import file_format, is_text_document
+from policy_themes.limits import (
+    cell_too_big,
+    decompressed_too_big,
+    max_cell_bytes,
+    max_decompressed_bytes,
+)
 from policy_themes.rules.taxonomy import NO_THEME, THEME_SEP, Taxonomy
 from policy_themes.text.sentences import document_span_columns
 
@@ -48,6 +54,8 @@ __all__ = [
     "file_format",
     "collect_documents",
     "read_document",
+    "decode_text",
+    "check_text",
     "read_table",
     "iter_table",
     "iter_sentence_frames",
@@ -129,15 +137,47 @@ def read_document(path: str | Path, *, encoding: str | None = None) -> str:
             raw = handle.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(_read_failure(path, exc)) from None
-    encoding = _resolve_encoding(raw[:_HEAD_BYTES], encoding, path)
-    _refuse_binary(raw[:_HEAD_BYTES], encoding, path, "a text document")
+    return decode_text(raw, path, encoding=encoding)
+
+
+def decode_text(raw: bytes, source: str | Path, *, encoding: str | None = None) -> str:
+    """Decode the bytes of a document (a file's, standard input's) as :func:`read_document`
+    does: UTF-8 (with or without BOM) or UTF-16 with a BOM unless ``encoding`` says otherwise.
+
+    Raises
+    ------
+    DataError
+        If the bytes are not valid text in that encoding, or look binary; the message names
+        ``source``, the first bad byte and its line.
+    """
+    encoding = _resolve_encoding(raw[:_HEAD_BYTES], encoding, source)
+    _refuse_binary(raw[:_HEAD_BYTES], encoding, source, "a text document")
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(_decode_failure(path, encoding, raw[exc.start], line)) from None
+        raise DataError(_decode_failure(source, encoding, raw[exc.start], line)) from None
     if "\x00" in text:
-        raise DataError(f"{path}: holds NUL bytes; it looks like a binary file, not text")
+        raise DataError(f"{source}: holds NUL bytes; it looks like a binary file, not text")
+    return text
+
+
+def check_text(text: str, source: str) -> str:
+    """Refuse text that is not valid Unicode: a command-line argument whose bytes were not
+    UTF-8 reaches Python as lone surrogates (``\\udcff`` for the byte 0xff).
+
+    Raises
+    ------
+    DataError
+        Naming ``source`` and the first byte that is not UTF-8.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = ord(text[exc.start])
+        byte = f"byte {char - 0xDC00:#04x}" if 0xDC80 <= char <= 0xDCFF else f"{char:#06x}"
+        raise DataError(f"{source}: not valid UTF-8 text ({byte}); give text in UTF-8") \
+            from None
     return text
 
 
@@ -157,7 +197,7 @@ def _resolve_encoding(head: bytes, encoding: str | None, path: Path) -> str:
         b"a".decode(encoding)  # LookupError for unknown names and for codecs that are not text
     except UnicodeDecodeError:
         pass
-    except LookupError:
+    except (LookupError, UnicodeEncodeError):  # (a name that is not valid text itself)
         raise DataError(f"unknown text encoding {encoding!r} (--encoding); use a name such as "
                         "utf-8, utf-16, cp1252 or latin-1") from None
     if bom is None:
@@ -214,10 +254,76 @@ def _read_failure(path: Path, exc: BaseException) -> str:
 
 
 def _open_binary(path: Path):
-    """Open a file for binary reading, transparently decompressing ``.gz``."""
+    """Open a file for binary reading, transparently decompressing ``.gz`` (up to the limit of
+    :func:`~policy_themes.limits.max_decompressed_bytes`)."""
     if _is_gzip(path):
-        return gzip.open(path, "rb")
+        _refuse_gzip_bomb(path)
+        return _capped_gzip(open(path, "rb"), path, close_raw=True)
     return open(path, "rb")
+
+
+def _refuse_gzip_bomb(path: Path) -> None:
+    """Refuse at once a ``.gz`` file whose trailer says it decompresses past its limit (the
+    trailer holds the size modulo 4 GiB, and may lie: :class:`_CappedGzip` counts the bytes
+    as they come all the same)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size < 18:  # not a gzip file: reading it says so
+                return
+            handle.seek(-4, os.SEEK_END)
+            stated = int.from_bytes(handle.read(4), "little")
+    except OSError:
+        return  # reading it says what is wrong
+    limit = max_decompressed_bytes(size)
+    if stated > limit and _starts_as_gzip(path):
+        raise decompressed_too_big(path, limit, stated)
+
+
+def _starts_as_gzip(path: Path) -> bool:
+    """Whether the file's first bytes decompress (a damaged file's trailer says nothing: reading
+    it reports the damage)."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            handle.read(1)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True
+
+
+class _CappedGzip(io.RawIOBase):
+    """The decompressed bytes of a ``.gz`` file, refusing to give more than
+    :func:`~policy_themes.limits.max_decompressed_bytes` for its size: a gzip bomb (1 MB that
+    decompresses to 1 GB) stops at the limit with a :class:`DataError`."""
+
+    def __init__(self, raw, path: Path, *, close_raw: bool):
+        self._raw = raw
+        self._gzip = gzip.GzipFile(fileobj=raw)
+        self._path = path
+        self._close_raw = close_raw
+        self._limit = max_decompressed_bytes(os.fstat(raw.fileno()).st_size)
+        self._given = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._gzip.readinto(buffer)
+        self._given += count
+        if self._given > self._limit:
+            raise decompressed_too_big(self._path, self._limit)
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._gzip.close()
+            if self._close_raw:
+                self._raw.close()
+        super().close()
+
+
+def _capped_gzip(raw, path: Path, *, close_raw: bool = False) -> io.BufferedReader:
+    return io.BufferedReader(_CappedGzip(raw, path, close_raw=close_raw), buffer_size=1 << 16)
 
 
 def read_table(
@@ -284,6 +390,7 @@ def iter_table(
             _check_columns(chunk, columns, path)
             seen_any = True
         if len(chunk):
+            _refuse_huge_cells(chunk, path, _first_row(path) + rows)
             rows += len(chunk)
             yield chunk
     if not seen_any:
@@ -296,17 +403,47 @@ def iter_table(
 def _iter_parquet(path: Path, chunksize: int | None) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
+    first = _first_row(path)
     try:
         # read each column a megabyte at a time, not a row group (a million rows) at once
         parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
         for batch in parquet.iter_batches(batch_size=chunksize or 65536):
+            _refuse_invalid_utf8(batch, path, first)
+            first += batch.num_rows
             yield batch.to_pandas()
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
+def _refuse_invalid_utf8(batch, path: Path, first_row: int) -> None:
+    """Refuse a string column whose bytes are not UTF-8 (Parquet does not check what a writer
+    stored as strings), naming the column and the row."""
+    import pyarrow as pa
+
+    for name, column in zip(batch.schema.names, batch.columns):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            values = column.cast(pa.large_binary()).to_pylist()
+            row = next(i for i, v in enumerate(values) if v is not None and not _is_utf8_bytes(v))
+            raise DataError(f"{path}: row {first_row + row}, column '{name}' is not valid "
+                            "UTF-8 text") from None
+
+
+def _is_utf8_bytes(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.DataFrame]:
     size = max(path.stat().st_size, 1)
+    if _is_gzip(path):
+        _refuse_gzip_bomb(path)
     try:
         raw = open(path, "rb")
     except OSError as exc:
@@ -402,8 +539,9 @@ def _is_gzip(path: Path) -> bool:
 
 
 def _decompressed(raw, path: Path):
-    """The bytes of an open file, decompressed when its name ends in ``.gz``."""
-    return gzip.GzipFile(fileobj=raw) if _is_gzip(path) else raw
+    """The bytes of an open file, decompressed when its name ends in ``.gz`` (up to the
+    limit, see :class:`_CappedGzip`)."""
+    return _capped_gzip(raw, path) if _is_gzip(path) else raw
 
 
 def _is_utf8(encoding: str) -> bool:
@@ -462,6 +600,69 @@ def _may_hold_nul(values: pd.Series) -> bool:
         if data is not None and not np.frombuffer(data, dtype=np.uint8).all():
             return True
     return False
+
+
+def _refuse_huge_cells(chunk: pd.DataFrame, path: Path, first_row: int) -> None:
+    """Refuse a cell holding more than :func:`~policy_themes.limits.max_cell_bytes` of text."""
+    limit = max_cell_bytes()
+    for column in chunk.columns:
+        sizes = _cell_bytes(chunk[column], limit)
+        if sizes is not None and len(sizes) and sizes.max() > limit:
+            at = int(np.argmax(sizes > limit))
+            raise cell_too_big(path, first_row + at, column, int(sizes[at]))
+
+
+def _cell_bytes(values: pd.Series, limit: int) -> np.ndarray | None:
+    """The UTF-8 bytes of each text cell of a column (0 for other cells; exact only for the
+    cells that may pass ``limit``), or None for a column of another type."""
+    if isinstance(values.array, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        sizes = pc.binary_length(pa.array(values.array)).fill_null(0)
+        return np.asarray(sizes.to_numpy(zero_copy_only=False), dtype=np.int64)
+    if values.dtype != object:
+        return None
+    cells = values.to_numpy()
+    sizes = np.fromiter((len(v) if isinstance(v, str) else 0 for v in cells), dtype=np.int64,
+                        count=len(cells))
+    for at in np.flatnonzero(sizes * 4 > limit):  # a character takes up to 4 bytes
+        sizes[at] = len(cells[at].encode("utf-8", "surrogatepass"))
+    return sizes
+
+
+def _refuse_non_text(values: pd.Series, column: object, path: Path, first_row: int) -> None:
+    """Refuse a text column's cells that are not text (numbers, true/false, JSON objects,
+    lists, bytes), naming the first one's row: texts are labeled as they are, never as the
+    ``repr`` of another type. Missing cells are left to the blank-text rule."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return
+    present = values.notna().to_numpy(dtype=bool)
+    if values.dtype == object:
+        present = present & np.fromiter((not isinstance(v, str) for v in values.to_numpy()),
+                                        dtype=bool, count=len(values))
+    if present.any():
+        at = int(np.argmax(present))
+        raise DataError(f"{path}: row {first_row + at}, column '{column}' holds "
+                        f"{_kind_of(values.iloc[at])}, not text; write each text as a string "
+                        "(in quotes, in JSON lines)")
+
+
+def _kind_of(value: object) -> str:
+    """What a cell that is not text holds, for a message."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return f"true/false ({value})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "a list"
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes (a binary column)"
+    return f"a value of type {type(value).__name__}"
 
 
 def _first_row(path: Path) -> int:
@@ -744,6 +945,7 @@ def _table_chunk(chunk, text_column, documents, doc_column, offset, path
     """A chunk of a table as sentences (as documents still to split with ``documents``), and
     the row numbers of the rows with blank text."""
     first = _first_row(path) + offset
+    _refuse_non_text(chunk[text_column], text_column, path, first)
     ids = _row_ids(chunk, doc_column, offset, path)
     blank = _blank_mask(chunk[text_column])
     skipped = [first + int(i) for i in np.flatnonzero(blank)]
@@ -970,6 +1172,7 @@ def read_labeled_table(path: str | Path, taxonomy: Taxonomy, *, text_column: str
             raise DataError(f"{path}: no '{THEMES_COL}' or '{THEME_COL}' column (columns: {have})")
     _check_columns(frame, [label_column], path)
     first = _first_row(path)
+    _refuse_non_text(frame[text_column], text_column, path, first)
     blank = _blank_mask(frame[text_column])
     skipped = [first + int(i) for i in np.flatnonzero(blank)]
     rows = [first + int(i) for i in np.flatnonzero(~blank)]

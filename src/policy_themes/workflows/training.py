@@ -20,7 +20,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from policy_themes.config import ThresholdConfig, TrainConfig, load_train_config
-from policy_themes.errors import ConfigError, DataError
+from policy_themes.errors import ConfigError, DataError, ModelError
 from policy_themes.features.context import frame_context
 from policy_themes.io.data import DOC_COL
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
@@ -559,8 +559,11 @@ def train(
     config = config if isinstance(config, TrainConfig) else load_train_config(config)
     with contextlib.ExitStack() as stack:
         if model_dir is not None:
+            from policy_themes.io.data import check_text
             from policy_themes.model.store import check_model_dir, model_lock
 
+            # its name goes into the model's report and metadata, which are UTF-8 text
+            check_text(str(model_dir), f"model directory {model_dir}")
             check_model_dir(model_dir)
             # held from the start: a second run into the same directory is refused at once
             stack.enter_context(model_lock(Path(model_dir)))
@@ -595,6 +598,10 @@ def train(
         if model_dir is not None:
             from policy_themes.workflows.saving import save_trained
 
-            save_trained(result, model_dir)
+            try:
+                save_trained(result, model_dir)
+            except OSError as exc:  # a full disk: the earlier model is left as it was
+                raise ModelError(f"{model_dir}: cannot write the model "
+                                 f"({exc.strerror or exc}); the folder is as it was") from None
     return result
 
