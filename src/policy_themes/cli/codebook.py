@@ -23,13 +23,20 @@ ForceOption = Annotated[
 ]
 
 
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        "-d",
+        help="A labeled table (text + themes): count its sentences per theme.",
+        readable=False,
+    ),
+]
+
+
 def themes_cmd(
     taxonomy_path: TaxonomyOption = None,
-    data: Annotated[
-        Path | None,
-        typer.Option("--data", "-d", help="A labeled table (text + themes): count its "
-                                          "sentences per theme.", readable=False),
-    ] = None,
+    data: DataOption = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
     encoding: EncodingOption = None,
@@ -45,13 +52,16 @@ def themes_cmd(
     from policy_themes.cli.render import frame_table
     from policy_themes.workflows.codebook import describe_themes
 
-    overview = describe_themes(taxonomy_path, data, text_column=text_column,
-                               label_column=label_column, encoding=encoding)
+    overview = describe_themes(
+        taxonomy_path, data, text_column=text_column, label_column=label_column, encoding=encoding
+    )
     taxonomy = overview.taxonomy
     table = overview.table.copy()
     table["description"] = table["description"].replace("", "(empty)")
-    title = (f"Taxonomy {taxonomy.name}: {len(taxonomy.theme_ids)} themes and "
-             f"{len(taxonomy.rules)} rules")
+    title = (
+        f"Taxonomy {taxonomy.name}: {len(taxonomy.theme_ids)} themes and "
+        f"{len(taxonomy.rules)} rules"
+    )
     if overview.data is not None:
         title += f"; {overview.n_sentences:,} labeled sentences in {overview.data}"
     make_console().print(frame_table(table, title=title, left=("name", "description")))
@@ -59,29 +69,43 @@ def themes_cmd(
         typer.echo(f"Note: {note}")
 
 
+ThemesOption = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help='Theme ids (energy_security) or names ("Energy security").', show_default=False
+    ),
+]
+FromLabelsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-labels",
+        help="A labeled table: one theme per distinct label of its label column.",
+        readable=False,
+    ),
+]
+NoneLabelOption = Annotated[
+    str,
+    typer.Option(
+        "--none-label",
+        help="The label meaning that no theme applies (any case); it becomes the theme 'none'.",
+    ),
+]
+NameOption = Annotated[
+    str | None,
+    typer.Option("--name", help="The taxonomy's name [default: the name of --out's folder]."),
+]
+OutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="The taxonomy file to write.", readable=False)
+]
+
+
 def init_cmd(
-    themes: Annotated[
-        list[str] | None,
-        typer.Argument(help="Theme ids (energy_security) or names (\"Energy security\").",
-                       show_default=False),
-    ] = None,
-    from_labels: Annotated[
-        Path | None,
-        typer.Option("--from-labels", help="A labeled table: one theme per distinct label of "
-                                           "its label column.", readable=False),
-    ] = None,
+    themes: ThemesOption = None,
+    from_labels: FromLabelsOption = None,
     label_column: LabelColumnOption = None,
-    none_label: Annotated[
-        str, typer.Option("--none-label", help="The label meaning that no theme applies "
-                                               "(any case); it becomes the theme 'none'.")
-    ] = "none",
-    name: Annotated[
-        str | None, typer.Option("--name", help="The taxonomy's name [default: the name of "
-                                                "--out's folder].")
-    ] = None,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="The taxonomy file to write.", readable=False)
-    ] = Path("taxonomy.yaml"),
+    none_label: NoneLabelOption = "none",
+    name: NameOption = None,
+    out: OutOption = Path("taxonomy.yaml"),
     force: ForceOption = False,
     encoding: EncodingOption = None,
 ) -> None:
@@ -96,43 +120,73 @@ def init_cmd(
     """
     from policy_themes.workflows.codebook import init_taxonomy
 
-    result = init_taxonomy(out, themes, from_labels=from_labels, label_column=label_column,
-                           none_label=none_label, name=name, encoding=encoding, overwrite=force)
+    result = init_taxonomy(
+        out,
+        themes,
+        from_labels=from_labels,
+        label_column=label_column,
+        none_label=none_label,
+        name=name,
+        encoding=encoding,
+        overwrite=force,
+    )
     ids = result.taxonomy.ids
-    typer.echo(f"Wrote {result.path}: taxonomy {result.taxonomy.name} with {len(ids) - 1} "
-               f"themes and none ({', '.join(ids)}).")
+    typer.echo(
+        f"Wrote {result.path}: taxonomy {result.taxonomy.name} with {len(ids) - 1} "
+        f"themes and none ({', '.join(ids)})."
+    )
     data = f" --data {from_labels}" if from_labels is not None else ""
-    typer.echo("Next: fill in the descriptions, then see the themes with "
-               f"`policy-themes themes --taxonomy {result.path}{data}`.")
+    typer.echo(
+        "Next: fill in the descriptions, then see the themes with "
+        f"`policy-themes themes --taxonomy {result.path}{data}`."
+    )
+
+
+DataOption = Annotated[
+    Path,
+    typer.Argument(help="A labeled table (text + themes).", show_default=False, readable=False),
+]
+PerThemeOption = Annotated[
+    int, typer.Option("--per-theme", "-n", min=1, help="Most patterns per theme.")
+]
+MinPrecisionOption = Annotated[
+    float,
+    typer.Option(
+        "--min-precision",
+        min=0.0,
+        max=1.0,
+        help="Least share of the sentences a pattern matches that have the theme.",
+    ),
+]
+MinMatchesOption = Annotated[
+    int,
+    typer.Option(
+        "--min-matches", min=1, help="Least sentences with the theme a pattern must match."
+    ),
+]
+MaxWordsOption = Annotated[
+    int, typer.Option("--max-words", min=1, max=5, help="Longest phrase, in words.")
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Write the taxonomy with the suggested rules added "
+        "here (a new YAML file) instead of printing them.",
+        readable=False,
+    ),
+]
 
 
 def rules_suggest_cmd(
-    data: Annotated[
-        Path, typer.Argument(help="A labeled table (text + themes).", show_default=False,
-                             readable=False)
-    ],
+    data: DataOption,
     taxonomy_path: TaxonomyOption = None,
-    per_theme: Annotated[
-        int, typer.Option("--per-theme", "-n", min=1, help="Most patterns per theme.")
-    ] = 5,
-    min_precision: Annotated[
-        float, typer.Option("--min-precision", min=0.0, max=1.0,
-                            help="Least share of the sentences a pattern matches that have "
-                                 "the theme.")
-    ] = 0.7,
-    min_matches: Annotated[
-        int, typer.Option("--min-matches", min=1, help="Least sentences with the theme a "
-                                                       "pattern must match.")
-    ] = 3,
-    max_words: Annotated[
-        int, typer.Option("--max-words", min=1, max=5, help="Longest phrase, in words.")
-    ] = 3,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Write the taxonomy with the suggested rules added "
-                                         "here (a new YAML file) instead of printing them.",
-                     readable=False),
-    ] = None,
+    per_theme: PerThemeOption = 5,
+    min_precision: MinPrecisionOption = 0.7,
+    min_matches: MinMatchesOption = 3,
+    max_words: MaxWordsOption = 3,
+    out: OutOption = None,
     force: ForceOption = False,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
@@ -156,9 +210,16 @@ def rules_suggest_cmd(
     if out is not None:
         check_new_file(out, overwrite=force)  # before the work
     suggestions = suggest_rules_from_table(
-        data, taxonomy_path, text_column=text_column, label_column=label_column,
-        encoding=encoding, per_theme=per_theme, min_precision=min_precision,
-        min_matches=min_matches, max_words=max_words)
+        data,
+        taxonomy_path,
+        text_column=text_column,
+        label_column=label_column,
+        encoding=encoding,
+        per_theme=per_theme,
+        min_precision=min_precision,
+        min_matches=min_matches,
+        max_words=max_words,
+    )
     _print_rule_summary(suggestions)
     _write_or_print_rules(suggestions, out, force)
 
@@ -166,8 +227,10 @@ def rules_suggest_cmd(
 def _write_or_print_rules(suggestions, out: Path | None, force: bool) -> None:
     if out is not None:
         suggestions.write_taxonomy(out, overwrite=force)
-        typer.echo(f"Wrote {out}: the taxonomy with {len(suggestions.table)} suggested patterns "
-                   f"in {len(suggestions.rules)} rules; delete the ones that do not make sense.")
+        typer.echo(
+            f"Wrote {out}: the taxonomy with {len(suggestions.table)} suggested patterns "
+            f"in {len(suggestions.rules)} rules; delete the ones that do not make sense."
+        )
     elif len(suggestions.table):
         typer.echo()
         typer.echo(suggestions.to_yaml(), nl=False)
@@ -176,23 +239,37 @@ def _write_or_print_rules(suggestions, out: Path | None, force: bool) -> None:
 def _print_rule_summary(suggestions) -> None:
     from policy_themes.cli.render import frame_table
 
-    summary = suggestions.summary.rename(columns={
-        "labeled": "sentences", "suggested": "patterns", "rules_coverage": "rules cover",
-        "rules_precision": "rules precision", "with_coverage": "with suggested cover",
-        "with_precision": "with suggested precision"})
-    title = (f"Suggested rules from {suggestions.n_sentences:,} labeled sentences "
-             f"(precision ≥ {suggestions.settings['min_precision']:g}, "
-             f"≥ {suggestions.settings['min_matches']} matches)")
+    summary = suggestions.summary.rename(
+        columns={
+            "labeled": "sentences",
+            "suggested": "patterns",
+            "rules_coverage": "rules cover",
+            "rules_precision": "rules precision",
+            "with_coverage": "with suggested cover",
+            "with_precision": "with suggested precision",
+        }
+    )
+    title = (
+        f"Suggested rules from {suggestions.n_sentences:,} labeled sentences "
+        f"(precision ≥ {suggestions.settings['min_precision']:g}, "
+        f"≥ {suggestions.settings['min_matches']} matches)"
+    )
     make_console().print(frame_table(summary, title=title))
     missing = summary.index[summary["patterns"] == 0].tolist()
     if missing:
-        typer.echo(f"Note: no pattern qualifies for {', '.join(missing)}: lower "
-                   "--min-precision or --min-matches, or label more of their sentences.")
+        typer.echo(
+            f"Note: no pattern qualifies for {', '.join(missing)}: lower "
+            "--min-precision or --min-matches, or label more of their sentences."
+        )
 
 
 app.command("themes")(handle_errors(themes_cmd))
 app.command("init")(handle_errors(init_cmd))
-rules_app = typer.Typer(name="rules", help="Work with a taxonomy's labeling rules.",
-                        no_args_is_help=True, rich_markup_mode=None)
+rules_app = typer.Typer(
+    name="rules",
+    help="Work with a taxonomy's labeling rules.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 rules_app.command("suggest")(handle_errors(rules_suggest_cmd))
 app.add_typer(rules_app, name="rules")

@@ -218,9 +218,13 @@ def pipeline_allowed(ctx: typer.Context, model_dir: Path, what: str) -> bool:
     from policy_themes.model.sharing import shared_model_file
 
     source = ctx.get_parameter_source("model_dir")
-    if getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT") or \
-            shared_model_file(model_dir) is not None:
+    if (
+        getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT")
+        or shared_model_file(model_dir) is not None
+    ):
         return True
-    raise ModelError(f"{what} reads the model's scikit-learn pipeline, {model_dir}/model.joblib: "
-                     "a pickle, which can run code; name the model directory you trust with "
-                     f"--model-dir, e.g. --model-dir {model_dir}")
+    raise ModelError(
+        f"{what} reads the model's scikit-learn pipeline, {model_dir}/model.joblib: "
+        "a pickle, which can run code; name the model directory you trust with "
+        f"--model-dir, e.g. --model-dir {model_dir}"
+    )

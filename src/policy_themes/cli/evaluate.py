@@ -19,39 +19,43 @@ from policy_themes.cli.options import (
     TextColumnOption,
 )
 
+DataOption = Annotated[
+    Path,
+    typer.Argument(
+        metavar="LABELED",
+        help="Labeled table: text + themes (or theme).",
+        show_default=False,
+        readable=False,
+    ),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="PATH",
+        help="Report directory [default: reports/<model>-<data>].",
+    ),
+]
+NBootOption = Annotated[
+    int,
+    typer.Option(
+        "--bootstrap", metavar="N", min=0, help="Bootstrap resamples for the 95% intervals."
+    ),
+]
+
 
 @app.command("evaluate")
 @handle_errors
 def evaluate_cmd(
-    data: Annotated[
-        Path,
-        typer.Argument(
-            metavar="LABELED",
-            help="Labeled table: text + themes (or theme).",
-            show_default=False,
-            readable=False,
-        ),
-    ],
+    data: DataOption,
     model_dir: ModelSourceOption = Path("models/default"),
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="PATH",
-            help="Report directory [default: reports/<model>-<data>].",
-        ),
-    ] = None,
+    out: OutOption = None,
     taxonomy_path: TaxonomyOption = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
     doc_column: DocColumnOption = None,
-    n_boot: Annotated[
-        int,
-        typer.Option(
-            "--bootstrap", metavar="N", min=0, help="Bootstrap resamples for the 95% intervals."
-        ),
-    ] = 1000,
+    n_boot: NBootOption = 1000,
     encoding: EncodingOption = None,
 ) -> None:
     """Evaluate a model on labeled sentences and write an accuracy report.

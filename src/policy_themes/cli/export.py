@@ -11,24 +11,27 @@ from policy_themes.cli.app import app
 from policy_themes.cli.common import handle_errors, pipeline_allowed
 from policy_themes.cli.options import ModelDirOption, ShareFormat
 
+ShareFormatOption = Annotated[
+    ShareFormat, typer.Option("--format", "-f", help="The sharing format.")
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="PATH",
+        help="The file to write, ending in .skops [default: <model-dir>/model.skops].",
+    ),
+]
+
 
 @app.command("export")
 @handle_errors
 def export_cmd(
     ctx: typer.Context,
     model_dir: ModelDirOption = Path("models/default"),
-    share_format: Annotated[
-        ShareFormat, typer.Option("--format", "-f", help="The sharing format.")
-    ] = ShareFormat.skops,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="PATH",
-            help="The file to write, ending in .skops [default: <model-dir>/model.skops].",
-        ),
-    ] = None,
+    share_format: ShareFormatOption = ShareFormat.skops,
+    out: OutOption = None,
 ) -> None:
     """Export a trained model to one .skops file that others can load without running its code.
 

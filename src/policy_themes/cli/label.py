@@ -24,49 +24,54 @@ from policy_themes.cli.options import (
     TextColumnOption,
 )
 
+InputsOption = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="INPUT",
+        help="Documents (.txt), folders of them, or tables (CSV, TSV, JSONL, "
+        "Parquet; .gz allowed).",
+        show_default=False,
+        readable=False,
+    ),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="PATH",
+        help="Write labeled sentences here (.csv, .tsv, .jsonl, .parquet).",
+    ),
+]
+DocumentsOption = Annotated[
+    bool,
+    typer.Option("--documents", help="Table rows are documents: split them into sentences."),
+]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option("--report", metavar="FILE", help="Write the rule analysis here (.md or .json)."),
+]
+ShowRulesOption = Annotated[
+    bool, typer.Option("--rules/--no-rules", help="Print the per-rule table.")
+]
+ChunkSizeOption = Annotated[
+    int,
+    typer.Option("--chunk-size", metavar="N", min=1, help="Sentences per processing chunk."),
+]
+
 
 @app.command("label")
 @handle_errors
 def label_cmd(
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="INPUT",
-            help="Documents (.txt), folders of them, or tables (CSV, TSV, JSONL, "
-            "Parquet; .gz allowed).",
-            show_default=False,
-            readable=False,
-        ),
-    ],
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="PATH",
-            help="Write labeled sentences here (.csv, .tsv, .jsonl, .parquet).",
-        ),
-    ] = None,
+    inputs: InputsOption,
+    out: OutOption = None,
     taxonomy_path: TaxonomyOption = None,
     text_column: TextColumnOption = "text",
-    documents: Annotated[
-        bool,
-        typer.Option("--documents", help="Table rows are documents: split them into sentences."),
-    ] = False,
+    documents: DocumentsOption = False,
     doc_column: DocColumnOption = None,
-    report: Annotated[
-        Path | None,
-        typer.Option(
-            "--report", metavar="FILE", help="Write the rule analysis here (.md or .json)."
-        ),
-    ] = None,
-    show_rules: Annotated[
-        bool, typer.Option("--rules/--no-rules", help="Print the per-rule table.")
-    ] = True,
-    chunk_size: Annotated[
-        int,
-        typer.Option("--chunk-size", metavar="N", min=1, help="Sentences per processing chunk."),
-    ] = 20_000,
+    report: ReportOption = None,
+    show_rules: ShowRulesOption = True,
+    chunk_size: ChunkSizeOption = 20_000,
     encoding: EncodingOption = None,
     jobs: JobsOption = None,
 ) -> None:

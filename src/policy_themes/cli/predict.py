@@ -31,66 +31,75 @@ from policy_themes.cli.options import (
     TextColumnOption,
 )
 
+TextsOption = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="SENTENCE",
+        help="Sentences to predict; '-' reads a document from standard input.",
+        show_default=False,
+    ),
+]
+InputsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="FILE",
+        help="Documents (.txt, split into sentences), folders or tables (repeatable).",
+        readable=False,
+    ),
+]
+TopKOption = Annotated[
+    int,
+    typer.Option("--top-k", "-k", metavar="K", min=1, help="Themes listed with probabilities."),
+]
+OutputFormatOption = Annotated[
+    PrintFormat,
+    typer.Option("--format", "-f", help="How to print the predictions (with no --out)."),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="PATH",
+        help="Write predictions here (.csv, .tsv, .jsonl, .parquet).",
+    ),
+]
+ExplainOption = Annotated[
+    bool,
+    typer.Option(
+        "--explain",
+        help="Add the n-grams and rules behind each primary theme (reads the model's "
+        "pipeline: from a model directory, its model.joblib, a pickle, so only with "
+        "--model-dir given).",
+    ),
+]
+DocumentsOption = Annotated[
+    bool, typer.Option("--documents", help="Table rows are documents: split them.")
+]
+ChunkSizeOption = Annotated[
+    int,
+    typer.Option("--chunk-size", metavar="N", min=1, help="Sentences per processing chunk."),
+]
+
 
 @app.command("predict")
 @handle_errors
 def predict_cmd(
     ctx: typer.Context,
-    texts: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="SENTENCE",
-            help="Sentences to predict; '-' reads a document from standard input.",
-            show_default=False,
-        ),
-    ] = None,
-    inputs: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--input",
-            "-i",
-            metavar="FILE",
-            help="Documents (.txt, split into sentences), folders or tables (repeatable).",
-            readable=False,
-        ),
-    ] = None,
+    texts: TextsOption = None,
+    inputs: InputsOption = None,
     model_dir: ModelSourceOption = Path("models/default"),
-    top_k: Annotated[
-        int,
-        typer.Option("--top-k", "-k", metavar="K", min=1, help="Themes listed with probabilities."),
-    ] = 3,
-    output_format: Annotated[
-        PrintFormat,
-        typer.Option("--format", "-f", help="How to print the predictions (with no --out)."),
-    ] = PrintFormat.table,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="PATH",
-            help="Write predictions here (.csv, .tsv, .jsonl, .parquet).",
-        ),
-    ] = None,
-    explain: Annotated[
-        bool,
-        typer.Option(
-            "--explain",
-            help="Add the n-grams and rules behind each primary theme (reads the model's "
-            "pipeline: from a model directory, its model.joblib, a pickle, so only with "
-            "--model-dir given).",
-        ),
-    ] = False,
+    top_k: TopKOption = 3,
+    output_format: OutputFormatOption = PrintFormat.table,
+    out: OutOption = None,
+    explain: ExplainOption = False,
     text_column: TextColumnOption = "text",
-    documents: Annotated[
-        bool, typer.Option("--documents", help="Table rows are documents: split them.")
-    ] = False,
+    documents: DocumentsOption = False,
     doc_column: DocColumnOption = None,
     encoding: EncodingOption = None,
-    chunk_size: Annotated[
-        int,
-        typer.Option("--chunk-size", metavar="N", min=1, help="Sentences per processing chunk."),
-    ] = 20_000,
+    chunk_size: ChunkSizeOption = 20_000,
     jobs: JobsOption = None,
     engine: EngineOption = Engine.local,
     scheduler: SchedulerOption = None,
@@ -110,16 +119,44 @@ def predict_cmd(
     \b
     policy-themes predict "The two ministers discussed the new gas pipeline."
     """
-    from policy_themes.errors import DataError
-
     if inputs and engine == "local":  # the workers load the model while this process starts
         from policy_themes.parallel.workers import prepare_predict_workers
 
         prepare_predict_workers(model_dir, jobs_or_cores(jobs, note=False), inputs, documents)
     from policy_themes.model.theme_model import format_top_k, load_model
-    from policy_themes.workflows.prediction import predict_files
 
-    sentences = list(texts or [])
+    sentences = _sentence_arguments(texts, inputs)
+    check_engine(engine, scheduler)
+    reading = dict(top_k=top_k, text_column=text_column, documents=documents,
+                   doc_column=doc_column, encoding=encoding, chunk_size=chunk_size)
+    if engine == "dask":
+        _predict_dask(model_dir, inputs, out, sentences=sentences, scheduler=scheduler,
+                      explain=explain, **reading)
+        return
+    # --explain needs the pipeline: a pickle in a model directory, read only from one named
+    model = load_model(
+        model_dir, trust_pickle=explain and pipeline_allowed(ctx, model_dir, "--explain")
+    )
+    if sentences == ["-"]:
+        frame = _predict_stdin(model, top_k)
+    elif inputs:
+        frame = _predict_inputs(model, inputs, out, jobs=jobs, **reading)
+        if frame is None:
+            return
+    else:
+        frame = model.predict(sentences, top_k=top_k)
+        frame["top_k"] = [format_top_k(pairs) for pairs in frame["top_k"]]
+    if explain:
+        frame = _add_explanations(model, frame)
+    _write_or_print(frame, out, output_format)
+
+
+def _sentence_arguments(texts, inputs) -> list[str]:
+    """The sentences given as arguments, blank ones skipped with a warning."""
+    from policy_themes.errors import DataError
+    from policy_themes.io.data import check_text
+
+    sentences = [check_text(s, f"text argument {i + 1}") for i, s in enumerate(texts or [])]
     blank = [s for s in sentences if not s.strip()]
     if blank:
         sentences = [s for s in sentences if s.strip()]
@@ -132,67 +169,39 @@ def predict_cmd(
         )
     if not sentences and not inputs:
         raise DataError("give sentences, '-' for standard input, or --input FILE")
-    check_engine(engine, scheduler)
-    if engine == "dask":
-        _predict_dask(
-            model_dir,
-            inputs,
-            out,
-            sentences=sentences,
-            top_k=top_k,
-            text_column=text_column,
-            documents=documents,
-            doc_column=doc_column,
-            encoding=encoding,
-            chunk_size=chunk_size,
-            scheduler=scheduler,
-            explain=explain,
-        )
-        return
-    # --explain needs the pipeline: a pickle in a model directory, read only from one named
-    model = load_model(
-        model_dir, trust_pickle=explain and pipeline_allowed(ctx, model_dir, "--explain")
-    )
-    if sentences == ["-"]:
-        frame = _predict_stdin(model, top_k)
-    elif inputs:
-        if sentences:
-            raise DataError("give either sentences or --input, not both")
-        progress_done = {"sentences": 0, "fraction": 0.0}
-        with interruptible(progress_done, out), progress("Predicting", progress_done) as update:
-            # without --out every prediction is printed, so keep them all (not a preview)
-            run = predict_files(
-                model,
-                inputs,
-                out=out,
-                top_k=top_k,
-                text_column=text_column,
-                documents=documents,
-                doc_column=doc_column,
-                encoding=encoding,
-                progress=update,
-                preview_rows=sys.maxsize if out is None else 0,
-                chunksize=chunk_size,
-                jobs=jobs_or_cores(jobs),
-            )
-        print_findings(run.findings)
-        if out is not None:
-            typer.echo(f"{run.sentences:,} predictions written to {out}")
-            return
-        frame = run.preview
-    else:
-        frame = model.predict(sentences, top_k=top_k)
-        frame["top_k"] = [format_top_k(pairs) for pairs in frame["top_k"]]
-    if explain:
-        frame = _add_explanations(model, frame)
-    if out is not None:
-        from policy_themes.io.data import table_sink
+    if sentences and inputs:
+        raise DataError("give either sentences or --input, not both")
+    return sentences
 
-        with table_sink(out) as sink:
-            sink.write(frame)
-        typer.echo(f"{len(frame):,} predictions written to {out}")
+
+def _predict_inputs(model, inputs, out, *, jobs, top_k, text_column, documents, doc_column,
+                    encoding, chunk_size):
+    """Predict the --input files; the predictions to print, or None when written to --out."""
+    from policy_themes.workflows.prediction import predict_files
+
+    progress_done = {"sentences": 0, "fraction": 0.0}
+    with interruptible(progress_done, out), progress("Predicting", progress_done) as update:
+        # without --out every prediction is printed, so keep them all (not a preview)
+        run = predict_files(model, inputs, out=out, top_k=top_k, text_column=text_column,
+                            documents=documents, doc_column=doc_column, encoding=encoding,
+                            progress=update, preview_rows=sys.maxsize if out is None else 0,
+                            chunksize=chunk_size, jobs=jobs_or_cores(jobs))
+    print_findings(run.findings)
+    if out is not None:
+        typer.echo(f"{run.sentences:,} predictions written to {out}")
+        return None
+    return run.preview
+
+
+def _write_or_print(frame, out, output_format) -> None:
+    if out is None:
+        _print_predictions(frame, output_format)
         return
-    _print_predictions(frame, output_format)
+    from policy_themes.io.data import table_sink
+
+    with table_sink(out) as sink:
+        sink.write(frame)
+    typer.echo(f"{len(frame):,} predictions written to {out}")
 
 
 def _predict_dask(
@@ -240,10 +249,11 @@ def _predict_dask(
 
 
 def _predict_stdin(model, top_k: int):
+    from policy_themes.io.data import decode_text
     from policy_themes.model.theme_model import format_top_k
     from policy_themes.text.sentences import split_sentences
 
-    text = sys.stdin.read()
+    text = decode_text(sys.stdin.buffer.read(), "standard input")
     sentences = [s.text for s in split_sentences(text, doc_id="stdin")]
     if not sentences:
         from policy_themes.errors import DataError

@@ -13,54 +13,90 @@ from policy_themes.cli.common import handle_errors
 __all__ = ["profile_cmd"]
 
 
+PredictionsOption = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Predictions written by `policy-themes predict --out` (CSV, TSV, "
+        "JSONL, Parquet; .gz allowed), or folders of Parquet parts.",
+        show_default=False,
+        readable=False,
+        metavar="PREDICTIONS...",
+    ),
+]
+ByOption = Annotated[
+    list[str],
+    typer.Option(
+        "--by",
+        "-b",
+        help="A column that makes the groups (repeatable), such as "
+        "iso3 or year: predict keeps its input's columns.",
+        show_default=False,
+        metavar="COLUMN",
+    ),
+]
+BinsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bin",
+        help="Bin a --by column: 'decade' bins the year (or date) "
+        "column into decades (1990s); or COLUMN=decade.",
+        metavar="BIN",
+    ),
+]
+TopOption = Annotated[
+    int | None,
+    typer.Option(
+        "--top",
+        min=1,
+        help="Keep the N groups with the most sentences (with a "
+        "time column, N groups of the other columns, every "
+        "decade kept).",
+        metavar="N",
+    ),
+]
+ThemesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--themes",
+        help="Themes to draw over time, comma-separated [default: the four that vary most].",
+        metavar="THEME,THEME",
+    ),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Write the tables, the pictures and profile.md into this folder (made if missing).",
+        metavar="FOLDER",
+    ),
+]
+TableFormatOption = Annotated[
+    str, typer.Option("--format", "-f", help="The tables' format: csv or parquet.")
+]
+DocColumnOption = Annotated[
+    str,
+    typer.Option(
+        "--doc-column",
+        help="The column naming each sentence's document: the bootstrap resamples documents.",
+    ),
+]
+NBootOption = Annotated[
+    int,
+    typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none)."),
+]
+
+
 def profile_cmd(
-    predictions: Annotated[
-        list[Path],
-        typer.Argument(help="Predictions written by `policy-themes predict --out` (CSV, TSV, "
-                            "JSONL, Parquet; .gz allowed), or folders of Parquet parts.",
-                       show_default=False, readable=False, metavar="PREDICTIONS..."),
-    ],
-    by: Annotated[
-        list[str],
-        typer.Option("--by", "-b", help="A column that makes the groups (repeatable), such as "
-                                        "iso3 or year: predict keeps its input's columns.",
-                     show_default=False, metavar="COLUMN"),
-    ],
-    bins: Annotated[
-        str | None,
-        typer.Option("--bin", help="Bin a --by column: 'decade' bins the year (or date) "
-                                   "column into decades (1990s); or COLUMN=decade.",
-                     metavar="BIN"),
-    ] = None,
-    top: Annotated[
-        int | None,
-        typer.Option("--top", min=1, help="Keep the N groups with the most sentences (with a "
-                                          "time column, N groups of the other columns, every "
-                                          "decade kept).", metavar="N"),
-    ] = None,
-    themes: Annotated[
-        str | None,
-        typer.Option("--themes", help="Themes to draw over time, comma-separated [default: "
-                                      "the four that vary most].",
-                     metavar="THEME,THEME"),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Write the tables, the pictures and profile.md into "
-                                         "this folder (made if missing).",
-                     metavar="FOLDER"),
-    ] = None,
-    table_format: Annotated[
-        str, typer.Option("--format", "-f", help="The tables' format: csv or parquet.")
-    ] = "csv",
-    doc_column: Annotated[
-        str, typer.Option("--doc-column", help="The column naming each sentence's document: "
-                                               "the bootstrap resamples documents.")
-    ] = "doc_id",
-    n_boot: Annotated[
-        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% "
-                                                     "intervals (0: none).")
-    ] = 1000,
+    predictions: PredictionsOption,
+    by: ByOption,
+    bins: BinsOption = None,
+    top: TopOption = None,
+    themes: ThemesOption = None,
+    out: OutOption = None,
+    table_format: TableFormatOption = "csv",
+    doc_column: DocColumnOption = "doc_id",
+    n_boot: NBootOption = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Profile predictions: how much each group talks about each theme, with intervals.
@@ -78,9 +114,18 @@ def profile_cmd(
     from policy_themes.workflows.profiles import profile
 
     chosen = [t for t in themes.split(",")] if themes is not None else None
-    result = profile(predictions, by=by, bins=bins, top=top, themes=chosen,
-                     doc_column=doc_column, out_dir=out, format=table_format, n_boot=n_boot,
-                     seed=seed)
+    result = profile(
+        predictions,
+        by=by,
+        bins=bins,
+        top=top,
+        themes=chosen,
+        doc_column=doc_column,
+        out_dir=out,
+        format=table_format,
+        n_boot=n_boot,
+        seed=seed,
+    )
     for line in result.summary():
         typer.echo(line.replace("**", "").replace("`", ""))
     if out is not None:

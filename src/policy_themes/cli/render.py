@@ -20,8 +20,9 @@ def format_value(value) -> str:
     return str(value)
 
 
-def frame_table(frame, *, title: str | None = None, index_name: str | None = None,
-                left: tuple[str, ...] = ()) -> Table:
+def frame_table(
+    frame, *, title: str | None = None, index_name: str | None = None, left: tuple[str, ...] = ()
+) -> Table:
     """A rich Table of a DataFrame, its index as the first column; columns right-aligned but
     those named in ``left`` (text)."""
     table = Table(title=title, title_justify="left", header_style="bold")

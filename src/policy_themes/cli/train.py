@@ -30,119 +30,131 @@ from policy_themes.cli.options import (
     TextColumnOption,
 )
 
+DataOption = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        metavar="DATA",
+        help="Labeled tables (text + themes) [default: the shipped "
+        "data/labeled/sentences.csv and ungdc.csv]; with --weak, unlabeled "
+        "documents or "
+        "tables.",
+        show_default=False,
+        readable=False,
+    ),
+]
+ConfigPathOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="Training config YAML [default: the shipped configs/train.yaml].",
+        readable=False,
+    ),
+]
+WeakOption = Annotated[
+    bool, typer.Option("--weak", help="Train on the rules' labels of unlabeled input.")
+]
+DocumentsOption = Annotated[
+    bool, typer.Option("--documents", help="With --weak: table rows are documents.")
+]
+SeedOption = Annotated[
+    int | None, typer.Option("--seed", metavar="N", help="Override the config's seed.")
+]
+FoldsOption = Annotated[
+    int | None,
+    typer.Option("--folds", metavar="N", help="Cross-validation folds (0 skips it)."),
+]
+OverridesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a pipeline parameter, e.g. --set clf__C=0.5 (repeatable).",
+    ),
+]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        metavar="N",
+        help="Parallel cross-validation folds; with "
+        "--streaming, processes labeling and "
+        "hashing chunks [default: all cores].",
+    ),
+]
+StreamingOption = Annotated[
+    bool,
+    typer.Option(
+        "--streaming",
+        help="Train out of core, chunk by chunk: hashed word "
+        "1-2-grams + rule votes and a linear model "
+        "trained by minibatch Adagrad, for data bigger "
+        "than memory (no --config, no "
+        "cross-validation: a share of documents is "
+        "held out instead).",
+    ),
+]
+EpochsOption = Annotated[
+    int,
+    typer.Option("--epochs", metavar="N", min=1, help="With --streaming: passes over the data."),
+]
+HoldoutOption = Annotated[
+    float,
+    typer.Option(
+        "--holdout",
+        metavar="SHARE",
+        min=0.0,
+        max=0.99,
+        help="With --streaming: share of documents held out to choose "
+        "thresholds and measure the model.",
+    ),
+]
+ChunkSizeOption = Annotated[
+    int,
+    typer.Option(
+        "--chunk-size",
+        metavar="N",
+        min=1,
+        help="With --streaming: sentences read, labeled and hashed together.",
+    ),
+]
+AccurateOption = Annotated[
+    bool,
+    typer.Option(
+        "--accurate",
+        help="Add sentence embeddings of each sentence and its "
+        "context (what words mean, not only which): more "
+        "accurate, hundreds of times slower to predict; "
+        "needs pip install "
+        "'policy-themes[embeddings]'.",
+    ),
+]
+
 
 @app.command("train")
 @handle_errors
 def train_cmd(
-    data: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            metavar="DATA",
-            help="Labeled tables (text + themes) [default: the shipped "
-            "data/labeled/sentences.csv and ungdc.csv]; with --weak, unlabeled "
-            "documents or "
-            "tables.",
-            show_default=False,
-            readable=False,
-        ),
-    ] = None,
-    config_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            metavar="FILE",
-            help="Training config YAML [default: the shipped configs/train.yaml].",
-            readable=False,
-        ),
-    ] = None,
+    data: DataOption = None,
+    config_path: ConfigPathOption = None,
     taxonomy_path: TaxonomyOption = None,
     model_dir: ModelDirOption = Path("models/default"),
-    weak: Annotated[
-        bool, typer.Option("--weak", help="Train on the rules' labels of unlabeled input.")
-    ] = False,
-    documents: Annotated[
-        bool, typer.Option("--documents", help="With --weak: table rows are documents.")
-    ] = False,
+    weak: WeakOption = False,
+    documents: DocumentsOption = False,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
     doc_column: DocColumnOption = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", metavar="N", help="Override the config's seed.")
-    ] = None,
-    folds: Annotated[
-        int | None,
-        typer.Option("--folds", metavar="N", help="Cross-validation folds (0 skips it)."),
-    ] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="KEY=VALUE",
-            help="Override a pipeline parameter, e.g. --set clf__C=0.5 (repeatable).",
-        ),
-    ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            "--jobs",
-            "-j",
-            metavar="N",
-            help="Parallel cross-validation folds; with "
-            "--streaming, processes labeling and "
-            "hashing chunks [default: all cores].",
-        ),
-    ] = None,
+    seed: SeedOption = None,
+    folds: FoldsOption = None,
+    overrides: OverridesOption = None,
+    jobs: JobsOption = None,
     encoding: EncodingOption = None,
-    streaming: Annotated[
-        bool,
-        typer.Option(
-            "--streaming",
-            help="Train out of core, chunk by chunk: hashed word "
-            "1-2-grams + rule votes and a linear model "
-            "trained by minibatch Adagrad, for data bigger "
-            "than memory (no --config, no "
-            "cross-validation: a share of documents is "
-            "held out instead).",
-        ),
-    ] = False,
-    epochs: Annotated[
-        int,
-        typer.Option(
-            "--epochs", metavar="N", min=1, help="With --streaming: passes over the data."
-        ),
-    ] = 1,
-    holdout: Annotated[
-        float,
-        typer.Option(
-            "--holdout",
-            metavar="SHARE",
-            min=0.0,
-            max=0.99,
-            help="With --streaming: share of documents held out to choose "
-            "thresholds and measure the model.",
-        ),
-    ] = 0.05,
-    chunk_size: Annotated[
-        int,
-        typer.Option(
-            "--chunk-size",
-            metavar="N",
-            min=1,
-            help="With --streaming: sentences read, labeled and hashed together.",
-        ),
-    ] = 20_000,
-    accurate: Annotated[
-        bool,
-        typer.Option(
-            "--accurate",
-            help="Add sentence embeddings of each sentence and its "
-            "context (what words mean, not only which): more "
-            "accurate, hundreds of times slower to predict; "
-            "needs pip install "
-            "'policy-themes[embeddings]'.",
-        ),
-    ] = False,
+    streaming: StreamingOption = False,
+    epochs: EpochsOption = 1,
+    holdout: HoldoutOption = 0.05,
+    chunk_size: ChunkSizeOption = 20_000,
+    accurate: AccurateOption = False,
     engine: EngineOption = Engine.local,
     scheduler: SchedulerOption = None,
 ) -> None:
@@ -166,28 +178,13 @@ def train_cmd(
     check_engine(engine, scheduler)
     params = dict(parse_override(o) for o in overrides or [])
     if streaming:
-        _train_streaming(
-            data,
-            taxonomy_path=taxonomy_path,
-            model_dir=model_dir,
-            weak=weak,
-            documents=documents,
-            text_column=text_column,
-            label_column=label_column,
-            encoding=encoding,
-            epochs=epochs,
-            holdout=holdout,
-            chunk_size=chunk_size,
-            params=params,
-            seed=seed or 0,
-            jobs=jobs,
-            refused={
-                "--config": config_path,
-                "--folds": folds,
-                "--engine dask": engine == "dask",
-                "--accurate": accurate,
-            },
-        )
+        refused = {"--config": config_path, "--folds": folds, "--engine dask": engine == "dask",
+                   "--accurate": accurate}
+        _train_streaming(data, taxonomy_path=taxonomy_path, model_dir=model_dir, weak=weak,
+                         documents=documents, text_column=text_column,
+                         label_column=label_column, encoding=encoding, epochs=epochs,
+                         holdout=holdout, chunk_size=chunk_size, params=params, seed=seed or 0,
+                         jobs=jobs, refused=refused)
         return
     config = load_train_config(config_path)
     if accurate:
@@ -196,20 +193,10 @@ def train_cmd(
     with engine_backend(engine, scheduler), stage_progress() as update:
         from policy_themes.workflows.training import train
 
-        result = train(
-            data,
-            config=config,
-            taxonomy=taxonomy_path,
-            model_dir=model_dir,
-            weak=weak,
-            text_column=text_column,
-            label_column=label_column,
-            documents=documents,
-            doc_column=doc_column,
-            encoding=encoding,
-            n_jobs=jobs_or_cores(jobs),
-            progress=update,
-        )
+        result = train(data, config=config, taxonomy=taxonomy_path, model_dir=model_dir,
+                       weak=weak, text_column=text_column, label_column=label_column,
+                       documents=documents, doc_column=doc_column, encoding=encoding,
+                       n_jobs=jobs_or_cores(jobs), progress=update)
     print_findings(result.findings)
     _print_train_summary(result, model_dir)
 
@@ -232,7 +219,6 @@ def _train_streaming(
     jobs,
     refused,
 ) -> None:
-    from policy_themes.cli.render import figures_table
     from policy_themes.errors import DataError
     from policy_themes.workflows.streaming_training import train_streaming
 
@@ -248,38 +234,24 @@ def _train_streaming(
             "policy-themes train --streaming --weak corpus.csv.gz --documents"
         )
     with stage_progress() as update:
-        result = train_streaming(
-            data,
-            taxonomy=taxonomy_path,
-            model_dir=model_dir,
-            weak=weak,
-            text_column=text_column,
-            label_column=label_column,
-            documents=documents,
-            encoding=encoding,
-            epochs=epochs,
-            chunksize=chunk_size,
-            holdout=holdout,
-            params=params,
-            seed=seed,
-            jobs=jobs_or_cores(jobs),
-            progress=update,
-        )
-    figures = {
-        "training sentences": result.n_sentences,
-        "held-out sentences": result.n_holdout,
-        "weak labels": result.weak,
-        "epochs": epochs,
-    }
+        result = train_streaming(data, taxonomy=taxonomy_path, model_dir=model_dir, weak=weak,
+                                 text_column=text_column, label_column=label_column,
+                                 documents=documents, encoding=encoding, epochs=epochs,
+                                 chunksize=chunk_size, holdout=holdout, params=params,
+                                 seed=seed, jobs=jobs_or_cores(jobs), progress=update)
+    _print_streaming_summary(result, model_dir, epochs)
+
+
+def _print_streaming_summary(result, model_dir: Path, epochs: int) -> None:
+    from policy_themes.cli.render import figures_table
+
+    figures = {"training sentences": result.n_sentences, "held-out sentences": result.n_holdout,
+               "weak labels": result.weak, "epochs": epochs}
     metrics = result.holdout_metrics
     if metrics is not None:
-        figures.update(
-            {
-                "held-out accuracy": with_ci(metrics["accuracy"], metrics.get("accuracy_ci")),
-                "held-out macro-F1": with_ci(metrics["macro_f1"], metrics.get("macro_f1_ci")),
-                "held-out theme-set micro-F1": metrics.get("set_micro_f1"),
-            }
-        )
+        figures["held-out accuracy"] = with_ci(metrics["accuracy"], metrics.get("accuracy_ci"))
+        figures["held-out macro-F1"] = with_ci(metrics["macro_f1"], metrics.get("macro_f1_ci"))
+        figures["held-out theme-set micro-F1"] = metrics.get("set_micro_f1")
     figures["model directory"] = str(model_dir)
     make_console().print(figures_table(figures, title=f"Trained {model_dir.name} (streaming)"))
     if metrics is not None:
