@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from policy_themes.errors import ConfigError
-from policy_themes.limits import load_yaml
+from policy_themes.limits import MAX_REGEX_PATTERNS, load_yaml
 from policy_themes.resources import resource_path
 
 __all__ = [
@@ -340,6 +340,11 @@ def _parse_taxonomy(raw: object, src: str) -> Taxonomy:
         raise ConfigError(
             f"{src}: theme '{NO_THEME}': field 'rules' must be empty (it means no theme)"
         )
+    regexes = sum(p.startswith("re:") for t in themes for r in t.rules
+                  for p in (*r.patterns, *r.exclude))
+    if regexes > MAX_REGEX_PATTERNS:
+        raise ConfigError(f"{src}: {regexes} re: patterns, more than a taxonomy may hold "
+                          f"({MAX_REGEX_PATTERNS}: each may take half a megabyte); use phrases")
     none_theme = none[0] if none else Theme(NO_THEME, "No theme", "no theme applies")
     name = str(raw.get("name", Path(src).stem))
     return Taxonomy(themes=tuple(others) + (none_theme,), name=name, source=src)
