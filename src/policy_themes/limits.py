@@ -9,7 +9,7 @@ with one line that says what the limit is and, where a genuine input may pass it
 - YAML (taxonomies, training configs, ``--set`` values): no anchors or aliases (``&name`` /
   ``*name``), and at most :data:`MAX_YAML_DEPTH` levels of nesting (:func:`load_yaml`).
 - A ``.gz`` input decompresses to at most 256 MB, or to 50 times its own size when that is more
-  (the UN General Debate corpus, 65 MB compressed, may reach 3 GB; it is 199 MB); the
+  (the UN General Debate corpus, 65 MB compressed, may reach 3.3 GB; it is 199 MB); the
   environment variable ``POLICY_THEMES_MAX_DECOMPRESSED`` (e.g. ``8G``) sets the limit instead
   (:func:`max_decompressed_bytes`).
 - A table cell holds at most 64 MB of text (the longest UN speech holds 127 kB);
