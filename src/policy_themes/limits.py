@@ -9,13 +9,16 @@ with one line that says what the limit is and, where a genuine input may pass it
 - YAML (taxonomies, training configs, ``--set`` values): no anchors or aliases (``&name`` /
   ``*name``), and at most :data:`MAX_YAML_DEPTH` levels of nesting (:func:`load_yaml`).
 - A ``.gz`` input decompresses to at most 256 MB, or to 50 times its own size when that is more
-  (the UN General Debate corpus, 65 MB compressed, may reach 3 GB; it is 199 MB); the
+  (the UN General Debate corpus, 65 MB compressed, may reach 3.3 GB; it is 199 MB); the
   environment variable ``POLICY_THEMES_MAX_DECOMPRESSED`` (e.g. ``8G``) sets the limit instead
   (:func:`max_decompressed_bytes`).
 - A table cell holds at most 64 MB of text (the longest UN speech holds 127 kB);
   ``POLICY_THEMES_MAX_CELL`` (e.g. ``256M``) sets another limit (:func:`max_cell_bytes`).
 - ``context.window`` is at most :data:`MAX_CONTEXT_WINDOW`; a hashed n-gram block has at most
   ``2**``:data:`MAX_HASH_BITS` buckets.
+- A taxonomy holds at most :data:`MAX_REGEX_PATTERNS` ``re:`` patterns, and RE2 gives each
+  regular expression at most :data:`MAX_REGEX_MEMORY` bytes (one that needs more is refused
+  when the taxonomy is loaded).
 
 Sizes in the environment variables are bytes, with an optional ``k``, ``M``, ``G`` or ``T``
 (powers of 1000).
@@ -27,7 +30,8 @@ import os
 
 from policy_themes.errors import ConfigError, DataError
 
-__all__ = ["MAX_YAML_DEPTH", "MAX_CONTEXT_WINDOW", "MAX_HASH_BITS", "MAX_DECOMPRESSED_ENV",
+__all__ = ["MAX_YAML_DEPTH", "MAX_CONTEXT_WINDOW", "MAX_HASH_BITS", "MAX_REGEX_MEMORY",
+           "MAX_REGEX_PATTERNS", "MAX_DECOMPRESSED_ENV",
            "MAX_CELL_ENV", "load_yaml", "max_decompressed_bytes", "max_cell_bytes",
            "parse_size", "format_size", "decompressed_too_big", "cell_too_big"]
 
@@ -37,6 +41,10 @@ MAX_YAML_DEPTH = 20
 MAX_CONTEXT_WINDOW = 20
 #: A hashed n-gram block has at most ``2**MAX_HASH_BITS`` buckets (16.8 million).
 MAX_HASH_BITS = 24
+#: Memory RE2 may give one of a taxonomy's regular expressions (its program and its cache).
+MAX_REGEX_MEMORY = 1 << 20
+#: ``re:`` patterns one taxonomy may hold (each may take up to half a megabyte).
+MAX_REGEX_PATTERNS = 1000
 MAX_DECOMPRESSED_ENV = "POLICY_THEMES_MAX_DECOMPRESSED"
 MAX_CELL_ENV = "POLICY_THEMES_MAX_CELL"
 _DECOMPRESSED_FLOOR = 256 * 10**6

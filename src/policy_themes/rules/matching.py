@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from policy_themes.limits import MAX_REGEX_MEMORY
+
 __all__ = ["normalize_text", "normalize_batch", "normalize_batch_bytes", "compile_rule_regex",
            "phrase_variants", "phrase_regex", "phrase_keys", "PatternMatcher", "KeyAutomaton",
            "MAX_TABLE_CELLS", "Matches", "drop_excluded", "Regex", "PatternError"]
@@ -195,13 +197,15 @@ def compile_rule_regex(body: str) -> Regex:
 
 def _re2_options(*, case_sensitive: bool = True):
     """RE2's options for the package's regexes: never a line feed (one sentence a line), errors
-    raised rather than also logged to stderr."""
+    raised rather than also logged to stderr, at most
+    :data:`~policy_themes.limits.MAX_REGEX_MEMORY` of memory each."""
     import re2
 
     options = re2.Options()
     options.never_nl = True
     options.log_errors = False
     options.case_sensitive = case_sensitive
+    options.max_mem = MAX_REGEX_MEMORY
     return options
 
 

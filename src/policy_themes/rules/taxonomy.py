@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from policy_themes.errors import ConfigError
-from policy_themes.limits import load_yaml
+from policy_themes.limits import MAX_REGEX_PATTERNS, load_yaml
 from policy_themes.resources import resource_path
 
 __all__ = [
@@ -375,6 +375,11 @@ def _parse_taxonomy(raw: object, src: str) -> Taxonomy:
         problems.add(f"{src}: the taxonomy needs at least one theme besides '{NO_THEME}'")
     if none and none[0].rules:
         problems.add(f"{src}: theme '{NO_THEME}': field 'rules' must be empty (it means no theme)")
+    regexes = sum(p.startswith("re:") for t in themes for r in t.rules
+                  for p in (*r.patterns, *r.exclude))
+    if regexes > MAX_REGEX_PATTERNS:
+        problems.add(f"{src}: {regexes} re: patterns, more than a taxonomy may hold "
+                     f"({MAX_REGEX_PATTERNS}: each may take half a megabyte); use phrases")
     problems.raise_any()
     none_theme = none[0] if none else Theme(NO_THEME, "No theme", "no theme applies")
     name = str(raw.get("name", Path(src).stem))
