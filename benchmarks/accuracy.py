@@ -42,7 +42,7 @@ import sklearn
 from policy_themes.config import load_train_config
 from policy_themes.evaluation.metrics import compute_metrics
 from policy_themes.features.context import frame_context
-from policy_themes.io.data import read_labeled
+from policy_themes.io.labels import read_labeled
 from policy_themes.model.classifier import make_frame
 from policy_themes.rules.labeling import label_sentences
 from policy_themes.rules.taxonomy import load_taxonomy

@@ -30,7 +30,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from policy_themes.config import ThresholdConfig, TrainConfig, load_train_config
 from policy_themes.evaluation.metrics import compute_metrics
 from policy_themes.features.context import frame_context
-from policy_themes.io.data import read_labeled
+from policy_themes.io.labels import read_labeled
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
 from policy_themes.rules.taxonomy import NO_THEME, load_taxonomy
 from policy_themes.workflows.training import choose_thresholds, drop_context

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from policy_themes.cli import app
 from policy_themes.errors import DataError
-from policy_themes.io.data import find_document_column
+from policy_themes.io.sentence_frames import find_document_column
 from policy_themes.model.theme_model import load_model
 from policy_themes.workflows.evaluate import evaluate
 from policy_themes.workflows.prediction import predict_files

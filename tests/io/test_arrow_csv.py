@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from policy_themes.errors import DataError
 from policy_themes.io import arrow_csv
 from policy_themes.io.arrow_csv import ArrowCsvUnreadable, header_names, iter_csv_chunks
-from policy_themes.io.data import iter_table
+from policy_themes.io.tables import iter_table
 
 TRICKY = 'ab ,"\n\r\té€\x00'
 

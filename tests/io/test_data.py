@@ -6,19 +6,12 @@ import pandas as pd
 import pytest
 
 from policy_themes.errors import DataError
-from policy_themes.io.data import (
-    AtomicTableWriter,
-    DocumentRows,
-    atomic_write_text,
-    file_format,
-    iter_sentence_frames,
-    iter_table,
-    parse_themes,
-    read_document,
-    read_labeled,
-    read_table,
-    sentence_frame,
-)
+from policy_themes.io.decoding import read_document
+from policy_themes.io.formats import file_format
+from policy_themes.io.labels import parse_themes, read_labeled
+from policy_themes.io.sentence_frames import DocumentRows, iter_sentence_frames, sentence_frame
+from policy_themes.io.tables import iter_table, read_table
+from policy_themes.io.writers import AtomicTableWriter, atomic_write_text
 
 
 def test_file_format_from_extension(tmp_path):
@@ -172,7 +165,7 @@ def test_folder_without_documents(tmp_path):
 
 
 def test_a_look_at_the_arrow_bytes_clears_only_columns_without_nul():
-    from policy_themes.io.data import _may_hold_nul, _refuse_nul_cells
+    from policy_themes.io.tables import _may_hold_nul, _refuse_nul_cells
 
     ARROW_STRINGS = "string[pyarrow]"  # pandas 3's str dtype; pandas 2's str is object
 

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from policy_themes.cli import app
 from policy_themes.config import load_train_config
 from policy_themes.io.checksums import file_sha256
-from policy_themes.io.data import BLANK_TEXT, CONFLICT, DUPLICATE
+from policy_themes.io.tables import BLANK_TEXT, CONFLICT, DUPLICATE
 from policy_themes.model.store import MODEL_FILE
 from policy_themes.workflows.training import train
 

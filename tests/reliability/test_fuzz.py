@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from policy_themes.cli import app
-from policy_themes.io.data import AtomicTableWriter, read_table
+from policy_themes.io.tables import read_table
+from policy_themes.io.writers import AtomicTableWriter
 from policy_themes.rules.labeling import label_sentences
 from policy_themes.text.sentences import clean_span, split_sentences
 

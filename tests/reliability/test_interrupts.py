@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from policy_themes.io.checksums import file_sha256
-from policy_themes.io.data import AtomicTableWriter
+from policy_themes.io.writers import AtomicTableWriter
 from policy_themes.model.store import META_FILE, MODEL_FILE
 from policy_themes.model.theme_model import load_model
 

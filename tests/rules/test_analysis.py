@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policy_themes.io.data import parse_themes
+from policy_themes.io.labels import parse_themes
 from policy_themes.rules.analysis import RuleAnalysis, analyze_rules
 from policy_themes.rules.labeling import label_sentences
 from policy_themes.rules.taxonomy import load_taxonomy

@@ -23,7 +23,7 @@ import pytest
 from hostile import invoke, refused, run_cli, snapshot
 
 from policy_themes.errors import ConfigError, DataError
-from policy_themes.io.data import read_table
+from policy_themes.io.tables import read_table
 from policy_themes.limits import load_yaml
 
 TAXONOMY = """name: tiny

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from policy_themes.io.data import parse_themes
+from policy_themes.io.labels import parse_themes
 from policy_themes.resources import resource_path
 from policy_themes.rules.labeling import label_sentences
 

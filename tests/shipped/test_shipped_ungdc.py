@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policy_themes.io.data import parse_themes
+from policy_themes.io.labels import parse_themes
 from policy_themes.resources import resource_path
 
 COLUMNS = ["id", "text", "themes", "doc_id", "iso3", "year", "region", "sentence",

@@ -143,7 +143,7 @@ def test_init_writes_a_taxonomy_that_loads_and_reads_its_table(tmp_path):
     assert "# What each field does:" in text and "description: \"\"" in text
     assert "1 labeled sentence in labeled.csv" in text
     # the table's labels are the themes' names: it reads as it is
-    from policy_themes.io.data import read_labeled
+    from policy_themes.io.labels import read_labeled
 
     frame = read_labeled(path, loaded, label_column="label_text")
     assert [t[0] for t in frame["themes"]] == loaded.ids

@@ -121,7 +121,7 @@ def label_cmd(
 
 def _check_report_path(report: Path) -> None:
     from policy_themes.errors import DataError
-    from policy_themes.io.data import check_writable
+    from policy_themes.io.writers import check_writable
 
     if report.suffix.lower() not in (".md", ".json"):
         raise DataError(f"{report}: the report must be .md or .json")
@@ -129,7 +129,7 @@ def _check_report_path(report: Path) -> None:
 
 
 def _write_report(analysis, report: Path) -> None:
-    from policy_themes.io.data import atomic_write_text
+    from policy_themes.io.writers import atomic_write_text
 
     text = analysis.to_json() if report.suffix.lower() == ".json" else analysis.to_markdown()
     atomic_write_text(report, text)

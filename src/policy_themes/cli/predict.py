@@ -154,7 +154,7 @@ def predict_cmd(
 def _sentence_arguments(texts, inputs) -> list[str]:
     """The sentences given as arguments, blank ones skipped with a warning."""
     from policy_themes.errors import DataError
-    from policy_themes.io.data import check_text
+    from policy_themes.io.decoding import check_text
 
     sentences = [check_text(s, f"text argument {i + 1}") for i, s in enumerate(texts or [])]
     blank = [s for s in sentences if not s.strip()]
@@ -197,7 +197,7 @@ def _write_or_print(frame, out, output_format) -> None:
     if out is None:
         _print_predictions(frame, output_format)
         return
-    from policy_themes.io.data import table_sink
+    from policy_themes.io.writers import table_sink
 
     with table_sink(out) as sink:
         sink.write(frame)
@@ -249,7 +249,7 @@ def _predict_dask(
 
 
 def _predict_stdin(model, top_k: int):
-    from policy_themes.io.data import decode_text
+    from policy_themes.io.decoding import decode_text
     from policy_themes.model.theme_model import format_top_k
     from policy_themes.text.sentences import split_sentences
 

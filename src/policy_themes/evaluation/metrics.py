@@ -165,7 +165,7 @@ def _theme_lists(values, name: str) -> list[list[str]]:
         if isinstance(value, str):
             raise DataError(
                 f"{name}[{i}] is the string {value!r}, not a list of theme ids; split "
-                "';'-joined cells first (policy_themes.io.data.parse_themes)"
+                "';'-joined cells first (policy_themes.io.labels.parse_themes)"
             )
         out.append([str(t) for t in value])
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from policy_themes.errors import DataError
-from policy_themes.io.data import atomic_path
+from policy_themes.io.writers import atomic_path
 from policy_themes.jsondata import json_data
 
 __all__ = ["EvalReport"]

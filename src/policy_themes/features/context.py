@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from policy_themes.config import ContextConfig
-from policy_themes.io.data import find_document_column
+from policy_themes.io.sentence_frames import find_document_column
 from policy_themes.text.lines import SEPARATOR
 
 __all__ = ["neighbour_context", "neighbour_rows", "NeighbourContext", "frame_context",
@@ -123,7 +123,7 @@ def frame_context(frame: pd.DataFrame, settings: ContextConfig, *,
     """The context of every row of a sentence table.
 
     The table's context columns when it has them all, else the neighbours within the document
-    column (:func:`~policy_themes.io.data.find_document_column`: ``doc_column``, else the first of
+    column (:func:`find_document_column`: ``doc_column``, else the first of
     ``settings.document_columns`` present), else empty strings.
     """
     if _has_context_columns(frame.columns, settings):

@@ -76,7 +76,7 @@ def decide_theme_cells(proba: np.ndarray, membership: np.ndarray, classes: list[
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from policy_themes.io.data import string_array
+    from policy_themes.io.sentence_frames import string_array
 
     primary_idx = np.argmax(proba, axis=1)
     primary = pa.array(classes, type=pa.large_string()).take(primary_idx)

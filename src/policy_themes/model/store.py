@@ -135,7 +135,7 @@ def save_model(model_dir: str | Path, pipeline, meta: dict, *, write_extra=None)
 def _clean_leftovers(model_dir: Path) -> None:
     """Under the lock: put back a model directory whose swap was cut short (the process killed
     between the two renames) and remove folders that runs killed outright left behind."""
-    from policy_themes.io.data import process_alive
+    from policy_themes.io.writers import process_alive
 
     name = re.escape(model_dir.name)
     pattern = re.compile(rf"\.{name}\.(?:old-(\d+)|(\d+)\.[a-z0-9_]+\.tmp)")

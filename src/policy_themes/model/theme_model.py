@@ -175,7 +175,7 @@ class ThemeModel:
 
         The table's context columns, else the neighbouring rows of each row's document: the
         column ``doc_column``, else the first of the model's ``context.document_columns`` the
-        table has (see :func:`~policy_themes.io.data.find_document_column`). None for a model
+        table has (see :func:`find_document_column`). None for a model
         without context features.
         """
         from policy_themes.features.context import frame_context
@@ -467,7 +467,7 @@ def top_k_cell_array(proba: np.ndarray, order: np.ndarray, classes: Sequence[str
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from policy_themes.io.data import string_array
+    from policy_themes.io.sentence_frames import string_array
 
     names = pa.array([f"{name}:" for name in classes], type=pa.large_string())
     values = np.take_along_axis(proba, order, axis=1)

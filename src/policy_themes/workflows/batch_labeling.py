@@ -13,18 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from policy_themes.errors import DataError
-from policy_themes.io.data import (
-    THEMES_COL,
-    DataFinding,
-    blank_rows_finding,
-    file_format,
-    free_names,
-    iter_sentence_frames,
-    join_themes,
-    parse_themes,
-    sentence_frame,
-    table_sink,
-)
+from policy_themes.io.formats import file_format
+from policy_themes.io.labels import DataFinding, blank_rows_finding, join_themes, parse_themes
+from policy_themes.io.sentence_frames import iter_sentence_frames, sentence_frame
+from policy_themes.io.tables import THEMES_COL
+from policy_themes.io.writers import free_names, table_sink
 from policy_themes.parallel.pool import map_chunks
 from policy_themes.rules.analysis import RuleAnalysis
 from policy_themes.rules.labeling import RuleMatcher, label_sentences
@@ -92,7 +85,7 @@ def label_files(
     doc_column : str, default=None
         Column naming each row's document (``doc_id`` of the output); None takes the first of
         ``doc_id``, ``document_id``, ``document``, ``source``, ``url`` present
-        (:func:`~policy_themes.io.data.find_document_column`).
+        (:func:`~policy_themes.io.sentence_frames.find_document_column`).
     chunksize : int, default=20000
         Sentences (table rows) per chunk.
     encoding : str, default=None
@@ -170,8 +163,8 @@ def map_read_chunks(task: Callable, chunks: Iterable, *, jobs: int | None,
     task : callable
         Applied to each chunk (see :func:`~policy_themes.parallel.pool.map_chunks`).
     chunks : iterable
-        Chunks of :func:`~policy_themes.io.data.iter_sentence_frames` (sentence frames or
-        :class:`~policy_themes.io.data.DocumentRows`).
+        Chunks of :func:`~policy_themes.io.sentence_frames.iter_sentence_frames` (sentence frames or
+        :class:`~policy_themes.io.sentence_frames.DocumentRows`).
     jobs : int or None
         Worker processes.
     share_read : callable
@@ -204,7 +197,7 @@ class _LabelChunk:
     in the process that writes) and whether it had gold themes.
 
     A chunk of sentences gives the new columns only (the caller has the rest); a chunk of
-    documents (:class:`~policy_themes.io.data.DocumentRows`) is split here and comes back as the
+    documents (:class:`DocumentRows`) is split here and comes back as the
     labeled sentences. Picklable, so a worker process receives it once and compiles the rules
     once.
     """

@@ -25,13 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from policy_themes.errors import DataError
-from policy_themes.io.data import (
-    THEME_COL,
-    THEMES_COL,
-    atomic_write_text,
-    check_writable,
-    read_table,
-)
+from policy_themes.io.tables import THEME_COL, THEMES_COL, read_table
+from policy_themes.io.writers import atomic_write_text, check_writable
 from policy_themes.rules.taxonomy import NO_THEME, THEME_SEP, Taxonomy, Theme, load_taxonomy
 
 __all__ = [
@@ -119,7 +114,7 @@ def describe_themes(taxonomy: str | Path | Taxonomy | None = None,
     >>> int(overview.table.loc["energy_diplomacy", "rules"]) > 0
     True
     """
-    from policy_themes.io.data import read_labeled
+    from policy_themes.io.labels import read_labeled
 
     taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
     table = pd.DataFrame(

@@ -138,7 +138,8 @@ def _predict_part(path: str, target: str, model, top_k: int, text_column: str,
                   documents: bool, doc_column: str | None, chunksize: int,
                   encoding: str | None) -> int:
     """Predict one input file on a worker, streaming it into one Parquet part."""
-    from policy_themes.io.data import AtomicTableWriter, iter_sentence_frames
+    from policy_themes.io.sentence_frames import iter_sentence_frames
+    from policy_themes.io.writers import AtomicTableWriter
     from policy_themes.workflows.prediction import _PredictChunk
 
     task = _PredictChunk(model, top_k)

@@ -46,7 +46,7 @@ def evaluate(
         Label column; None looks for ``themes``, then ``theme``.
     doc_column : str, default=None
         Column naming each sentence's document; None takes the first of the model's
-        ``context.document_columns`` present (:func:`~policy_themes.io.data.find_document_column`,
+        ``context.document_columns`` present (:func:`find_document_column`,
         the rule ``predict`` follows too).
     encoding : str, default=None
         Table encoding.
@@ -78,7 +78,7 @@ def evaluate(
     """
     from datetime import date
 
-    from policy_themes.io.data import DataFinding, blank_rows_finding, read_labeled_table
+    from policy_themes.io.labels import DataFinding, blank_rows_finding, read_labeled_table
     from policy_themes.model.store import META_FILE
     from policy_themes.model.theme_model import ThemeModel, load_model
     from policy_themes.rules.labeling import label_sentences

@@ -17,7 +17,7 @@ __all__ = ["PredictRun", "predict_files"]
 @dataclass
 class PredictRun:
     """What :func:`predict_files` did: sentences predicted, the file written, and ``findings``
-    (:class:`~policy_themes.io.data.DataFinding`: rows skipped for blank text)."""
+    (:class:`~policy_themes.io.labels.DataFinding`: rows skipped for blank text)."""
 
     sentences: int
     output: Path | None
@@ -53,7 +53,7 @@ def predict_files(
     top_k : int, default=3
         Themes listed with probabilities.
     text_column, documents, doc_column, chunksize, encoding
-        As for :func:`~policy_themes.io.data.iter_sentence_frames`; the document column is looked
+        As for :func:`iter_sentence_frames`; the document column is looked
         for among the model's ``context.document_columns``.
     preview_rows : int, default=50
         Rows kept in memory for display.
@@ -75,7 +75,9 @@ def predict_files(
         and so is a sentence table that gives a context model no context (no document
         column); nothing is written if the run does not complete.
     """
-    from policy_themes.io.data import blank_rows_finding, iter_sentence_frames, table_sink
+    from policy_themes.io.labels import blank_rows_finding
+    from policy_themes.io.sentence_frames import iter_sentence_frames
+    from policy_themes.io.writers import table_sink
     from policy_themes.workflows.batch_labeling import (
         check_output_path,
         map_read_chunks,
@@ -123,7 +125,8 @@ def predict_files(
 def _note_missing_context(model: ThemeModel, chunk, notes: dict) -> None:
     """Note once per file a sentence table whose rows have no document (and the model reads
     context): its sentences are predicted without their neighbours."""
-    from policy_themes.io.data import DOC_COL, DataFinding
+    from policy_themes.io.labels import DataFinding
+    from policy_themes.io.tables import DOC_COL
 
     if not isinstance(chunk, pd.DataFrame) or "documents" not in chunk.attrs:
         return  # documents split into sentences: each sentence's document is known
@@ -139,7 +142,7 @@ class _PredictChunk:
     """Predict one chunk: the chunk's other columns, ``text``, then the prediction columns.
 
     With ``columns_only``, a chunk of sentences gives only the prediction columns (the caller
-    has the rest); a chunk of documents (:class:`~policy_themes.io.data.DocumentRows`) is split
+    has the rest); a chunk of documents (:class:`DocumentRows`) is split
     here and always comes back whole. Picklable, so each worker process of
     :func:`~policy_themes.parallel.pool.map_chunks` receives the model once rather than with every
     chunk.
@@ -159,7 +162,7 @@ class _PredictChunk:
         return compiled.preload_in_forks() if compiled is not None else None
 
     def __call__(self, chunk) -> pd.DataFrame:
-        from policy_themes.io.data import DocumentRows
+        from policy_themes.io.sentence_frames import DocumentRows
 
         if isinstance(chunk, DocumentRows):
             frame, texts = chunk.sentences_and_texts()
@@ -205,7 +208,7 @@ def _texts(frame: pd.DataFrame) -> list[str]:
 
 def _join_prediction(frame: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
     """The output rows: the chunk without ``text``, then ``text`` and the prediction columns."""
-    from policy_themes.io.data import free_names
+    from policy_themes.io.writers import free_names
 
     chunk = frame.drop(columns=["text"]).reset_index(drop=True)
     chunk["text"] = frame["text"].fillna("").astype(str).reset_index(drop=True)

@@ -146,7 +146,7 @@ class RuleSuggestions:
         DataError
             If ``out`` exists (and not ``overwrite``) or cannot be written.
         """
-        from policy_themes.io.data import atomic_write_text
+        from policy_themes.io.writers import atomic_write_text
 
         out = Path(out)
         check_new_file(out, overwrite=overwrite)
@@ -251,7 +251,7 @@ def suggest_rules_from_table(path: str | Path, taxonomy: str | Path | Taxonomy |
     taxonomy : str, Path or Taxonomy, default=None
         The taxonomy of its labels; None takes the shipped default.
     text_column, label_column, encoding
-        As for :func:`~policy_themes.io.data.read_labeled`.
+        As for :func:`~policy_themes.io.labels.read_labeled`.
     per_theme, min_precision, min_matches, max_words
         As for :func:`suggest_rules`.
 
@@ -266,7 +266,7 @@ def suggest_rules_from_table(path: str | Path, taxonomy: str | Path | Taxonomy |
     DataError
         If the table is unreadable or has a label the taxonomy does not know.
     """
-    from policy_themes.io.data import read_labeled
+    from policy_themes.io.labels import read_labeled
 
     taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
     _check_settings(per_theme, min_precision, min_matches, max_words)

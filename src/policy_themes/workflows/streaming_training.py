@@ -36,15 +36,9 @@ from policy_themes.config import CVConfig, ThresholdConfig, TrainConfig
 from policy_themes.errors import ConfigError, DataError
 from policy_themes.evaluation.metrics import headline_metrics
 from policy_themes.evaluation.report import EvalReport
-from policy_themes.io.data import (
-    THEME_COL,
-    THEMES_COL,
-    DocumentRows,
-    iter_sentence_frames,
-    join_themes,
-    parse_themes,
-    sentence_frame,
-)
+from policy_themes.io.labels import join_themes, parse_themes
+from policy_themes.io.sentence_frames import DocumentRows, iter_sentence_frames, sentence_frame
+from policy_themes.io.tables import THEME_COL, THEMES_COL
 from policy_themes.model.classifier import (
     RuleVotes,
     decide_themes,

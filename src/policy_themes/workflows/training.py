@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from policy_themes.config import ThresholdConfig, TrainConfig, load_train_config
 from policy_themes.errors import ConfigError, DataError, ModelError
 from policy_themes.features.context import frame_context
-from policy_themes.io.data import DOC_COL
+from policy_themes.io.tables import DOC_COL
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
 from policy_themes.rules.taxonomy import Taxonomy, load_taxonomy
 
@@ -399,19 +399,15 @@ def _read_training_data(paths, taxonomy, config: TrainConfig, *, text_column, la
                         encoding, doc_column=None) -> _TrainingRows:
     """The labeled tables as one frame, with findings: blank rows, duplicates, conflicts.
 
-    Each table's documents are found by :func:`~policy_themes.io.data.find_document_column`; the
+    Each table's documents are found by :func:`find_document_column`; the
     frame's ``doc_id`` is each sentence's document (the file's number before it when there are
     several files), absent when no table has a document column. Each table's context is read
     from that table (its context columns, else its documents' neighbours); its rows are
     weighted and measured as the config's ``data`` says.
     """
-    from policy_themes.io.data import (
-        DOC_COL,
-        blank_rows_finding,
-        find_document_column,
-        label_findings,
-        read_labeled_table,
-    )
+    from policy_themes.io.labels import blank_rows_finding, label_findings, read_labeled_table
+    from policy_themes.io.sentence_frames import find_document_column
+    from policy_themes.io.tables import DOC_COL
 
     tables = [read_labeled_table(p, taxonomy, text_column=text_column, label_column=label_column,
                                  encoding=encoding) for p in paths]
@@ -467,7 +463,8 @@ def weak_labels(paths: Sequence[str | Path], taxonomy: Taxonomy, *, text_column:
 def _weak_labels(paths, taxonomy, *, text_column, documents, encoding, doc_column=None,
                  document_columns=()):
     """The rules' labels of unlabeled input, with the finding of rows skipped for blank text."""
-    from policy_themes.io.data import blank_rows_finding, iter_sentence_frames
+    from policy_themes.io.labels import blank_rows_finding
+    from policy_themes.io.sentence_frames import iter_sentence_frames
     from policy_themes.rules.labeling import RuleMatcher, label_sentences
 
     matcher = RuleMatcher(taxonomy)
@@ -528,7 +525,7 @@ def train(
     doc_column : str, default=None
         Column naming each sentence's document (the context's neighbours, and the groups of
         cross-validation); None takes the first of the config's ``context.document_columns``
-        present (:func:`~policy_themes.io.data.find_document_column`). A table without one is
+        present (:func:`find_document_column`). A table without one is
         read sentence by sentence.
     encoding : str, default=None
         Input encoding.
@@ -559,7 +556,7 @@ def train(
     config = config if isinstance(config, TrainConfig) else load_train_config(config)
     with contextlib.ExitStack() as stack:
         if model_dir is not None:
-            from policy_themes.io.data import check_text
+            from policy_themes.io.decoding import check_text
             from policy_themes.model.store import check_model_dir, model_lock
 
             # its name goes into the model's report and metadata, which are UTF-8 text

@@ -308,7 +308,7 @@ _FIGURES = (("heatmap", plot_heatmap), ("over_time", plot_lines),
 
 def _write_profile(result: Profile, out_dir: Path, fmt: str) -> dict[str, Path]:
     """Write the tables, the pictures and profile.md, each atomically."""
-    from policy_themes.io.data import AtomicTableWriter, atomic_write_text
+    from policy_themes.io.writers import AtomicTableWriter, atomic_write_text
 
     if fmt not in TABLE_FORMATS:
         raise DataError(f"the tables' format must be csv or parquet, got {fmt!r}")
@@ -336,7 +336,7 @@ def _write_profile(result: Profile, out_dir: Path, fmt: str) -> dict[str, Path]:
 
 def _draw_atomically(draw, result: Profile, target: Path) -> bool:
     """Draw a picture into a temporary file renamed over ``target`` when complete."""
-    from policy_themes.io.data import atomic_path
+    from policy_themes.io.writers import atomic_path
 
     temporary = atomic_path(target)
     try:

@@ -186,7 +186,7 @@ def _iter_batches(path: Path, doc_column: str, by: list[str]) -> Iterator:
         return
     import pyarrow as pa
 
-    from policy_themes.io.data import iter_table
+    from policy_themes.io.tables import iter_table
 
     chosen = None
     for chunk in iter_table(path, chunksize=_BATCH_ROWS):
