@@ -48,6 +48,14 @@ _EXPORTS = {
     "read_table": "data",
     "read_labeled": "data",
     "parse_themes": "data",
+    "AuditResult": "audit",
+    "audit_labels": "audit",
+    "rank_label_issues": "audit",
+    "Suggestions": "suggest",
+    "suggest": "suggest",
+    "rank_pool": "suggest",
+    "out_of_fold_proba": "training",
+    "read_label_studio": "labelstudio",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

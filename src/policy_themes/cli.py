@@ -872,3 +872,8 @@ def export_cmd(
     path = export_model(model_dir, out, format=share_format)
     size = path.stat().st_size / 1e6
     typer.echo(f"Exported {model_dir} to {path} ({size:.1f} MB)")
+
+
+from .commands_loop import register as _register_loop  # noqa: E402
+
+_register_loop(app)

@@ -15,7 +15,7 @@ from .errors import ConfigError
 from .resources import resource_path
 
 __all__ = ["TrainConfig", "CVConfig", "ThresholdConfig", "ContextConfig", "load_train_config",
-           "default_train_config_path", "parse_override"]
+           "default_train_config_path", "parse_override", "train_config_from_mapping"]
 
 _FEATURES = ("word", "char", "rules", "context_words", "context_rules", "embeddings",
              "context_embeddings")
@@ -212,6 +212,19 @@ def load_train_config(path: str | Path | None = None) -> TrainConfig:
         raise ConfigError(f"{src}: malformed YAML{where}: {getattr(exc, 'problem', '')}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{src}: cannot read ({exc})") from None
+    return train_config_from_mapping(raw, src)
+
+
+def train_config_from_mapping(raw: object, source: str = "config") -> TrainConfig:
+    """Validate a training config given as a mapping: what a config file holds, or the
+    ``config`` that ``model.json`` records (:meth:`TrainConfig.to_dict`).
+
+    Raises
+    ------
+    ConfigError
+        If it has unknown keys or values of the wrong type; messages name ``source``.
+    """
+    src = source
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
