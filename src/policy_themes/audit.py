@@ -10,15 +10,15 @@ and returns the ranked rows; :func:`write_audit` writes them as CSV and Markdown
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["LabelIssues", "rank_label_issues", "class_thresholds", "confident_joint",
-           "label_quality", "AuditResult", "audit_labels", "write_audit", "audit_markdown",
-           "AUDIT_COLUMNS"]
+           "label_quality", "AuditResult", "audit_labels", "embedding_config", "write_audit",
+           "audit_markdown", "AUDIT_COLUMNS"]
 
 #: The columns of the audit table, in order.
 AUDIT_COLUMNS = ("rank", "row", "text", "given", "predicted", "given_probability",
@@ -209,7 +209,8 @@ class AuditResult:
 def audit_labels(
     data: Sequence[str | Path],
     *,
-    model,
+    model=None,
+    config=None,
     taxonomy=None,
     text_column: str = "text",
     label_column: str | None = None,
@@ -218,6 +219,7 @@ def audit_labels(
     folds: int | None = None,
     ranking: str = "self_confidence",
     issues_first: bool = False,
+    embeddings: bool = False,
     n_jobs: int = 1,
     progress=None,
 ) -> AuditResult:
@@ -234,10 +236,12 @@ def audit_labels(
     ----------
     data : sequence of str or Path
         Labeled tables (``text`` + ``themes`` or ``theme``), or Label Studio JSON exports.
-    model : ThemeModel or str or Path
+    model : ThemeModel or str or Path, default=None
         The model whose training config to cross-validate, and whose taxonomy the labels use.
-    taxonomy : Taxonomy, default=None
-        The labels' taxonomy; None uses the model's.
+    config : TrainConfig or str or Path, default=None
+        Without ``model``: the training config to cross-validate (None: the shipped one).
+    taxonomy : Taxonomy or str or Path, default=None
+        The labels' taxonomy; None uses the model's (without a model, the shipped one).
     text_column, label_column, doc_column, encoding
         How to read the tables, as for ``train``.
     folds : int, default=None
@@ -246,6 +250,10 @@ def audit_labels(
         The label-quality score (see :func:`rank_label_issues`).
     issues_first : bool, default=False
         Put the confident joint's off-diagonal rows before all others.
+    embeddings : bool, default=False
+        Average in a second opinion: the same cross-validation of a model on sentence
+        embeddings of each sentence and its context (:func:`embedding_config`; needs the
+        ``embeddings`` extra). It finds more wrong labels and costs embedding every sentence.
     n_jobs : int, default=1
         Folds fitted in parallel.
     progress : callable, default=None
@@ -263,23 +271,21 @@ def audit_labels(
     ModelError
         If the model is missing or damaged.
     """
-    from .config import train_config_from_mapping
-    from .prediction import ThemeModel, load_model
     from .training import out_of_fold_proba, read_training_rows
 
-    model = model if isinstance(model, ThemeModel) else load_model(model)
-    taxonomy = taxonomy or model.taxonomy()
-    model.check_taxonomy(taxonomy)
-    config = train_config_from_mapping(model.meta.get("config", {}), f"{model.name} model.json")
+    config, taxonomy = _audit_setup(model, config, taxonomy)
     config = config.with_overrides(folds=folds if folds is not None else
                                    max(config.cv.folds, 2))
     rows = read_training_rows([Path(p) for p in data], taxonomy, config, text_column=text_column,
                               label_column=label_column, encoding=encoding,
                               doc_column=doc_column)
     frame = rows.frame
-    oof = out_of_fold_proba(frame["text"].tolist(), frame["themes"].tolist(), config=config,
-                            taxonomy=taxonomy, groups=rows.groups, context=rows.context,
-                            sample_weight=rows.weights, n_jobs=n_jobs, progress=progress)
+    configs = [config, embedding_config(config)] if embeddings else [config]
+    runs = [out_of_fold_proba(frame["text"].tolist(), frame["themes"].tolist(), config=c,
+                              taxonomy=taxonomy, groups=rows.groups, context=rows.context,
+                              sample_weight=rows.weights, n_jobs=n_jobs, progress=progress)
+            for c in configs]
+    oof = replace(runs[0], proba=np.mean([run.proba for run in runs], axis=0))
     given = [t[0] for t in frame["themes"]]
     issues = rank_label_issues(oof.proba, [oof.classes.index(g) for g in given],
                                ranking=ranking, issues_first=issues_first)
@@ -287,6 +293,36 @@ def audit_labels(
     joint = pd.DataFrame(issues.joint, index=oof.classes, columns=oof.classes)
     thresholds = {c: round(float(t), 4) for c, t in zip(oof.classes, issues.thresholds)}
     return AuditResult(table, oof.classes, thresholds, joint, oof.folds, ranking, rows.findings)
+
+
+def _audit_setup(model, config, taxonomy):
+    """The config and taxonomy to cross-validate: the model's, or those given."""
+    from .config import TrainConfig, load_train_config, train_config_from_mapping
+    from .prediction import ThemeModel, load_model
+    from .taxonomy import Taxonomy, load_taxonomy
+
+    if taxonomy is not None and not isinstance(taxonomy, Taxonomy):
+        taxonomy = load_taxonomy(taxonomy)
+    if model is None:
+        config = config if isinstance(config, TrainConfig) else load_train_config(config)
+        return config, taxonomy or load_taxonomy()
+    model = model if isinstance(model, ThemeModel) else load_model(model)
+    taxonomy = taxonomy or model.taxonomy()
+    model.check_taxonomy(taxonomy)
+    source = f"{model.path or model.name}/model.json"
+    return train_config_from_mapping(model.meta.get("config", {}), source), taxonomy
+
+
+def embedding_config(config):
+    """The second opinion of ``audit_labels(embeddings=True)``: ``config`` with only the
+    sentence-embedding blocks (of the sentence, and of its context when ``config`` reads
+    context) and ``clf__C`` 1 (C 10 overfits the dense columns; ``benchmarks/audit.py``)."""
+    from .config import CONTEXT_FEATURES
+
+    features = {name: False for name in config.features}
+    features["embeddings"] = True
+    features["context_embeddings"] = any(config.features.get(n) for n in CONTEXT_FEATURES)
+    return replace(config, features=features, params={**config.params, "clf__C": 1.0})
 
 
 def _audit_table(frame: pd.DataFrame, locations, given, oof, issues: LabelIssues) -> pd.DataFrame:

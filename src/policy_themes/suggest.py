@@ -223,9 +223,7 @@ def suggest(
 
     if n < 1:
         raise DataError(f"n must be at least 1, got {n}")
-    for path in (out, label_studio):
-        if path is not None:
-            _check_output(path)
+    _check_outputs(out, label_studio)
     model = model if isinstance(model, ThemeModel) else load_model(model)
     frame, findings = _read_pool(pool, model, text_column=text_column, documents=documents,
                                  doc_column=doc_column, encoding=encoding)
@@ -244,10 +242,17 @@ def suggest(
     return result
 
 
-def _check_output(path: str | Path) -> None:
-    from .data import check_writable
+def _check_outputs(out, label_studio) -> None:
+    """Refuse, before any work, outputs that cannot be written."""
+    from .data import AtomicTableWriter, check_writable
+    from .labelstudio import is_label_studio_file
 
-    check_writable(path)
+    if out is not None:
+        AtomicTableWriter(check_writable(out))  # refuses an extension it cannot write
+    if label_studio is not None:
+        check_writable(label_studio)
+        if not is_label_studio_file(label_studio):
+            raise DataError(f"{label_studio}: a Label Studio import file is .json")
 
 
 def _read_pool(pool, model, *, text_column, documents, doc_column, encoding):
@@ -347,10 +352,8 @@ def _write_label_studio(chosen: pd.DataFrame, path: Path, model) -> list[Path]:
     import json
 
     from .data import atomic_write_text
-    from .labelstudio import is_label_studio_file, label_studio_config, label_studio_tasks
+    from .labelstudio import label_studio_config, label_studio_tasks
 
-    if not is_label_studio_file(path):
-        raise DataError(f"{path}: a Label Studio import file is .json")
     keep = ["text", "guess", "guess_themes", "probability", "row", "doc_id",
             *[c for c in ("context_before", "context_after", *model.context_settings.columns)
               if c in chosen.columns]]
