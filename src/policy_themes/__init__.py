@@ -61,6 +61,14 @@ _EXPORTS = {
     "RuleSuggestions": "workflows.rule_suggestions",
     "suggest_rules": "workflows.rule_suggestions",
     "suggest_rules_from_table": "workflows.rule_suggestions",
+    "AuditResult": "workflows.audit",
+    "audit_labels": "workflows.audit",
+    "rank_label_issues": "workflows.audit",
+    "Suggestions": "workflows.suggest",
+    "suggest": "workflows.suggest",
+    "rank_pool": "workflows.suggest",
+    "out_of_fold_proba": "workflows.training",
+    "read_label_studio": "io.labelstudio",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -16,7 +16,7 @@ from policy_themes.limits import MAX_CONTEXT_WINDOW, load_yaml
 from policy_themes.resources import resource_path
 
 __all__ = ["TrainConfig", "CVConfig", "ThresholdConfig", "ContextConfig", "load_train_config",
-           "default_train_config_path", "parse_override"]
+           "default_train_config_path", "parse_override", "train_config_from_mapping"]
 
 _FEATURES = ("word", "char", "rules", "context_words", "context_rules", "embeddings",
              "context_embeddings")
@@ -209,6 +209,19 @@ def load_train_config(path: str | Path | None = None) -> TrainConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{src}: cannot read ({exc})") from None
     raw = load_yaml(text, src)
+    return train_config_from_mapping(raw, src)
+
+
+def train_config_from_mapping(raw: object, source: str = "config") -> TrainConfig:
+    """Validate a training config given as a mapping: what a config file holds, or the
+    ``config`` that ``model.json`` records (:meth:`TrainConfig.to_dict`).
+
+    Raises
+    ------
+    ConfigError
+        If it has unknown keys or values of the wrong type; messages name ``source``.
+    """
+    src = source
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

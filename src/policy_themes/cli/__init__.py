@@ -12,7 +12,8 @@ from policy_themes.cli.common import handle_errors
 
 __all__ = ["app", "handle_errors", "COMMANDS"]
 
-COMMANDS = ("label", "train", "predict", "evaluate", "profile", "info", "export", "codebook")
+COMMANDS = ("label", "train", "predict", "evaluate", "profile", "info", "export", "codebook",
+            "loop")
 
 for _command in COMMANDS:
     importlib.import_module(f"{__name__}.{_command}")

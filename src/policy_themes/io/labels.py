@@ -154,12 +154,19 @@ def read_labeled_table(path: str | Path, taxonomy: Taxonomy, *, text_column: str
                        encoding: str | None = None) -> LabeledTable:
     """Read a labeled table, skip rows with blank text, and validate the theme labels.
 
-    Parameters and errors as for :func:`read_labeled`, which returns only the frame.
+    Parameters and errors as for :func:`read_labeled`, which returns only the frame. A
+    ``.json`` file is a Label Studio export (:func:`read_label_studio`).
 
     Returns
     -------
     LabeledTable
     """
+    from policy_themes.io.labelstudio import is_label_studio_file, read_label_studio
+
+    if is_label_studio_file(path):
+        frame, rows, skipped = read_label_studio(path, text_column=text_column)
+        frame["themes"] = parse_themes(frame["themes"], taxonomy, source=str(path), rows=rows)
+        return LabeledTable(frame, str(path), rows, skipped)
     frame = read_table(path, encoding=encoding, columns=[text_column])
     path = Path(path)
     if label_column is None:

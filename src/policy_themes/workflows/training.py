@@ -27,7 +27,8 @@ from policy_themes.model.classifier import build_pipeline, decide_themes, make_f
 from policy_themes.rules.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = ["TrainResult", "train_model", "train", "choose_thresholds", "load_training_data",
-           "weak_labels", "DEFAULT_DATA", "INVENTED_DATA", "REAL_DATA", "file_key"]
+           "weak_labels", "DEFAULT_DATA", "INVENTED_DATA", "REAL_DATA", "file_key",
+           "OutOfFold", "out_of_fold_proba", "read_training_rows"]
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -150,9 +151,7 @@ def train_model(
     _check_training_data([t for t, m in zip(texts, held) if m],
                          [t for t, m in zip(themes, held) if m], config,
                          None if groups is None else [g for g, m in zip(groups, held) if m])
-    if config.uses_context and not any(str(c).strip() for c in context or []):
-        config = config.without_context()
-    inputs = make_frame(texts, context if config.uses_context else None)
+    config, inputs = _model_inputs(texts, context, config)
     pipeline = build_pipeline(config, taxonomy)
     cv_metrics = cv_predictions = None
     thresholds = {}
@@ -183,6 +182,85 @@ def train_model(
     return TrainResult(pipeline, thresholds, cv_metrics, len(texts), _fingerprint(texts, themes),
                        config, taxonomy, cv_predictions,
                        primary_counts={str(k): int(v) for k, v in counts.items()})
+
+
+def _model_inputs(texts: list[str], context, config: TrainConfig
+                  ) -> tuple[TrainConfig, pd.DataFrame]:
+    """The pipeline's input frame, and the config with its context blocks off when the
+    sentences have no context."""
+    if config.uses_context and not any(str(c).strip() for c in context or []):
+        config = config.without_context()
+    return config, make_frame(texts, context if config.uses_context else None)
+
+
+@dataclass
+class OutOfFold:
+    """Cross-validated probabilities: each row's from the fold model that did not see it.
+
+    Attributes
+    ----------
+    classes : list of str
+        Column ids of ``proba`` (every theme and ``none``).
+    proba : ndarray of shape (n_rows, n_classes)
+        Probability of each class being the row's primary theme.
+    folds : int
+        Number of folds.
+    """
+
+    classes: list[str]
+    proba: np.ndarray
+    folds: int
+
+
+def out_of_fold_proba(
+    texts: Sequence[str],
+    themes: Sequence[Sequence[str]],
+    *,
+    config: TrainConfig,
+    taxonomy: Taxonomy,
+    groups: Sequence[str] | None = None,
+    context: Sequence[str] | None = None,
+    sample_weight: Sequence[float] | None = None,
+    n_jobs: int = 1,
+    progress: ProgressCallback | None = None,
+) -> OutOfFold:
+    """Primary-theme probabilities of every sentence from the cross-validation ``train`` runs.
+
+    The folds are :func:`train_model`'s (``config.cv.folds``, grouped by ``groups``, the same
+    seed), but every row is held out once (``data.cross_validate`` is not applied) and only the
+    primary head is fitted: the membership heads do not change these probabilities.
+
+    Parameters
+    ----------
+    texts, themes, config, taxonomy, groups, context, sample_weight, n_jobs, progress
+        As for :func:`train_model`.
+
+    Returns
+    -------
+    OutOfFold
+
+    Raises
+    ------
+    DataError
+        If ``config.cv.folds`` is 0, or there are too few sentences, themes or documents for
+        the folds.
+    ConfigError
+        If a scikit-learn parameter in the config is invalid.
+    """
+    texts = [str(t) for t in texts]
+    themes = [list(t) for t in themes]
+    if not config.cv.folds:
+        raise DataError("out-of-fold probabilities need cross-validation; the config has "
+                        "cv.folds: 0 (set 2 or more, e.g. --folds 5)")
+    _check_training_data(texts, themes, config, None if groups is None else list(groups))
+    config, inputs = _model_inputs(texts, context, config)
+    pipeline = build_pipeline(config, taxonomy).set_params(clf__multilabel=False)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    if config.uses_embeddings:
+        n_jobs = 1  # the folds share this process's embeddings: each sentence embedded once
+    classes, _, proba, _ = _cross_validate(pipeline, inputs, themes, groups, config, n_jobs,
+                                           progress, weights=weights)
+    return OutOfFold([str(c) for c in classes], proba, config.cv.folds)
 
 
 def _check_training_data(texts, themes, config: TrainConfig, groups=None) -> None:
@@ -387,6 +465,8 @@ class _TrainingRows:
     weights: np.ndarray | None
     measured: np.ndarray | None
     findings: list
+    groups: list[str] | None = None
+    locations: list[tuple[str, int]] = field(default_factory=list)
 
 
 def file_key(path: str | Path) -> str:
@@ -431,7 +511,38 @@ def _read_training_data(paths, taxonomy, config: TrainConfig, *, text_column, la
     locations = [place for t in tables for place in t.locations]
     findings = label_findings(frame["text"].tolist(), frame["themes"].tolist(), locations)
     return _TrainingRows(frame, context, _row_weights(keys, config), _measured_rows(keys, config),
-                         ([blank] if blank else []) + findings)
+                         ([blank] if blank else []) + findings, locations=locations)
+
+
+def read_training_rows(paths: Sequence[str | Path], taxonomy: Taxonomy, config: TrainConfig, *,
+                       text_column: str = "text", label_column: str | None = None,
+                       encoding: str | None = None, doc_column: str | None = None):
+    """Read labeled tables as :func:`train` does: rows, context, weights and groups.
+
+    Returns
+    -------
+    object
+        With ``frame`` (``text``, ``themes``, the tables' other columns, ``doc_id`` when a
+        table names documents), ``context`` (list of str or None), ``weights`` (ndarray or
+        None), ``groups`` (each row's cross-validation group, or None), ``locations`` (each
+        row's file and line) and ``findings``.
+
+    Raises
+    ------
+    DataError
+        If a file is missing or malformed, or a label is empty or unknown.
+    """
+    rows = _read_training_data(paths, taxonomy, config, text_column=text_column,
+                               label_column=label_column, encoding=encoding,
+                               doc_column=doc_column)
+    rows.groups = _cv_groups(rows.frame, config)
+    return rows
+
+
+def _cv_groups(frame: pd.DataFrame, config: TrainConfig) -> list[str] | None:
+    """Each row's cross-validation group: ``cv.group_column``, else its document, else None."""
+    group_col = config.cv.group_column or DOC_COL
+    return frame[group_col].astype(str).tolist() if group_col in frame.columns else None
 
 
 def _row_weights(keys: np.ndarray, config: TrainConfig) -> np.ndarray | None:
@@ -579,8 +690,7 @@ def train(
         _report(progress, "reading data", 1, 1)
         if not len(frame) and findings:
             raise DataError(f"no text to train on: {findings[0]}")
-        group_col = config.cv.group_column or DOC_COL
-        groups = frame[group_col].astype(str).tolist() if group_col in frame.columns else None
+        groups = _cv_groups(frame, config)
         if weak:
             context = frame_context(frame, config.context, doc_column=DOC_COL) \
                 if config.uses_context else None

@@ -1,0 +1,369 @@
+"""What to label next: rank unlabeled sentences by how much a label would teach the model.
+
+:func:`rank_pool` scores each sentence by the model's uncertainty (one minus the margin between
+its two most probable themes), weighted towards themes with few labels (the inverse square root
+of the predicted theme's label count), and picks a diverse set: each pick is the candidate with
+the best score times its cosine distance to the sentences picked before it (a weighted
+farthest-first traversal of the model's own features), so the ``n`` are not near-copies.
+:func:`suggest` reads a pool of sentences, predicts them with a trained model, ranks them and
+writes a CSV to fill in (its ``themes`` column is empty; ``train`` reads it once filled) and a
+Label Studio import file with the model's guesses as pre-annotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from policy_themes.errors import DataError
+
+__all__ = ["rank_pool", "uncertainty", "theme_weights", "diverse_picks", "Suggestions",
+           "suggest", "SUGGEST_COLUMNS"]
+
+#: The columns a suggestion table starts with; the pool's own columns follow.
+SUGGEST_COLUMNS = ("rank", "text", "themes", "guess", "guess_themes", "probability",
+                   "uncertainty", "context_before", "context_after")
+#: How many candidates per pick the diversity step looks at (the most informative ones).
+CANDIDATES_PER_PICK = 10
+
+
+def uncertainty(proba: np.ndarray) -> np.ndarray:
+    """One minus the margin between the two most probable classes of each row (1: a tie,
+    0: certain)."""
+    if proba.shape[1] < 2:
+        return np.zeros(len(proba))
+    top = np.partition(proba, -2, axis=1)[:, -2:]
+    return 1.0 - np.abs(top[:, 1] - top[:, 0])
+
+
+def theme_weights(proba: np.ndarray, classes: Sequence[str],
+                  label_counts: Mapping[str, int] | None, *, power: float = 1.0,
+                  relative: bool = True) -> np.ndarray:
+    """Each row's weight by how few labels its predicted theme has.
+
+    With ``relative`` a theme's labels are set against its share of the pool (the mean
+    predicted probability): weight ``(expected + 1) / (count + 1)`` to the ``power``, where
+    ``expected`` is the theme's pool share times the labels so far, so a theme with fewer labels
+    than its share of the pool weighs more, and a common theme is not starved of labels
+    because it is common. Without it, ``(count + 1) ** -power``. Scaled so the largest weight
+    is 1; all 1 when no counts are known.
+    """
+    if not label_counts or not len(proba):
+        return np.ones(len(proba))
+    counts = np.array([label_counts.get(str(c), 0) for c in classes], dtype=float)
+    if relative:
+        expected = proba.mean(axis=0) * counts.sum()
+        per_class = ((expected + 1.0) / (counts + 1.0)) ** power
+    else:
+        per_class = (counts + 1.0) ** -power
+    weights = per_class[np.argmax(proba, axis=1)]
+    return weights / weights.max()
+
+
+def diverse_picks(scores: np.ndarray, features, n: int, *,
+                  candidates_per_pick: int = CANDIDATES_PER_PICK) -> np.ndarray:
+    """Pick ``n`` rows, each the best ``score * distance`` to the rows picked before it.
+
+    ``distance`` is one minus the cosine similarity of the rows' features (L2-normalised
+    here), so a near-copy of a picked row scores about 0. Only the
+    ``candidates_per_pick * n`` best-scoring rows are candidates.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows,)
+        How informative each row is (higher: more).
+    features : sparse matrix or ndarray of shape (n_rows, n_features)
+        The rows' features.
+    n : int
+        How many to pick.
+
+    Returns
+    -------
+    ndarray of int
+        Row indices in pick order.
+    """
+    from sklearn.preprocessing import normalize
+
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.zeros(0, dtype=int)
+    pool = np.argsort(-scores, kind="stable")[: max(candidates_per_pick * n, n)]
+    X = normalize(features[pool])
+    gain = scores[pool].astype(float)
+    distance = np.ones(len(pool))
+    picked = []
+    for _ in range(n):
+        value = gain * distance
+        if picked:
+            value[picked] = -np.inf
+        best = int(np.argmax(value))
+        picked.append(best)
+        similarity = X @ X[best].T
+        similarity = np.asarray(similarity.todense() if hasattr(similarity, "todense")
+                                else similarity).ravel()
+        distance = np.minimum(distance, np.clip(1.0 - similarity, 0.0, 1.0))
+    return pool[np.array(picked, dtype=int)]
+
+
+def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
+              label_counts: Mapping[str, int] | None = None, power: float = 1.0,
+              relative: bool = True, diverse: bool = True) -> np.ndarray:
+    """Choose the ``n`` pool rows a label would teach the model most, in order.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_rows, n_classes)
+        The model's primary-theme probabilities for the pool.
+    features : sparse matrix of shape (n_rows, n_features)
+        The model's features of the pool (for diversity).
+    classes : sequence of str
+        Column ids of ``proba``.
+    n : int
+        How many rows to choose.
+    label_counts : mapping of str to int, default=None
+        Labeled sentences per primary theme (the model's training data); themes with few
+        labels weigh more. None weighs all alike.
+    power : float, default=0.5
+        How strongly few labels weigh: ``(count + 1) ** -power``.
+    diverse : bool, default=True
+        Pick by :func:`diverse_picks`; False takes the best scores as they come.
+
+    Returns
+    -------
+    ndarray of int
+        Row indices, the most useful first.
+    """
+    scores = uncertainty(proba) * theme_weights(proba, classes, label_counts, power=power,
+                                                relative=relative)
+    if not diverse:
+        return np.argsort(-scores, kind="stable")[:n]
+    return diverse_picks(scores, features, n)
+
+
+@dataclass
+class Suggestions:
+    """What :func:`suggest` chose and wrote.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The chosen sentences, the most useful first: ``rank``, ``text``, an empty ``themes``
+        column to fill in, the model's ``guess`` (primary theme), ``guess_themes`` and
+        ``probability``, the ``uncertainty``, the context the model read (when it reads
+        context) and the pool's own columns.
+    pool_size : int
+        Sentences in the pool.
+    outputs : list of Path
+        Files written.
+    findings : list of DataFinding
+        Rows skipped for blank text.
+    """
+
+    frame: pd.DataFrame
+    pool_size: int
+    outputs: list[Path] = field(default_factory=list)
+    findings: list = field(default_factory=list)
+
+
+def suggest(
+    pool: Sequence[str | Path],
+    *,
+    model,
+    n: int = 50,
+    out: str | Path | None = None,
+    label_studio: str | Path | None = None,
+    text_column: str = "text",
+    documents: bool = False,
+    doc_column: str | None = None,
+    encoding: str | None = None,
+) -> Suggestions:
+    """Choose the ``n`` unlabeled sentences a label would teach the model most.
+
+    The model predicts every sentence of the pool (reading each one's context as it was
+    trained to); :func:`rank_pool` ranks them by uncertainty, weighted towards themes with few
+    labels in the model's training data, and picks a diverse set.
+
+    Parameters
+    ----------
+    pool : sequence of str or Path
+        Unlabeled sentence tables (or ``.txt`` documents, or tables of documents with
+        ``documents``).
+    model : ThemeModel or str or Path
+        A trained model or its directory.
+    n : int, default=50
+        How many sentences to suggest.
+    out : str or Path, default=None
+        Write the suggestions here (CSV, TSV, JSONL or Parquet by extension): fill in the empty
+        ``themes`` column (theme ids, ``;`` between several, the primary first) and give the
+        file to ``train`` beside the earlier labels. None writes nothing.
+    label_studio : str or Path, default=None
+        Also write a Label Studio import file (``.json``: the tasks, the model's guesses as
+        pre-annotations) and its labeling config beside it (``<name>.label-config.xml``);
+        ``train`` reads the JSON export of the labeled tasks.
+    text_column, documents, doc_column, encoding
+        How to read the pool, as for ``predict``.
+
+    Returns
+    -------
+    Suggestions
+
+    Raises
+    ------
+    DataError
+        If the pool is missing, malformed or empty, already has a ``themes`` column, ``n`` is
+        below 1, or an output cannot be written.
+    ModelError
+        If the model is missing or damaged.
+    """
+    from policy_themes.workflows.prediction import ThemeModel, load_model
+
+    if n < 1:
+        raise DataError(f"n must be at least 1, got {n}")
+    _check_outputs(out, label_studio)
+    model = model if isinstance(model, ThemeModel) else load_model(model)
+    frame, findings = _read_pool(pool, model, text_column=text_column, documents=documents,
+                                 doc_column=doc_column, encoding=encoding)
+    context = model.context_for(frame, doc_column="doc_id")
+    texts = frame["text"].tolist()
+    _, sets, proba, _ = model.predict_arrays(texts, context)
+    features = _model_features(model, texts, context)
+    counts = model.meta.get("training_data", {}).get("primary_counts") or None
+    order = rank_pool(proba, features, model.classes, n, label_counts=counts)
+    chosen = _suggestion_frame(frame, order, sets, proba, model, context)
+    result = Suggestions(chosen, len(frame), findings=findings)
+    if out is not None:
+        result.outputs.append(_write_table(chosen, Path(out)))
+    if label_studio is not None:
+        result.outputs.extend(_write_label_studio(chosen, Path(label_studio), model))
+    return result
+
+
+def _check_outputs(out, label_studio) -> None:
+    """Refuse, before any work, outputs that cannot be written."""
+    from policy_themes.io.labelstudio import is_label_studio_file
+    from policy_themes.io.writers import AtomicTableWriter, check_writable
+
+    if out is not None:
+        AtomicTableWriter(check_writable(out))  # refuses an extension it cannot write
+    if label_studio is not None:
+        check_writable(label_studio)
+        if not is_label_studio_file(label_studio):
+            raise DataError(f"{label_studio}: a Label Studio import file is .json")
+
+
+def _read_pool(pool, model, *, text_column, documents, doc_column, encoding):
+    """The pool's sentences as one frame (``doc_id``, ``text``, the tables' columns), with the
+    finding of rows skipped for blank text."""
+    from policy_themes.io.labels import blank_rows_finding
+    from policy_themes.io.sentence_frames import iter_sentence_frames
+    from policy_themes.io.tables import THEME_COL, THEMES_COL
+
+    skipped: dict[str, list[int]] = {}
+    frames = list(iter_sentence_frames(
+        [Path(p) for p in pool], text_column=text_column, documents=documents,
+        doc_column=doc_column, document_columns=model.context_settings.document_columns,
+        encoding=encoding,
+        on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows)))
+    if not frames:
+        raise DataError(f"{', '.join(map(str, pool))}: no sentences to suggest from")
+    frame = pd.concat(frames, ignore_index=False) if len(frames) > 1 else frames[0]
+    frame = frame.rename_axis("row").reset_index()
+    labeled = [c for c in (THEMES_COL, THEME_COL) if c in frame.columns]
+    if labeled:
+        raise DataError(f"the pool has a '{labeled[0]}' column: suggest ranks unlabeled "
+                        "sentences; drop or rename the column")
+    blank = blank_rows_finding(skipped)
+    return frame, [blank] if blank else []
+
+
+def _model_features(model, texts: list[str], context):
+    """The model's feature matrix of the texts (its array form when it has one)."""
+    if model.compiled is not None:
+        return model.compiled.features(texts, context)
+    from policy_themes.model.classifier import make_frame
+
+    return model.pipeline[:-1].transform(make_frame(texts, context))
+
+
+def _suggestion_frame(frame: pd.DataFrame, order: np.ndarray, sets, proba: np.ndarray, model,
+                      context) -> pd.DataFrame:
+    """The chosen rows: what to fill in and the model's guess first, the pool's columns after."""
+    from policy_themes.io.writers import free_names
+
+    classes = np.asarray(model.classes, dtype=object)
+    picked = frame.iloc[order].reset_index(drop=True)
+    best = proba[order].argmax(axis=1)
+    own = {"rank": np.arange(1, len(order) + 1), "text": picked["text"].tolist(),
+           "themes": [""] * len(order), "guess": classes[best].tolist(),
+           "guess_themes": [";".join(sets[i]) for i in order],
+           "probability": np.round(proba[order].max(axis=1), 4),
+           "uncertainty": np.round(uncertainty(proba[order]), 4)}
+    own.update(_context_columns(frame, order, model, context))
+    rest = picked.drop(columns=["text"])
+    names = free_names(rest.columns, [k for k in own if k not in ("text", "themes")],
+                       "suggest_")
+    chosen = pd.DataFrame({names.get(k, k): v for k, v in own.items()})
+    return pd.concat([chosen, rest], axis=1)
+
+
+def _context_columns(frame: pd.DataFrame, order: np.ndarray, model, context) -> dict:
+    """The context the model read for each chosen row, in the model's two context columns
+    (``context_before`` and ``context_after`` by default), so that training on the filled-in
+    file reads the same context; nothing when the model reads no context or the pool has
+    those columns already."""
+    if context is None:
+        return {}
+    settings = model.context_settings
+    names = tuple(settings.columns) if len(settings.columns) == 2 else \
+        ("context_before", "context_after")
+    if all(name in frame.columns for name in names):
+        return {}
+    before, after = _split_context(frame, order, settings.window)
+    return {names[0]: before, names[1]: after}
+
+
+def _split_context(frame: pd.DataFrame, order: np.ndarray, window: int
+                   ) -> tuple[list[str], list[str]]:
+    """The neighbours before and after each chosen row within its document."""
+    from policy_themes.features.context import SEPARATOR, neighbour_rows
+
+    texts = frame["text"].tolist()
+    indptr, rows = neighbour_rows(frame["doc_id"].tolist(), window)
+    before, after = [], []
+    for i in order.tolist():
+        near = rows[indptr[i]:indptr[i + 1]].tolist()
+        before.append(SEPARATOR.join(texts[r] for r in near if r < i))
+        after.append(SEPARATOR.join(texts[r] for r in near if r > i))
+    return before, after
+
+
+def _write_table(chosen: pd.DataFrame, path: Path) -> Path:
+    from policy_themes.io.writers import AtomicTableWriter
+
+    with AtomicTableWriter(path) as writer:
+        writer.write(chosen)
+    return path
+
+
+def _write_label_studio(chosen: pd.DataFrame, path: Path, model) -> list[Path]:
+    """The tasks (``.json``) and the labeling config beside them."""
+    import json
+
+    from policy_themes.io.labelstudio import label_studio_config, label_studio_tasks
+    from policy_themes.io.writers import atomic_write_text
+
+    keep = ["text", "guess", "guess_themes", "probability", "row", "doc_id",
+            *[c for c in ("context_before", "context_after", *model.context_settings.columns)
+              if c in chosen.columns]]
+    columns = list(dict.fromkeys(c for c in keep if c in chosen.columns))
+    tasks = label_studio_tasks(chosen[columns], model_version=model.name)
+    config = path.with_name(path.name.split(".")[0] + ".label-config.xml")
+    context = [c for c in columns if c not in ("text", "guess", "guess_themes", "probability",
+                                                "row", "doc_id")]
+    atomic_write_text(path, json.dumps(tasks, ensure_ascii=False, indent=1))
+    atomic_write_text(config, label_studio_config(model.taxonomy(), context_columns=context))
+    return [path, config]

@@ -1,0 +1,188 @@
+"""Which labels look wrong: confident learning over out-of-fold probabilities (audit.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from policy_themes.config import load_train_config
+from policy_themes.errors import DataError
+from policy_themes.workflows.audit import (
+    AUDIT_COLUMNS,
+    audit_labels,
+    audit_markdown,
+    class_thresholds,
+    confident_joint,
+    embedding_config,
+    rank_label_issues,
+    write_audit,
+)
+from policy_themes.workflows.training import out_of_fold_proba, read_training_rows
+
+# four rows given class 0, three given class 1; row 2 and row 6 look mislabeled
+PROBA = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.7, 0.3],
+                  [0.2, 0.8], [0.3, 0.7], [0.95, 0.05]])
+GIVEN = np.array([0, 0, 0, 0, 1, 1, 1])
+
+
+def test_class_thresholds_are_the_mean_self_confidence_of_each_class():
+    thresholds = class_thresholds(PROBA, GIVEN)
+    assert thresholds == pytest.approx([(0.9 + 0.8 + 0.1 + 0.7) / 4, (0.8 + 0.7 + 0.05) / 3])
+
+
+def test_a_class_no_row_is_given_has_threshold_one():
+    proba = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
+    assert class_thresholds(proba, np.array([0, 1]))[2] == 1.0
+
+
+def test_confident_joint_counts_rows_by_given_and_confident_class():
+    joint, confident = confident_joint(PROBA, GIVEN, class_thresholds(PROBA, GIVEN))
+    # row 2 (given 0) is confidently 1, row 6 (given 1) confidently 0
+    assert joint.tolist() == [[3, 1], [1, 2]]
+    assert confident[2] == 1 and confident[6] == 0
+
+
+def test_a_row_confident_in_no_class_is_left_out_of_the_joint():
+    proba = np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]])
+    joint, confident = confident_joint(proba, np.array([0, 0, 1]),
+                                       np.array([0.7, 0.9]))
+    assert confident.tolist() == [0, -1, 1]
+    assert joint.sum() == 2
+
+
+@pytest.mark.parametrize("ranking", ["self_confidence", "margin"])
+def test_the_mislabeled_rows_rank_first(ranking):
+    issues = rank_label_issues(PROBA, GIVEN, ranking=ranking)
+    assert set(issues.order[:2].tolist()) == {2, 6}
+    assert issues.issue.tolist() == [False, False, True, False, False, False, True]
+    assert sorted(issues.order.tolist()) == list(range(len(GIVEN)))
+
+
+def test_margin_and_self_confidence_scores():
+    margin = rank_label_issues(PROBA, GIVEN, ranking="margin").score
+    own = rank_label_issues(PROBA, GIVEN, ranking="self_confidence").score
+    assert margin[2] == pytest.approx(0.1 - 0.9)
+    assert own[2] == pytest.approx(0.1)
+
+
+def test_issues_first_puts_the_confident_joints_off_diagonal_before_the_rest():
+    # row 1 (given 1, p 0.3) scores lower than row 0 (given 0, p 0.55), but only row 0 is an
+    # issue: the model is confident in class 1 by class 1's own (low) threshold
+    proba = np.array([[0.55, 0.45], [0.7, 0.3], [0.9, 0.1], [0.45, 0.55], [0.6, 0.4]])
+    given = np.array([0, 1, 0, 1, 1])
+    first = rank_label_issues(proba, given, ranking="self_confidence", issues_first=True)
+    plain = rank_label_issues(proba, given, ranking="self_confidence", issues_first=False)
+    assert first.issue[first.order[0]]
+    assert plain.order[0] == 1
+
+
+def test_an_unknown_ranking_is_refused():
+    with pytest.raises(ValueError, match="ranking must be one of"):
+        rank_label_issues(PROBA, GIVEN, ranking="entropy")
+
+
+@pytest.fixture(scope="module")
+def small_rows(taxonomy, train_config_path, train_small_path):
+    config = load_train_config(train_config_path)
+    return config, read_training_rows([train_small_path], taxonomy, config)
+
+
+def test_out_of_fold_proba_gives_every_row_a_distribution(small_rows, taxonomy):
+    config, rows = small_rows
+    oof = out_of_fold_proba(rows.frame["text"], rows.frame["themes"], config=config,
+                            taxonomy=taxonomy, groups=rows.groups)
+    assert oof.classes == list(taxonomy.ids)
+    assert oof.proba.shape == (len(rows.frame), len(taxonomy.ids))
+    assert np.allclose(oof.proba.sum(axis=1), 1.0)
+    assert oof.folds == config.cv.folds
+
+
+def test_out_of_fold_proba_needs_folds(small_rows, taxonomy):
+    config, rows = small_rows
+    no_cv = config.with_overrides(folds=0)
+    with pytest.raises(DataError, match="need cross-validation"):
+        out_of_fold_proba(rows.frame["text"], rows.frame["themes"], config=no_cv,
+                          taxonomy=taxonomy, groups=rows.groups)
+
+
+def _flip_one(train_small_path, tmp_path):
+    """train_small.csv with one gas-pipeline sentence labeled as a consular one."""
+    frame = pd.read_csv(train_small_path)
+    row = frame.index[frame["text"].str.contains("pipeline")][0]
+    frame.loc[row, "themes"] = "consular_diaspora"
+    path = tmp_path / "flipped.csv"
+    frame.to_csv(path, index=False)
+    return path, int(row) + 2  # the file line of the row (header on line 1)
+
+
+def test_audit_finds_a_flipped_label(trained_model_dir, train_small_path, tmp_path):
+    path, line = _flip_one(train_small_path, tmp_path)
+    result = audit_labels([path], model=trained_model_dir)
+    assert list(result.table.columns) == list(AUDIT_COLUMNS)
+    top = result.table.head(5)
+    assert line in top["row"].tolist()
+    flipped = result.table.set_index("row").loc[line]
+    assert flipped["given"] == "consular_diaspora"
+    assert flipped["predicted"] == "energy_diplomacy"
+    assert flipped["given_probability"] < flipped["predicted_probability"]
+
+
+def test_audit_table_is_ordered_by_the_given_labels_probability(trained_model_dir,
+                                                                train_small_path):
+    result = audit_labels([train_small_path], model=trained_model_dir)
+    values = result.table["given_probability"].to_numpy()
+    assert (np.diff(values) >= -1e-4).all()  # rounded to 4 places
+    assert result.table["rank"].tolist() == list(range(1, len(values) + 1))
+    assert result.folds == 3
+    assert set(result.thresholds) == set(result.classes)
+    assert result.joint.to_numpy().sum() <= len(values)
+
+
+def test_audit_without_a_model_cross_validates_a_config(train_config_path, train_small_path):
+    result = audit_labels([train_small_path], config=train_config_path, folds=2,
+                          ranking="margin")
+    assert result.folds == 2
+    assert result.ranking == "margin"
+    assert (np.diff(result.table["margin"].to_numpy()) >= -1e-4).all()
+
+
+def test_audit_of_several_files_names_each_rows_file(trained_model_dir, train_small_path,
+                                                     tmp_path):
+    path, _ = _flip_one(train_small_path, tmp_path)
+    result = audit_labels([train_small_path, path], model=trained_model_dir)
+    assert set(result.table["source"]) == {str(train_small_path), str(path)}
+
+
+def test_audit_refuses_unknown_themes(trained_model_dir, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("text,themes,doc_id\nA sentence.,no_such_theme,D1\n", encoding="utf-8")
+    with pytest.raises(DataError, match="unknown theme 'no_such_theme'"):
+        audit_labels([path], model=trained_model_dir)
+
+
+def test_write_audit_writes_every_row_and_a_markdown_report(trained_model_dir,
+                                                             train_small_path, tmp_path):
+    result = audit_labels([train_small_path], model=trained_model_dir)
+    written = write_audit(result, csv=tmp_path / "audit.csv", markdown=tmp_path / "audit.md",
+                          top=5)
+    assert written == [tmp_path / "audit.csv", tmp_path / "audit.md"]
+    back = pd.read_csv(tmp_path / "audit.csv")
+    assert len(back) == len(result.table)
+    assert back["text"].tolist() == result.table["text"].tolist()
+    report = (tmp_path / "audit.md").read_text(encoding="utf-8")
+    assert report == audit_markdown(result, top=5)
+    assert "Northcutt" in report
+    assert report.count("\n| ") == 5 + 1  # the header and five rows
+
+
+def test_embedding_config_keeps_only_the_embedding_blocks(train_config_path):
+    config = load_train_config(train_config_path)
+    with_context = replace(config, features={**config.features, "context_words": True})
+    assert embedding_config(config).features == {
+        **{name: False for name in config.features}, "embeddings": True,
+        "context_embeddings": False}
+    assert embedding_config(with_context).features["context_embeddings"]
+    assert embedding_config(config).params["clf__C"] == 1.0
