@@ -298,8 +298,8 @@ def audit_labels(
 def _audit_setup(model, config, taxonomy):
     """The config and taxonomy to cross-validate: the model's, or those given."""
     from policy_themes.config import TrainConfig, load_train_config, train_config_from_mapping
+    from policy_themes.model.theme_model import ThemeModel, load_model
     from policy_themes.rules.taxonomy import Taxonomy, load_taxonomy
-    from policy_themes.workflows.prediction import ThemeModel, load_model
 
     if taxonomy is not None and not isinstance(taxonomy, Taxonomy):
         taxonomy = load_taxonomy(taxonomy)

@@ -219,7 +219,7 @@ def suggest(
     ModelError
         If the model is missing or damaged.
     """
-    from policy_themes.workflows.prediction import ThemeModel, load_model
+    from policy_themes.model.theme_model import ThemeModel, load_model
 
     if n < 1:
         raise DataError(f"n must be at least 1, got {n}")
@@ -329,7 +329,8 @@ def _context_columns(frame: pd.DataFrame, order: np.ndarray, model, context) -> 
 def _split_context(frame: pd.DataFrame, order: np.ndarray, window: int
                    ) -> tuple[list[str], list[str]]:
     """The neighbours before and after each chosen row within its document."""
-    from policy_themes.features.context import SEPARATOR, neighbour_rows
+    from policy_themes.features.context import neighbour_rows
+    from policy_themes.text.lines import SEPARATOR
 
     texts = frame["text"].tolist()
     indptr, rows = neighbour_rows(frame["doc_id"].tolist(), window)
