@@ -48,8 +48,8 @@ def assert_one_error_line(result, expected):
 def test_profile_has_help_with_an_example():
     result = invoke("profile", "--help", catch_exceptions=False)
     assert result.exit_code == 0
-    assert "Example: policy-themes profile predicted.parquet --by iso3 --by year" in \
-        " ".join(result.output.split())
+    example = result.output.split("Example:")[1].strip().splitlines()[0]
+    assert example.startswith("policy-themes profile predicted.parquet --by iso3 --by year")
     for option in ("--by", "--bin", "--top", "--themes", "--out", "--format", "--bootstrap"):
         assert option in result.output
 

@@ -23,7 +23,7 @@ ForceOption = Annotated[
 ]
 
 
-DataOption = Annotated[
+ThemesDataOption = Annotated[
     Path | None,
     typer.Option(
         "--data",
@@ -36,7 +36,7 @@ DataOption = Annotated[
 
 def themes_cmd(
     taxonomy_path: TaxonomyOption = None,
-    data: DataOption = None,
+    data: ThemesDataOption = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
     encoding: EncodingOption = None,
@@ -47,7 +47,10 @@ def themes_cmd(
     include it; 'primary': whose first theme it is, shown when some have several), and notes
     on themes with no or few of them.
 
-    Example: policy-themes themes --taxonomy taxonomy.yaml --data labeled.csv
+    Example:
+
+    \b
+    policy-themes themes --taxonomy taxonomy.yaml --data labeled.csv
     """
     from policy_themes.cli.render import frame_table
     from policy_themes.workflows.codebook import describe_themes
@@ -116,7 +119,10 @@ def init_cmd(
     themes' names, so the table trains as it is). Comments in the file say what each field
     does. The file loads as written: a model can be trained with it at once.
 
-    Example: policy-themes init --from-labels labeled.csv --out taxonomy.yaml
+    Example:
+
+    \b
+    policy-themes init --from-labels labeled.csv --out taxonomy.yaml
     """
     from policy_themes.workflows.codebook import init_taxonomy
 
@@ -167,7 +173,7 @@ MinMatchesOption = Annotated[
 MaxWordsOption = Annotated[
     int, typer.Option("--max-words", min=1, max=5, help="Longest phrase, in words.")
 ]
-OutOption = Annotated[
+RulesOutOption = Annotated[
     Path | None,
     typer.Option(
         "--out",
@@ -186,7 +192,7 @@ def rules_suggest_cmd(
     min_precision: MinPrecisionOption = 0.7,
     min_matches: MinMatchesOption = 3,
     max_words: MaxWordsOption = 3,
-    out: OutOption = None,
+    out: RulesOutOption = None,
     force: ForceOption = False,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
@@ -202,7 +208,10 @@ def rules_suggest_cmd(
     patterns were chosen from, so expect less on new text: keep the ones that make sense.
     --out writes the whole taxonomy with the suggested rules added instead.
 
-    Example: policy-themes rules suggest labeled.csv --taxonomy taxonomy.yaml
+    Example:
+
+    \b
+    policy-themes rules suggest labeled.csv --taxonomy taxonomy.yaml
     """
     from policy_themes.workflows.codebook import check_new_file
     from policy_themes.workflows.rule_suggestions import suggest_rules_from_table

@@ -67,7 +67,10 @@ def suggest_cmd(
     .label-config.xml; train and evaluate read Label Studio's JSON export as they read a CSV.
     Takes about as long as predicting the pool (a few seconds for 10,000 sentences).
 
-    Example: policy-themes suggest pool.csv -m models/mine -n 50 --label-studio tasks.json
+    Example:
+
+    \b
+    policy-themes suggest pool.csv -m models/mine -n 50 --label-studio tasks.json
     """
     from policy_themes.cli.render import frame_table
     from policy_themes.workflows.suggest import suggest
@@ -131,7 +134,10 @@ def audit_cmd(
     Cost: one model fit per fold, about what training the model costs (the default model on
     the 11,096 shipped sentences: about a minute on 2 idle cores); --folds 3 is cheaper.
 
-    Example: policy-themes audit data/labeled/ungdc.csv -m models/default --top 30
+    Example:
+
+    \b
+    policy-themes audit data/labeled/ungdc.csv -m models/default --top 30
     """
     from policy_themes.cli.render import figures_table, frame_table
     from policy_themes.errors import ConfigError

@@ -108,7 +108,10 @@ def profile_cmd(
     over_time, across_time, overall), a heat map, lines over time, a standouts chart and a
     profile.md that shows them.
 
-    Example: policy-themes profile predicted.parquet --by iso3 --by year --bin decade --top 20
+    Example:
+
+    \b
+    policy-themes profile predicted.parquet --by iso3 --by year --bin decade --top 20
     --out profile/
     """
     from policy_themes.workflows.profiles import profile
