@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hostile import invoke, refused, run_cli, snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policy_themes.errors import ConfigError, ModelError
 from policy_themes.model.theme_model import load_model
@@ -202,3 +204,29 @@ def test_a_stored_rule_naming_another_theme_is_refused():
     raw["themes"][0]["rules"][0]["theme"] = "consular_diaspora"
     with pytest.raises(ConfigError, match="field 'theme' names another theme"):
         taxonomy_from_dict(raw, where="model.npz: taxonomy")
+
+
+PATTERNS = ["re:^ we ", "re: gas $", "re:\\s+gas", "re:[^x]+", "re:(?s)a.*b", "re:\\W+", "re:a*",
+           "re:\\bgas\\b", "re:^", "re:$", "re:natural\\s+gas", "re:(?i)GAS",
+           # phrases, with wildcards that a regex confirms
+           "gas", "natural gas", "a*s", "gas * pipeline*", "we|us * gas*"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet="abgsnturlwe \n.,é", max_size=30), min_size=1, max_size=6),
+       st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=4, unique=True))
+def test_a_rule_matches_in_a_batch_what_it_matches_in_each_sentence_alone(texts, patterns):
+    """A sentence's matches are the same in any batch, at the same offsets in the sentence."""
+    from policy_themes.rules.matching import PatternMatcher
+
+    matcher = PatternMatcher([([p], []) for p in patterns])
+    found, _, starts = matcher.find(texts)
+    in_batch = sorted(zip(found.sentence.tolist(), found.rule.tolist(),
+                          (found.start - starts[found.sentence]).tolist(),
+                          (found.end - starts[found.sentence]).tolist()))
+    alone = []
+    for index, text in enumerate(texts):
+        one, _, _ = matcher.find([text])
+        alone += [(index, rule, start, end) for rule, start, end in
+                  zip(one.rule.tolist(), one.start.tolist(), one.end.tolist())]
+    assert in_batch == sorted(alone)

@@ -414,6 +414,28 @@ def _table_cells(keys: Sequence[str]) -> int:
     return (1 + sum(map(len, encoded))) * (1 + len({b for key in encoded for b in key}))
 
 
+def _exact_lines(codes: np.ndarray) -> np.ndarray:
+    """A normalised batch whose every line is what :func:`normalize_text` gives its text alone.
+
+    :func:`normalize_batch_bytes` keeps the space that pads the batch apart from a run of
+    spaces beside it, so the first and last texts of a batch can start or end with two spaces
+    (``"a."`` last is ``" a  "``, alone ``" a "``), and a text without words inside a batch is
+    one space, alone two: a rule that sees one sentence must see the same one in any batch.
+    Here every run of spaces is one, and a line without words two spaces.
+    """
+    space = codes == _SPACE_BYTE
+    doubled = space[1:] & space[:-1]
+    if doubled.any():
+        keep = np.ones(len(codes), dtype=bool)
+        keep[1:] = ~doubled
+        codes = codes[keep]
+    bounds = np.concatenate(([-1], np.flatnonzero(codes == 10), [len(codes)]))
+    wordless = np.flatnonzero(np.diff(bounds) == 2)  # a line of one space
+    if wordless.size:
+        codes = np.insert(codes, bounds[wordless] + 1, _SPACE_BYTE)
+    return codes
+
+
 def _characters(offsets: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
     """Byte offsets (sorted) as character offsets, ``extra`` being the bytes that continue a
     character (None: one byte each)."""
@@ -505,18 +527,19 @@ class PatternMatcher:
         """
         if normalized is None:  # as bytes: normalize_batch would decode them, to be encoded here
             normalized = normalize_batch_bytes(texts, compiled=self.compiled)
-        if isinstance(normalized, np.ndarray):
-            codes, joined = normalized, normalized.tobytes().decode("utf-8")
-        else:
-            joined = normalized
-            codes = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
+        if not isinstance(normalized, np.ndarray):
+            normalized = np.frombuffer(normalized.encode("utf-8"), dtype=np.uint8)
+        codes = _exact_lines(normalized)
+        joined = codes.tobytes().decode("utf-8")
         # where characters take several bytes: the bytes that continue a character
         extra = None if len(codes) == len(joined) else np.flatnonzero((codes & 0xC0) == 0x80)
         starts = np.concatenate(([0], _characters(np.flatnonzero(codes == 10), extra) + 1))
         rule, exclusion, start, end = self._key_matches(joined, codes, extra)
         for regex_rule, regex_exclusion, regex in self._regexes:
-            # over the bytes: RE2 reads UTF-8, and would encode a str again at every match
-            spans = [m.span() for m in regex.finditer(codes)]
+            # over the bytes: RE2 reads UTF-8, and would encode a str again at every match;
+            # re2's finditer can give an empty match twice (found from before it, then from
+            # it): once, as re's
+            spans = [span for span, _ in itertools.groupby(m.span() for m in regex.finditer(codes))]
             if spans:
                 found = _characters(np.array(spans, dtype=np.int64).ravel(), extra)
                 rule = np.concatenate([rule, np.full(len(spans), regex_rule)])
