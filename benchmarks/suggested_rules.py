@@ -20,8 +20,9 @@ Intervals: 95 % bootstrap of macro-F1, and a *paired* bootstrap of each differen
 (the same resampled rows, or speeches for the grouped CV, for both systems). Thresholds do not
 change the primary theme, so no inner cross-validation is run (``cv.folds: 0``).
 
-    python benchmarks/suggested_rules.py             # both tasks (about 15 min on 2 idle cores)
+    python benchmarks/suggested_rules.py             # both tasks (29 min on 2 busy cores)
     python benchmarks/suggested_rules.py --quick     # fewer draws and resamples
+    python benchmarks/suggested_rules.py --only ungdc
 """
 
 from __future__ import annotations

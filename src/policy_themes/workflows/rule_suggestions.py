@@ -110,7 +110,8 @@ class RuleSuggestions:
                  f"({self.n_sentences:,} sentences). Keep the patterns that make sense, and "
                  "paste each rule under its theme's `rules:` in the taxonomy file. Precision "
                  "and coverage are measured on the sentences the patterns were chosen from: "
-                 "expect less on new text.")
+                 "expect less on new text. Unedited, they do not make a model trained on these "
+                 "sentences better (docs/your-own-codebook.md).")
         lines = ["# " + line for line in textwrap.wrap(intro, width=92, break_long_words=False,
                                                         break_on_hyphens=False)]
         for rule in self.rules:
@@ -131,7 +132,8 @@ class RuleSuggestions:
                  "in _suggested. Each pattern's comment gives its precision (share of the "
                  "sentences it matches that have the theme) and coverage (share of the theme's "
                  "sentences it matches) on those sentences, which is optimistic for new text: "
-                 "delete the patterns that do not make sense. A model trained on those "
+                 "delete the patterns that do not make sense (unedited, they do not make a "
+                 "model trained on those sentences better). A model trained on those "
                  "sentences with these rules has optimistic cross-validated figures (the rules "
                  "were chosen on all of them): measure it on sentences held out.")
         header = "\n".join(textwrap.wrap(intro, width=94, break_long_words=False,
