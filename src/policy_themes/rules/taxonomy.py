@@ -92,7 +92,7 @@ def compile_pattern(pattern: str):
     re2 regex
         With ``search``, ``match`` and ``finditer`` as in :mod:`re`. For a phrase, an expression
         matching any of its variants (with the spaces around it); for ``re:``, the regex as
-        :func:`~policy_themes.rules.matching.compile_rule_regex` compiles it.
+        :func:`~policy_themes.rules.patterns.compile_rule_regex` compiles it.
 
     Raises
     ------
@@ -106,7 +106,7 @@ def compile_pattern(pattern: str):
     >>> bool(compile_pattern("cooperat*").search(normalize_text("Bilateral cooperation")))
     True
     """
-    from policy_themes.rules.matching import (
+    from policy_themes.rules.patterns import (
         compile_rule_regex,
         phrase_keys,
         phrase_regex,
