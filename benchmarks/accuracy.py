@@ -46,7 +46,8 @@ from policy_themes.io.labels import read_labeled
 from policy_themes.model.classifier import make_frame
 from policy_themes.rules.labeling import label_sentences
 from policy_themes.rules.taxonomy import load_taxonomy
-from policy_themes.workflows.training import INVENTED_DATA, train_model
+from policy_themes.workflows.training import train_model
+from policy_themes.workflows.training_data import INVENTED_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

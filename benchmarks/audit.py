@@ -34,7 +34,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from policy_themes.config import load_train_config
 from policy_themes.rules.taxonomy import NO_THEME, load_taxonomy
 from policy_themes.workflows.audit import embedding_config, rank_label_issues
-from policy_themes.workflows.training import DEFAULT_DATA, out_of_fold_proba, read_training_rows
+from policy_themes.workflows.training import out_of_fold_proba
+from policy_themes.workflows.training_data import DEFAULT_DATA, read_training_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "audit.md"

@@ -20,7 +20,8 @@ from policy_themes.workflows.audit import (
     rank_label_issues,
     write_audit,
 )
-from policy_themes.workflows.training import out_of_fold_proba, read_training_rows
+from policy_themes.workflows.training import out_of_fold_proba
+from policy_themes.workflows.training_data import read_training_rows
 
 # four rows given class 0, three given class 1; row 2 and row 6 look mislabeled
 PROBA = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.7, 0.3],

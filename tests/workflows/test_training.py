@@ -12,6 +12,7 @@ from policy_themes.model.store import MODEL_FILE
 from policy_themes.model.theme_model import load_model
 from policy_themes.workflows.saving import save_trained
 from policy_themes.workflows.training import _splitter, choose_thresholds, train, train_model
+from policy_themes.workflows.training_data import read_training_data
 
 PROBE = ["The two ministers discussed the new gas pipeline across the Caspian Sea.",
          "The consulate will issue emergency passports to stranded citizens.",
@@ -311,7 +312,6 @@ def test_train_reads_each_files_context_weight_and_measure(tmp_path, taxonomy):
     import pandas as pd
 
     from policy_themes.config import load_train_config
-    from policy_themes.workflows.training import _read_training_data
 
     first = tmp_path / "invented.csv"
     second = tmp_path / "real.csv"
@@ -322,7 +322,7 @@ def test_train_reads_each_files_context_weight_and_measure(tmp_path, taxonomy):
                   "doc_id": ["s"], "context_before": ["Before."],
                   "context_after": ["After."]}).to_csv(second, index=False)
     config = load_train_config()
-    rows = _read_training_data([first, second], taxonomy, config, text_column="text",
+    rows = read_training_data([first, second], taxonomy, config, text_column="text",
                                label_column=None, encoding=None)
     assert rows.context == ["A visa office.\nA bomb plot.", "A gas deal.\nA bomb plot.",
                             "A gas deal.\nA visa office.", "Before.\nAfter."]

@@ -271,7 +271,8 @@ def audit_labels(
     ModelError
         If the model is missing or damaged.
     """
-    from policy_themes.workflows.training import out_of_fold_proba, read_training_rows
+    from policy_themes.workflows.training import out_of_fold_proba
+    from policy_themes.workflows.training_data import read_training_rows
 
     config, taxonomy = _audit_setup(model, config, taxonomy)
     config = config.with_overrides(folds=folds if folds is not None else
