@@ -281,3 +281,21 @@ def test_failed_first_write_removes_the_folder_it_created(report, tmp_path, monk
     with pytest.raises(ZeroDivisionError):
         report.write(tmp_path / "new")
     assert not (tmp_path / "new").exists()
+
+
+def test_right_primaries_with_wrong_theme_sets_show_the_set_errors():
+    gold = [["energy_diplomacy", "economic_trade"], ["security_defense"], ["none"]]
+    primary = ["energy_diplomacy", "security_defense", "none"]
+    themes = [["energy_diplomacy"], ["security_defense", "energy_diplomacy"], ["none"]]
+    classes = ["energy_diplomacy", "economic_trade", "security_defense", "none"]
+    metrics = compute_metrics(gold, primary, themes, None, classes, n_boot=0)
+    assert metrics["confusions"] == []
+    assert metrics["set_errors"] == [  # most frequent first, then by first example
+        {"error": "missed", "theme": "economic_trade", "count": 1, "examples": [0]},
+        {"error": "added", "theme": "energy_diplomacy", "count": 1, "examples": [1]},
+    ]
+    markdown = EvalReport(metrics=metrics, baselines={},
+                          texts=["Gas and trade.", "Troops.", "Thanks."]).to_markdown()
+    assert "No errors: every primary theme is right." in markdown
+    assert "**`economic_trade`** missed in the theme set of 1 sentence" in markdown
+    assert "“Gas and trade.”" in markdown

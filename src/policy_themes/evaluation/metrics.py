@@ -104,6 +104,7 @@ def compute_metrics(gold, primary, themes, proba, classes, *, n_boot=1000, seed=
     metrics.update(_bootstrap(gold_primary, primary, labels, n_boot=n_boot, seed=seed,
                               set_counts=_set_counts(gold_lists, pred_lists)))
     metrics["confusions"] = _confusions(gold_primary, primary)
+    metrics["set_errors"] = _set_errors(gold_lists, pred_lists)
     metrics["confusion_matrix"] = _confusion_matrix(gold_primary, primary, labels)
     return metrics
 
@@ -398,6 +399,23 @@ def _confusions(gold: list[str], pred: list[str]) -> list[dict]:
     return [
         {"gold": g, "predicted": p, "count": len(rows), "examples": rows[:MAX_EXAMPLES]}
         for (g, p), rows in ranked[:MAX_CONFUSIONS]
+    ]
+
+
+def _set_errors(gold: list[list[str]], pred: list[list[str]]) -> list[dict]:
+    """The themes most often missed from, or added to, the gold theme sets (``none`` left out),
+    with the first example indices: the errors a right primary theme can hide."""
+    examples: dict[tuple[str, str], list[int]] = {}
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        wanted, given = set(g) - {NO_THEME}, set(p) - {NO_THEME}
+        for theme in sorted(wanted - given):
+            examples.setdefault(("missed", theme), []).append(i)
+        for theme in sorted(given - wanted):
+            examples.setdefault(("added", theme), []).append(i)
+    ranked = sorted(examples.items(), key=lambda item: (-len(item[1]), item[1][0]))
+    return [
+        {"error": kind, "theme": theme, "count": len(rows), "examples": rows[:MAX_EXAMPLES]}
+        for (kind, theme), rows in ranked[:MAX_CONFUSIONS]
     ]
 
 

@@ -134,6 +134,7 @@ class EvalReport:
             "## Headline figures\n\n" + _headline_table(self.metrics, self.baselines),
             "## Per theme (primary theme), weakest first\n\n" + _theme_section(self.metrics),
             "## Most frequent confusions\n\n" + self._confusion_section(),
+            "## Theme-set errors\n\n" + self._set_error_section(),
             "## Confusion matrix\n\n"
             f"![Confusion matrix: counts and row-normalised]({CONFUSION_PNG})\n\n"
             "Rows are gold primary themes, columns predicted ones; the right panel shows each row "
@@ -205,6 +206,23 @@ class EvalReport:
                 f"report texts do not match the metrics: {len(self.texts)} sentences given, "
                 f"{n} evaluated"
             )
+
+    def _set_error_section(self) -> str:
+        """The themes most often missed from or added to the theme sets, with examples."""
+        errors = self.metrics.get("set_errors", [])
+        if not errors:
+            return "No errors: every theme set is right."
+        lines = []
+        for rank, e in enumerate(errors, 1):
+            verb = "missed in" if e["error"] == "missed" else "added to"
+            lines.append(f"{rank}. **`{e['theme']}`** {verb} the theme set of {e['count']} "
+                         f"sentence{'s' if e['count'] != 1 else ''}")
+            indent = " " * len(f"{rank}. ")
+            for i in e.get("examples", []):
+                text = self._text(i)
+                quoted = f"“{_escape(_shorten(text))}”" if text is not None else "(text not given)"
+                lines.append(f"{indent}- #{i}: {quoted}")
+        return "\n".join(lines)
 
     def _confusion_section(self) -> str:
         """A numbered list of confusions, each with quoted example sentences."""
