@@ -165,7 +165,9 @@ def test_a_foreign_type_is_refused_and_its_code_never_runs(tmp_path, evil_path, 
      "Error: {tmp}/garbage.skops: not a readable .skops model (BadZipFile: File is not a zip "
      "file)"),
     (["export", "-m", "{tmp}/nope"],
-     "Error: no model at {tmp}/nope; run `policy-themes train` first"),
+     "Error: no model at {tmp}/nope"
+     "; point --model-dir (or POLICY_THEMES_MODEL) at a trained model, or run "
+     "`policy-themes train`"),
     (["export", "-m", "{model}", "--out", "{tmp}/no/m.skops"],
      "Error: {tmp}/no/m.skops: folder {tmp}/no does not exist"),
     (["export", "-m", "{model}", "--out", "{tmp}/m.pkl"],

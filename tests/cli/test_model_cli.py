@@ -269,11 +269,17 @@ def tampered(model_copy):
     ("args", "expected"),
     [
         (["predict", "-m", "{tmp}/nope", "Gas."],
-         "Error: no model at {tmp}/nope; run `policy-themes train` first"),
+         "Error: no model at {tmp}/nope"
+     "; point --model-dir (or POLICY_THEMES_MODEL) at a trained model, or run "
+     "`policy-themes train`"),
         (["evaluate", "{gold}", "-m", "{tmp}/nope", "-o", "{tmp}/r"],
-         "Error: no model at {tmp}/nope; run `policy-themes train` first"),
+         "Error: no model at {tmp}/nope"
+     "; point --model-dir (or POLICY_THEMES_MODEL) at a trained model, or run "
+     "`policy-themes train`"),
         (["info", "-m", "{tmp}/nope"],
-         "Error: no model at {tmp}/nope; run `policy-themes train` first"),
+         "Error: no model at {tmp}/nope"
+     "; point --model-dir (or POLICY_THEMES_MODEL) at a trained model, or run "
+     "`policy-themes train`"),
         (["predict", "-m", "{model}"],
          "Error: give sentences, '-' for standard input, or --input FILE"),
         (["predict", "-m", "{model}", "Gas.", "-i", "{gold}", "-o", "{tmp}/x.csv"],
@@ -362,3 +368,12 @@ def test_an_unknown_print_format_is_a_usage_error_naming_the_choices(trained_mod
     result = invoke("predict", "-m", str(trained_model_dir), "Gas.", "--format", "xml")
     assert result.exit_code == 2
     assert "'xml' is not one of 'table', 'csv', 'jsonl'" in result.output
+
+
+def test_policy_themes_model_names_the_model_when_no_model_dir_is_given(trained_model_dir,
+                                                                        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # outside the project: no models/default here
+    monkeypatch.setenv("POLICY_THEMES_MODEL", str(trained_model_dir))
+    result = invoke("predict", "Gas.", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("text,primary")

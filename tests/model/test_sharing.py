@@ -262,7 +262,7 @@ def test_export_errors(trained_model_dir, tmp_path, out, kwargs, expected):
 
 
 def test_export_needs_a_model_directory(tmp_path, shared_path):
-    with pytest.raises(ModelError, match="no model at .*; run `policy-themes train` first"):
+    with pytest.raises(ModelError, match="no model at .*, or run `policy-themes train`"):
         export_model(tmp_path / "nope", tmp_path / "m.skops")
     with pytest.raises(ModelError, match=r"already a shared model; export a model directory"):
         export_model(shared_path, tmp_path / "m.skops")

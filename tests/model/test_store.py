@@ -156,7 +156,9 @@ def test_a_damaged_file_with_a_matching_hash_is_a_model_error(model_copy):
 def test_missing_model_directory_says_to_train(tmp_path):
     with pytest.raises(ModelError) as info:
         load_model(tmp_path / "nope")
-    assert str(info.value) == f"no model at {tmp_path / 'nope'}; run `policy-themes train` first"
+    assert str(info.value) == (f"no model at {tmp_path / 'nope'}; point --model-dir (or "
+                               "POLICY_THEMES_MODEL) at a trained model, or run "
+                               "`policy-themes train`")
 
 
 def test_missing_or_damaged_model_json(model_copy):

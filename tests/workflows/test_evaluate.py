@@ -103,5 +103,5 @@ def test_unknown_gold_theme_is_a_data_error(model, tmp_path):
 
 
 def test_missing_model(tmp_path, gold_path):
-    with pytest.raises(ModelError, match="run `policy-themes train` first"):
+    with pytest.raises(ModelError, match="or run `policy-themes train`"):
         evaluate(tmp_path / "no-model", gold_path)

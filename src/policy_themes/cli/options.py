@@ -130,6 +130,7 @@ ModelSourceOption = Annotated[
         help="The model directory, or a shared .skops model file (written by "
         "`policy-themes export`; a directory holding model.skops but no model.joblib loads "
         "its model.skops).",
+        envvar="POLICY_THEMES_MODEL",
         readable=False,
     ),
 ]

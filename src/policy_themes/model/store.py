@@ -191,7 +191,8 @@ def read_meta(model_dir: str | Path) -> dict:
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        raise ModelError(f"no model at {model_dir}; run `policy-themes train` first")
+        raise ModelError(f"no model at {model_dir}; point --model-dir (or POLICY_THEMES_MODEL) "
+                         "at a trained model, or run `policy-themes train`")
     meta_path = model_dir / META_FILE
     if meta_path.exists() and not meta_path.is_file():  # a pipe or a device would never end
         raise ModelError(f"{meta_path}: not a regular file; the model directory is damaged")
