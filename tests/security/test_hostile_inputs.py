@@ -281,16 +281,16 @@ def test_standard_input_that_is_not_utf8_is_one_line(folder):
 
 # --- model.json fields of the wrong type --------------------------------------------------------
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("sha256", "abc", "model.json field 'sha256' must be a mapping, not str"),
-    ("taxonomy", {"ids": [1, 2]}, "model.json field 'taxonomy.ids[0]' must be a string"),
-    ("config", {"features": "x"}, "model.json field 'config.features' must be a mapping"),
+@pytest.mark.parametrize(("field", "value", "message"), [  # model.checks.check_meta's words
+    ("sha256", "abc", "model.json.sha256 must be an object, got str"),
+    ("taxonomy", {"ids": [1, 2]}, "model.json.taxonomy.ids[0] must be text, got int"),
+    ("config", {"features": "x"}, "model.json.config.features must be an object, got str"),
     ("config", {"context": {"window": 10**9}}, "'context.window' must be at most 20"),
     ("training_data", {"primary_counts": [1]},
-     "model.json field 'training_data.primary_counts' must be a mapping"),
+     "model.json.training_data.primary_counts must be an object, got list"),
     ("thresholds", {"energy_diplomacy": "high"},
-     "model.json field 'thresholds.energy_diplomacy' must be a number"),
-    ("name", {"a": 1}, "model.json field 'name' must be a string"),
+     "model.json.thresholds['energy_diplomacy'] must be a number, got str"),
+    ("name", {"a": 1}, "model.json.name must be text, got dict"),
 ])
 @pytest.mark.parametrize("command", ["predict", "evaluate", "info"])
 def test_model_json_fields_of_the_wrong_type_are_one_line(folder, field, value, message,
