@@ -118,9 +118,9 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
     those of a word of up to :data:`MEMO_WORD_BYTES` bytes are kept the first time it comes
     and copied when it comes back (most words of a batch do).
 
-    One loop on purpose: split into functions, Numba no longer keeps the word's state in
-    registers across the memo lookup and the hashing, and the loop slows down (the one place
-    where the house's 60-line limit gives way).
+    Kept as one loop, over the house's 60-line limit: splitting it would put the memo lookup
+    and the hashing in separate compiled functions, and whether that costs speed has not been
+    measured yet (``benchmarks/throughput.py`` is the check to run before splitting it).
 
     Parameters
     ----------
