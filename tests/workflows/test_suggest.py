@@ -13,7 +13,7 @@ from policy_themes.errors import DataError
 from policy_themes.io.labels import read_labeled_table
 from policy_themes.io.labelstudio import label_studio_config, read_label_studio
 from policy_themes.workflows.suggest import (
-    diverse_picks,
+    cluster_picks,
     rank_pool,
     suggest,
     theme_weights,
@@ -29,23 +29,38 @@ def test_uncertainty_is_one_minus_the_margin_of_the_two_best():
 
 def test_theme_weights_favour_themes_with_few_labels():
     proba = np.array([[0.9, 0.1], [0.1, 0.9]])
-    absolute = theme_weights(proba, ["a", "b"], {"a": 99, "b": 3}, relative=False, power=0.5)
-    assert absolute == pytest.approx([0.2, 1.0])
+    assert theme_weights(proba, ["a", "b"], {"a": 99, "b": 3}) == pytest.approx([0.2, 1.0])
+    assert theme_weights(proba, ["a", "b"], {"a": 99, "b": 3}, power=1.0) == \
+        pytest.approx([0.04, 1.0])
     assert theme_weights(proba, ["a", "b"], None).tolist() == [1.0, 1.0]
 
 
 def test_relative_theme_weights_set_labels_against_the_pools_share():
     # theme a is 90 % of the pool but has as many labels as b: a is short of labels
     proba = np.array([[0.9, 0.1]] * 9 + [[0.1, 0.9]])
-    weights = theme_weights(proba, ["a", "b"], {"a": 10, "b": 10})
+    weights = theme_weights(proba, ["a", "b"], {"a": 10, "b": 10}, relative=True, power=1.0)
     assert weights[0] == 1.0 and weights[-1] < 0.5
 
 
-def test_diverse_picks_skip_near_copies():
-    features = sp.csr_matrix(np.array([[1.0, 0, 0], [1.0, 0.01, 0], [0, 1.0, 0], [0, 0, 1.0]]))
-    scores = np.array([1.0, 0.99, 0.5, 0.4])
-    assert diverse_picks(scores, features, 3).tolist() == [0, 2, 3]
-    assert np.argsort(-scores)[:3].tolist() == [0, 1, 2]
+def test_cluster_picks_take_the_best_of_each_group_of_near_copies():
+    rng = np.random.default_rng(1)
+    # three groups of ten near-copies each: one pick per group, its best-scoring row
+    centres = np.eye(3) * 5
+    features = sp.csr_matrix(np.repeat(centres, 10, axis=0) + rng.random((30, 3)) * 0.1)
+    scores = rng.random(30)
+    picks = cluster_picks(scores, features, 3)
+    assert sorted(p // 10 for p in picks) == [0, 1, 2]
+    assert all(scores[p] == scores[10 * (p // 10):10 * (p // 10) + 10].max() for p in picks)
+    assert scores[picks].tolist() == sorted(scores[picks], reverse=True)
+
+
+def test_cluster_picks_sketch_wide_features_and_fill_empty_clusters():
+    features = sp.random(40, 5000, density=0.01, random_state=0, format="csr")
+    scores = np.linspace(1, 0, 40)
+    picks = cluster_picks(scores, features, 12)
+    assert len(set(picks.tolist())) == 12
+    same = sp.csr_matrix(np.ones((6, 3)))  # six identical rows: one cluster, then the best
+    assert sorted(cluster_picks(np.arange(6.0), same, 3).tolist()) == [3, 4, 5]
 
 
 def test_rank_pool_gives_n_distinct_rows_most_uncertain_first():
@@ -55,6 +70,8 @@ def test_rank_pool_gives_n_distinct_rows_most_uncertain_first():
     order = rank_pool(proba, features, ["a", "b", "c", "d"], 20)
     assert len(set(order.tolist())) == 20
     assert order[0] == np.argmax(uncertainty(proba))
+    naive = rank_pool(proba, features, ["a", "b", "c", "d"], 20, diverse=False)
+    assert naive.tolist() == np.argsort(-uncertainty(proba))[:20].tolist()
     assert rank_pool(proba, features, ["a", "b", "c", "d"], 500).shape == (200,)
 
 
@@ -201,3 +218,14 @@ def test_label_studio_config_lists_every_theme_twice(taxonomy):
     for theme in taxonomy.ids:
         assert config.count(f'value="{theme}"') == 2
     assert '<Text name="ctx_context_before" value="$context_before"' in config
+
+
+def test_a_pools_own_guess_column_is_kept_apart(trained_model_dir, pool_path, tmp_path):
+    frame = pd.read_csv(pool_path).assign(guess="someone else's")
+    frame.to_csv(pool_path, index=False)
+    tasks_path = tmp_path / "tasks.json"
+    result = suggest([pool_path], model=trained_model_dir, n=3, label_studio=tasks_path)
+    assert (result.frame["guess"] == "someone else's").all()
+    tasks = json.loads(tasks_path.read_text(encoding="utf-8"))
+    chosen = tasks[0]["predictions"][0]["result"][0]["value"]["choices"]
+    assert chosen == [result.frame["suggest_guess"].iloc[0]]

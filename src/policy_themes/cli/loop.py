@@ -116,6 +116,13 @@ def audit_cmd(
                                             "probability) or margin (it minus the best other "
                                             "class's).")
     ] = "self_confidence",
+    embeddings: Annotated[
+        bool, typer.Option("--embeddings", help="Average in a second opinion: the same "
+                                                "cross-validation of a model on sentence "
+                                                "embeddings (finds more wrong labels; embeds "
+                                                "every sentence and its context once; needs "
+                                                "pip install 'policy-themes[embeddings]').")
+    ] = False,
     taxonomy_path: TaxonomyOption = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
@@ -152,7 +159,7 @@ def audit_cmd(
         result = audit_labels(data, model=model_dir, taxonomy=taxonomy, text_column=text_column,
                               label_column=label_column, doc_column=doc_column,
                               encoding=encoding, folds=folds, ranking=ranking,
-                              n_jobs=jobs_or_cores(jobs), progress=update)
+                              embeddings=embeddings, n_jobs=jobs_or_cores(jobs), progress=update)
     written = write_audit(result, csv=out, markdown=report, top=top)
     print_findings(result.findings)
     figures = {"labeled rows": len(result.table), "folds": result.folds,

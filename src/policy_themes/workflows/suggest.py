@@ -2,9 +2,9 @@
 
 :func:`rank_pool` scores each sentence by the model's uncertainty (one minus the margin between
 its two most probable themes), weighted towards themes with few labels (the inverse square root
-of the predicted theme's label count), and picks a diverse set: each pick is the candidate with
-the best score times its cosine distance to the sentences picked before it (a weighted
-farthest-first traversal of the model's own features), so the ``n`` are not near-copies.
+of the predicted theme's label count), and picks a diverse set: the pool is split into ``n``
+clusters of similar sentences (spherical k-means on the model's own features) and the best
+sentence of each cluster is picked, so the ``n`` spread over the pool and are not near-copies.
 :func:`suggest` reads a pool of sentences, predicts them with a trained model, ranks them and
 writes a CSV to fill in (its ``themes`` column is empty; ``train`` reads it once filled) and a
 Label Studio import file with the model's guesses as pre-annotations.
@@ -18,17 +18,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from policy_themes.errors import DataError
 
-__all__ = ["rank_pool", "uncertainty", "theme_weights", "diverse_picks", "Suggestions",
+__all__ = ["rank_pool", "uncertainty", "theme_weights", "cluster_picks", "Suggestions",
            "suggest", "SUGGEST_COLUMNS"]
 
 #: The columns a suggestion table starts with; the pool's own columns follow.
 SUGGEST_COLUMNS = ("rank", "text", "themes", "guess", "guess_themes", "probability",
                    "uncertainty", "context_before", "context_after")
-#: How many candidates per pick the diversity step looks at (the most informative ones).
-CANDIDATES_PER_PICK = 10
+#: Columns of the count sketch of the features, and the main directions of it clustered.
+SKETCH_DIMENSIONS = 256
+COMPONENTS = 32
 
 
 def uncertainty(proba: np.ndarray) -> np.ndarray:
@@ -41,16 +43,14 @@ def uncertainty(proba: np.ndarray) -> np.ndarray:
 
 
 def theme_weights(proba: np.ndarray, classes: Sequence[str],
-                  label_counts: Mapping[str, int] | None, *, power: float = 1.0,
-                  relative: bool = True) -> np.ndarray:
-    """Each row's weight by how few labels its predicted theme has.
+                  label_counts: Mapping[str, int] | None, *, power: float = 0.5,
+                  relative: bool = False) -> np.ndarray:
+    """Each row's weight by how few labels its predicted theme has: ``(count + 1) ** -power``.
 
     With ``relative`` a theme's labels are set against its share of the pool (the mean
-    predicted probability): weight ``(expected + 1) / (count + 1)`` to the ``power``, where
-    ``expected`` is the theme's pool share times the labels so far, so a theme with fewer labels
-    than its share of the pool weighs more, and a common theme is not starved of labels
-    because it is common. Without it, ``(count + 1) ** -power``. Scaled so the largest weight
-    is 1; all 1 when no counts are known.
+    predicted probability) instead: ``((expected + 1) / (count + 1)) ** power``, where
+    ``expected`` is the theme's pool share times the labels so far. Scaled so the largest
+    weight is 1; all 1 when no counts are known.
     """
     if not label_counts or not len(proba):
         return np.ones(len(proba))
@@ -64,13 +64,17 @@ def theme_weights(proba: np.ndarray, classes: Sequence[str],
     return weights / weights.max()
 
 
-def diverse_picks(scores: np.ndarray, features, n: int, *,
-                  candidates_per_pick: int = CANDIDATES_PER_PICK) -> np.ndarray:
-    """Pick ``n`` rows, each the best ``score * distance`` to the rows picked before it.
+def cluster_picks(scores: np.ndarray, features, n: int, *, seed: int = 0,
+                  dimensions: int = SKETCH_DIMENSIONS, components: int = COMPONENTS,
+                  iterations: int = 10) -> np.ndarray:
+    """Split the pool into ``n`` clusters of similar rows and take each cluster's best row.
 
-    ``distance`` is one minus the cosine similarity of the rows' features (L2-normalised
-    here), so a near-copy of a picked row scores about 0. Only the
-    ``candidates_per_pick * n`` best-scoring rows are candidates.
+    The clusters are spherical k-means (cosine similarity, k-means++ start) on the
+    ``components`` main directions (an SVD, as latent semantic analysis) of a count sketch of
+    the unit-length features (each feature added, with a random sign, to one of ``dimensions``
+    columns, which keeps dot products on average), so the picks spread over the topics of the
+    whole pool as a random sample would, and each is the most informative of its
+    neighbourhood; no two picks are near-copies unless the pool is.
 
     Parameters
     ----------
@@ -80,39 +84,104 @@ def diverse_picks(scores: np.ndarray, features, n: int, *,
         The rows' features.
     n : int
         How many to pick.
+    seed : int, default=0
+        Seed of the sketch and of the k-means start.
 
     Returns
     -------
     ndarray of int
-        Row indices in pick order.
+        Row indices, the best score first.
     """
-    from sklearn.preprocessing import normalize
-
     n = min(n, len(scores))
     if n <= 0:
         return np.zeros(0, dtype=int)
-    pool = np.argsort(-scores, kind="stable")[: max(candidates_per_pick * n, n)]
-    X = normalize(features[pool])
-    gain = scores[pool].astype(float)
-    distance = np.ones(len(pool))
-    picked = []
-    for _ in range(n):
-        value = gain * distance
-        if picked:
-            value[picked] = -np.inf
-        best = int(np.argmax(value))
-        picked.append(best)
-        similarity = X @ X[best].T
-        similarity = np.asarray(similarity.todense() if hasattr(similarity, "todense")
-                                else similarity).ravel()
-        distance = np.minimum(distance, np.clip(1.0 - similarity, 0.0, 1.0))
-    return pool[np.array(picked, dtype=int)]
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(seed)
+    points = _unit_rows(_principal(_sketch(_unit_rows(features), dimensions, rng), components))
+    with threadpool_limits(1, user_api="blas"):  # small products: threads only wait (2x)
+        labels = _spherical_kmeans(points, n, iterations, rng)
+    picked = [members[np.argmax(scores[members])]
+              for members in (np.flatnonzero(labels == c) for c in range(n)) if len(members)]
+    if len(picked) < n:  # empty clusters: the best rows not picked yet
+        rest = np.setdiff1d(np.argsort(-scores, kind="stable"), picked, assume_unique=True)
+        picked += rest[: n - len(picked)].tolist()
+    picked = np.array(picked, dtype=int)
+    return picked[np.argsort(-scores[picked], kind="stable")]
+
+
+def _sketch(X, dimensions: int, rng: np.random.Generator) -> np.ndarray:
+    """A count sketch of the rows of ``X``: dense, ``dimensions`` columns."""
+    if X.shape[1] <= dimensions:
+        return X.toarray() if sp.issparse(X) else np.asarray(X)
+    columns = rng.integers(dimensions, size=X.shape[1])
+    signs = rng.choice([-1.0, 1.0], size=X.shape[1])
+    sketch = sp.csr_matrix((signs, (np.arange(X.shape[1]), columns)),
+                           shape=(X.shape[1], dimensions))
+    product = X @ sketch
+    return product.toarray() if sp.issparse(product) else np.asarray(product)
+
+
+def _principal(points: np.ndarray, components: int) -> np.ndarray:
+    """The rows projected on their ``components`` main directions (uncentred SVD)."""
+    if points.shape[1] <= components:
+        return points
+    _, _, directions = np.linalg.svd(points, full_matrices=False)
+    return points @ directions[:components].T
+
+
+def _spherical_kmeans(points: np.ndarray, k: int, iterations: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Cluster unit-length rows by cosine similarity; each row's cluster."""
+    centres = _kmeans_plus_plus(points, k, rng)
+    labels = np.zeros(len(points), dtype=int)
+    for _ in range(iterations):
+        new = np.argmax(points @ centres.T, axis=1)
+        if _ and np.array_equal(new, labels):
+            break
+        labels = new
+        members = sp.csr_matrix((np.ones(len(points)), (labels, np.arange(len(points)))),
+                                shape=(k, len(points)))
+        sums = members @ points
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        centres = np.where(norms > 0, sums / np.where(norms > 0, norms, 1.0), centres)
+    return labels
+
+
+def _kmeans_plus_plus(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ start: each centre drawn with probability proportional to its squared
+    distance from the nearest centre drawn before."""
+    chosen = [int(rng.integers(len(points)))]
+    distance = np.maximum(2.0 - 2.0 * points @ points[chosen[0]], 0.0)
+    for _ in range(1, k):
+        cumulative = np.cumsum(distance)
+        nxt = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")) \
+            if cumulative[-1] > 0 else int(rng.integers(len(points)))
+        nxt = min(nxt, len(points) - 1)
+        chosen.append(nxt)
+        distance = np.minimum(distance, np.maximum(2.0 - 2.0 * points @ points[nxt], 0.0))
+    return points[chosen].copy()
+
+
+def _unit_rows(X):
+    """``X`` with each row scaled to unit length (all-zero rows stay zero)."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=np.float64)
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+        return sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X
+    X = np.asarray(X, dtype=np.float64)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
 
 
 def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
-              label_counts: Mapping[str, int] | None = None, power: float = 1.0,
-              relative: bool = True, diverse: bool = True) -> np.ndarray:
+              label_counts: Mapping[str, int] | None = None, power: float = 0.5,
+              relative: bool = False, diverse: bool = True, seed: int = 0) -> np.ndarray:
     """Choose the ``n`` pool rows a label would teach the model most, in order.
+
+    Each row scores its :func:`uncertainty` times its :func:`theme_weights`; with ``diverse``
+    the rows are :func:`cluster_picks` (the best of each of ``n`` clusters), else the ``n``
+    best scores.
 
     Parameters
     ----------
@@ -127,10 +196,12 @@ def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
     label_counts : mapping of str to int, default=None
         Labeled sentences per primary theme (the model's training data); themes with few
         labels weigh more. None weighs all alike.
-    power : float, default=0.5
-        How strongly few labels weigh: ``(count + 1) ** -power``.
+    power, relative
+        How the label counts weigh (see :func:`theme_weights`).
     diverse : bool, default=True
-        Pick by :func:`diverse_picks`; False takes the best scores as they come.
+        One pick per cluster of similar rows.
+    seed : int, default=0
+        Seed of the clustering.
 
     Returns
     -------
@@ -141,7 +212,7 @@ def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
                                                 relative=relative)
     if not diverse:
         return np.argsort(-scores, kind="stable")[:n]
-    return diverse_picks(scores, features, n)
+    return cluster_picks(scores, features, n, seed=seed)
 
 
 @dataclass
@@ -306,8 +377,10 @@ def _suggestion_frame(frame: pd.DataFrame, order: np.ndarray, sets, proba: np.nd
     rest = picked.drop(columns=["text"])
     names = free_names(rest.columns, [k for k in own if k not in ("text", "themes")],
                        "suggest_")
-    chosen = pd.DataFrame({names.get(k, k): v for k, v in own.items()})
-    return pd.concat([chosen, rest], axis=1)
+    chosen = pd.concat([pd.DataFrame({names.get(k, k): v for k, v in own.items()}), rest],
+                       axis=1)
+    chosen.attrs["names"] = {k: names.get(k, k) for k in own}  # the pool may have a 'guess'
+    return chosen
 
 
 def _context_columns(frame: pd.DataFrame, order: np.ndarray, model, context) -> dict:
@@ -357,14 +430,16 @@ def _write_label_studio(chosen: pd.DataFrame, path: Path, model) -> list[Path]:
     from policy_themes.io.labelstudio import label_studio_config, label_studio_tasks
     from policy_themes.io.writers import atomic_write_text
 
-    keep = ["text", "guess", "guess_themes", "probability", "row", "doc_id",
-            *[c for c in ("context_before", "context_after", *model.context_settings.columns)
-              if c in chosen.columns]]
-    columns = list(dict.fromkeys(c for c in keep if c in chosen.columns))
-    tasks = label_studio_tasks(chosen[columns], model_version=model.name)
+    names = chosen.attrs.get("names", {})
+    guess = [names.get(k, k) for k in ("guess", "guess_themes", "probability")]
+    context = [names.get(c, c) for c in ("context_before", "context_after")]
+    context = list(dict.fromkeys(c for c in (*context, *model.context_settings.columns)
+                                 if c in chosen.columns))
+    columns = [c for c in ("text", *guess, "row", "doc_id", *context) if c in chosen.columns]
+    tasks = label_studio_tasks(chosen[columns], model_version=model.name,
+                               primary_column=guess[0], themes_column=guess[1],
+                               score_column=guess[2])
     config = path.with_name(path.name.split(".")[0] + ".label-config.xml")
-    context = [c for c in columns if c not in ("text", "guess", "guess_themes", "probability",
-                                                "row", "doc_id")]
     atomic_write_text(path, json.dumps(tasks, ensure_ascii=False, indent=1))
     atomic_write_text(config, label_studio_config(model.taxonomy(), context_columns=context))
     return [path, config]
