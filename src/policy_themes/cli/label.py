@@ -17,6 +17,7 @@ from policy_themes.cli.common import (
     progress,
 )
 from policy_themes.cli.options import (
+    ChunkSizeOption,
     DocColumnOption,
     EncodingOption,
     JobsOption,
@@ -53,10 +54,6 @@ ReportOption = Annotated[
 ]
 ShowRulesOption = Annotated[
     bool, typer.Option("--rules/--no-rules", help="Print the per-rule table.")
-]
-ChunkSizeOption = Annotated[
-    int,
-    typer.Option("--chunk-size", metavar="N", min=1, help="Sentences per processing chunk."),
 ]
 
 

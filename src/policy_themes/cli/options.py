@@ -134,3 +134,9 @@ ModelSourceOption = Annotated[
         readable=False,
     ),
 ]
+
+
+ChunkSizeOption = Annotated[
+    int,
+    typer.Option("--chunk-size", metavar="N", min=1, help="Sentences per processing chunk."),
+]

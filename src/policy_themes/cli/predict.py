@@ -20,6 +20,7 @@ from policy_themes.cli.common import (
     progress,
 )
 from policy_themes.cli.options import (
+    ChunkSizeOption,
     DocColumnOption,
     EncodingOption,
     Engine,
@@ -77,10 +78,6 @@ ExplainOption = Annotated[
 ]
 DocumentsOption = Annotated[
     bool, typer.Option("--documents", help="Table rows are documents: split them.")
-]
-ChunkSizeOption = Annotated[
-    int,
-    typer.Option("--chunk-size", metavar="N", min=1, help="Sentences per processing chunk."),
 ]
 
 
