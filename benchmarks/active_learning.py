@@ -279,6 +279,7 @@ def write_results(sections: dict, timing: str | None) -> None:
               "sentences; the model is the package's pipeline with a fast config (word "
               "n-grams, rule votes and the context's, no character n-grams).\n\n")
     order = [k for k in ("protectionism", "ungdc", "Speed") if k in parts]
+    order += [k for k in parts if k not in order]  # notes written by hand stay
     RESULTS.write_text(header + "\n".join(parts[k].rstrip() + "\n" for k in order),
                        encoding="utf-8")
 

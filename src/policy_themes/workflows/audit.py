@@ -247,9 +247,14 @@ def audit_labels(
     folds : int, default=None
         Cross-validation folds; None uses the model's config (at least 2).
     ranking : {"self_confidence", "margin"}, default="self_confidence"
-        The label-quality score (see :func:`rank_label_issues`).
+        The label-quality score (see :func:`rank_label_issues`). Self-confidence finds more
+        randomly flipped labels than the normalized margin (80 % against 57 % in the top 10 %,
+        ``benchmarks/results/audit.md``): a random wrong label gets a low probability, while a
+        true but unusual one often gets a middling one beside a confident other theme.
     issues_first : bool, default=False
-        Put the confident joint's off-diagonal rows before all others.
+        Put the confident joint's off-diagonal rows before all others (on the shipped data
+        they are 16-19 % of the rows, more than the top 10 %, and this ordering finds fewer
+        flipped labels: 66 % against 80 %).
     embeddings : bool, default=False
         Average in a second opinion: the same cross-validation of a model on sentence
         embeddings of each sentence and its context (:func:`embedding_config`; needs the
@@ -317,7 +322,9 @@ def _audit_setup(model, config, taxonomy):
 def embedding_config(config):
     """The second opinion of ``audit_labels(embeddings=True)``: ``config`` with only the
     sentence-embedding blocks (of the sentence, and of its context when ``config`` reads
-    context) and ``clf__C`` 1 (C 10 overfits the dense columns; ``benchmarks/audit.py``)."""
+    context) and ``clf__C`` 1 (C 10 overfits the dense columns). Averaged with the model's
+    own out-of-fold probabilities it finds 86 % of randomly flipped labels in the top 10 %,
+    against 80 % without it (``benchmarks/results/audit.md``)."""
     from policy_themes.config import CONTEXT_FEATURES
 
     features = {name: False for name in config.features}

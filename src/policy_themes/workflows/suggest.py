@@ -23,11 +23,8 @@ import scipy.sparse as sp
 from policy_themes.errors import DataError
 
 __all__ = ["rank_pool", "uncertainty", "theme_weights", "cluster_picks", "Suggestions",
-           "suggest", "SUGGEST_COLUMNS"]
+           "suggest"]
 
-#: The columns a suggestion table starts with; the pool's own columns follow.
-SUGGEST_COLUMNS = ("rank", "text", "themes", "guess", "guess_themes", "probability",
-                   "uncertainty", "context_before", "context_after")
 #: Columns of the count sketch of the features, and the main directions of it clustered.
 SKETCH_DIMENSIONS = 256
 COMPONENTS = 32
