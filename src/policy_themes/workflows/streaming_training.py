@@ -23,7 +23,7 @@ import hashlib
 import shutil
 import tempfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,10 +49,10 @@ from policy_themes.model.streaming import (
     encode_themes,
 )
 from policy_themes.rules.taxonomy import Taxonomy, load_taxonomy
+from policy_themes.workflows.training import ProgressCallback, report_progress
 
 __all__ = ["train_streaming", "StreamingResult", "save_streaming"]
 
-ProgressCallback = Callable[[str, int, int], None]
 @dataclass
 class StreamingResult:
     """A model trained by :func:`train_streaming` and how it was measured.
@@ -290,7 +290,7 @@ def train_streaming(
     n_train = n_held = 0
     cache = Path(tempfile.mkdtemp(prefix="policy-themes-sgd.")) if epochs > 1 else None
     try:
-        _report(progress, "epoch 1", 0, 1000)
+        report_progress(progress, "epoch 1", 0, 1000)
         for number, chunk in enumerate(map_chunks(task, frames, jobs=jobs)):
             digest.update(chunk.blob)
             X, primary, targets = chunk.X, chunk.primary, chunk.targets
@@ -309,14 +309,14 @@ def train_streaming(
                 primary_counts += np.bincount(primary, minlength=len(primary_counts))
                 if cache is not None:
                     _store(cache, number, X, primary, targets)
-            _report(progress, "epoch 1", int(read["fraction"] * 1000), 1000)
+            report_progress(progress, "epoch 1", int(read["fraction"] * 1000), 1000)
         if not n_train:
             raise DataError(f"{', '.join(map(str, paths[:3]))}: no sentences to train on")
         for epoch in range(2, epochs + 1):
             stored = sorted(cache.glob("*.X.npz"))
             for done, path in enumerate(stored, start=1):
                 clf.update(*_load(path))
-                _report(progress, f"epoch {epoch}", done, len(stored))
+                report_progress(progress, f"epoch {epoch}", done, len(stored))
     finally:
         if cache is not None:
             shutil.rmtree(cache, ignore_errors=True)
@@ -381,11 +381,6 @@ def _store(folder: Path, number: int, X, primary: np.ndarray,
 def _load(path: Path):
     with np.load(path.with_name(path.name.replace(".X.npz", ".y.npz"))) as labels:
         return sp.load_npz(path), labels["primary"], labels.get("targets")
-
-
-def _report(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
-    if progress is not None:
-        progress(stage, done, total)
 
 
 def save_streaming(result: StreamingResult, taxonomy: Taxonomy, model_dir: str | Path) -> Path:

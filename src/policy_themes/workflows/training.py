@@ -163,10 +163,10 @@ def train_model(
         cv_predictions = pd.DataFrame({"text": [texts[i] for i in rows],
                                        "gold": [";".join(t) for t in gold],
                                        "primary": primary, "themes": [";".join(s) for s in sets]})
-    _report(progress, "fit", 0, 1)
+    report_progress(progress, "fit", 0, 1)
     pipeline.set_params(clf__thresholds=thresholds or None)
     _fit(pipeline, inputs, themes, config, weights)
-    _report(progress, "fit", 1, 1)
+    report_progress(progress, "fit", 1, 1)
     if not thresholds:
         clf = pipeline.named_steps["clf"]
         thresholds = {t: config.thresholds.default for t in clf.themes_}
@@ -336,14 +336,14 @@ def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, 
                             "more documents or lower the folds (--folds, or cv.folds: 0 to "
                             "skip)")
     total = len(splits)
-    _report(progress, "cross-validation", 0, total)
+    report_progress(progress, "cross-validation", 0, total)
     results = []
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     jobs = (delayed(_fit_fold)(clone(pipeline), inputs, themes, train, test, config, weights)
             for train, test in splits)
     for done, result in enumerate(parallel(jobs), start=1):
         results.append(result)
-        _report(progress, "cross-validation", done, total)
+        report_progress(progress, "cross-validation", done, total)
     classes, theme_ids = results[0][2], results[0][3]
     position = np.full(len(inputs), -1)
     position[rows] = np.arange(len(rows))
@@ -423,7 +423,9 @@ def _fingerprint(texts: Sequence[str], themes: Sequence[Sequence[str]]) -> str:
     return digest.hexdigest()
 
 
-def _report(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
+def report_progress(progress: ProgressCallback | None, stage: str, done: int, total: int
+                    ) -> None:
+    """Tell ``progress`` (when given) that ``stage`` has done ``done`` of ``total``."""
     if progress is not None:
         progress(stage, done, total)
 
@@ -509,7 +511,7 @@ def train(
             # held from the start: a second run into the same directory is refused at once
             stack.enter_context(model_lock(Path(model_dir)))
         paths = [Path(p) for p in data] if data else list(DEFAULT_DATA)
-        _report(progress, "reading data", 0, 1)
+        report_progress(progress, "reading data", 0, 1)
         if weak:
             frame, findings = read_weak_labels(paths, taxonomy, text_column=text_column,
                                            documents=documents, encoding=encoding,
@@ -520,7 +522,7 @@ def train(
                                        label_column=label_column, encoding=encoding,
                                        doc_column=doc_column)
             frame, findings = rows.frame, rows.findings
-        _report(progress, "reading data", 1, 1)
+        report_progress(progress, "reading data", 1, 1)
         if not len(frame) and findings:
             raise DataError(f"no text to train on: {findings[0]}")
         groups = cv_groups(frame, config)
