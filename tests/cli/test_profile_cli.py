@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -10,27 +12,13 @@ from policy_themes.cli import app
 
 runner = CliRunner()
 
-ROWS = [
-    ("d1", "A", 1991, "energy", "energy;trade"),
-    ("d1", "A", 1991, "trade", "trade"),
-    ("d1", "A", 1991, "none", "none"),
-    ("d1", "A", 1991, "energy", "energy"),
-    ("d2", "A", 1995, "trade", "trade;energy"),
-    ("d2", "A", 1995, "trade", "trade"),
-    ("d3", "B", 2003, "energy", "energy"),
-    ("d3", "B", 2003, "none", "none"),
-    ("d4", "B", 2004, "trade", "trade"),
-    ("d4", "B", 2004, "trade", "trade"),
-    ("d5", "A", 2001, "energy", "energy"),
-    ("d5", "A", 2001, "energy", "energy"),
-]
+ROWS = Path(__file__).parents[1] / "data" / "profile_predictions.csv"  # worked out by hand
 
 
 @pytest.fixture
 def predictions(tmp_path):
     path = tmp_path / "predicted.csv.gz"
-    pd.DataFrame(ROWS, columns=["doc_id", "iso3", "year", "primary", "themes"]).to_csv(
-        path, index=False)
+    pd.read_csv(ROWS).to_csv(path, index=False)
     return path
 
 

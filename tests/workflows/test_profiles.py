@@ -20,6 +20,7 @@ B energy (1/4) / (1/2) = 1/2, B trade (1/2) / (3/8) = 4/3.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,24 +31,11 @@ import pytest
 from policy_themes.errors import DataError
 from policy_themes.workflows.profiles import Profile, profile, reading
 
-ROWS = [
-    ("d1", "A", 1991, "energy", "energy;trade"),
-    ("d1", "A", 1991, "trade", "trade"),
-    ("d1", "A", 1991, "none", "none"),
-    ("d1", "A", 1991, "energy", "energy"),
-    ("d2", "A", 1995, "trade", "trade;energy"),
-    ("d2", "A", 1995, "trade", "trade"),
-    ("d3", "B", 2003, "energy", "energy"),
-    ("d3", "B", 2003, "none", "none"),
-    ("d4", "B", 2004, "trade", "trade"),
-    ("d4", "B", 2004, "trade", "trade"),
-    ("d5", "A", 2001, "energy", "energy"),
-    ("d5", "A", 2001, "energy", "energy"),
-]
+ROWS = pd.read_csv(Path(__file__).parents[1] / "data" / "profile_predictions.csv")
 
 
 def frame() -> pd.DataFrame:
-    table = pd.DataFrame(ROWS, columns=["doc_id", "iso3", "year", "primary", "themes"])
+    table = ROWS.copy()
     table.insert(3, "text", [f"sentence {i}" for i in range(len(table))])
     table["probability"] = 0.5
     return table
@@ -364,7 +352,7 @@ def test_missing_files_and_folders_are_refused(predictions, tmp_path):
 
 def test_rows_without_a_primary_theme_are_refused(tmp_path):
     path = tmp_path / "no_primary.jsonl"
-    rows = [dict(zip(["doc_id", "iso3", "year", "primary", "themes"], r)) for r in ROWS]
+    rows = ROWS.to_dict("records")
     rows[2]["primary"] = None
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"no_primary\.jsonl: 1 rows have no primary theme"):
