@@ -14,6 +14,24 @@ SHARED = ROOT.parent / "shared"
 SEED = ROOT / "data" / "raw" / "foreign-policy-2017.txt"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_data_folder(tmp_path_factory) -> Path:
+    """The user data folder of every test (where `train` records the last trained model): a
+    temporary one, never the user's own; commands run as subprocesses inherit it."""
+    import os
+
+    from policy_themes.model.locating import DATA_DIR_ENV
+
+    folder = tmp_path_factory.mktemp("user-data")
+    previous = os.environ.get(DATA_DIR_ENV)
+    os.environ[DATA_DIR_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(DATA_DIR_ENV, None)
+    else:
+        os.environ[DATA_DIR_ENV] = previous
+
+
 @pytest.fixture(scope="session")
 def taxonomy():
     """The default taxonomy shipped with the package."""

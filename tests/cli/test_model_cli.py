@@ -94,10 +94,11 @@ def test_predict_prints_a_table(trained_model_dir):
                     catch_exceptions=False)
     assert result.exit_code == 0, result.output
     header = next(line for line in result.stdout.splitlines() if "primary" in line)
-    assert [cell.strip() for cell in header.strip("┃").split("┃")] == [
-        "text", "primary", "probability", "themes", "top_k"]
-    assert "energy_diplomacy" in result.stdout
-    assert result.stdout.count("│ none ") >= 2  # primary and themes of the last sentence
+    # the most important columns first (each theme of the set with its probability), all
+    # that fit in 80 columns
+    assert [cell.strip() for cell in header.strip("┃").split("┃")][:2] == ["text", "themes"]
+    assert "energy_diplomacy:0." in result.stdout
+    assert "│ none:0." in result.stdout
 
 
 def test_predict_csv_with_top_k(trained_model_dir):
@@ -105,13 +106,14 @@ def test_predict_csv_with_top_k(trained_model_dir):
                     "--format", "csv", "--top-k", "2", catch_exceptions=False)
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(io.StringIO(result.stdout))
-    assert list(frame.columns) == ["text", "primary", "probability", "themes", "top_k"]
+    assert list(frame.columns) == ["text", "primary", "probability", "themes",
+                                   "theme_probabilities", "top_k"]
     assert frame["text"].tolist() == [ENERGY, TERROR, PLAIN]
     assert frame["primary"].tolist() == ["energy_diplomacy", "counter_terrorism", "none"]
     for row in frame.itertuples():
         pairs = [pair.split(":") for pair in row.top_k.split(";")]
         assert len(pairs) == 2
-        assert pairs[0] == [row.primary, f"{row.probability:.3f}"]
+        assert pairs[0] == [row.primary, f"{row.probability:.4f}"]
         assert float(pairs[0][1]) >= float(pairs[1][1])
 
 
@@ -122,7 +124,8 @@ def test_predict_jsonl(trained_model_dir):
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [row["primary"] for row in rows] == ["energy_diplomacy", "none"]
     assert rows[0]["text"] == ENERGY
-    assert rows[0]["top_k"].count(";") == 2
+    assert [len(pair) for pair in rows[0]["top_k"]] == [2, 2, 2]  # [theme, probability]
+    assert rows[0]["themes"][0] == "energy_diplomacy"  # a list
     assert 0 < rows[0]["probability"] <= 1
 
 

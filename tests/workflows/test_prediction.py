@@ -14,7 +14,7 @@ TEXTS = ["The two ministers discussed the new gas pipeline across the Caspian Se
          "Border guards seized a shipment of narcotics and arrested the smugglers.",
          "The ceremony ended with a reception."]
 PRIMARY = ["energy_diplomacy", "consular_diaspora", "counter_terrorism", "none"]
-COLUMNS = ["text", "primary", "probability", "themes", "top_k"]
+COLUMNS = ["text", "primary", "probability", "themes", "theme_probabilities", "top_k"]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,21 @@ def test_predict_columns_and_values(model):
     assert frame["themes"].iloc[3] == "none"
 
 
+def test_every_theme_of_the_set_has_its_membership_probability(model, train_small_path):
+    texts = TEXTS + pd.read_csv(train_small_path)["text"].tolist()
+    frame = model.predict(texts)
+    _, sets, proba, membership = model.predict_arrays(texts)
+    themes = [c for c in model.classes if c != "none"]
+    for i, pairs in enumerate(frame["theme_probabilities"]):
+        assert [theme for theme, _ in pairs] == sets[i]
+        for theme, p in pairs:
+            expected = (proba[i, model.classes.index(theme)] if theme == "none"
+                        else membership[i, themes.index(theme)])
+            assert p == round(float(expected), 4)
+        for theme, p in pairs[1:]:  # the other members are over their thresholds
+            assert p >= round(model.thresholds[theme], 4) - 1e-4
+    assert any(len(pairs) > 1 for pairs in frame["theme_probabilities"])
+
 @pytest.mark.parametrize(("k", "length"), [(1, 1), (5, 5), (100, 16)])
 def test_top_k_length(model, k, length):
     top = model.predict(TEXTS[:1], top_k=k)["top_k"][0]
@@ -60,7 +75,7 @@ def test_top_k_length(model, k, length):
 def test_top_k_cells_write_what_format_top_k_writes():
     rng = np.random.default_rng(0)
     proba = rng.dirichlet(np.ones(6), size=2000)
-    # values at and around the halves where rounding to 4 then 3 decimals can differ
+    # values at and around the halves of the fourth decimal
     proba[:6, 0] = [0.0005, 0.12345, 0.12355, 0.9995, 0.00049999, 1.0]
     proba[6:12, 1] = [0.0, 0.4444999, 0.44445, 0.5, 0.2345, 0.99949999]
     classes = [f"theme_{j}" for j in range(6)]
@@ -76,7 +91,7 @@ def test_top_k_cells_round_every_ten_thousandth_and_the_halves_between_like_pyth
     grid = np.concatenate([np.arange(10001) / 10000, halves, np.nextafter(halves, 0),
                            np.nextafter(halves, 1), np.arange(161) / 160])
     values = np.clip(grid, 0, 1).reshape(-1, 1)
-    expected = [f"gas:{round(float(v), 4):.3f}" for v in values[:, 0]]
+    expected = [f"gas:{round(float(v), 4):.4f}" for v in values[:, 0]]
     assert top_k_cells(values, np.zeros_like(values, dtype=np.int64), ["gas"]) == expected
 
 
@@ -182,7 +197,8 @@ def test_predict_files_on_a_table_keeps_order_and_columns(model, inputs, tmp_pat
     assert frame["primary"].tolist()[:4] == PRIMARY
     assert all(value.count(";") == 1 for value in frame["top_k"])
     expected = model.predict(TEXTS + ["Oil exports rose."])["probability"].to_numpy()
-    np.testing.assert_allclose(frame["probability"].astype(float), expected, rtol=1e-6)
+    # written with 4 decimals
+    np.testing.assert_array_equal(frame["probability"].astype(float), np.round(expected, 4))
 
 
 def test_predict_files_on_a_document_and_a_table_as_jsonl(model, inputs, tmp_path):

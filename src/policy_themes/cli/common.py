@@ -14,12 +14,11 @@ from policy_themes.errors import PolicyThemesError
 
 
 def make_console(stderr: bool = False):
+    """A rich console as wide as the terminal: ``COLUMNS`` when set (a pipe or a file too),
+    else the terminal's width, else 80 columns (rich's rules)."""
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
-    # a pipe or a file gets wide tables instead of rich's 80-column default
-    width = None if stream.isatty() else 160
-    return Console(stderr=stderr, soft_wrap=False, width=width)
+    return Console(stderr=stderr, soft_wrap=False)
 
 
 def handle_errors(func):
@@ -228,3 +227,19 @@ def pipeline_allowed(ctx: typer.Context, model_dir: Path, what: str) -> bool:
         "a pickle, which can run code; name the model directory you trust with "
         f"--model-dir, e.g. --model-dir {model_dir}"
     )
+
+
+def chosen_model(ctx: typer.Context, model_dir: Path) -> Path:
+    """The model a command uses: ``--model-dir`` (or ``POLICY_THEMES_MODEL``) when given, else
+    ``models/default`` when it exists, else the model ``train`` wrote last, with a note saying
+    so on stderr (:func:`policy_themes.model.locating.find_model`)."""
+    from policy_themes.model.locating import find_model
+
+    source = ctx.get_parameter_source("model_dir")
+    if getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT"):
+        return model_dir
+    chosen = find_model(model_dir)
+    if chosen.source == "last trained":
+        typer.echo(f"Using the last trained model, {chosen.path} (there is no {model_dir} "
+                   "here; --model-dir names another)", err=True)
+    return chosen.path

@@ -9,7 +9,13 @@ from typing import Annotated
 import typer
 
 from policy_themes.cli.app import app
-from policy_themes.cli.common import handle_errors, make_console, print_findings, with_ci
+from policy_themes.cli.common import (
+    chosen_model,
+    handle_errors,
+    make_console,
+    print_findings,
+    with_ci,
+)
 from policy_themes.cli.options import (
     DocColumnOption,
     EncodingOption,
@@ -48,6 +54,7 @@ NBootOption = Annotated[
 @app.command("evaluate")
 @handle_errors
 def evaluate_cmd(
+    ctx: typer.Context,
     data: DataOption,
     model_dir: ModelSourceOption = Path("models/default"),
     out: OutOption = None,
@@ -74,7 +81,7 @@ def evaluate_cmd(
     from policy_themes.rules.taxonomy import load_taxonomy
     from policy_themes.workflows.evaluate import evaluate
 
-    model = load_model(model_dir)
+    model = load_model(chosen_model(ctx, model_dir))
     taxonomy = load_taxonomy(taxonomy_path) if taxonomy_path is not None else None
     out = out or Path("reports") / f"{model.name}-{data.name.split('.')[0]}"
     made_reports = out.parent == Path("reports") and not out.parent.exists()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
 from policy_themes.cli.app import app
-from policy_themes.cli.common import handle_errors, make_console
+from policy_themes.cli.common import chosen_model, handle_errors, make_console
 from policy_themes.cli.options import ModelSourceOption
 
 
 @app.command("info")
 @handle_errors
-def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
+def info_cmd(ctx: typer.Context, model_dir: ModelSourceOption = Path("models/default")) -> None:
     """Show what a model holds: metadata, metrics and thresholds.
 
     The model is a model directory or a shared .skops file, checked as predict checks it
@@ -26,6 +28,7 @@ def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
     from policy_themes.cli.render import figures_table
     from policy_themes.model.sharing import read_model_meta, shared_model_file
 
+    model_dir = chosen_model(ctx, model_dir)
     meta = read_model_meta(model_dir)
     shared_file = shared_model_file(model_dir)
     data = meta.get("training_data", {})

@@ -11,6 +11,7 @@ import typer
 from policy_themes.cli.app import app
 from policy_themes.cli.common import (
     check_engine,
+    chosen_model,
     handle_errors,
     interruptible,
     jobs_or_cores,
@@ -116,11 +117,12 @@ def predict_cmd(
     \b
     policy-themes predict "The two ministers discussed the new gas pipeline."
     """
+    model_dir = chosen_model(ctx, model_dir)
     if inputs and engine == "local":  # the workers load the model while this process starts
         from policy_themes.parallel.workers import prepare_predict_workers
 
         prepare_predict_workers(model_dir, jobs_or_cores(jobs, note=False), inputs, documents)
-    from policy_themes.model.theme_model import format_top_k, load_model
+    from policy_themes.model.theme_model import load_model
 
     sentences = _sentence_arguments(texts, inputs)
     check_engine(engine, scheduler)
@@ -142,7 +144,6 @@ def predict_cmd(
             return
     else:
         frame = model.predict(sentences, top_k=top_k)
-        frame["top_k"] = [format_top_k(pairs) for pairs in frame["top_k"]]
     if explain:
         frame = _add_explanations(model, frame)
     _write_or_print(frame, out, output_format)
@@ -194,10 +195,12 @@ def _write_or_print(frame, out, output_format) -> None:
     if out is None:
         _print_predictions(frame, output_format)
         return
+    from policy_themes.io.formats import file_format
     from policy_themes.io.writers import table_sink
+    from policy_themes.workflows.prediction import written_predictions
 
     with table_sink(out) as sink:
-        sink.write(frame)
+        sink.write(written_predictions(frame, file_format(out)))
     typer.echo(f"{len(frame):,} predictions written to {out}")
 
 
@@ -247,7 +250,6 @@ def _predict_dask(
 
 def _predict_stdin(model, top_k: int):
     from policy_themes.io.decoding import decode_text
-    from policy_themes.model.theme_model import format_top_k
     from policy_themes.text.sentences import split_sentences
 
     text = decode_text(sys.stdin.buffer.read(), "standard input")
@@ -256,9 +258,7 @@ def _predict_stdin(model, top_k: int):
         from policy_themes.errors import DataError
 
         raise DataError("no text to predict: standard input is empty")
-    frame = model.predict(sentences, top_k=top_k)
-    frame["top_k"] = [format_top_k(pairs) for pairs in frame["top_k"]]
-    return frame
+    return model.predict(sentences, top_k=top_k)
 
 
 def _add_explanations(model, frame):
@@ -272,17 +272,68 @@ def _add_explanations(model, frame):
 
 
 def _print_predictions(frame, output_format: str) -> None:
+    from policy_themes.workflows.prediction import written_predictions
+
     if output_format == "csv":
-        typer.echo(frame.to_csv(index=False), nl=False)
+        typer.echo(written_predictions(frame, "csv").to_csv(index=False), nl=False)
         return
     if output_format == "jsonl":
-        typer.echo(frame.to_json(orient="records", lines=True, force_ascii=False), nl=False)
+        records = written_predictions(frame, "jsonl")
+        typer.echo(records.to_json(orient="records", lines=True, force_ascii=False), nl=False)
         return
+    console = make_console()
+    console.print(_prediction_table(frame, console.width))
+
+
+# the table's columns, most important first; "themes" shows each theme with its probability
+_TABLE_ORDER = ("text", "themes", "top_k", "primary", "probability")
+_SPLIT_COLUMNS = {"themes", "theme_probabilities", "top_k", "rules"}
+
+
+def _prediction_table(frame, width: int):
+    """The predictions as a table as wide as ``width``: the text wraps at spaces, a theme and
+    its probability are never split (one per line), and the columns that do not fit are left
+    out, the least important first, and named under the table."""
     from rich.table import Table
 
-    table = Table(show_lines=True, header_style="bold")
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
-    make_console().print(table)
+    from policy_themes.cli.render import (
+        MIN_TEXT_WIDTH,
+        fitting_columns,
+        left_out_caption,
+    )
+
+    cells = {name: [_cell(name, value) for value in frame[name]] for name in frame.columns}
+    if "theme_probabilities" in cells:  # the same themes, with their probabilities
+        cells["themes"] = cells.pop("theme_probabilities")
+    order = [c for c in _TABLE_ORDER if c in cells] + [c for c in cells if c not in _TABLE_ORDER]
+    widths = [max(len(line) for cell in [name, *cells[name]] for line in cell.splitlines() or [""])
+              for name in order if name != "text"]
+    others = [name for name in order if name != "text"]
+    kept = [others[i] for i in fitting_columns(widths, width, text_width=MIN_TEXT_WIDTH)]
+    table = Table(show_lines=True, header_style="bold", caption_justify="left",
+                  caption=left_out_caption([c for c in others if c not in kept], width))
+    shown = (["text"] if "text" in cells else []) + kept
+    for name in shown:
+        if name == "text":
+            table.add_column(name, overflow="fold", min_width=MIN_TEXT_WIDTH, ratio=1)
+        else:
+            table.add_column(name, no_wrap=True)
+    for row in range(len(frame)):
+        table.add_row(*(cells[name][row] for name in shown))
+    return table
+
+
+def _cell(name: str, value) -> str:
+    """A table cell: lists of pairs and ``;``-joined cells one item a line, 4 decimals."""
+    from policy_themes.model.theme_model import format_top_k
+
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (list, tuple)):
+        value = format_top_k(value)
+    text = str(value)
+    if name in _SPLIT_COLUMNS:
+        return text.replace(";", "\n")
+    if name == "why":
+        return text.replace("; ", "\n")
+    return text

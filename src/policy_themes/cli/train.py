@@ -185,6 +185,7 @@ def train_cmd(
                          label_column=label_column, encoding=encoding, epochs=epochs,
                          holdout=holdout, chunk_size=chunk_size, params=params, seed=seed or 0,
                          jobs=jobs, refused=refused)
+        _remember(model_dir)
         return
     config = load_train_config(config_path)
     if accurate:
@@ -199,6 +200,20 @@ def train_cmd(
                        n_jobs=jobs_or_cores(jobs), progress=update)
     print_findings(result.findings)
     _print_train_summary(result, model_dir)
+    _remember(model_dir)
+
+
+def _remember(model_dir: Path) -> None:
+    """Record the model as the user's last trained one (predict finds it from any folder); a
+    folder that cannot be written costs only that, with a warning."""
+    from policy_themes.errors import PolicyThemesError
+    from policy_themes.model.locating import record_trained_model
+
+    try:
+        record_trained_model(model_dir)
+    except PolicyThemesError as exc:
+        typer.echo(f"Warning: the model is saved, but not recorded as the last trained ({exc})",
+                   err=True)
 
 
 def _train_streaming(

@@ -8,6 +8,7 @@ decide alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,8 +18,9 @@ from policy_themes.rules.taxonomy import NO_THEME, THEME_SEP
 if TYPE_CHECKING:
     import scipy.sparse as sp  # noqa: F401
 
-__all__ = ["decide_themes", "decide_theme_cells", "softmax", "expit", "stack_heads",
-           "stacked_membership_proba", "linear_scores", "membership_from_decision"]
+__all__ = ["decide_themes", "decide_theme_cells", "set_members", "SetMembers", "softmax",
+           "expit", "stack_heads", "stacked_membership_proba", "linear_scores",
+           "membership_from_decision"]
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -62,7 +64,8 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
     # taken from an object array: a loop over primary_idx would make a NumPy integer per row
     primary = np.array(classes, dtype=object)[primary_idx].tolist()
     sets = [[first] for first in primary]
-    for i, more in zip(*_extra_themes(membership, classes, themes, thresholds, primary_idx)):
+    rows, extras, _ = _extra_themes(membership, classes, themes, thresholds, primary_idx)
+    for i, more in zip(rows, extras):
         sets[i] += more
     return primary, sets
 
@@ -80,7 +83,7 @@ def decide_theme_cells(proba: np.ndarray, membership: np.ndarray, classes: list[
 
     primary_idx = np.argmax(proba, axis=1)
     primary = pa.array(classes, type=pa.large_string()).take(primary_idx)
-    rows, extras = _extra_themes(membership, classes, themes, thresholds, primary_idx)
+    rows, extras, _ = _extra_themes(membership, classes, themes, thresholds, primary_idx)
     text = primary
     if rows:
         mask = np.zeros(len(primary_idx), dtype=bool)
@@ -92,14 +95,55 @@ def decide_theme_cells(proba: np.ndarray, membership: np.ndarray, classes: list[
     return string_array(primary), string_array(text)
 
 
+@dataclass(frozen=True)
+class SetMembers:
+    """Each row's theme set with the members' membership probabilities.
+
+    ``primary_idx`` and ``primary_probability``: each row's primary class and its membership
+    probability (for ``none``, which has none, its probability as the primary class);
+    ``rows``: the rows with other members, ``extras`` and ``extra_probabilities`` those
+    members and their membership probabilities, by decreasing probability.
+    """
+
+    primary_idx: np.ndarray
+    primary_probability: np.ndarray
+    rows: list[int]
+    extras: list[list[str]]
+    extra_probabilities: list[list[float]]
+
+
+def set_members(proba: np.ndarray, membership: np.ndarray, classes: list[str],
+                themes: list[str], thresholds: np.ndarray) -> SetMembers:
+    """The theme sets of :func:`decide_themes` with each member's membership probability.
+
+    Parameters are those of :func:`decide_themes`.
+    """
+    primary_idx = np.argmax(proba, axis=1)
+    column = _primary_columns(classes, themes, primary_idx)
+    rows = np.arange(len(primary_idx))
+    has_column = column >= 0
+    probability = proba[rows, primary_idx]
+    probability[has_column] = membership[rows[has_column], column[has_column]]
+    extra_rows, extras, extra_proba = _extra_themes(membership, classes, themes, thresholds,
+                                                    primary_idx)
+    return SetMembers(primary_idx, probability, extra_rows, extras, extra_proba)
+
+
+def _primary_columns(classes: list[str], themes: list[str], primary_idx: np.ndarray
+                     ) -> np.ndarray:
+    """Each row's primary class as a column of the membership probabilities (-1: none)."""
+    theme_column = {t: j for j, t in enumerate(themes)}
+    if not len(primary_idx):
+        return np.zeros(0, dtype=np.int64)
+    return np.array([theme_column.get(c, -1) for c in classes])[primary_idx]
+
+
 def _extra_themes(membership: np.ndarray, classes: list[str], themes: list[str],
                   thresholds: np.ndarray, primary_idx: np.ndarray
-                  ) -> tuple[list[int], list[list[str]]]:
+                  ) -> tuple[list[int], list[list[str]], list[list[float]]]:
     """The rows that have themes other than their primary over their thresholds, with those
-    themes by decreasing probability."""
-    theme_column = {t: j for j, t in enumerate(themes)}
-    primary_column = np.array([theme_column.get(c, -1) for c in classes])[primary_idx] \
-        if len(primary_idx) else np.zeros(0, dtype=np.int64)
+    themes by decreasing probability, and their probabilities."""
+    primary_column = _primary_columns(classes, themes, primary_idx)
     over = membership >= thresholds[None, :]
     if over.size:
         over[np.flatnonzero(primary_column >= 0), primary_column[primary_column >= 0]] = False
@@ -111,7 +155,9 @@ def _extra_themes(membership: np.ndarray, classes: list[str], themes: list[str],
     kept = np.take_along_axis(over[rows], order, axis=1)
     names = np.array(themes, dtype=object)[order]
     extras = [row_names[row_kept].tolist() for row_names, row_kept in zip(names, kept)]
-    return rows.tolist(), extras
+    values = np.take_along_axis(membership[rows], order, axis=1)
+    extra_proba = [row_values[row_kept].tolist() for row_values, row_kept in zip(values, kept)]
+    return rows.tolist(), extras, extra_proba
 
 
 def stack_heads(membership: list, width: int) -> dict:

@@ -10,9 +10,15 @@ import numpy as np
 import pandas as pd
 
 from policy_themes.errors import ModelError
+from policy_themes.model.decisions import set_members
 from policy_themes.rules.taxonomy import THEME_SEP, Taxonomy
 
-__all__ = ["ThemeModel", "load_model", "format_top_k", "top_k_cells", "top_k_cell_array"]
+__all__ = ["ThemeModel", "load_model", "format_top_k", "top_k_cells", "top_k_cell_array",
+           "member_cell_array", "member_pairs", "PREDICTION_COLUMNS", "PROBABILITY_DECIMALS"]
+
+PREDICTION_COLUMNS = ["text", "primary", "probability", "themes", "theme_probabilities", "top_k"]
+# the precision of every probability predict writes (CSV, TSV, JSONL, Parquet, the table)
+PROBABILITY_DECIMALS = 4
 
 
 class ThemeModel:
@@ -225,8 +231,11 @@ class ThemeModel:
         -------
         DataFrame
             ``text``, ``primary``, ``probability`` (of the primary theme), ``themes`` (ids joined
-            by ``;``, primary first, ``none`` when nothing fits) and ``top_k`` (a list of
-            ``[theme, probability]`` pairs, most probable first).
+            by ``;``, primary first, ``none`` when nothing fits), ``theme_probabilities`` (each
+            theme of ``themes`` as a ``[theme, probability]`` pair: its membership probability,
+            the one compared with the theme's threshold; ``none`` with its probability as the
+            primary theme) and ``top_k`` (``[theme, probability]`` pairs of the primary
+            theme's probabilities, most probable first). Pairs are rounded to 4 decimals.
 
         Examples
         --------
@@ -236,7 +245,7 @@ class ThemeModel:
         """
         texts = [str(t) for t in texts]
         if not texts:
-            return pd.DataFrame(columns=["text", "primary", "probability", "themes", "top_k"])
+            return pd.DataFrame(columns=PREDICTION_COLUMNS)
         return self._predict_frame(texts, context, top_k, top_k_text=False)
 
     def _predict_frame(self, texts: list[str], context: Sequence[str] | None, top_k: int, *,
@@ -249,26 +258,39 @@ class ThemeModel:
     def _prediction_columns(self, texts: list[str], context: Sequence[str] | None, top_k: int,
                             top_k_text: bool
                             ) -> dict[str, list | np.ndarray | pd.api.extensions.ExtensionArray]:
-        """The columns of :meth:`_predict_frame` but ``text``."""
+        """The columns of :meth:`_predict_frame` but ``text``; with ``top_k_text``, the cells
+        of a written table (probabilities to :data:`PROBABILITY_DECIMALS` decimals)."""
         if self.compiled is not None and top_k_text:  # the columns of a table, made by Arrow
-            primary, themes, proba, _ = self.compiled.predict_themes(texts, context,
-                                                                     as_cells=True)
+            primary, themes, proba, membership = self.compiled.predict_themes(
+                texts, context, as_cells=True)
         else:
-            primary, sets, proba, _ = self.predict_arrays(texts, context)
+            primary, sets, proba, membership = self.predict_arrays(texts, context)
             themes = [THEME_SEP.join(s) for s in sets]
         classes = self.classes
         order = np.argsort(-proba, axis=1)[:, : max(top_k, 1)]
+        members = set_members(proba, membership, classes, self._membership_themes(),
+                              self._threshold_vector())
         if top_k_text:
             top = top_k_cell_array(proba, order, classes)
+            member_cells = member_cell_array(members, classes)
+            probability = np.round(proba.max(axis=1), PROBABILITY_DECIMALS)
         else:
-            top = [[[classes[j], round(float(proba[i, j]), 4)] for j in row]
+            top = [[[classes[j], round(float(proba[i, j]), PROBABILITY_DECIMALS)] for j in row]
                    for i, row in enumerate(order)]
-        return {
-            "primary": primary,
-            "probability": proba.max(axis=1),  # the primary theme is the most probable class
-            "themes": themes,
-            "top_k": top,
-        }
+            member_cells = member_pairs(members, classes)
+            probability = proba.max(axis=1)  # the primary theme is the most probable class
+        return {"primary": primary, "probability": probability, "themes": themes,
+                "theme_probabilities": member_cells, "top_k": top}
+
+    def _membership_themes(self) -> list[str]:
+        """The theme ids of the membership probabilities' columns (``none`` excluded)."""
+        if self.compiled is not None:
+            return list(self.compiled.themes)
+        return list(self.pipeline.named_steps["clf"].themes_)
+
+    def _threshold_vector(self) -> np.ndarray:
+        thresholds = self.thresholds
+        return np.array([thresholds.get(t, 0.5) for t in self._membership_themes()])
 
     def explain(self, texts: Sequence[str], *, context: Sequence[str] | None = None,
                 n_terms: int = 5, taxonomy: Taxonomy | None = None) -> list[dict]:
@@ -435,8 +457,9 @@ def _check_embeddings_installed(meta: dict, model_dir) -> None:
 
 
 def format_top_k(pairs) -> str:
-    """Write ``[[theme, probability], ...]`` as ``theme:0.912;theme:0.041`` for a table cell."""
-    return ";".join(f"{theme}:{prob:.3f}" for theme, prob in pairs)
+    """Write ``[[theme, probability], ...]`` as ``theme:0.9120;theme:0.0410`` for a table cell
+    (:data:`PROBABILITY_DECIMALS` decimals)."""
+    return ";".join(f"{theme}:{prob:.4f}" for theme, prob in pairs)
 
 
 def top_k_cells(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]) -> list[str]:
@@ -455,7 +478,7 @@ def top_k_cells(proba: np.ndarray, order: np.ndarray, classes: Sequence[str]) ->
     -------
     list of str
         The same text as ``format_top_k`` of the pairs :meth:`ThemeModel.predict` gives
-        (probabilities rounded to 4 decimals, then written with 3).
+        (probabilities rounded to 4 decimals).
     """
     return top_k_cell_array(proba, order, classes).tolist()
 
@@ -469,19 +492,61 @@ def top_k_cell_array(proba: np.ndarray, order: np.ndarray, classes: Sequence[str
 
     from policy_themes.io.sentence_frames import string_array
 
-    names = pa.array([f"{name}:" for name in classes], type=pa.large_string())
     values = np.take_along_axis(proba, order, axis=1)
+    semicolon = pa.scalar(";", type=pa.large_string())
+    pairs = [_pair_cells(classes, order[:, j], values[:, j]) for j in range(order.shape[1])]
+    return string_array(pc.binary_join_element_wise(*pairs, semicolon))
+
+
+def member_pairs(members, classes: Sequence[str]) -> list[list[list]]:
+    """Each row's theme set as ``[theme, membership probability]`` pairs (rounded to 4
+    decimals), from :func:`~policy_themes.model.decisions.set_members`."""
+    pairs = [[[classes[i], round(float(p), PROBABILITY_DECIMALS)]]
+             for i, p in zip(members.primary_idx, members.primary_probability)]
+    for row, names, values in zip(members.rows, members.extras, members.extra_probabilities):
+        pairs[row] += [[name, round(float(p), PROBABILITY_DECIMALS)]
+                       for name, p in zip(names, values)]
+    return pairs
+
+
+def member_cell_array(members, classes: Sequence[str]):
+    """:func:`member_pairs` as the text of :func:`format_top_k`, pandas' string array: made by
+    Arrow for the primary themes, in Python only for the rows with more than one theme."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from policy_themes.io.sentence_frames import string_array
+
+    cells = _pair_cells(classes, members.primary_idx, members.primary_probability)
+    if members.rows:
+        mask = np.zeros(len(members.primary_idx), dtype=bool)
+        mask[members.rows] = True
+        longer = [format_top_k([[classes[members.primary_idx[row]],
+                                 round(float(members.primary_probability[row]), 4)],
+                                *([n, round(float(p), 4)] for n, p in zip(names, values))])
+                  for row, names, values in zip(members.rows, members.extras,
+                                                members.extra_probabilities)]
+        cells = pc.replace_with_mask(cells, pa.array(mask),
+                                     pa.array(longer, type=pa.large_string()))
+    return string_array(cells)
+
+
+def _pair_cells(classes: Sequence[str], columns: np.ndarray, values: np.ndarray):
+    """Arrow cells ``class:probability`` (the text :func:`format_top_k` writes) of each row's
+    class ``columns`` and probability ``values``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = pa.array([f"{name}:" for name in classes], type=pa.large_string())
     scaled = values * 10000
     nearest = np.clip(np.floor(scaled + 0.5), 0, 10000).astype(np.int64)
     # within a hair of a half, the product's own rounding may have moved it: Python rounds
     # those (round(p, 4) is the double nearest k / 10000, so k comes back exactly)
-    for i, j in zip(*np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)):
-        nearest[i, j] = round(round(float(values[i, j]), 4) * 10000)
-    nothing, semicolon = (pa.scalar(text, type=pa.large_string()) for text in ("", ";"))
-    pairs = [pc.binary_join_element_wise(names.take(order[:, j]),
-                                         _ten_thousandths_array().take(nearest[:, j]), nothing)
-             for j in range(order.shape[1])]
-    return string_array(pc.binary_join_element_wise(*pairs, semicolon))
+    for i in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6):
+        nearest[i] = round(round(float(values[i]), 4) * 10000)
+    nothing = pa.scalar("", type=pa.large_string())
+    return pc.binary_join_element_wise(names.take(columns),
+                                       _ten_thousandths_array().take(nearest), nothing)
 
 
 @lru_cache(maxsize=1)
@@ -490,4 +555,4 @@ def _ten_thousandths_array():
     ``round(p, 4)`` is the double nearest k / 10000, as the division is."""
     import pyarrow as pa
 
-    return pa.array([f"{k / 10000:.3f}" for k in range(10001)], type=pa.large_string())
+    return pa.array([f"{k / 10000:.4f}" for k in range(10001)], type=pa.large_string())

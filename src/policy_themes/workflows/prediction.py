@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from policy_themes.model.theme_model import ThemeModel
+from policy_themes.rules.taxonomy import THEME_SEP
 
-__all__ = ["PredictRun", "predict_files"]
+__all__ = ["written_predictions", "PredictRun", "predict_files"]
 
 
 @dataclass
@@ -75,6 +76,7 @@ def predict_files(
         and so is a sentence table that gives a context model no context (no document
         column); nothing is written if the run does not complete.
     """
+    from policy_themes.io.formats import file_format
     from policy_themes.io.labels import blank_rows_finding
     from policy_themes.io.sentence_frames import iter_sentence_frames
     from policy_themes.io.writers import table_sink
@@ -101,13 +103,14 @@ def predict_files(
     previews = []
     notes: dict[str, object] = {}
     task = _PredictChunk(model, top_k, columns_only=True)
+    sink_format = file_format(out_path) if out_path is not None else "csv"
     with table_sink(out_path) as sink:
         for sent, predicted, share in map_read_chunks(
                 task, frames, jobs=jobs, share_read=lambda: fraction["value"]):
             # a sentence chunk comes back as its prediction columns only, without the text
             chunk = _join_prediction(sent, predicted) if isinstance(sent, pd.DataFrame) \
                 else predicted
-            sink.write(chunk)
+            sink.write(written_predictions(chunk, sink_format))
             _note_missing_context(model, sent, notes)
             if sum(len(p) for p in previews) < preview_rows:
                 previews.append(chunk.head(preview_rows))
@@ -136,6 +139,65 @@ def _note_missing_context(model: ThemeModel, chunk, notes: dict) -> None:
     message = model.context_note([c for c in chunk.columns if c != DOC_COL], source)
     if message is not None:
         notes[source] = DataFinding("no_context", message, len(chunk))
+
+
+_PAIR_COLUMNS = ("theme_probabilities", "top_k")
+
+
+def written_predictions(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """Predictions as a file of format ``fmt`` holds them, from :meth:`ThemeModel.predict`'s
+    frame or a written chunk.
+
+    Probabilities have 4 decimals (:data:`~policy_themes.model.theme_model.PROBABILITY_DECIMALS`)
+    in every format. JSON lines (``fmt="jsonl"``) get lists: ``themes`` a list of ids,
+    ``theme_probabilities`` and ``top_k`` lists of ``[theme, probability]`` pairs; CSV, TSV
+    and Parquet get text cells: ids joined by ``;``, pairs written ``theme:0.9120;...``. The
+    model's columns renamed ``model_<name>`` (beside an input column of the same name) are
+    the ones converted.
+    """
+    from policy_themes.model.theme_model import PROBABILITY_DECIMALS, format_top_k
+
+    columns = {}
+    probability = _model_column(frame, "probability")
+    if probability is not None and pd.api.types.is_float_dtype(frame[probability]):
+        columns[probability] = frame[probability].round(PROBABILITY_DECIMALS)
+    themes = _model_column(frame, "themes")
+    if fmt == "jsonl" and themes is not None:
+        columns[themes] = [cell.split(THEME_SEP) if isinstance(cell, str) else cell
+                           for cell in frame[themes]]
+    for name in filter(None, (_model_column(frame, c) for c in _PAIR_COLUMNS)):
+        if fmt == "jsonl":
+            columns[name] = [_pairs(cell) for cell in frame[name]]
+        elif len(frame) and not isinstance(frame[name].iloc[0], str):  # pairs, not cells
+            columns[name] = [format_top_k(cell) for cell in frame[name]]
+    if not columns:
+        return frame
+    frame = frame.copy(deep=False)
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
+def _model_column(frame: pd.DataFrame, name: str) -> str | None:
+    """The name of the model's column ``name`` in ``frame`` (``model_<name>`` beside an input
+    column ``name``), or None."""
+    for candidate in ("model_" + name, name):
+        if candidate in frame.columns:
+            return candidate
+    return None
+
+
+def _pairs(cell) -> list:
+    """A ``theme:0.9120;...`` cell as ``[[theme, 0.912], ...]`` (pairs are kept as they are)."""
+    if not isinstance(cell, str):
+        return [list(pair) for pair in cell]
+    if not cell:
+        return []
+    pairs = []
+    for text in cell.split(THEME_SEP):
+        theme, _, value = text.rpartition(":")
+        pairs.append([theme, float(value)])
+    return pairs
 
 
 class _PredictChunk:
