@@ -78,3 +78,107 @@ def test_a_damaged_record_is_a_warning_not_a_traceback(elsewhere):
     lines = result.stderr.splitlines()
     assert lines[0].startswith("Warning: ") and "last-model.json: ignored" in lines[0]
     assert lines[1].startswith("Error: no model at models/default")
+
+
+# --- tables that fit the terminal ------------------------------------------------------------
+
+
+def load_model_probabilities(model_dir):
+    from policy_themes.model.theme_model import load_model
+
+    return load_model(model_dir).predict([ENERGY, PLAIN])["probability"].tolist()
+
+
+def predicted_pairs(model_dir, texts):
+    from policy_themes.model.theme_model import format_top_k, load_model
+
+    frame = load_model(model_dir).predict(texts)
+    return [pair for cells in (frame["theme_probabilities"], frame["top_k"])
+            for cell in cells for pair in format_top_k(cell).split(";")]
+
+
+@pytest.mark.parametrize(("columns", "shown", "left_out"),
+                         [(80, ["text", "themes"], "top_k, primary, probability"),
+                          (120, ["text", "themes", "top_k", "primary", "probability"], None)])
+def test_predict_table_fits_the_width_and_splits_no_theme(trained_model_dir, columns, shown,
+                                                           left_out):
+    result = invoke("predict", "-m", trained_model_dir, ENERGY, PLAIN,
+                    env={"COLUMNS": str(columns)}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= columns
+    header = next(line for line in lines if "text" in line)
+    assert [cell.strip() for cell in header.strip("┃").split("┃")] == shown
+    if left_out:
+        assert lines[-1].rstrip() == f"left out, too narrow (COLUMNS={columns}): {left_out}"
+    else:
+        assert "left out" not in result.stdout
+    theme_cells = [cell.strip() for line in lines if line.startswith("│")
+                   for cell in line.strip("│").split("│")[1:]]
+    pairs = predicted_pairs(trained_model_dir, [ENERGY, PLAIN])
+    # every theme:probability pair whole, on its own line
+    shown_pairs = [cell for cell in theme_cells if cell]
+    probabilities = {f"{p:.4f}" for p in load_model_probabilities(trained_model_dir)}
+    assert shown_pairs
+    assert set(shown_pairs) <= set(pairs) | {"energy_diplomacy", "none"} | probabilities
+
+
+def test_predict_piped_is_80_columns_and_honours_columns(trained_model_dir):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    command = [sys.executable, "-m", "policy_themes", "predict", "-m", str(trained_model_dir),
+               ENERGY]
+    piped = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, check=True)
+    assert max(map(len, piped.stdout.splitlines())) == 80
+    wide = subprocess.run(command, env={**env, "COLUMNS": "150"}, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, check=True)
+    assert max(map(len, wide.stdout.splitlines())) == 150
+    assert "left out" not in wide.stdout
+
+
+def test_label_tables_fit_80_columns_without_cutting_a_rule(seed_path, taxonomy):
+    result = invoke("label", seed_path, "--rules", env={"COLUMNS": "80"},
+                    catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert max(map(len, result.stdout.splitlines())) <= 80
+    assert "…" not in result.stdout
+    rule_ids = {rule.name for rule in taxonomy.rules}
+    rows = [line.strip("│").split("│")[0].strip() for line in result.stdout.splitlines()
+            if line.startswith("│")]
+    assert set(rows) & rule_ids  # rules named whole
+
+
+# --- JSON lines and one precision ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_written_predictions_have_4_decimals_and_json_lists(trained_model_dir, seed_path,
+                                                            tmp_path, suffix):
+    import pandas as pd
+
+    from policy_themes.model.theme_model import format_top_k, load_model
+
+    out = tmp_path / f"predicted{suffix}"
+    result = invoke("predict", "-m", trained_model_dir, "-i", seed_path, "--out", out,
+                    catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    if suffix == ".jsonl":
+        rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+        frame = pd.DataFrame(rows)
+        assert all(isinstance(themes, list) for themes in frame["themes"])
+        pairs = frame["theme_probabilities"].map(format_top_k)
+        top = frame["top_k"].map(format_top_k)
+        assert [themes[0] for themes in frame["themes"]] == frame["primary"].tolist()
+    else:
+        frame = (pd.read_parquet(out) if suffix == ".parquet"
+                 else pd.read_csv(out, keep_default_na=False))
+        pairs, top = frame["theme_probabilities"], frame["top_k"]
+    expected = load_model(trained_model_dir).predict(frame["text"].tolist())
+    assert pairs.tolist() == expected["theme_probabilities"].map(format_top_k).tolist()
+    assert top.tolist() == expected["top_k"].map(format_top_k).tolist()
+    assert frame["probability"].tolist() == expected["probability"].round(4).tolist()
+    assert all(len(p.rpartition(":")[2]) == 6 for cell in top for p in cell.split(";"))

@@ -93,7 +93,7 @@ def test_predict_prints_a_table(trained_model_dir):
     result = invoke("predict", "--model-dir", trained_model_dir, ENERGY, PLAIN,
                     catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    header = next(line for line in result.stdout.splitlines() if "primary" in line)
+    header = next(line for line in result.stdout.splitlines() if "themes" in line)
     # the most important columns first (each theme of the set with its probability), all
     # that fit in 80 columns
     assert [cell.strip() for cell in header.strip("┃").split("┃")][:2] == ["text", "themes"]

@@ -139,10 +139,10 @@ def _print_label_run(run, *, show_rules: bool = True) -> None:
     analysis = run.analysis
     console.print(figures_table(analysis.overall(), title="Rules: overall"))
     themes = analysis.theme_summary()
-    console.print(frame_table(themes, title="Rules per theme"))
+    console.print(frame_table(themes, title="Rules per theme", width=console.width))
     if not show_rules:
         return
     rules = analysis.rule_summary()
     if run.has_gold:
         rules = rules[["theme", "fires", "coverage", "overlaps", "conflicts", "precision"]]
-    console.print(frame_table(rules, title="Rules"))
+    console.print(frame_table(rules, title="Rules", left=("theme",), width=console.width))
