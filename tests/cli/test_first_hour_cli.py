@@ -182,3 +182,46 @@ def test_written_predictions_have_4_decimals_and_json_lists(trained_model_dir, s
     assert top.tolist() == expected["top_k"].map(format_top_k).tolist()
     assert frame["probability"].tolist() == expected["probability"].round(4).tolist()
     assert all(len(p.rpartition(":")[2]) == 6 for cell in top for p in cell.split(";"))
+
+
+# --- label on a small input shows its sentences -------------------------------------------
+
+TERMINAL = {"TTY_COMPATIBLE": "1", "NO_COLOR": "1", "COLUMNS": "100"}
+
+
+def plain(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_label_of_a_small_document_shows_each_sentence_first(seed_path):
+    result = invoke("label", seed_path, env=TERMINAL, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    output = plain(result.stdout)
+    lines = output.splitlines()
+    assert lines[0].strip() == "Sentences"
+    assert output.index("Sentences") < output.index("Rules: overall")
+    rows = [line for line in lines if line.startswith("│ ") and line[2:4].strip().isdigit()]
+    assert [int(line[2:4]) for line in rows] == list(range(1, 13))
+    assert "│ 12 │ You Might Also Like" in output
+    assert "\nRules\n" not in output + "\n"  # no per-rule table: a short summary
+    assert "│ security_defense" in output
+
+
+def test_label_shows_no_sentences_with_out_or_piped(seed_path, tmp_path):
+    written = invoke("label", seed_path, "--out", tmp_path / "l.csv", env=TERMINAL,
+                     catch_exceptions=False)
+    piped = invoke("label", seed_path, env={"COLUMNS": "100"}, catch_exceptions=False)
+    for result in (written, piped):
+        assert result.exit_code == 0, result.output
+        assert "Sentences" not in result.stdout
+        assert "Rules per theme" in result.stdout
+    assert plain(piped.stdout).splitlines()[0].strip() == "Rules: overall"
+    assert "\nRules" in piped.stdout  # the per-rule table
+
+
+def test_label_rules_option_still_shows_the_rule_table_for_a_small_input(seed_path):
+    result = invoke("label", seed_path, "--rules", env=TERMINAL, catch_exceptions=False)
+    assert "Sentences" in result.stdout
+    assert "fp_doctrine" in plain(result.stdout).split("Rules per theme")[1]

@@ -46,6 +46,8 @@ class LabelRun:
         Whether the input carried a gold ``themes`` column.
     findings : list of DataFinding
         What was skipped: table rows with blank or missing text, empty documents.
+    preview : DataFrame or None
+        The first labeled sentences (``preview_rows`` of :func:`label_files`), as written.
     """
 
     analysis: RuleAnalysis
@@ -53,6 +55,7 @@ class LabelRun:
     output: Path | None
     has_gold: bool
     findings: list[DataFinding] = field(default_factory=list)
+    preview: DataFrame | None = None
 
 
 def label_files(
@@ -67,6 +70,7 @@ def label_files(
     encoding: str | None = None,
     progress: Callable[[int, float], None] | None = None,
     jobs: int | None = 1,
+    preview_rows: int = 0,
 ) -> LabelRun:
     """Split, label and analyse documents or sentence tables, streaming in chunks.
 
@@ -95,6 +99,8 @@ def label_files(
     jobs : int, default=1
         Processes that label chunks in parallel (None or 0: every core); the output is the
         same for any number (see :func:`~policy_themes.parallel.pool.map_chunks`).
+    preview_rows : int, default=0
+        Labeled sentences kept in ``LabelRun.preview`` (the first ones).
 
     Returns
     -------
@@ -132,6 +138,7 @@ def label_files(
         chunksize=chunksize, encoding=encoding, progress=on_read,
         on_skip=lambda source, rows: skipped.setdefault(source, []).extend(rows), split=False,
     )
+    previews: list[DataFrame] = []
     with table_sink(out_path) as sink:
         for chunk, (labeled, counters, has_gold), share in map_read_chunks(
                 _LabelChunk(taxonomy), frames, jobs=jobs, share_read=lambda: state["fraction"]):
@@ -143,14 +150,21 @@ def label_files(
             analysis.add_counters(counters)
             state["has_gold"] = state["has_gold"] or has_gold
             sink.write(labeled)
+            if sum(map(len, previews)) < preview_rows:
+                previews.append(labeled.head(preview_rows))
             state["sentences"] += len(labeled)
             if progress is not None:
                 progress(state["sentences"], share)
         blank = blank_rows_finding(skipped)
         if not state["sentences"]:
             raise no_text_error("label", inputs, blank)
+    preview = None
+    if previews:
+        import pandas as pd
+
+        preview = pd.concat(previews, ignore_index=True).head(preview_rows)
     return LabelRun(analysis, state["sentences"], out_path, state["has_gold"],
-                    [blank] if blank else [])
+                    [blank] if blank else [], preview)
 
 
 def map_read_chunks(task: Callable, chunks: Iterable, *, jobs: int | None,
