@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["resource_path"]
+__all__ = ["resource_path", "describe_data_files"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -32,3 +32,31 @@ def resource_path(relative: str) -> Path:
         return packaged
     checkout = _PACKAGE_DIR.parents[1] / relative
     return checkout if checkout.exists() else packaged
+
+
+def describe_data_files(files, sentences: int | None = None) -> str:
+    """Name training data files for a person: the files the package ships are "the shipped
+    data", not their paths inside site-packages.
+
+    Parameters
+    ----------
+    files : iterable of str or Path
+        The data files, as recorded in a model's metadata.
+    sentences : int, default=None
+        How many sentences they gave, added in brackets.
+
+    Returns
+    -------
+    str
+        For example ``the shipped data (11,096 sentences)`` or
+        ``the shipped data, mine.csv (11,120 sentences)``.
+    """
+    shipped_dir = resource_path("data/labeled").resolve()
+    names, shipped = [], False
+    for file in files:
+        if Path(file).resolve().parent == shipped_dir:
+            shipped = True
+        else:
+            names.append(str(file))
+    described = ", ".join((["the shipped data"] if shipped else []) + names) or "none recorded"
+    return f"{described} ({sentences:,} sentences)" if sentences is not None else described

@@ -225,3 +225,50 @@ def test_label_rules_option_still_shows_the_rule_table_for_a_small_input(seed_pa
     result = invoke("label", seed_path, "--rules", env=TERMINAL, catch_exceptions=False)
     assert "Sentences" in result.stdout
     assert "fp_doctrine" in plain(result.stdout).split("Rules per theme")[1]
+
+
+# --- info easy to scan -----------------------------------------------------------------------
+
+
+def edited_model(model_copy, **changes):
+    meta_path = model_copy / "model.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        meta[key] = value(meta) if callable(value) else value
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    return model_copy
+
+
+def test_info_names_the_shipped_data_and_the_thresholds_at_the_floor(model_copy):
+    from policy_themes.resources import resource_path
+
+    shipped = [str(resource_path("data/labeled/sentences.csv"))]
+    floor = json.loads((model_copy / "model.json").read_text())["config"]["thresholds"][
+        "minimum"]
+
+    def some_at_the_floor(meta):
+        first = next(iter(meta["thresholds"]))
+        return {**meta["thresholds"], first: floor}
+
+    model = edited_model(model_copy, thresholds=some_at_the_floor,
+                         training_data=lambda m: {**m["training_data"], "files": shipped})
+    result = invoke("info", "-m", model, env={"COLUMNS": "100"}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    sentences = json.loads((model / "model.json").read_text())["training_data"]["sentences"]
+    assert f"│ training data       │ the shipped data ({sentences:,} sentences)" in result.stdout
+    assert "site-packages" not in result.stdout and "data/labeled" not in result.stdout
+    assert "│ cv sentences scored │" in result.stdout
+    assert f"{floor:.3f} (floor)" in result.stdout
+
+
+def test_info_says_once_that_every_threshold_is_at_the_floor(model_copy):
+    floor = json.loads((model_copy / "model.json").read_text())["config"]["thresholds"][
+        "minimum"]
+    model = edited_model(model_copy,
+                         thresholds=lambda m: dict.fromkeys(m["thresholds"], floor))
+    result = invoke("info", "-m", model, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    count = len(json.loads((model / "model.json").read_text())["thresholds"])
+    assert result.stdout.splitlines()[-1] == (
+        f"Theme thresholds: all {count} at the floor, {floor:.3f} (the config's "
+        "thresholds.minimum): cross-validation chose none above it")

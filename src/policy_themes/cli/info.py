@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -27,6 +28,7 @@ def info_cmd(ctx: typer.Context, model_dir: ModelSourceOption = Path("models/def
     """
     from policy_themes.cli.render import figures_table
     from policy_themes.model.sharing import read_model_meta, shared_model_file
+    from policy_themes.resources import describe_data_files
 
     model_dir = chosen_model(ctx, model_dir)
     meta = read_model_meta(model_dir)
@@ -40,8 +42,7 @@ def info_cmd(ctx: typer.Context, model_dir: ModelSourceOption = Path("models/def
         "scikit-learn": meta.get("sklearn_version"),
         "taxonomy": f"{taxonomy.get('name')} ({len(taxonomy.get('ids', []))} ids, "
         f"{str(taxonomy.get('fingerprint', ''))[:12]})",
-        "training data": ", ".join(data.get("files", [])),
-        "training sentences": data.get("sentences"),
+        "training data": describe_data_files(data.get("files", []), data.get("sentences")),
         "weak labels": data.get("weak_labels"),
         "features": ", ".join(
             k for k, v in meta.get("config", {}).get("features", {}).items() if v
@@ -58,9 +59,32 @@ def info_cmd(ctx: typer.Context, model_dir: ModelSourceOption = Path("models/def
         figures["predicts with"] = "model.npz (NumPy)"  # read_model_meta refuses a model without
     for key, value in (meta.get("cv_metrics") or {}).items():
         if not key.endswith("_ci"):
-            figures[f"cv {key}"] = value
+            figures[_CV_NAMES.get(key, f"cv {key}")] = value
     console = make_console()
     console.print(figures_table(figures, title="Model"))
     thresholds = meta.get("thresholds") or {}
     if thresholds:
-        console.print(figures_table(thresholds, title="Theme thresholds", humanize=False))
+        _print_thresholds(console, thresholds, meta.get("config", {}).get("thresholds") or {})
+
+
+# cross-validation figures whose key does not say what they are
+_CV_NAMES = {"n": "cv sentences scored", "top3_accuracy": "cv top-3 accuracy"}
+
+
+def _print_thresholds(console, thresholds: dict, limits: dict) -> None:
+    """Each theme's membership threshold, "floor" or "ceiling" beside one that sits at the
+    config's limit (cross-validation chose none inside); all at the floor, one line."""
+    from policy_themes.cli.render import figures_table
+
+    floor, ceiling = limits.get("minimum"), limits.get("maximum")
+    if floor is not None and len(thresholds) > 1 and all(
+            math.isclose(v, floor) for v in thresholds.values()):
+        typer.echo(f"Theme thresholds: all {len(thresholds)} at the floor, {floor:.3f} "
+                   "(the config's thresholds.minimum): cross-validation chose none above it")
+        return
+    shown = {}
+    for theme, value in thresholds.items():
+        limit = ("floor" if floor is not None and math.isclose(value, floor) else
+                 "ceiling" if ceiling is not None and math.isclose(value, ceiling) else None)
+        shown[theme] = f"{value:.3f}" + (f" ({limit})" if limit else "")
+    console.print(figures_table(shown, title="Theme thresholds", humanize=False))

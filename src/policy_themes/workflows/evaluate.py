@@ -118,7 +118,7 @@ def evaluate(
         title=f"Evaluation of {model.name} on {Path(data).name}",
         meta={"model": str(model.path or model.name), "data": str(data),
               "date": date.today().isoformat(),
-              "trained on": ", ".join(model.meta.get("training_data", {}).get("files", [])),
+              "trained on": _training_data(model.meta),
               **({"skipped (blank text)": blank.count} if blank else {})},
         findings=findings,
         predictions=_predictions_frame({"text": texts, "gold": [";".join(g) for g in gold],
@@ -128,3 +128,11 @@ def evaluate(
     if out_dir is not None:
         report.write(out_dir)
     return report
+
+
+def _training_data(meta: dict) -> str:
+    """What the model was trained on, for a person: the shipped data by that name."""
+    from policy_themes.resources import describe_data_files
+
+    data = meta.get("training_data", {})
+    return describe_data_files(data.get("files", []), data.get("sentences"))

@@ -9,6 +9,7 @@ from pathlib import Path
 from policy_themes.evaluation.metrics import headline_metrics
 from policy_themes.evaluation.report import EvalReport
 from policy_themes.model.store import save_model
+from policy_themes.resources import describe_data_files
 
 __all__ = ["save_trained"]
 
@@ -49,7 +50,7 @@ def save_trained(result, model_dir: str | Path) -> Path:
                             texts=result.cv_predictions["text"].tolist(),
                             title=f"Training report: {Path(model_dir).name} "
                                   f"({result.config.cv.folds}-fold cross-validation)",
-                            meta={"training data": ", ".join(result.data_files),
+                            meta={"training data": describe_data_files(result.data_files),
                                   "sentences": result.n_sentences,
                                   "taxonomy": taxonomy.name})
         report.write(folder)

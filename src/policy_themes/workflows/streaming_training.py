@@ -387,6 +387,7 @@ def save_streaming(result: StreamingResult, taxonomy: Taxonomy, model_dir: str |
     """Save a :class:`StreamingResult` as a model directory (``model.joblib``, ``model.json``
     and, when sentences were held out, the held-out report)."""
     from policy_themes.model.store import save_model
+    from policy_themes.resources import describe_data_files
 
     model_dir = Path(model_dir)
     config = TrainConfig(seed=result.settings.get("seed", 0),
@@ -418,7 +419,7 @@ def save_streaming(result: StreamingResult, taxonomy: Taxonomy, model_dir: str |
         EvalReport(metrics=result.holdout_metrics, baselines={}, texts=result.holdout_texts,
                    title=f"Training report: {model_dir.name} ({result.n_holdout:,} held-out "
                          "sentences)",
-                   meta={"training data": ", ".join(result.data_files),
+                   meta={"training data": describe_data_files(result.data_files),
                          "sentences": result.n_sentences, "taxonomy": taxonomy.name,
                          "trainer": "streaming (hashed word 1-2-grams + rule votes, "
                                     "minibatch Adagrad)"},
