@@ -142,10 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     return max(m.returncode for _, m, _ in rows)
 
 
+def profile_predictions(predictions: Path, out: Path) -> Measure:
+    """``profile --by iso3 --by year --bin decade`` of the predictions into ``out``, measured
+    (``throughput.py`` has this row too)."""
+    return run([*CLI, "profile", str(predictions), *BY, "--out", str(out)])
+
+
 def _measure(predictions: Path, folder: Path, args) -> list[tuple[str, Measure, str]]:
     """The main row (median of ``--repeats``) and the one with --top and --themes."""
-    runs = [run([*CLI, "profile", str(predictions), *BY, "--out", str(folder / f"out{i}")])
-            for i in range(args.repeats)]
+    runs = [profile_predictions(predictions, folder / f"out{i}") for i in range(args.repeats)]
     main_row = (f"profile --by iso3 --by year --bin decade --out (Parquet, median of "
                 f"{len(runs)})", _median(runs), GOAL)
     top = run([*CLI, "profile", str(predictions), *BY, "--top", "20", "--themes", THEMES,

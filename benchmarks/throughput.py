@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         predict_sgd = run([*CLI, "predict", "-i", str(corpus), "--documents", "-m",
                            str(streaming_dir), "--out", str(folder / "predicted_sgd.parquet"),
                            *jobs])
+        profile_row = _profile_row(folder / "predicted.parquet", corpus, folder, n_sentences)
         help_runs = [run([*CLI, "--help"]) for _ in range(3)]
         one_runs = [run([*CLI, "predict", "-m", str(args.model),
                          "The two ministers discussed the new gas pipeline."]) for _ in range(3)]
@@ -321,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{ours_primary.wall / ft_train.wall:.2f}× wall", "–"),
             (f"fastText train (5 epochs, bigrams, 2 threads{repeats})", ft_train, n_train,
              rate(ft_train, n_train), "1.00×", "–"),
+            profile_row,
             ("cold start: policy-themes --help (median of 3)", _median(help_runs), 0, "–", "–",
              "≤ 1.5 s"),
             ("cold start: predict \"one sentence\" (median of 3)", _median(one_runs), 1, "–",
@@ -353,6 +355,17 @@ def main(argv: list[str] | None = None) -> int:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(text, encoding="utf-8")
     return 0
+
+
+def _profile_row(predictions: Path, corpus: Path, folder: Path, n_sentences: int) -> tuple:
+    """The row of ``profile --by iso3 --by year --bin decade`` on the predictions of
+    ``predict --documents``, measured by ``profiles.py``'s function."""
+    from profiles import GOAL, profile_predictions, with_corpus_columns
+
+    predictions = with_corpus_columns(predictions, corpus, folder)
+    measure = profile_predictions(predictions, folder / "profile")
+    return ("profile --by iso3 --by year --bin decade, the predictions of predict --documents "
+            "(Parquet)", measure, n_sentences, f"{n_sentences / measure.wall:,.0f}", "–", GOAL)
 
 
 def _median(runs: list[Measure]) -> Measure:

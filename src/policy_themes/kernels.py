@@ -33,7 +33,7 @@ from policy_themes.numba_cache import njit  # numba.njit, its cache falling back
 
 __all__ = ["char_wb_columns", "word_columns", "word_and_unigram_columns", "weighted_rows",
            "add_weighted_products", "tf_table", "add_products", "gather_rows", "automaton_hits",
-           "normalized_codes"]
+           "normalized_codes", "first_use_compiles"]
 
 _SPACE, _NEWLINE = 32, 10
 TF_TABLE_SIZE = 4096
@@ -571,3 +571,12 @@ def normalized_codes(raw, table, alphanumeric, out):
         i += width
     out[k] = _SPACE
     return k + 1
+
+
+def first_use_compiles() -> bool:
+    """Whether Numba's cache holds none of these kernels yet (after installing the package, or
+    changing it), so that the first run that calls them compiles them first
+    (:func:`~policy_themes.numba_cache.cache_is_empty`)."""
+    from policy_themes.numba_cache import cache_is_empty
+
+    return cache_is_empty(__name__)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import warnings
 from functools import lru_cache
 
-__all__ = ["njit", "NumbaCacheWarning", "cache_disabled"]
+__all__ = ["njit", "NumbaCacheWarning", "cache_disabled", "cache_is_empty"]
 
 _STATE = {"disabled": False}
+_CACHED: list = []  # the dispatchers with a cache, to look into (cache_is_empty)
 
 
 class NumbaCacheWarning(UserWarning):
@@ -45,9 +46,32 @@ def njit(*args, cache: bool = False, **options):
         dispatcher = numba.njit(**options)(function)
         if cache:
             dispatcher._cache = _cache_for(function)  # what Dispatcher.enable_caching sets
+            if options.get("inline") != "always":  # inlined into callers, never cached alone
+                _CACHED.append(dispatcher)
         return dispatcher
 
     return decorate
+
+
+def cache_is_empty(module: str) -> bool:
+    """Whether Numba's cache holds no machine code for any function of ``module`` (imported)
+    that has one, so that the first calls will compile: after installing, or after the
+    package changed. False when the cache is switched off (every run compiles, as its warning
+    says) or cannot be read."""
+    from numba.core.caching import NullCache
+
+    caches = [d._cache for d in _CACHED if d.py_func.__module__ == module]
+    if _STATE["disabled"] or not caches:
+        return False
+    for cache in caches:
+        if isinstance(cache, NullCache):
+            return False
+        try:
+            if cache._cache_file._load_index():  # Numba's index: empty when absent or stale
+                return False
+        except Exception:  # noqa: BLE001 - a damaged index: the cache's own warning says so
+            return False
+    return True
 
 
 def _give_up(error: BaseException, where) -> None:

@@ -125,6 +125,7 @@ def predict_cmd(
     from policy_themes.model.theme_model import load_model
 
     sentences = _sentence_arguments(texts, inputs)
+    _announce_compiling()
     check_engine(engine, scheduler)
     reading = dict(top_k=top_k, text_column=text_column, documents=documents,
                    doc_column=doc_column, encoding=encoding, chunk_size=chunk_size)
@@ -147,6 +148,20 @@ def predict_cmd(
     if explain:
         frame = _add_explanations(model, frame)
     _write_or_print(frame, out, output_format)
+
+
+# measured on this machine: benchmarks/results/cold_start.md
+COMPILING_NOTE = ("Note: compiling the fast kernels once (about {seconds} s); later runs start "
+                  "in about a second")
+COMPILE_SECONDS = 10
+
+
+def _announce_compiling() -> None:
+    """One line on stderr when Numba's cache is cold: this run compiles the kernels first."""
+    from policy_themes.kernels import first_use_compiles
+
+    if first_use_compiles():
+        typer.echo(COMPILING_NOTE.format(seconds=COMPILE_SECONDS), err=True)
 
 
 def _sentence_arguments(texts, inputs) -> list[str]:
