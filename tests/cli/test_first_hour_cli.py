@@ -272,3 +272,45 @@ def test_info_says_once_that_every_threshold_is_at_the_floor(model_copy):
     assert result.stdout.splitlines()[-1] == (
         f"Theme thresholds: all {count} at the floor, {floor:.3f} (the config's "
         "thresholds.minimum): cross-validation chose none above it")
+
+
+# --- the first compile is announced ---------------------------------------------------------
+
+
+def run_with_terminal_stderr(command, env):
+    """Run a command with its stderr on a pseudo-terminal; its stderr text."""
+    import os
+    import pty
+    import subprocess
+
+    main, terminal = pty.openpty()
+    try:
+        subprocess.run(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=terminal, check=True, timeout=300)
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal's other end is closed: all was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(main)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_predict_says_once_that_it_compiles_the_kernels(trained_model_dir, tmp_path):
+    import os
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    command = [sys.executable, "-m", "policy_themes", "predict", "-m", str(trained_model_dir),
+               ENERGY]
+    first = run_with_terminal_stderr(command, env)
+    assert "Note: compiling the fast kernels once (about " in first
+    assert "later runs start in about a second" in first
+    later = run_with_terminal_stderr(command, env)
+    assert "compiling" not in later

@@ -157,7 +157,10 @@ COMPILE_SECONDS = 10
 
 
 def _announce_compiling() -> None:
-    """One line on stderr when Numba's cache is cold: this run compiles the kernels first."""
+    """One line on stderr, when it is a terminal (as the progress bars), if Numba's cache is
+    cold: this run compiles the kernels first."""
+    if not sys.stderr.isatty():
+        return
     from policy_themes.kernels import first_use_compiles
 
     if first_use_compiles():
