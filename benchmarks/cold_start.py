@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     notes = ("\nThe first run compiles the Numba kernels predict uses and writes them to the "
              "cache (`NUMBA_CACHE_DIR`, else beside the package); later runs load them. "
              "`predict` prints one note when the cache holds none of them "
-             "(`policy_themes.kernels.first_use_compiles`).\n")
+             "(`policy_themes.kernels.first_use_compiles`). On a busy machine the wall time "
+             "grows with the load; the CPU seconds (one process, one thread compiling) are "
+             "the nearest figure to an idle machine's wall time.\n")
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text("\n".join(header) + "\n" + table + notes, encoding="utf-8")
     return max(m.returncode for m in cold + warm)

@@ -150,10 +150,11 @@ def predict_cmd(
     _write_or_print(frame, out, output_format)
 
 
-# measured on this machine: benchmarks/results/cold_start.md
+# the first run's CPU seconds in benchmarks/results/cold_start.md (its wall time on an idle
+# machine), and the cold start of the README's speed table
 COMPILING_NOTE = ("Note: compiling the fast kernels once (about {seconds} s); later runs start "
                   "in about a second")
-COMPILE_SECONDS = 10
+COMPILE_SECONDS = 6
 
 
 def _announce_compiling() -> None:
