@@ -314,3 +314,24 @@ def test_predict_says_once_that_it_compiles_the_kernels(trained_model_dir, tmp_p
     assert "later runs start in about a second" in first
     later = run_with_terminal_stderr(command, env)
     assert "compiling" not in later
+
+
+def test_profile_reads_predictions_written_as_jsonl_csv_or_parquet(trained_model_dir, tmp_path,
+                                                                  train_small_path):
+    import pandas as pd
+
+    from policy_themes.workflows.profiles import profile
+
+    table = pd.read_csv(train_small_path)[["doc_id", "text"]]
+    table["iso3"] = ["AZE" if i % 2 else "GEO" for i in range(len(table))]
+    source = tmp_path / "speeches.csv"
+    table.to_csv(source, index=False)
+    shares = []
+    for suffix in (".csv", ".jsonl", ".parquet"):
+        out = tmp_path / f"predicted{suffix}"
+        result = invoke("predict", "-m", trained_model_dir, "-i", source, "--out", out,
+                        catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        shares.append(profile(out, by=["iso3"], n_boot=20).shares)
+    for other in shares[1:]:
+        pd.testing.assert_frame_equal(other, shares[0], check_dtype=False)

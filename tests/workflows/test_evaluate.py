@@ -47,7 +47,8 @@ def test_evaluate_returns_model_and_baselines(model, gold_path):
     assert report.title == "Evaluation of small on dev.csv"
     assert report.meta["model"] == str(model.path)
     assert report.meta["data"] == str(gold_path)
-    assert report.meta["trained on"].endswith("train_small.csv")
+    sentences = model.meta["training_data"]["sentences"]
+    assert report.meta["trained on"].endswith(f"train_small.csv ({sentences:,} sentences)")
     # the majority class of train_small is "none": right on 2 of 10 sentences
     assert report.baselines["majority class"]["accuracy"] == pytest.approx(0.2)
     assert report.metrics["accuracy"] >= 0.8

@@ -158,7 +158,13 @@ def read_back(path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix == ".jsonl":
-        return pd.DataFrame([json.loads(line) for line in path.read_text("utf-8").splitlines()])
+        frame = pd.DataFrame([json.loads(line) for line in path.read_text("utf-8").splitlines()])
+        # JSON lines hold lists: written here as the text cells of the other formats
+        assert all(isinstance(cell, list) for cell in frame["themes"])
+        frame["themes"] = frame["themes"].map(";".join)
+        for name in ("theme_probabilities", "top_k"):
+            frame[name] = frame[name].map(format_top_k)
+        return frame
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
