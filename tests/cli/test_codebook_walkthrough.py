@@ -50,7 +50,8 @@ def run(command: str, folder: Path) -> subprocess.CompletedProcess:
     args = shlex.split(command)
     if args[0] == "policy-themes":
         args = [sys.executable, "-m", "policy_themes", *args[1:]]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    # the walkthrough shows the tables of a terminal 160 columns wide
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "160"}
     return subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True,
                           timeout=600)
 

@@ -102,7 +102,8 @@ def test_a_directory_with_model_skops_but_no_joblib_loads_the_skops(model_copy):
                     catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].split(",")[1] == "energy_diplomacy"
-    rows = table_rows(invoke("info", "-m", model_copy, catch_exceptions=False).stdout)
+    rows = table_rows(invoke("info", "-m", model_copy, env={"COLUMNS": "250"},
+                             catch_exceptions=False).stdout)
     assert rows["model file"] == str(model_copy / "model.skops")
 
 
@@ -119,14 +120,15 @@ def test_evaluate_with_a_skops_file(shared_path, tmp_path):
 
 
 def test_info_shows_a_skops_file(trained_model_dir, shared_path):
-    result = invoke("info", "-m", shared_path, catch_exceptions=False)
+    result = invoke("info", "-m", shared_path, env={"COLUMNS": "250"},  # paths on one line
+                    catch_exceptions=False)
     assert result.exit_code == 0, result.output
     meta = json.loads((trained_model_dir / META_FILE).read_text(encoding="utf-8"))
     rows = table_rows(result.stdout)
     assert rows["model file"] == str(shared_path)
     assert rows["format"] == f"skops {skops.__version__} (no pickle)"
     assert rows["sha256 source model.joblib"] == meta["sha256"][MODEL_FILE][:16] + "…"
-    assert rows["training sentences"] == "88"
+    assert rows["training data"].endswith("(88 sentences)")
     assert rows["cv accuracy"] == f"{meta['cv_metrics']['accuracy']:.3f}"
     assert "model directory" not in rows
     assert "Theme thresholds" in result.stdout

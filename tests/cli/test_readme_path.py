@@ -32,7 +32,7 @@ def test_train_the_default_model_then_predict(tmp_path):
     assert predicted.returncode == 0, predicted.stderr
     rows = [line.strip("│").split("│") for line in predicted.stdout.splitlines()
             if line.startswith("│")]
-    header = next(line for line in predicted.stdout.splitlines() if "primary" in line)
-    assert [cell.strip() for cell in header.strip("┃").split("┃")][:2] == ["text", "primary"]
-    assert rows[0][1].strip() == "energy_diplomacy"
+    header = next(line for line in predicted.stdout.splitlines() if line.startswith("┃"))
+    assert [cell.strip() for cell in header.strip("┃").split("┃")][:2] == ["text", "themes"]
+    assert rows[0][1].strip().startswith("energy_diplomacy:0.")  # the theme and its probability
     assert sorted(p.name for p in tmp_path.iterdir()) == ["default"]

@@ -67,7 +67,7 @@ def themes_cmd(
     )
     if overview.data is not None:
         title += f"; {overview.n_sentences:,} labeled sentences in {overview.data}"
-    make_console().print(frame_table(table, title=title, left=("name", "description")))
+    make_console().print(frame_table(table, title=title, wrap=("name", "description")))
     for note in overview.notes:
         typer.echo(f"Note: {note}")
 

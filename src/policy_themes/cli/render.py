@@ -68,10 +68,12 @@ def left_out_caption(names: list[str], width: int) -> str | None:
 
 
 def frame_table(frame, *, title: str | None = None, index_name: str | None = None,
-                left: tuple[str, ...] = (), width: int | None = None) -> Table:
+                left: tuple[str, ...] = (), wrap: tuple[str, ...] = (),
+                width: int | None = None) -> Table:
     """A rich Table of a DataFrame, its index as the first column; columns right-aligned but
-    those named in ``left`` (text). No cell wraps; with ``width`` (the console's), the
-    columns that do not fit are left out, the last first, and named in the caption."""
+    those named in ``left`` or ``wrap`` (text). Only the ``wrap`` columns (prose) wrap, at
+    spaces: ids and numbers are never cut. With ``width`` (the console's), the columns that
+    do not fit are left out, the last first, and named in the caption."""
     index = [str(i) for i in frame.index]
     cells = {column: [format_value(v) for v in frame[column]] for column in frame.columns}
     columns = list(frame.columns)
@@ -88,8 +90,9 @@ def frame_table(frame, *, title: str | None = None, index_name: str | None = Non
                   caption=left_out_caption(left_out, width or 0), caption_justify="left")
     table.add_column(index_name or frame.index.name or "", no_wrap=True)
     for column in columns:
-        table.add_column(str(column), justify="left" if column in left else "right",
-                         no_wrap=True)
+        table.add_column(str(column), justify="left" if column in left + wrap else "right",
+                         no_wrap=column not in wrap,
+                         overflow="fold" if column in wrap else "ellipsis")
     for row, name in enumerate(index):
         table.add_row(name, *(cells[c][row] for c in columns))
     return table
