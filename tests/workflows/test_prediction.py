@@ -86,6 +86,24 @@ def test_top_k_cells_write_what_format_top_k_writes():
     assert top_k_cells(proba[:0], order[:0], classes) == []
 
 
+def test_member_cells_write_what_format_top_k_writes_of_the_sets():
+    from policy_themes.model.decisions import decide_themes, set_members
+    from policy_themes.model.theme_model import member_cell_array, member_pairs
+
+    rng = np.random.default_rng(1)
+    classes = [f"theme_{j}" for j in range(5)] + ["none"]
+    themes = classes[:5]
+    proba = rng.dirichlet(np.ones(6) * 0.3, size=3000)
+    membership = rng.beta(0.3, 2, size=(3000, 5))
+    thresholds = np.array([0.2, 0.3, 0.35, 0.5, 0.9])
+    members = set_members(proba, membership, classes, themes, thresholds)
+    pairs = member_pairs(members, classes, themes)
+    assert [[theme for theme, _ in row] for row in pairs] == decide_themes(
+        proba, membership, classes, themes, thresholds)[1]
+    assert list(member_cell_array(members, classes, themes)) == [format_top_k(p) for p in pairs]
+    assert any(len(row) > 2 for row in pairs) and any(len(row) == 1 for row in pairs)
+
+
 def test_top_k_cells_round_every_ten_thousandth_and_the_halves_between_like_python():
     halves = (np.arange(20001) + 0.5) / 20000
     grid = np.concatenate([np.arange(10001) / 10000, halves, np.nextafter(halves, 0),

@@ -64,8 +64,7 @@ def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],
     # taken from an object array: a loop over primary_idx would make a NumPy integer per row
     primary = np.array(classes, dtype=object)[primary_idx].tolist()
     sets = [[first] for first in primary]
-    rows, extras, _ = _extra_themes(membership, classes, themes, thresholds, primary_idx)
-    for i, more in zip(rows, extras):
+    for i, more in zip(*_extra_themes(membership, classes, themes, thresholds, primary_idx)):
         sets[i] += more
     return primary, sets
 
@@ -83,7 +82,7 @@ def decide_theme_cells(proba: np.ndarray, membership: np.ndarray, classes: list[
 
     primary_idx = np.argmax(proba, axis=1)
     primary = pa.array(classes, type=pa.large_string()).take(primary_idx)
-    rows, extras, _ = _extra_themes(membership, classes, themes, thresholds, primary_idx)
+    rows, extras = _extra_themes(membership, classes, themes, thresholds, primary_idx)
     text = primary
     if rows:
         mask = np.zeros(len(primary_idx), dtype=bool)
@@ -97,24 +96,26 @@ def decide_theme_cells(proba: np.ndarray, membership: np.ndarray, classes: list[
 
 @dataclass(frozen=True)
 class SetMembers:
-    """Each row's theme set with the members' membership probabilities.
+    """Each row's theme set with the members' membership probabilities, as flat arrays.
 
     ``primary_idx`` and ``primary_probability``: each row's primary class and its membership
-    probability (for ``none``, which has none, its probability as the primary class);
-    ``rows``: the rows with other members, ``extras`` and ``extra_probabilities`` those
-    members and their membership probabilities, by decreasing probability.
+    probability (for ``none``, which has none, its probability as the primary class). The
+    other members, row after row and by decreasing probability: ``extra_rows`` (the row of
+    each), ``extra_themes`` (its column of the membership probabilities) and
+    ``extra_probabilities``.
     """
 
     primary_idx: np.ndarray
     primary_probability: np.ndarray
-    rows: list[int]
-    extras: list[list[str]]
-    extra_probabilities: list[list[float]]
+    extra_rows: np.ndarray
+    extra_themes: np.ndarray
+    extra_probabilities: np.ndarray
 
 
 def set_members(proba: np.ndarray, membership: np.ndarray, classes: list[str],
                 themes: list[str], thresholds: np.ndarray) -> SetMembers:
-    """The theme sets of :func:`decide_themes` with each member's membership probability.
+    """The theme sets of :func:`decide_themes` with each member's membership probability,
+    made with array operations (no Python object per row).
 
     Parameters are those of :func:`decide_themes`.
     """
@@ -124,9 +125,25 @@ def set_members(proba: np.ndarray, membership: np.ndarray, classes: list[str],
     has_column = column >= 0
     probability = proba[rows, primary_idx]
     probability[has_column] = membership[rows[has_column], column[has_column]]
-    extra_rows, extras, extra_proba = _extra_themes(membership, classes, themes, thresholds,
-                                                    primary_idx)
-    return SetMembers(primary_idx, probability, extra_rows, extras, extra_proba)
+    over = _others_over(membership, classes, thresholds, primary_idx, column)
+    extra = np.flatnonzero(over.any(axis=1)) if over.size else np.zeros(0, dtype=np.int64)
+    order = np.argsort(-membership[extra], axis=1, kind="stable")
+    kept = np.take_along_axis(over[extra], order, axis=1)
+    values = np.take_along_axis(membership[extra], order, axis=1)
+    return SetMembers(primary_idx, probability, np.repeat(extra, kept.sum(axis=1)),
+                      order[kept], values[kept])
+
+
+def _others_over(membership: np.ndarray, classes: list[str], thresholds: np.ndarray,
+                 primary_idx: np.ndarray, primary_column: np.ndarray) -> np.ndarray:
+    """Which themes other than each row's primary clear their thresholds (none for a row
+    whose primary is ``none``)."""
+    over = membership >= thresholds[None, :]
+    if over.size:
+        over[np.flatnonzero(primary_column >= 0), primary_column[primary_column >= 0]] = False
+        if NO_THEME in classes:  # a sentence about nothing has no other theme
+            over[primary_idx == classes.index(NO_THEME)] = False
+    return over
 
 
 def _primary_columns(classes: list[str], themes: list[str], primary_idx: np.ndarray
@@ -140,24 +157,18 @@ def _primary_columns(classes: list[str], themes: list[str], primary_idx: np.ndar
 
 def _extra_themes(membership: np.ndarray, classes: list[str], themes: list[str],
                   thresholds: np.ndarray, primary_idx: np.ndarray
-                  ) -> tuple[list[int], list[list[str]], list[list[float]]]:
+                  ) -> tuple[list[int], list[list[str]]]:
     """The rows that have themes other than their primary over their thresholds, with those
-    themes by decreasing probability, and their probabilities."""
+    themes by decreasing probability."""
     primary_column = _primary_columns(classes, themes, primary_idx)
-    over = membership >= thresholds[None, :]
-    if over.size:
-        over[np.flatnonzero(primary_column >= 0), primary_column[primary_column >= 0]] = False
-        if NO_THEME in classes:  # a sentence about nothing has no other theme
-            over[primary_idx == classes.index(NO_THEME)] = False
+    over = _others_over(membership, classes, thresholds, primary_idx, primary_column)
     rows = np.flatnonzero(over.any(axis=1)) if over.size else np.zeros(0, dtype=np.int64)
     # the other themes over their thresholds, by decreasing probability (one sort for all rows)
     order = np.argsort(-membership[rows], axis=1, kind="stable")
     kept = np.take_along_axis(over[rows], order, axis=1)
     names = np.array(themes, dtype=object)[order]
     extras = [row_names[row_kept].tolist() for row_names, row_kept in zip(names, kept)]
-    values = np.take_along_axis(membership[rows], order, axis=1)
-    extra_proba = [row_values[row_kept].tolist() for row_values, row_kept in zip(values, kept)]
-    return rows.tolist(), extras, extra_proba
+    return rows.tolist(), extras
 
 
 def stack_heads(membership: list, width: int) -> dict:

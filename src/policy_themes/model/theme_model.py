@@ -272,12 +272,12 @@ class ThemeModel:
                               self._threshold_vector())
         if top_k_text:
             top = top_k_cell_array(proba, order, classes)
-            member_cells = member_cell_array(members, classes)
+            member_cells = member_cell_array(members, classes, self._membership_themes())
             probability = np.round(proba.max(axis=1), PROBABILITY_DECIMALS)
         else:
             top = [[[classes[j], round(float(proba[i, j]), PROBABILITY_DECIMALS)] for j in row]
                    for i, row in enumerate(order)]
-            member_cells = member_pairs(members, classes)
+            member_cells = member_pairs(members, classes, self._membership_themes())
             probability = proba.max(axis=1)  # the primary theme is the most probable class
         return {"primary": primary, "probability": probability, "themes": themes,
                 "theme_probabilities": member_cells, "top_k": top}
@@ -498,37 +498,42 @@ def top_k_cell_array(proba: np.ndarray, order: np.ndarray, classes: Sequence[str
     return string_array(pc.binary_join_element_wise(*pairs, semicolon))
 
 
-def member_pairs(members, classes: Sequence[str]) -> list[list[list]]:
+def member_pairs(members, classes: Sequence[str], themes: Sequence[str]) -> list[list[list]]:
     """Each row's theme set as ``[theme, membership probability]`` pairs (rounded to 4
-    decimals), from :func:`~policy_themes.model.decisions.set_members`."""
+    decimals), from :func:`~policy_themes.model.decisions.set_members` over ``classes`` (the
+    primary themes) and ``themes`` (the membership columns)."""
     pairs = [[[classes[i], round(float(p), PROBABILITY_DECIMALS)]]
              for i, p in zip(members.primary_idx, members.primary_probability)]
-    for row, names, values in zip(members.rows, members.extras, members.extra_probabilities):
-        pairs[row] += [[name, round(float(p), PROBABILITY_DECIMALS)]
-                       for name, p in zip(names, values)]
+    for row, theme, p in zip(members.extra_rows, members.extra_themes,
+                             members.extra_probabilities):
+        pairs[row].append([themes[theme], round(float(p), PROBABILITY_DECIMALS)])
     return pairs
 
 
-def member_cell_array(members, classes: Sequence[str]):
-    """:func:`member_pairs` as the text of :func:`format_top_k`, pandas' string array: made by
-    Arrow for the primary themes, in Python only for the rows with more than one theme."""
+def member_cell_array(members, classes: Sequence[str], themes: Sequence[str]):
+    """:func:`member_pairs` as the text of :func:`format_top_k`, pandas' string array, made by
+    Arrow: each row's list of pair cells (its primary, then its other members) joined."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from policy_themes.io.sentence_frames import string_array
 
-    cells = _pair_cells(classes, members.primary_idx, members.primary_probability)
-    if members.rows:
-        mask = np.zeros(len(members.primary_idx), dtype=bool)
-        mask[members.rows] = True
-        longer = [format_top_k([[classes[members.primary_idx[row]],
-                                 round(float(members.primary_probability[row]), 4)],
-                                *([n, round(float(p), 4)] for n, p in zip(names, values))])
-                  for row, names, values in zip(members.rows, members.extras,
-                                                members.extra_probabilities)]
-        cells = pc.replace_with_mask(cells, pa.array(mask),
-                                     pa.array(longer, type=pa.large_string()))
-    return string_array(cells)
+    primary = _pair_cells(classes, members.primary_idx, members.primary_probability)
+    if not len(members.extra_rows):
+        return string_array(primary)
+    extras = _pair_cells(themes, members.extra_themes, members.extra_probabilities)
+    n = len(members.primary_idx)
+    sizes = np.bincount(members.extra_rows, minlength=n) + 1
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    # each row's list: its primary's cell, then its extras' cells (in row order already)
+    take = np.empty(offsets[-1], dtype=np.int64)
+    take[offsets[:-1]] = np.arange(n)
+    others = np.ones(offsets[-1], dtype=bool)
+    others[offsets[:-1]] = False
+    take[others] = n + np.arange(len(extras))
+    cells = pa.concat_arrays([primary, extras]).take(pa.array(take))
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), cells)
+    return string_array(pc.binary_join(lists, pa.scalar(";", type=pa.large_string())))
 
 
 def _pair_cells(classes: Sequence[str], columns: np.ndarray, values: np.ndarray):
