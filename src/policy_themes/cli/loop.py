@@ -48,6 +48,27 @@ def suggest_cmd(
                                             "model's guesses as pre-annotations) and its "
                                             "labeling config (<name>.label-config.xml).")
     ] = None,
+    doccano: Annotated[
+        Path | None,
+        typer.Option("--doccano", help="Also write a doccano import file (.jsonl, text "
+                                       "classification; the model's guesses as labels).")
+    ] = None,
+    prodigy: Annotated[
+        Path | None,
+        typer.Option("--prodigy", help="Also write a Prodigy file for the choice interface "
+                                       "(.jsonl; the themes as options, the model's guesses "
+                                       "accepted).")
+    ] = None,
+    exclude: Annotated[
+        list[Path] | None,
+        typer.Option("--exclude", help="Labeled files whose sentences are not to be suggested "
+                                       "(the model's training files always are not; "
+                                       "repeatable).")
+    ] = None,
+    skip_training_data: Annotated[
+        bool, typer.Option("--skip-training-data/--keep-training-data",
+                           help="Leave out the sentences of the model's training files.")
+    ] = True,
     text_column: TextColumnOption = "text",
     documents: Annotated[
         bool, typer.Option("--documents", help="Table rows are documents to split into "
@@ -63,8 +84,11 @@ def suggest_cmd(
     training data (for how common they are in the pool) first, and picked so that no two are
     near-copies. The output has an empty themes column: fill it in (theme ids, ';' between
     several, the primary first; delete rows you skip) and train on it beside the earlier
-    labels. With --label-studio, import the .json into a Label Studio project set up with the
-    .label-config.xml; train and evaluate read Label Studio's JSON export as they read a CSV.
+    labels. Sentences already labeled (in the model's training files, or --exclude) are left
+    out. With --label-studio, import the .json into a Label Studio project set up with the
+    .label-config.xml; train and evaluate read Label Studio's JSON and JSON-MIN exports as they
+    read a CSV. --doccano and --prodigy write JSONL tasks for those tools; train reads doccano's
+    JSONL export and Prodigy's accepted answers (prodigy db-out).
     Takes about as long as predicting the pool (a few seconds for 10,000 sentences).
 
     Example:
@@ -76,9 +100,16 @@ def suggest_cmd(
     from policy_themes.workflows.suggest import suggest
 
     result = suggest(pool, model=model_dir, n=n, out=out, label_studio=label_studio,
+                     doccano=doccano, prodigy=prodigy, exclude=exclude or (),
+                     skip_training_data=skip_training_data,
                      text_column=text_column, documents=documents, doc_column=doc_column,
                      encoding=encoding)
     print_findings(result.findings)
+    for note in result.notes:
+        typer.echo(f"Note: {note}", err=True)
+    if result.exclude_sources:
+        typer.echo(f"Skipped {result.excluded:,} pool sentences labeled already (in "
+                   f"{', '.join(result.exclude_sources)})")
     shown = result.frame[["rank", "guess", "probability", "text"]].head(20).copy()
     shown["text"] = shown["text"].str.slice(0, 90)
     make_console().print(frame_table(shown.set_index("rank"),

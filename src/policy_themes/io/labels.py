@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from policy_themes.errors import DataError
+from policy_themes.io.formats import file_format
 from policy_themes.io.sentence_frames import blank_mask
 from policy_themes.io.tables import (
     BLANK_TEXT,
@@ -155,12 +156,15 @@ def read_labeled_table(path: str | Path, taxonomy: Taxonomy, *, text_column: str
     """Read a labeled table, skip rows with blank text, and validate the theme labels.
 
     Parameters and errors as for :func:`read_labeled`, which returns only the frame. A
-    ``.json`` file is a Label Studio export (:func:`read_label_studio`).
+    ``.json`` file is a Label Studio export (:func:`read_label_studio`); a JSON-lines file with
+    a ``label`` or ``accept`` field and no label column is a doccano or Prodigy export
+    (:func:`~policy_themes.io.jsonl_tasks.annotation_export_frame`).
 
     Returns
     -------
     LabeledTable
     """
+    from policy_themes.io.jsonl_tasks import annotation_export_frame, is_annotation_export
     from policy_themes.io.labelstudio import is_label_studio_file, read_label_studio
 
     if is_label_studio_file(path):
@@ -169,17 +173,24 @@ def read_labeled_table(path: str | Path, taxonomy: Taxonomy, *, text_column: str
         return LabeledTable(frame, str(path), rows, skipped)
     frame = read_table(path, encoding=encoding, columns=[text_column])
     path = Path(path)
+    first = _first_row(path)
+    refuse_non_text(frame[text_column], text_column, path, first)
+    lines = None
+    if label_column is None and file_format(path) == "jsonl" and is_annotation_export(frame):
+        frame, lines = annotation_export_frame(frame, str(path))
+        if frame.empty:
+            raise DataError(f"{path}: no labeled line (label some sentences, then export them)")
+        label_column = THEMES_COL
     if label_column is None:
         label_column = THEMES_COL if THEMES_COL in frame.columns else THEME_COL
         if label_column not in frame.columns:
             have = ", ".join(map(str, frame.columns))
             raise DataError(f"{path}: no '{THEMES_COL}' or '{THEME_COL}' column (columns: {have})")
     check_columns(frame, [label_column], path)
-    first = _first_row(path)
-    refuse_non_text(frame[text_column], text_column, path, first)
+    positions = np.asarray(lines if lines is not None else first + np.arange(len(frame)))
     blank = blank_mask(frame[text_column])
-    skipped = [first + int(i) for i in np.flatnonzero(blank)]
-    rows = [first + int(i) for i in np.flatnonzero(~blank)]
+    skipped = positions[blank].tolist()
+    rows = positions[~blank].tolist()
     if skipped:
         frame = frame[~blank].reset_index(drop=True)
     labels = parse_themes(frame[label_column], taxonomy, source=str(path), rows=rows)
