@@ -43,10 +43,13 @@ def available_cores() -> int:
 
 def resolve_jobs(jobs: int | None) -> int:
     """The number of worker processes for ``jobs``: None, 0 or a negative number means every
-    available core (as ``--jobs`` of ``train`` does)."""
+    available core (as ``--jobs`` of ``train`` does), and no more than those cores are ever
+    used (``jobs=100000`` would start 100,000 processes). The one place, for the command line
+    and the Python API alike, where a number of jobs becomes a number of processes."""
+    cores = available_cores()
     if jobs is None or jobs <= 0:
-        return available_cores()
-    return int(jobs)
+        return cores
+    return min(int(jobs), cores)
 
 
 def _init_worker(task: Callable) -> None:

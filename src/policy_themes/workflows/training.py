@@ -323,6 +323,8 @@ def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, 
     the other rows in the training side of every fold."""
     from joblib import Parallel, delayed
 
+    from policy_themes.parallel.pool import resolve_jobs
+
     primary = np.array([t[0] for t in themes], dtype=object)
     held = np.ones(len(themes), dtype=bool) if held is None else held
     rows, always = np.flatnonzero(held), np.flatnonzero(~held)
@@ -338,7 +340,7 @@ def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, 
     total = len(splits)
     report_progress(progress, "cross-validation", 0, total)
     results = []
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    parallel = Parallel(n_jobs=min(resolve_jobs(n_jobs), total), return_as="generator")
     jobs = (delayed(_fit_fold)(clone(pipeline), inputs, themes, train, test, config, weights)
             for train, test in splits)
     for done, result in enumerate(parallel(jobs), start=1):
