@@ -38,8 +38,14 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from policy_themes.errors import ModelError
+from policy_themes.errors import ConfigError, ModelError
 from policy_themes.io.checksums import file_sha256
+from policy_themes.limits import (
+    MAX_UNZIPPED_ENV,
+    UNZIPPED_ALLOWANCE,
+    UNZIPPED_RATIO,
+    max_unzipped_bytes,
+)
 from policy_themes.model.store import (
     FORMAT_VERSION,
     META_FILE,
@@ -110,8 +116,10 @@ ALLOWED_TYPES = frozenset().union(*LOADER_TYPES.values())
 #: A ``.skops`` file (a zip archive) may expand to at most this many times its size, plus
 #: :data:`EXPANSION_ALLOWANCE` bytes: the models ``export`` writes expand 1 to 25 times (the
 #: rules' text compresses well); a compression bomb expands a thousand times.
-MAX_EXPANSION = 100
-EXPANSION_ALLOWANCE = 64 << 20
+#: ``POLICY_THEMES_MAX_UNZIPPED`` sets another limit
+#: (:func:`~policy_themes.limits.max_unzipped_bytes`).
+MAX_EXPANSION = UNZIPPED_RATIO
+EXPANSION_ALLOWANCE = UNZIPPED_ALLOWANCE
 
 _PIPELINE_KEY = "pipeline"
 _META_KEY = "model_json"
@@ -188,7 +196,7 @@ def _audit(path: str | Path) -> tuple[list[str], list[str]]:
             _check_expansion(archive, path)
             refused = _schema_refusals(archive, path)
         untrusted = list(sio.get_untrusted_types(file=path))
-    except ModelError:
+    except (ModelError, ConfigError):
         raise
     except Exception as exc:  # noqa: BLE001 - a foreign file can fail in any way while parsed
         raise ModelError(f"{path}: not a readable .skops model ({_describe(exc)})") from None
@@ -201,9 +209,14 @@ def _check_expansion(archive: zipfile.ZipFile, path: Path) -> None:
     reads every array into memory before it checks a type."""
     size = path.stat().st_size
     total = sum(info.file_size for info in archive.infolist())
-    if total > EXPANSION_ALLOWANCE + MAX_EXPANSION * size:
-        raise ModelError(f"{path}: refused, its {size:,} bytes would expand to {total:,} (more "
-                         f"than {MAX_EXPANSION} times its size); nothing was loaded")
+    limit = max_unzipped_bytes(size)
+    if total > limit:
+        how = (f"{MAX_UNZIPPED_ENV} is {os.environ[MAX_UNZIPPED_ENV]}"
+               if os.environ.get(MAX_UNZIPPED_ENV) else
+               f"more than 64 MB plus {MAX_EXPANSION} times its size")
+        raise ModelError(f"{path}: refused, its {size:,} bytes would expand to {total:,} "
+                         f"({how}); nothing was loaded; if the file is genuine, raise the "
+                         f"limit, e.g. {MAX_UNZIPPED_ENV}=4G")
 
 
 def _schema_refusals(archive: zipfile.ZipFile, path: Path) -> set[str]:
