@@ -119,6 +119,8 @@ class TrainConfig:
         Weights of the training files, and which of them cross-validation measures.
     source : str
         Where the config came from (for messages).
+    overridden : tuple of str
+        The ``params`` keys set on the command line (``--set``), for messages.
     """
 
     seed: int = 0
@@ -129,6 +131,12 @@ class TrainConfig:
     context: ContextConfig = ContextConfig()
     data: DataConfig = DataConfig()
     source: str = "config"
+    overridden: tuple[str, ...] = ()
+
+    def where(self, key: str) -> str:
+        """Where the setting ``key`` of ``params`` came from, for messages: ``--set clf__C``
+        or ``train.yaml: 'clf__C'``."""
+        return f"--set {key}" if key in self.overridden else f"{self.source}: '{key}'"
 
     @property
     def uses_context(self) -> bool:
@@ -179,7 +187,8 @@ class TrainConfig:
         if params:
             merged = {**new.params,
                       **{k: _normalise_param(k, v, f"--set {k}") for k, v in params.items()}}
-            new = replace(new, params=merged)
+            new = replace(new, params=merged,
+                          overridden=tuple(dict.fromkeys((*new.overridden, *params))))
         return new
 
 
