@@ -195,3 +195,19 @@ def test_parquet_keeps_dictionaries_for_repeated_values_only(tmp_path):
     assert "RLE_DICTIONARY" in encodings["doc_id"]
     assert "RLE_DICTIONARY" not in encodings["text"]
     assert pd.read_parquet(path).equals(pd.concat([frame, frame], ignore_index=True))
+
+
+def test_a_text_added_to_a_table_writer_is_written_with_the_table_or_not_at_all(tmp_path):
+    table, report = tmp_path / "out.csv", tmp_path / "report.md"
+    with pytest.raises(RuntimeError), AtomicTableWriter(table) as writer:
+        writer.write(pd.DataFrame({"text": ["a"]}))
+        writer.add_text(report, "# report\n")
+        raise RuntimeError("the run failed after the report")
+    assert sorted(tmp_path.iterdir()) == []
+    with AtomicTableWriter(table) as writer:
+        writer.write(pd.DataFrame({"text": ["a"]}))
+        writer.add_text(report, "# report\n")
+        assert not report.exists()  # not before the table
+    assert report.read_text(encoding="utf-8") == "# report\n"
+    assert pd.read_csv(table)["text"].tolist() == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "report.md"]

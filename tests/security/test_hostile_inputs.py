@@ -364,3 +364,20 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(folder, full_disk, command):
     line = refused(invoke(*args))
     assert "No space left on device" in line
     assert list(full_disk.iterdir()) == []
+
+
+@pytest.mark.parametrize("report_on_disk", [True, False])
+def test_label_writes_its_output_and_report_as_a_pair(folder, full_disk, report_on_disk):
+    """The report cannot be written (a full disk): the labeled sentences are not written
+    either, and the reverse; the earlier output survives."""
+    filler = full_disk / "filler"
+    with pytest.raises(OSError), open(filler, "wb") as handle:
+        while True:
+            handle.write(b"x" * 4096)
+            handle.flush()
+    report, out = (full_disk / "report.md", "out.csv") if report_on_disk else \
+        ("report.md", full_disk / "out.csv")
+    (folder / "long.txt").write_text("The gas pipeline opened. " * 2000, encoding="utf-8")
+    line = _refused_in(folder, "label", "long.txt", "-o", out, "--report", report)
+    assert "No space left on device" in line
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]

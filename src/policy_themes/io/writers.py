@@ -48,6 +48,7 @@ class AtomicTableWriter:
         self._parquet = None
         self._header_written = False
         self._columns: list | None = None
+        self._staged: list[tuple[Path, Path]] = []
 
     def __enter__(self) -> AtomicTableWriter:
         self._tmp = atomic_path(self.path)
@@ -84,6 +85,24 @@ class AtomicTableWriter:
         except OSError as exc:  # a full disk, say
             raise DataError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
         self.rows += len(frame)
+
+    def add_text(self, path: str | Path, text: str) -> None:
+        """Write ``text`` to a temporary file beside ``path``, moved into place right after
+        the table: if either cannot be written, neither is left in place (a report and the
+        table it describes, say).
+
+        Raises
+        ------
+        DataError
+            If the text cannot be written (a full disk).
+        """
+        target = Path(path)
+        tmp = atomic_path(target)
+        self._staged.append((tmp, target))
+        try:
+            tmp.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
 
     def _conform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Give a chunk the first chunk's columns, in its order (JSON lines may differ)."""
@@ -125,6 +144,7 @@ class AtomicTableWriter:
                 pq.write_table(pa.table({}), self._tmp)
             if exc_type is None:
                 os.replace(self._tmp, self.path)
+                self._move_staged()
                 return
         except OSError as error:
             self._discard()
@@ -137,9 +157,25 @@ class AtomicTableWriter:
             raise
         self._discard()
 
+    def _move_staged(self) -> None:
+        """Move the texts of :meth:`add_text` into place; if one cannot be, remove the table
+        and the texts moved already."""
+        moved = [self.path]
+        for tmp, target in self._staged:
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                for path in moved:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                raise
+            moved.append(target)
+        self._staged = []
+
     def _discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self._tmp.unlink()
+        for path in [self._tmp, *(tmp for tmp, _ in self._staged)]:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _dictionary_columns(table) -> list[str]:
@@ -201,6 +237,10 @@ class _NullWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         """Discard the chunk."""
+
+    def add_text(self, path: str | Path, text: str) -> None:
+        """Write ``text`` to ``path`` atomically (there is no table to wait for)."""
+        atomic_write_text(path, text)
 
     def __exit__(self, *exc) -> None:
         return None
