@@ -20,7 +20,8 @@ with one line that says what the limit is and, where a genuine input may pass it
   (:func:`max_unzipped_bytes`).
 - ``context.window`` is at most :data:`MAX_CONTEXT_WINDOW`; a hashed n-gram block has at most
   ``2**``:data:`MAX_HASH_BITS` buckets.
-- A taxonomy holds at most :data:`MAX_REGEX_PATTERNS` ``re:`` patterns, and RE2 gives each
+- A taxonomy holds at most :data:`MAX_THEMES` themes (a model has a column of weights per
+  theme), and at most :data:`MAX_REGEX_PATTERNS` ``re:`` patterns, and RE2 gives each
   regular expression at most :data:`MAX_REGEX_MEMORY` bytes (one that needs more is refused
   when the taxonomy is loaded).
 
@@ -35,7 +36,7 @@ import os
 from policy_themes.errors import ConfigError, DataError
 
 __all__ = ["MAX_YAML_DEPTH", "MAX_CONTEXT_WINDOW", "MAX_HASH_BITS", "MAX_REGEX_MEMORY",
-           "MAX_REGEX_PATTERNS", "MAX_DECOMPRESSED_ENV",
+           "MAX_REGEX_PATTERNS", "MAX_THEMES", "MAX_DECOMPRESSED_ENV",
            "MAX_CELL_ENV", "MAX_UNZIPPED_ENV", "UNZIPPED_RATIO", "UNZIPPED_ALLOWANCE",
            "load_yaml", "max_decompressed_bytes", "max_cell_bytes", "max_unzipped_bytes",
            "parse_size", "format_size", "decompressed_too_big", "cell_too_big"]
@@ -50,6 +51,9 @@ MAX_HASH_BITS = 24
 MAX_REGEX_MEMORY = 1 << 20
 #: ``re:`` patterns one taxonomy may hold (each may take up to half a megabyte).
 MAX_REGEX_PATTERNS = 1000
+#: Themes one taxonomy may hold (the Comparative Agendas Project's codebook has about 220
+#: subtopics; a model's classifier has a column of weights per theme).
+MAX_THEMES = 1000
 MAX_DECOMPRESSED_ENV = "POLICY_THEMES_MAX_DECOMPRESSED"
 MAX_CELL_ENV = "POLICY_THEMES_MAX_CELL"
 MAX_UNZIPPED_ENV = "POLICY_THEMES_MAX_UNZIPPED"

@@ -61,9 +61,9 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
     """
     known = set(taxonomy.ids)
     by_name = {theme.name: theme.id for theme in taxonomy.themes}
+    values = _theme_cells(values, source, first_row, rows)
     # each distinct cell is parsed once; a missing cell (code -1) is the last, empty one
-    codes, distinct = pd.factorize(pd.Series(values if isinstance(values, pd.Series)
-                                             else list(values), dtype=object))
+    codes, distinct = pd.factorize(pd.Series(values, dtype=object))
     cells = [_parse_theme_cell(value, known, by_name) for value in distinct] + [([], [])]
     parsed = [list(cells[code][0]) for code in codes.tolist()]
     faulty = np.flatnonzero([not ids or bool(bad) for ids, bad in cells])
@@ -80,13 +80,31 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
     if unknown:
         theme, rows = next(iter(unknown.items()))
         more = f" (and {len(unknown) - 1} more unknown ids)" if len(unknown) > 1 else ""
+        shown = theme if len(theme) <= 60 else theme[:59] + "…"  # a hostile id may be huge
         raise DataError(
-            f"{source}: unknown theme '{theme}' in {_rows_text(rows)}{more}; "
+            f"{source}: unknown theme '{shown}' in {_rows_text(rows)}{more}; "
             f"known themes: {', '.join(taxonomy.ids)}"
         )
     if empty_rows:
         raise DataError(f"{source}: empty themes cell in {_rows_text(empty_rows)}")
     return parsed
+
+
+def _theme_cells(values: Iterable[object], source: str, first_row: int,
+                 rows: Sequence[int] | None) -> list[object]:
+    """The cells as text to split: a list of ids (a Parquet list column, JSON) joined by
+    ``;``; a cell of another structure (an object, a list of lists) refused, naming its row."""
+    cells = values.tolist() if isinstance(values, pd.Series) else list(values)
+    for i, cell in enumerate(cells):
+        if isinstance(cell, (str, float, int)) or cell is None:
+            continue
+        if isinstance(cell, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in cell):
+            cells[i] = THEME_SEP.join(cell)
+            continue
+        row = rows[i] if rows is not None else first_row + i
+        raise DataError(f"{source}: row {row}: a themes cell must be theme ids (text, ';' "
+                        f"between several, or a list of them), got {type(cell).__name__}")
+    return cells
 
 
 def _parse_theme_cell(value: object, known: set[str], by_name: dict[str, str]

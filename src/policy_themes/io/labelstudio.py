@@ -224,15 +224,21 @@ def _min_data(task: dict, control: str | None) -> dict:
 
 
 def _load_tasks(path: Path) -> list:
-    import gzip
+    """The export's tasks; a ``.gz`` export decompressed within the package's limit
+    (:func:`~policy_themes.limits.max_decompressed_bytes`)."""
+    import io
+
+    from policy_themes.io.decoding import capped_gzip, is_gzip, refuse_gzip_bomb
 
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    if is_gzip(path):
+        refuse_gzip_bomb(path)
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            tasks = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with open(path, "rb") as raw:
+            stream = capped_gzip(raw, path) if is_gzip(path) else raw
+            tasks = json.load(io.TextIOWrapper(stream, encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: JSON, UTF-8, an int of 5,000 digits
         raise DataError(f"{path}: not a Label Studio JSON export ({exc})") from None
     except RecursionError:  # arrays in arrays thousands of levels deep
         raise DataError(f"{path}: not a Label Studio JSON export (nested too deeply)") from None
@@ -252,10 +258,15 @@ def _annotated_themes(task: dict, path: Path, number: int,
     if not annotations:
         return None
     chosen: dict[str, list[str]] = {}
-    for item in annotations[-1].get("result") or []:
+    result = annotations[-1].get("result")
+    for item in result if isinstance(result, list) else []:
         if isinstance(item, dict) and item.get("type") == "choices":
-            choices = (item.get("value") or {}).get("choices") or []
-            chosen.setdefault(str(item.get("from_name")), []).extend(map(str, choices))
+            value = item.get("value")
+            choices = value.get("choices") if isinstance(value, dict) else None
+            if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+                raise DataError(f"{path}: task {number}: a choices result must hold a list of "
+                                "theme ids in value.choices")
+            chosen.setdefault(str(item.get("from_name")), []).extend(choices)
     if control:
         return list(dict.fromkeys(chosen.get(control, []))) or None
     if PRIMARY_CONTROL in chosen:

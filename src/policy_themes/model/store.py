@@ -200,7 +200,7 @@ def read_meta(model_dir: str | Path) -> dict:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{model_dir}: no {META_FILE}; not a model directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON, UTF-8, digits
         raise ModelError(f"{meta_path}: unreadable or damaged ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else None
