@@ -381,3 +381,21 @@ def test_label_writes_its_output_and_report_as_a_pair(folder, full_disk, report_
     line = _refused_in(folder, "label", "long.txt", "-o", out, "--report", report)
     assert "No space left on device" in line
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+@pytest.mark.parametrize("table", [True, False])
+def test_suggest_writes_all_its_outputs_or_none(folder, full_disk, table):
+    """One output cannot be written (a full disk): none of the others is left either."""
+    filler = full_disk / "filler"
+    with pytest.raises(OSError), open(filler, "wb") as handle:
+        while True:
+            handle.write(b"x" * 4096)
+            handle.flush()
+    pool = folder / "pool.csv"
+    pd.read_csv(folder / "train.csv").drop(columns="themes").to_csv(pool, index=False)
+    args = ["-o", "next.csv"] if table else []
+    line = _refused_in(folder, "suggest", "pool.csv", "-m", "model", "-n", "30", *args,
+                       "--label-studio", "tasks.json", "--prodigy", full_disk / "p.jsonl",
+                       "--keep-training-data")
+    assert "No space left on device" in line
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]

@@ -96,13 +96,7 @@ class AtomicTableWriter:
         DataError
             If the text cannot be written (a full disk).
         """
-        target = Path(path)
-        tmp = atomic_path(target)
-        self._staged.append((tmp, target))
-        try:
-            tmp.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
+        _stage_text(self._staged, path, text)
 
     def _conform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Give a chunk the first chunk's columns, in its order (JSON lines may differ)."""
@@ -144,7 +138,7 @@ class AtomicTableWriter:
                 pq.write_table(pa.table({}), self._tmp)
             if exc_type is None:
                 os.replace(self._tmp, self.path)
-                self._move_staged()
+                _move_staged(self._staged, [self.path])
                 return
         except OSError as error:
             self._discard()
@@ -157,25 +151,36 @@ class AtomicTableWriter:
             raise
         self._discard()
 
-    def _move_staged(self) -> None:
-        """Move the texts of :meth:`add_text` into place; if one cannot be, remove the table
-        and the texts moved already."""
-        moved = [self.path]
-        for tmp, target in self._staged:
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                for path in moved:
-                    with contextlib.suppress(OSError):
-                        path.unlink()
-                raise
-            moved.append(target)
-        self._staged = []
-
     def _discard(self) -> None:
         for path in [self._tmp, *(tmp for tmp, _ in self._staged)]:
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def _stage_text(staged: list[tuple[Path, Path]], path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and note the pair in ``staged``."""
+    target = Path(path)
+    tmp = atomic_path(target)
+    staged.append((tmp, target))
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
+
+
+def _move_staged(staged: list[tuple[Path, Path]], moved: list[Path]) -> None:
+    """Move the staged texts into place; if one cannot be, remove those moved already (and
+    ``moved``, the files they go with) and raise the OSError."""
+    for tmp, target in staged:
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            for path in moved:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        moved.append(target)
+    staged.clear()
 
 
 def _dictionary_columns(table) -> list[str]:
@@ -228,9 +233,12 @@ def free_names(columns: Iterable[object], names: Iterable[str], prefix: str) -> 
 
 
 class _NullWriter:
-    """Stands in for a writer when no output file is wanted."""
+    """Stands in for a writer when no table is wanted; texts added are written together."""
 
     rows = 0
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
 
     def __enter__(self) -> _NullWriter:
         return self
@@ -239,11 +247,25 @@ class _NullWriter:
         """Discard the chunk."""
 
     def add_text(self, path: str | Path, text: str) -> None:
-        """Write ``text`` to ``path`` atomically (there is no table to wait for)."""
-        atomic_write_text(path, text)
+        """Write ``text`` to a temporary file beside ``path``, moved into place with the other
+        texts when the block ends well."""
+        _stage_text(self._staged, path, text)
 
-    def __exit__(self, *exc) -> None:
-        return None
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                _move_staged(self._staged, [])
+                return
+            except OSError as error:
+                raise DataError(f"cannot write ({error.strerror or error})") from None
+            finally:
+                self._discard()
+        self._discard()
+
+    def _discard(self) -> None:
+        for tmp, _ in self._staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def table_sink(path: str | Path | None) -> AtomicTableWriter | _NullWriter:

@@ -349,15 +349,21 @@ def suggest(
 
 
 def _write_outputs(chosen: pd.DataFrame, outputs: dict, model) -> list[Path]:
-    """Write the suggestions to each output asked for; the files written."""
+    """Write the suggestions to each output asked for, all or none of them (a full disk
+    leaves no file half the set); the files written."""
+    from policy_themes.io.writers import table_sink
+
     written = []
-    if outputs["out"] is not None:
-        written.append(_write_table(chosen, Path(outputs["out"])))
-    if outputs["label_studio"] is not None:
-        written.extend(_write_label_studio(chosen, Path(outputs["label_studio"]), model))
-    for fmt in TASK_FORMATS:
-        if outputs[fmt] is not None:
-            written.append(_write_jsonl_tasks(chosen, Path(outputs[fmt]), fmt, model))
+    with table_sink(outputs["out"]) as sink:
+        if outputs["out"] is not None:
+            sink.write(chosen)
+            written.append(Path(outputs["out"]))
+        if outputs["label_studio"] is not None:
+            written.extend(_write_label_studio(chosen, Path(outputs["label_studio"]), model,
+                                               sink))
+        for fmt in TASK_FORMATS:
+            if outputs[fmt] is not None:
+                written.append(_write_jsonl_tasks(chosen, Path(outputs[fmt]), fmt, model, sink))
     return written
 
 
@@ -552,20 +558,11 @@ def _split_context(frame: pd.DataFrame, order: np.ndarray, window: int
     return before, after
 
 
-def _write_table(chosen: pd.DataFrame, path: Path) -> Path:
-    from policy_themes.io.writers import AtomicTableWriter
-
-    with AtomicTableWriter(path) as writer:
-        writer.write(chosen)
-    return path
-
-
-def _write_label_studio(chosen: pd.DataFrame, path: Path, model) -> list[Path]:
+def _write_label_studio(chosen: pd.DataFrame, path: Path, model, sink) -> list[Path]:
     """The tasks (``.json``) and the labeling config beside them."""
     import json
 
     from policy_themes.io.labelstudio import label_studio_config, label_studio_tasks
-    from policy_themes.io.writers import atomic_write_text
 
     names = chosen.attrs.get("names", {})
     guess = [names.get(k, k) for k in ("guess", "guess_themes", "probability")]
@@ -577,17 +574,16 @@ def _write_label_studio(chosen: pd.DataFrame, path: Path, model) -> list[Path]:
                                primary_column=guess[0], themes_column=guess[1],
                                score_column=guess[2])
     config = path.with_name(path.name.split(".")[0] + ".label-config.xml")
-    atomic_write_text(path, json.dumps(tasks, ensure_ascii=False, indent=1))
-    atomic_write_text(config, label_studio_config(model.taxonomy(), context_columns=context))
+    sink.add_text(path, json.dumps(tasks, ensure_ascii=False, indent=1))
+    sink.add_text(config, label_studio_config(model.taxonomy(), context_columns=context))
     return [path, config]
 
 
-def _write_jsonl_tasks(chosen: pd.DataFrame, path: Path, fmt: str, model) -> Path:
+def _write_jsonl_tasks(chosen: pd.DataFrame, path: Path, fmt: str, model, sink) -> Path:
     """The doccano or Prodigy tasks, one JSON object a line."""
     import json
 
     from policy_themes.io.jsonl_tasks import jsonl_tasks
-    from policy_themes.io.writers import atomic_write_text
 
     names = chosen.attrs.get("names", {})
     own = {names.get(k, k) for k in ("text", "themes", "guess_themes")}
@@ -595,5 +591,5 @@ def _write_jsonl_tasks(chosen: pd.DataFrame, path: Path, fmt: str, model) -> Pat
     tasks = jsonl_tasks(chosen, fmt, taxonomy=model.taxonomy(),
                         themes_column=names.get("guess_themes", "guess_themes"),
                         meta_columns=meta)
-    atomic_write_text(path, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks))
+    sink.add_text(path, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks))
     return path
