@@ -349,6 +349,12 @@ def test_read_label_studio_json_min_of_a_project_of_ones_own(tmp_path):
                                   {"text": "B.", "sentiment": "a"}]), encoding="utf-8")
     frame, _, _ = read_label_studio(export, control="sentiment")
     assert frame["themes"].tolist() == ["b;a", "a"]
+    full = tmp_path / "export.json"
+    full.write_text(json.dumps([{"data": {"text": "A."}, "annotations": [{"result": [
+        {"from_name": "sentiment", "type": "choices", "value": {"choices": ["b"]}},
+        {"from_name": "other", "type": "choices", "value": {"choices": ["c"]}}]}]}]),
+        encoding="utf-8")
+    assert read_label_studio(full, control="sentiment")[0]["themes"].tolist() == ["b"]
     export.write_text(json.dumps([{"text": "A.", "primary": {"choices": 3}}]), encoding="utf-8")
     with pytest.raises(DataError, match="task 1: 'primary' is not a Label Studio choice"):
         read_label_studio(export)

@@ -186,7 +186,8 @@ def read_labeled_table(path: str | Path, taxonomy: Taxonomy, *, text_column: str
     from policy_themes.io.labelstudio import is_label_studio_file, read_label_studio
 
     if is_label_studio_file(path):
-        frame, rows, skipped = read_label_studio(path, text_column=text_column)
+        frame, rows, skipped = read_label_studio(path, text_column=text_column,
+                                                 control=label_column)
         frame["themes"] = parse_themes(frame["themes"], taxonomy, source=str(path), rows=rows)
         return LabeledTable(frame, str(path), rows, skipped)
     frame = read_table(path, encoding=encoding, columns=[text_column])
@@ -236,7 +237,8 @@ def read_labeled(path: str | Path, taxonomy: Taxonomy, *, text_column: str = TEX
     text_column : str, default="text"
         Column holding the sentences.
     label_column : str, default=None
-        Column holding the labels; None looks for ``themes``, then ``theme``.
+        Column holding the labels; None looks for ``themes``, then ``theme`` (in a Label Studio
+        export: the choice control; None reads ``primary``, then ``themes``).
     encoding : str, default=None
         Text encoding; None detects UTF-8 or UTF-16 from a byte-order mark.
 
