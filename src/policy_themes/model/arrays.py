@@ -541,8 +541,8 @@ class CompiledModel:
     def _rule_matcher(self):
         from policy_themes.rules.labeling import RuleMatcher
 
-        if self._matcher is None:  # this process loads Numba for the n-grams anyway
-            self._matcher = RuleMatcher(self.taxonomy, compiled=True)
+        if self._matcher is None:
+            self._matcher = RuleMatcher(self.taxonomy)
         return self._matcher
 
     def predict_proba(self, X) -> np.ndarray:
