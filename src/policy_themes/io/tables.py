@@ -224,8 +224,8 @@ def _table_chunks(path, fmt, chunksize, encoding, head, raw, stream
                   ) -> Iterator[tuple[pd.DataFrame, int]]:
     """The chunks of a CSV, TSV or JSONL table, each with the bytes of the file read so far.
 
-    A UTF-8 CSV or TSV table is read by Arrow (:mod:`.arrow_csv`; the UN corpus in 0.9 s of
-    CPU against 1.7 s), as long as Arrow reads it as pandas would; from where it cannot,
+    A UTF-8 CSV or TSV table is read by Arrow (:mod:`.arrow_csv`), as long as Arrow reads it as
+    pandas would; from where it cannot,
     pandas reads the rest (from the start of the file, passing over the rows Arrow gave).
     """
     chunksize = chunksize or 1_000_000
@@ -261,8 +261,8 @@ def _pandas_reader(stream, fmt, encoding, chunksize):
     if fmt == "jsonl":
         return pd.read_json(io.TextIOWrapper(stream, encoding=encoding, newline=""),
                             lines=True, chunksize=chunksize, dtype=False)
-    # pandas decodes UTF-8 itself, faster than a text wrapper (the corpus: 1.62 -> 1.43 s);
-    # other encodings go through Python's codecs
+    # pandas decodes UTF-8 itself, faster than a text wrapper; other encodings go through
+    # Python's codecs
     utf8 = is_utf8(encoding)
     return pd.read_csv(
         stream if utf8 else io.TextIOWrapper(stream, encoding=encoding, newline=""),
@@ -319,8 +319,8 @@ def _refuse_nul_cells(chunk: pd.DataFrame, path: Path, first_row: int) -> None:
 
 def _may_hold_nul(values: pd.Series) -> bool:
     """False when a column of strings certainly holds no NUL character: its Arrow data has no
-    zero byte. Looking at the bytes is 25x faster than searching the cells (0.02 s against
-    0.4 s for the UN corpus), and the cells are searched only when there is one."""
+    zero byte. Looking at the bytes is much faster than searching the cells, which are
+    searched only when there is one."""
     if not isinstance(values.array, pd.arrays.ArrowStringArray):
         return True
     import pyarrow as pa

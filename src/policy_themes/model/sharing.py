@@ -119,7 +119,7 @@ _FORMAT_KEY = "policy_themes_shared_format"
 
 
 def _skops_io():
-    """Import ``skops.io`` lazily (it costs about two seconds), or say how to install it."""
+    """Import ``skops.io`` lazily (it is slow to import), or say how to install it."""
     try:
         import skops.io as sio
     except ImportError:

@@ -98,9 +98,9 @@ def return_freed_memory() -> None:
 
     glibc raises its mmap threshold after each large block is freed (up to 32 MiB), so the large
     arrays of later batches come from the heap, which keeps its peak; with the threshold fixed,
-    a batch's big arrays go back to the system when it is done. Measured on 2,000 UN speeches
-    (predict --jobs 2): 869 → 804 MB peak, same wall time; a 128 KiB threshold saved more
-    memory but cost 50 % more CPU (a page fault for every fresh page of every array).
+    a batch's big arrays go back to the system when it is done: a lower peak for the same wall
+    time. A much lower threshold saves more memory but costs CPU (a page fault for every
+    fresh page of every array).
     """
     try:
         import ctypes
