@@ -1,6 +1,6 @@
 """The loops of prediction, compiled by Numba: n-gram hashing and weighting for
 :func:`policy_themes.features.ngrams.ngram_matrix`, and the sparse-times-dense products of
-:class:`policy_themes.model.arrays.CompiledModel`.
+:class:`policy_themes.model.arrays.ArrayModel`.
 
 :mod:`.ngrams` hashes n-grams with array operations: every n-gram of a batch becomes a row of
 several arrays, which are then sorted to count them. At archive scale those arrays are most of the
