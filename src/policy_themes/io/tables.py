@@ -196,7 +196,7 @@ def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.Da
             encoding = resolve_encoding(head, encoding, path)
             refuse_binary(head, encoding, path, f"a {fmt.upper()} table")
             offset = 0
-            for chunk, done in _table_chunks(path, fmt, chunksize, encoding, head, raw, stream):
+            for chunk, done in _table_chunks(fmt, chunksize, encoding, raw, stream):
                 if fmt != "jsonl" and not isinstance(chunk.index, pd.RangeIndex):
                     # pandas reads a first row longer than the header as an index: refuse it
                     raise DataError(f"{path}: malformed {fmt.upper()} (line 2 has "
@@ -220,40 +220,10 @@ def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.Da
                 from None
 
 
-def _table_chunks(path, fmt, chunksize, encoding, head, raw, stream
-                  ) -> Iterator[tuple[pd.DataFrame, int]]:
-    """The chunks of a CSV, TSV or JSONL table, each with the bytes of the file read so far.
-
-    A UTF-8 CSV or TSV table is read by Arrow (:mod:`.arrow_csv`), as long as Arrow reads it as
-    pandas would; from where it cannot,
-    pandas reads the rest (from the start of the file, passing over the rows Arrow gave).
-    """
-    chunksize = chunksize or 1_000_000
-    given = 0
-    if fmt in _SEPARATORS and is_utf8(encoding):
-        from policy_themes.io.arrow_csv import ArrowCsvUnreadable, header_names, iter_csv_chunks
-
-        names = header_names(head.decode("utf-8", errors="replace"), _SEPARATORS[fmt])
-        if names is not None:
-            chunks = iter_csv_chunks(path, sep=_SEPARATORS[fmt], names=names,
-                                     chunksize=chunksize, compressed=is_gzip(path))
-            while True:
-                try:
-                    chunk, done = next(chunks)
-                except StopIteration:
-                    return
-                except ArrowCsvUnreadable:
-                    break
-                given += len(chunk)
-                yield chunk, done
-            raw.seek(0)
-            stream = _decompressed(raw, path)
-    for chunk in _pandas_reader(stream, fmt, encoding, chunksize):
-        if given:  # pass over the rows Arrow gave
-            if given >= len(chunk):
-                given -= len(chunk)
-                continue
-            chunk, given = chunk.iloc[given:], 0  # (not met: both make chunks of a size)
+def _table_chunks(fmt, chunksize, encoding, raw, stream) -> Iterator[tuple[pd.DataFrame, int]]:
+    """The chunks of a CSV, TSV or JSONL table, read by pandas, each with the bytes of the file
+    read so far."""
+    for chunk in _pandas_reader(stream, fmt, encoding, chunksize or 1_000_000):
         yield chunk, raw.tell()
 
 
