@@ -32,8 +32,7 @@ from policy_themes.hashing import mix as _array_mix
 from policy_themes.numba_cache import njit  # numba.njit, its cache falling back to memory
 
 __all__ = ["char_wb_columns", "word_columns", "word_and_unigram_columns", "weighted_rows",
-           "add_weighted_products", "tf_table", "add_products", "gather_rows",
-           "normalized_codes"]
+           "add_weighted_products", "tf_table", "add_products", "gather_rows"]
 
 _SPACE, _NEWLINE = 32, 10
 TF_TABLE_SIZE = 4096
@@ -466,62 +465,3 @@ def gather_rows(indptr, columns, parts_indptr, parts, out_indptr, out_columns):
                 stored += 1
         out_indptr[row + 1] = stored
     return stored
-
-
-@njit(cache=True, nogil=True)
-def normalized_codes(raw, table, alphanumeric, out):
-    """The array operations of :func:`~normalize_batch_bytes` in one pass.
-
-    Parameters
-    ----------
-    raw : ndarray of uint8
-        The batch's texts, lowercased, joined and encoded as there (valid UTF-8).
-    table : ndarray of uint8, shape (256,)
-        Each byte's normalised byte (ASCII that is not a letter or digit becomes a space).
-    alphanumeric : ndarray of bool, shape (65536,)
-        Whether each character of the Basic Multilingual Plane is a letter or digit: the bytes
-        of a two- or three-byte character that is not become spaces (four-byte characters are
-        kept: their texts were normalised by the regex already).
-    out : ndarray of uint8, shape (len(raw) + 2,)
-        Filled: a space, the normalised bytes without a space right after a space, a space.
-
-    Returns
-    -------
-    int
-        The length of the result.
-    """
-    n = raw.shape[0]
-    out[0] = _SPACE
-    k = 1
-    previous = _SPACE
-    i = 0
-    while i < n:
-        lead = raw[i]
-        if lead < 0x80:  # most bytes: one branch, then no loop
-            code = table[lead]
-            out[k] = code
-            k += 1 - ((code == _SPACE) & (previous == _SPACE) & (i > 0))
-            previous = code
-            i += 1
-            continue
-        width = 1
-        blank = False
-        if 0xC0 <= lead < 0xE0 and i + 1 < n:
-            width = 2
-            point = (np.int64(lead & 0x1F) << 6) | np.int64(raw[i + 1] & 0x3F)
-            blank = not alphanumeric[point]
-        elif 0xE0 <= lead < 0xF0 and i + 2 < n:
-            width = 3
-            point = ((np.int64(lead & 0x0F) << 12) | (np.int64(raw[i + 1] & 0x3F) << 6)
-                     | np.int64(raw[i + 2] & 0x3F))
-            blank = not alphanumeric[point]
-        for j in range(i, i + width):
-            code = _SPACE if blank else table[raw[j]]
-            # written always, kept unless a space follows a space (the batch's first byte is
-            # always kept, as the array code's runs start after it): no branch to mispredict
-            out[k] = code
-            k += 1 - ((code == _SPACE) & (previous == _SPACE) & (j > 0))
-            previous = code
-        i += width
-    out[k] = _SPACE
-    return k + 1

@@ -68,7 +68,7 @@ class _ChunkColumns:
 
         if column not in self._codes:
             values = self.strings(column)
-            self._codes[column] = (normalize_batch_bytes(values, compiled=True) if values
+            self._codes[column] = (normalize_batch_bytes(values) if values
                                    else None)
         return self._codes[column]
 
@@ -518,7 +518,7 @@ class ArrayModel:
         indptr, found = kept if kept is not None else \
             ngram_columns(columns.codes("text"), n_texts, **hashing)
         if other_lines:
-            extra_indptr, extra = ngram_columns(normalize_batch_bytes(other_lines, compiled=True),
+            extra_indptr, extra = ngram_columns(normalize_batch_bytes(other_lines),
                                                 len(other_lines), **hashing)
             indptr = np.concatenate([indptr, extra_indptr[1:] + indptr[-1]])
             found = np.concatenate([found, extra])

@@ -65,15 +65,13 @@ def normalize_batch(texts: Sequence[str]) -> str:
     return normalize_batch_bytes(texts).tobytes().decode("utf-8")
 
 
-def normalize_batch_bytes(texts: Sequence[str], *, compiled: bool = False) -> np.ndarray:
+def normalize_batch_bytes(texts: Sequence[str]) -> np.ndarray:
     """:func:`normalize_batch` as UTF-8 bytes (a uint8 array), computed with array operations.
 
     ASCII bytes go through a lookup table; characters of two or three UTF-8 bytes (the Basic
     Multilingual Plane) are decoded with array operations and blanked unless they are letters or
     digits; the rare text with characters beyond it goes through the Unicode-aware regex first.
-    The result is the same as the regex over the whole batch. With ``compiled``, the array
-    operations run as one loop compiled by Numba (:func:`~policy_themes.kernels.normalized_codes`;
-    the whole call 1.5x faster; only for a process that has Numba loaded anyway).
+    The result is the same as the regex over the whole batch.
     """
     pieces = [str(t).lower().replace("\n", " ") for t in texts]
     raw = np.frombuffer(" \n ".join(pieces).encode("utf-8"), dtype=np.uint8)
@@ -81,12 +79,6 @@ def normalize_batch_bytes(texts: Sequence[str], *, compiled: bool = False) -> np
         pieces = [_NON_WORD.sub(" ", t) if not t.isascii() and max(t) > "\uffff" else t
                   for t in pieces]
         raw = np.frombuffer(" \n ".join(pieces).encode("utf-8"), dtype=np.uint8)
-    if compiled:
-        from policy_themes.kernels import normalized_codes
-
-        codes = np.empty(len(raw) + 2, dtype=np.uint8)
-        # a copy of the length filled, as the array code gives: a view would hold the whole buffer
-        return codes[:normalized_codes(raw, _ASCII_TABLE, _bmp_alphanumeric(), codes)].copy()
     codes = np.empty(len(raw) + 2, dtype=np.uint8)
     codes[0] = codes[-1] = _SPACE_BYTE
     codes[1:-1] = _ASCII_TABLE[raw]
