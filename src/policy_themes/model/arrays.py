@@ -554,7 +554,7 @@ class ArrayModel:
         if self.spec["primary_binary"]:
             positive = expit(decision.reshape(-1))
             seen = np.column_stack([1 - positive, positive])
-        elif self.spec.get("primary_kind", "logistic") == "logistic":
+        elif self.spec["primary_kind"] == "logistic":
             seen = softmax(np.asarray(decision))
         else:  # one-vs-rest heads, normalised as scikit-learn's _predict_proba_lr
             seen = expit(np.asarray(decision))
