@@ -429,6 +429,7 @@ def save_streaming(result: StreamingResult, taxonomy: Taxonomy, model_dir: str |
     """Save a :class:`StreamingResult` as a model directory (``model.joblib``, ``model.json``
     and, when sentences were held out, the held-out report)."""
     from policy_themes.model.store import save_model
+    from policy_themes.workflows.saving import model_meta
 
     model_dir = Path(model_dir)
     config = TrainConfig(seed=result.settings.get("seed", 0),
@@ -436,23 +437,17 @@ def save_streaming(result: StreamingResult, taxonomy: Taxonomy, model_dir: str |
                                    "context_words": False, "context_rules": False},
                          params=result.settings.get("params", {}), cv=CVConfig(folds=0),
                          source="train --streaming")
-    headline = headline_metrics(result.holdout_metrics)
-    meta = {
-        "name": model_dir.name,
-        "trainer": "streaming",
-        "taxonomy": {"name": taxonomy.name, "ids": taxonomy.ids,
-                     "fingerprint": taxonomy.fingerprint, "source": taxonomy.source},
-        "config": config.to_dict(),
-        "config_source": config.source,
-        "streaming": result.settings,
-        "training_data": {"files": result.data_files, "sentences": result.n_sentences,
-                          "holdout_sentences": result.n_holdout,
-                          "fingerprint": result.fingerprint, "weak_labels": result.weak,
-                          "primary_counts": result.primary_counts},
-        # measured on held-out documents, not by cross-validation (see "streaming")
-        "cv_metrics": headline,
-        "thresholds": result.thresholds,
-    }
+    # cv_metrics: measured on held-out documents, not by cross-validation (see "streaming")
+    meta = model_meta(model_dir.name, taxonomy, config,
+                      training_data={"files": result.data_files,
+                                     "sentences": result.n_sentences,
+                                     "holdout_sentences": result.n_holdout,
+                                     "fingerprint": result.fingerprint,
+                                     "weak_labels": result.weak,
+                                     "primary_counts": result.primary_counts},
+                      cv_metrics=headline_metrics(result.holdout_metrics),
+                      thresholds=result.thresholds,
+                      trainer="streaming", streaming=result.settings)
 
     def write_report(folder: Path) -> None:
         if result.holdout_metrics is None:
