@@ -114,8 +114,7 @@ def profile_cmd(
     Example:
 
     \b
-    policy-themes profile predicted.parquet --by iso3 --by year --bin decade --top 20
-    --out profile/
+    policy-themes profile predicted.parquet --by iso3 --by year --bin decade --out profile/
     """
     from policy_themes.workflows.profiles import profile
 
