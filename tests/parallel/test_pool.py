@@ -133,7 +133,7 @@ class Task:
 
     def __call__(self, x):
         return [x, LOADED.get("value"), LOADED.get("pid"), os.getpid(), os.getppid(),
-                "POLICY_THEMES_SHARE_IN_FORKS" in os.environ]
+                "POLICY_THEMES_PRELOAD_IN_FORKS" in os.environ]
 '''
 
 SHARING_SCRIPT = '''
@@ -143,7 +143,7 @@ from share_probe import Task
 
 if __name__ == "__main__":
     print(json.dumps(list(map_chunks(Task(sys.argv[1]), range(6), jobs=2))))
-    print("POLICY_THEMES_SHARE_IN_FORKS" in os.environ)
+    print("POLICY_THEMES_PRELOAD_IN_FORKS" in os.environ)
 '''
 
 

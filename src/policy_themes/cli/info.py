@@ -24,10 +24,10 @@ def info_cmd(model_dir: ModelSourceOption = Path("models/default")) -> None:
     policy-themes info --model-dir models/default
     """
     from policy_themes.cli.render import figures_table
-    from policy_themes.model.sharing import read_model_meta, shared_model_file
+    from policy_themes.model.sharing import read_model_meta, skops_model_file
 
     meta = read_model_meta(model_dir)
-    shared_file = shared_model_file(model_dir)
+    shared_file = skops_model_file(model_dir)
     data = meta.get("training_data", {})
     taxonomy = meta.get("taxonomy", {})
     figures = {

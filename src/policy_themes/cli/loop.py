@@ -33,7 +33,8 @@ def suggest_cmd(
     pool: Annotated[
         list[Path],
         typer.Argument(help="Unlabeled sentence tables (text column; a document column gives "
-                            "context), or .txt documents.", show_default=False, readable=False),
+                            "context), or .txt documents.", show_default=False, readable=False,
+                       metavar="POOL"),
     ],
     model_dir: ModelDirOption = Path("models/default"),
     n: Annotated[int, typer.Option("-n", "--number", min=1,
@@ -125,7 +126,7 @@ def audit_cmd(
     data: Annotated[
         list[Path],
         typer.Argument(help="Labeled tables (text + themes), or Label Studio JSON exports.",
-                       show_default=False, readable=False),
+                       show_default=False, readable=False, metavar="LABELED"),
     ],
     model_dir: ModelDirOption = Path("models/default"),
     out: Annotated[

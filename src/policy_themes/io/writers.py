@@ -186,7 +186,7 @@ def _move_staged(staged: list[tuple[Path, Path]], moved: list[Path]) -> None:
 def _dictionary_columns(table) -> list[str]:
     """The columns worth a dictionary in Parquet, judged on the first chunk: all but strings
     mostly different from each other (sentences, top-k cells), whose dictionary Arrow would
-    build for every row group only to drop it (13% of the writing time)."""
+    build for every row group only to drop it."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

@@ -42,6 +42,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from policy_themes.config import unknown_keys
 from policy_themes.errors import ConfigError
 from policy_themes.limits import MAX_REGEX_PATTERNS, MAX_THEMES, load_yaml
 from policy_themes.resources import resource_path
@@ -479,8 +480,6 @@ def _pattern_list(raw: dict, key: str, where: str, problems: _Problems, *,
 
 def _check_keys(raw: dict, allowed: set[str], where: str, problems: _Problems) -> None:
     """Refuse unknown keys, which are usually typos."""
-    unknown = sorted(set(map(str, raw)) - allowed)
-    if unknown:
-        keys = ", ".join(f"'{k}'" for k in unknown)
-        problems.add(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {keys} "
-                     f"(allowed: {', '.join(sorted(allowed))})")
+    problem = unknown_keys(raw, allowed, where)
+    if problem:
+        problems.add(problem)

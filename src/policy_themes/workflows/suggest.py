@@ -496,8 +496,8 @@ def _read_pool(pool, model, *, text_column, documents, doc_column, encoding):
 
 def _model_features(model, texts: list[str], context):
     """The model's feature matrix of the texts (its array form when it has one)."""
-    if model.compiled is not None:
-        return model.compiled.features(texts, context)
+    if model.array_model is not None:
+        return model.array_model.features(texts, context)
     from policy_themes.model.classifier import make_frame
 
     return model.pipeline[:-1].transform(make_frame(texts, context))
