@@ -49,3 +49,19 @@ def test_every_help_names_arguments_in_words_not_python_types():
         assert result.exit_code == 0, path
         assert "<list[" not in result.output and "<Path>" not in result.output, path
         assert "<str>" not in result.output and "<int>" not in result.output, path
+
+
+def test_every_help_example_is_one_line_to_copy():
+    from typer.testing import CliRunner
+
+    from policy_themes.cli import app
+
+    for path in _command_paths(app):
+        output = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).output
+        lines = [line.strip() for line in output.splitlines()]
+        if "Example:" not in lines:
+            continue
+        after = [line for line in lines[lines.index("Example:") + 1:]]
+        command = next(i for i, line in enumerate(after) if line)
+        assert after[command].startswith("policy-themes "), path
+        assert after[command + 1] == "", (path, after[command + 1])
