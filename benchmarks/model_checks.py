@@ -37,7 +37,7 @@ from policy_themes.model.checks import (
     npz_layout,
     parse_spec,
 )
-from policy_themes.model.store import COMPILED_FILE, MODEL_FILE, file_sha256
+from policy_themes.model.store import ARRAYS_FILE, MODEL_FILE, file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "model_checks.md"
@@ -61,7 +61,7 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def npz_rows(model_dir: Path, repeat: int) -> list[tuple[str, float, str]]:
-    path = model_dir / COMPILED_FILE
+    path = model_dir / ARRAYS_FILE
     with np.load(path, allow_pickle=False) as data:
         raw_spec = data["spec"]
     spec = parse_spec(raw_spec, path)
@@ -89,22 +89,27 @@ def npz_rows(model_dir: Path, repeat: int) -> list[tuple[str, float, str]]:
 def skops_rows(repeat: int) -> list[tuple[str, float, str]]:
     """The audit of a .skops file and its arrays' checks, on the small test model (the default
     model's model.joblib is not read here: it is a pickle)."""
-    from policy_themes.model.sharing import compile_shared, export_model, load_shared, refused_types
+    from policy_themes.model.sharing import (
+        export_model,
+        load_skops,
+        refused_types,
+        skops_array_model,
+    )
     from policy_themes.workflows.training import train
 
     with tempfile.TemporaryDirectory() as folder:
         model_dir = Path(folder) / "small"
         train([SMALL_DATA], config=SMALL_CONFIG, model_dir=model_dir)
         shared = export_model(model_dir, Path(folder) / "small.skops")
-        pipeline, _ = load_shared(shared)
+        pipeline, _ = load_skops(shared)
         size = shared.stat().st_size / 1e6
         return [
             (f"check: .skops audit (sizes, schema types; {size:.1f} MB file)",
              median_ms(lambda: refused_types(shared), repeat), "before skops reads it"),
             ("check: .skops arrays (compiled and checked)",
-             median_ms(lambda: compile_shared(pipeline, shared), repeat), "at load"),
+             median_ms(lambda: skops_array_model(pipeline, shared), repeat), "at load"),
             ("(anyway) skops loads the pipeline",
-             median_ms(lambda: load_shared(shared), max(repeat // 4, 3)), "at load"),
+             median_ms(lambda: load_skops(shared), max(repeat // 4, 3)), "at load"),
         ]
 
 
@@ -129,7 +134,7 @@ def main() -> None:
                                                                 "train a small model first).")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
-    arrays_mb = (args.model_dir / COMPILED_FILE).stat().st_size / 1e6
+    arrays_mb = (args.model_dir / ARRAYS_FILE).stat().st_size / 1e6
     rows = npz_rows(args.model_dir, args.repeat)
     if not args.no_skops:
         rows += skops_rows(args.repeat)

@@ -4,8 +4,7 @@ Runs on the first ``--speeches`` speeches of the UN General Debate corpus
 (``/work/shared/corpus/ungdc_1946_2024.csv.gz``; skipped when absent) with the shipped taxonomy:
 
 - ``votes``: :meth:`RuleMatcher.votes` over the speeches' sentences in chunks of 20,000, as
-  ``label`` applies it, with the pyahocorasick scan and with the Numba-compiled one (what
-  ``predict``'s rule features use);
+  ``label`` and ``predict``'s rule features apply it (one pyahocorasick scan per chunk);
 - ``label``: the whole command, ``policy-themes label SLICE.csv --documents --no-rules -j 1``,
   in a subprocess.
 
@@ -40,12 +39,12 @@ def _sentences(frame) -> list[str]:
     return [s.text for text in frame["text"] for s in split_sentences(text)]
 
 
-def _time_votes(sentences: list[str], compiled: bool, repeat: int) -> float:
+def _time_votes(sentences: list[str], repeat: int) -> float:
     from policy_themes.rules.labeling import RuleMatcher
     from policy_themes.rules.taxonomy import load_taxonomy
 
-    matcher = RuleMatcher(load_taxonomy(), compiled=compiled)
-    matcher.votes(sentences[:100])  # compile what is compiled on first use
+    matcher = RuleMatcher(load_taxonomy())
+    matcher.votes(sentences[:100])  # build the automaton, not counted
     times = []
     for _ in range(repeat):
         start = time.process_time()
@@ -87,8 +86,7 @@ def main() -> None:
         table = Path(folder) / "speeches.csv"
         frame.to_csv(table, index=False)
         label = _time_label(table, args.repeat)
-    rows = [("votes, pyahocorasick scan", _time_votes(sentences, False, args.repeat)),
-            ("votes, compiled scan", _time_votes(sentences, True, args.repeat)),
+    rows = [("votes (pyahocorasick scan)", _time_votes(sentences, args.repeat)),
             ("label --documents -j 1 (whole command)", label)]
     print(f"policy_themes from {Path(policy_themes.__file__).parent}")
     print(f"{args.speeches} speeches, {len(sentences):,} sentences, median of {args.repeat}\n")

@@ -16,7 +16,8 @@ from policy_themes.limits import MAX_CONTEXT_WINDOW, load_yaml
 from policy_themes.resources import resource_path
 
 __all__ = ["TrainConfig", "CVConfig", "ThresholdConfig", "ContextConfig", "load_train_config",
-           "default_train_config_path", "parse_override", "train_config_from_mapping"]
+           "default_train_config_path", "parse_override", "train_config_from_mapping",
+           "unknown_keys"]
 
 _FEATURES = ("word", "char", "rules", "context_words", "context_rules", "embeddings",
              "context_embeddings")
@@ -119,6 +120,8 @@ class TrainConfig:
         Weights of the training files, and which of them cross-validation measures.
     source : str
         Where the config came from (for messages).
+    overridden : tuple of str
+        The ``params`` keys set on the command line (``--set``), for messages.
     """
 
     seed: int = 0
@@ -129,6 +132,12 @@ class TrainConfig:
     context: ContextConfig = ContextConfig()
     data: DataConfig = DataConfig()
     source: str = "config"
+    overridden: tuple[str, ...] = ()
+
+    def where(self, key: str) -> str:
+        """Where the setting ``key`` of ``params`` came from, for messages: ``--set clf__C``
+        or ``train.yaml: 'clf__C'``."""
+        return f"--set {key}" if key in self.overridden else f"{self.source}: '{key}'"
 
     @property
     def uses_context(self) -> bool:
@@ -179,7 +188,8 @@ class TrainConfig:
         if params:
             merged = {**new.params,
                       **{k: _normalise_param(k, v, f"--set {k}") for k, v in params.items()}}
-            new = replace(new, params=merged)
+            new = replace(new, params=merged,
+                          overridden=tuple(dict.fromkeys((*new.overridden, *params))))
         return new
 
 
@@ -404,7 +414,22 @@ def _int(value: object, where: str) -> int:
 
 
 def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
+    problem = unknown_keys(raw, allowed, where)
+    if problem:
+        raise ConfigError(problem)
+
+
+def unknown_keys(raw: dict, allowed: set[str], where: str) -> str | None:
+    """What is wrong with a mapping's keys that are not ``allowed`` (usually typos), or None.
+
+    Examples
+    --------
+    >>> unknown_keys({"seed": 1, "fold": 5}, {"seed", "folds"}, "train.yaml")
+    "train.yaml: unknown key 'fold' (allowed: folds, seed)"
+    """
     unknown = sorted(set(map(str, raw)) - allowed)
-    if unknown:
-        allowed_text = ", ".join(sorted(allowed))
-        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (allowed: {allowed_text})")
+    if not unknown:
+        return None
+    keys = ", ".join(f"'{k}'" for k in unknown)
+    return (f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {keys} "
+            f"(allowed: {', '.join(sorted(allowed))})")

@@ -1,6 +1,6 @@
 """The loops of prediction, compiled by Numba: n-gram hashing and weighting for
 :func:`policy_themes.features.ngrams.ngram_matrix`, and the sparse-times-dense products of
-:class:`policy_themes.model.arrays.CompiledModel`.
+:class:`policy_themes.model.arrays.ArrayModel`.
 
 :mod:`.ngrams` hashes n-grams with array operations: every n-gram of a batch becomes a row of
 several arrays, which are then sorted to count them. At archive scale those arrays are most of the
@@ -32,8 +32,8 @@ from policy_themes.hashing import mix as _array_mix
 from policy_themes.numba_cache import njit  # numba.njit, its cache falling back to memory
 
 __all__ = ["char_wb_columns", "word_columns", "word_and_unigram_columns", "weighted_rows",
-           "add_weighted_products", "tf_table", "add_products", "gather_rows", "automaton_hits",
-           "normalized_codes", "first_use_compiles"]
+           "add_weighted_products", "tf_table", "add_products", "gather_rows",
+           "first_use_compiles"]
 
 _SPACE, _NEWLINE = 32, 10
 TF_TABLE_SIZE = 4096
@@ -176,7 +176,7 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
                 if entry >= 0:
                     kept, count = entries[entry, 2], entries[entry, 3]
                     for j in range(count):  # loops, not slices: Numba compiles slice
-                        columns[k + j] = kept_columns[kept + j]  # assignment slowly (1.5 s)
+                        columns[k + j] = kept_columns[kept + j]  # assignment slowly
                     k += count
                     start = end
                     continue
@@ -197,7 +197,7 @@ def char_wb_columns(codes, low, high, shift, lookup, indptr, columns):
             if n < low or (n == 1 and first == _SPACE) or (
                     n == 2 and first == _SPACE and code == _SPACE):
                 continue
-            # written out here and in word_columns: as a helper function, this loop ran 5x slower
+            # written out here and in word_columns: as a helper function, this loop ran slower
             bucket = np.int64(_mix(hashed, np.uint64(100 + n)) >> shift)
             column = _column(lookup, bucket)
             if column >= 0:
@@ -361,8 +361,7 @@ def _add_line_products(values, columns, start, end, weights, first_row, out, row
     n_outputs = weights.shape[1]
     i = start
     # four values at a time, added in their order: the total stays in a register across the
-    # four, rather than going to memory and back after each (0.83 against 1.22 us a sentence
-    # for the character n-grams, all in cache)
+    # four, rather than going to memory and back after each
     while i + 4 <= end:
         a, b = weights.dtype.type(values[i]), weights.dtype.type(values[i + 1])
         c, d = weights.dtype.type(values[i + 2]), weights.dtype.type(values[i + 3])
@@ -467,110 +466,6 @@ def gather_rows(indptr, columns, parts_indptr, parts, out_indptr, out_columns):
                 stored += 1
         out_indptr[row + 1] = stored
     return stored
-
-
-@njit(cache=True, nogil=True)
-def automaton_hits(codes, classes, jump, n_classes, out_indptr, out_keys, ends, keys):
-    """Every occurrence of every key in ``codes``: one step of an Aho-Corasick automaton per byte.
-
-    Parameters
-    ----------
-    codes : ndarray of uint8
-        The text (UTF-8 bytes).
-    classes : ndarray of int32, shape (256,)
-        Each byte's column in the transition table (0: a byte no key holds).
-    jump : ndarray of int32, shape (n_states * n_classes,)
-        The transition table (the failure links folded in), flat: the cell of a state's row
-        and a byte's class holds the next state's row offset (``n_classes * state``), or
-        ``-offset - 1`` when keys end in that state.
-    n_classes : int
-        The table's columns.
-    out_indptr, out_keys : ndarray of int64, ndarray of int32
-        The keys that end in each state: ``out_keys[out_indptr[s]:out_indptr[s + 1]]``.
-    ends, keys : ndarray of int64, ndarray of int32
-        Filled with the byte where each occurrence ends (inclusive) and its key, in text order,
-        as far as they have room.
-
-    Returns
-    -------
-    int
-        The number of occurrences (more than ``len(ends)``: call again with that much room).
-    """
-    offset = 0
-    found = 0
-    room = ends.shape[0]
-    for i in range(codes.shape[0]):
-        step = jump[offset + classes[codes[i]]]
-        if step >= 0:
-            offset = step
-            continue
-        offset = -step - 1
-        state = offset // n_classes
-        for j in range(out_indptr[state], out_indptr[state + 1]):
-            if found < room:
-                ends[found] = i
-                keys[found] = out_keys[j]
-            found += 1
-    return found
-
-
-@njit(cache=True, nogil=True)
-def normalized_codes(raw, table, alphanumeric, out):
-    """The array operations of :func:`~normalize_batch_bytes` in one pass.
-
-    Parameters
-    ----------
-    raw : ndarray of uint8
-        The batch's texts, lowercased, joined and encoded as there (valid UTF-8).
-    table : ndarray of uint8, shape (256,)
-        Each byte's normalised byte (ASCII that is not a letter or digit becomes a space).
-    alphanumeric : ndarray of bool, shape (65536,)
-        Whether each character of the Basic Multilingual Plane is a letter or digit: the bytes
-        of a two- or three-byte character that is not become spaces (four-byte characters are
-        kept: their texts were normalised by the regex already).
-    out : ndarray of uint8, shape (len(raw) + 2,)
-        Filled: a space, the normalised bytes without a space right after a space, a space.
-
-    Returns
-    -------
-    int
-        The length of the result.
-    """
-    n = raw.shape[0]
-    out[0] = _SPACE
-    k = 1
-    previous = _SPACE
-    i = 0
-    while i < n:
-        lead = raw[i]
-        if lead < 0x80:  # most bytes: one branch, then no loop
-            code = table[lead]
-            out[k] = code
-            k += 1 - ((code == _SPACE) & (previous == _SPACE) & (i > 0))
-            previous = code
-            i += 1
-            continue
-        width = 1
-        blank = False
-        if 0xC0 <= lead < 0xE0 and i + 1 < n:
-            width = 2
-            point = (np.int64(lead & 0x1F) << 6) | np.int64(raw[i + 1] & 0x3F)
-            blank = not alphanumeric[point]
-        elif 0xE0 <= lead < 0xF0 and i + 2 < n:
-            width = 3
-            point = ((np.int64(lead & 0x0F) << 12) | (np.int64(raw[i + 1] & 0x3F) << 6)
-                     | np.int64(raw[i + 2] & 0x3F))
-            blank = not alphanumeric[point]
-        for j in range(i, i + width):
-            code = _SPACE if blank else table[raw[j]]
-            # written always, kept unless a space follows a space (the batch's first byte is
-            # always kept, as the array code's runs start after it): no branch to mispredict
-            out[k] = code
-            k += 1 - ((code == _SPACE) & (previous == _SPACE) & (j > 0))
-            previous = code
-        i += width
-    out[k] = _SPACE
-    return k + 1
 
 
 def first_use_compiles() -> bool:

@@ -14,9 +14,14 @@ with one line that says what the limit is and, where a genuine input may pass it
   (:func:`max_decompressed_bytes`).
 - A table cell holds at most 64 MB of text (the longest UN speech holds 127 kB);
   ``POLICY_THEMES_MAX_CELL`` (e.g. ``256M``) sets another limit (:func:`max_cell_bytes`).
+- A ``.skops`` model (a zip archive) expands to at most 64 MB plus 100 times its size (the
+  models ``export`` writes expand 1 to 25 times; a compression bomb a thousand times);
+  ``POLICY_THEMES_MAX_UNZIPPED`` (e.g. ``4G``) sets the limit instead
+  (:func:`max_unzipped_bytes`).
 - ``context.window`` is at most :data:`MAX_CONTEXT_WINDOW`; a hashed n-gram block has at most
   ``2**``:data:`MAX_HASH_BITS` buckets.
-- A taxonomy holds at most :data:`MAX_REGEX_PATTERNS` ``re:`` patterns, and RE2 gives each
+- A taxonomy holds at most :data:`MAX_THEMES` themes (a model has a column of weights per
+  theme), and at most :data:`MAX_REGEX_PATTERNS` ``re:`` patterns, and RE2 gives each
   regular expression at most :data:`MAX_REGEX_MEMORY` bytes (one that needs more is refused
   when the taxonomy is loaded).
 
@@ -31,8 +36,9 @@ import os
 from policy_themes.errors import ConfigError, DataError
 
 __all__ = ["MAX_YAML_DEPTH", "MAX_CONTEXT_WINDOW", "MAX_HASH_BITS", "MAX_REGEX_MEMORY",
-           "MAX_REGEX_PATTERNS", "MAX_DECOMPRESSED_ENV",
-           "MAX_CELL_ENV", "load_yaml", "max_decompressed_bytes", "max_cell_bytes",
+           "MAX_REGEX_PATTERNS", "MAX_THEMES", "MAX_DECOMPRESSED_ENV",
+           "MAX_CELL_ENV", "MAX_UNZIPPED_ENV", "UNZIPPED_RATIO", "UNZIPPED_ALLOWANCE",
+           "load_yaml", "max_decompressed_bytes", "max_cell_bytes", "max_unzipped_bytes",
            "parse_size", "format_size", "decompressed_too_big", "cell_too_big"]
 
 #: Levels of nesting a YAML file may have (a taxonomy needs 7).
@@ -45,8 +51,16 @@ MAX_HASH_BITS = 24
 MAX_REGEX_MEMORY = 1 << 20
 #: ``re:`` patterns one taxonomy may hold (each may take up to half a megabyte).
 MAX_REGEX_PATTERNS = 1000
+#: Themes one taxonomy may hold (the Comparative Agendas Project's codebook has about 220
+#: subtopics; a model's classifier has a column of weights per theme).
+MAX_THEMES = 1000
 MAX_DECOMPRESSED_ENV = "POLICY_THEMES_MAX_DECOMPRESSED"
 MAX_CELL_ENV = "POLICY_THEMES_MAX_CELL"
+MAX_UNZIPPED_ENV = "POLICY_THEMES_MAX_UNZIPPED"
+#: A ``.skops`` archive may expand to this many times its size, plus
+#: :data:`UNZIPPED_ALLOWANCE` bytes, unless ``POLICY_THEMES_MAX_UNZIPPED`` says otherwise.
+UNZIPPED_RATIO = 100
+UNZIPPED_ALLOWANCE = 64 << 20
 _DECOMPRESSED_FLOOR = 256 * 10**6
 _DECOMPRESSED_RATIO = 50
 _DEFAULT_MAX_CELL = 64 * 10**6
@@ -175,6 +189,21 @@ def max_cell_bytes() -> int:
     """
     setting = os.environ.get(MAX_CELL_ENV)
     return parse_size(setting, MAX_CELL_ENV) if setting else _DEFAULT_MAX_CELL
+
+
+def max_unzipped_bytes(archive_size: int) -> int:
+    """How many bytes a ``.skops`` archive of ``archive_size`` bytes may expand to:
+    ``POLICY_THEMES_MAX_UNZIPPED`` when set, else 64 MB plus 100 times its size.
+
+    Raises
+    ------
+    ConfigError
+        If the environment variable is not a size.
+    """
+    setting = os.environ.get(MAX_UNZIPPED_ENV)
+    if setting:
+        return parse_size(setting, MAX_UNZIPPED_ENV)
+    return UNZIPPED_ALLOWANCE + UNZIPPED_RATIO * archive_size
 
 
 def decompressed_too_big(path: object, limit: int, size: int | None = None) -> DataError:

@@ -55,7 +55,8 @@ def test_suggest_writes_the_suggestions_and_label_studio_files(trained_model_dir
     out = tmp_path / "next.csv"
     tasks = tmp_path / "tasks.json"
     result = invoke("suggest", pool_path, "--model-dir", trained_model_dir, "-n", "7",
-                    "--out", out, "--label-studio", tasks, catch_exceptions=False)
+                    "--out", out, "--label-studio", tasks, "--keep-training-data",
+                    catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "7 of 88 sentences to label next" in result.stdout
     assert f"Wrote {out}" in result.stdout
@@ -103,5 +104,66 @@ def test_audit_of_a_missing_file(trained_model_dir, tmp_path):
 def test_audit_refuses_an_unknown_ranking(trained_model_dir, train_small_path, tmp_path):
     result = invoke("audit", train_small_path, "--model-dir", trained_model_dir,
                     "--ranking", "entropy", "--out", tmp_path / "audit.csv")
-    assert_one_error_line(result, "Error: --ranking must be self_confidence or margin, got "
-                                  "'entropy'")
+    assert result.exit_code == 2 and not (tmp_path / "audit.csv").exists()
+    assert "Invalid value for '--ranking'" in result.output
+    assert "'self_confidence', 'margin'" in result.output  # the choices, named
+
+
+def test_suggest_writes_doccano_and_prodigy_tasks(trained_model_dir, pool_path, tmp_path):
+    doccano, prodigy = tmp_path / "doccano.jsonl", tmp_path / "prodigy.jsonl"
+    result = invoke("suggest", pool_path, "--model-dir", trained_model_dir, "-n", "4",
+                    "--out", tmp_path / "next.csv", "--doccano", doccano, "--prodigy", prodigy,
+                    "--keep-training-data", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {doccano}" in result.stdout and f"Wrote {prodigy}" in result.stdout
+    lines = [json.loads(x) for x in doccano.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 4 and set(lines[0]) == {"text", "label", "meta"}
+    lines = [json.loads(x) for x in prodigy.read_text(encoding="utf-8").splitlines()]
+    assert set(lines[0]) == {"text", "options", "accept", "meta"}
+
+
+def test_suggest_refuses_a_doccano_file_that_is_not_jsonl(trained_model_dir, pool_path,
+                                                          tmp_path):
+    result = invoke("suggest", pool_path, "--model-dir", trained_model_dir, "--out",
+                    tmp_path / "next.csv", "--doccano", tmp_path / "tasks.json")
+    assert_one_error_line(result, f"Error: {tmp_path / 'tasks.json'}: a doccano file is .jsonl")
+    assert list(tmp_path.iterdir()) == [pool_path]
+
+
+def test_suggest_says_how_many_labeled_sentences_it_skipped(trained_model_dir, pool_path,
+                                                            tmp_path):
+    frame = pd.read_csv(pool_path)
+    extra = pd.DataFrame({"doc_id": "new", "text": ["A new sentence on gas pipelines.",
+                                                    "Another one on visas for students."]})
+    pd.concat([frame, extra]).to_csv(pool_path, index=False)
+    result = invoke("suggest", pool_path, "--model-dir", trained_model_dir, "-n", "5",
+                    "--out", tmp_path / "next.csv", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Skipped 88 pool sentences labeled already" in result.stdout
+    assert len(pd.read_csv(tmp_path / "next.csv")) == 2
+    result = invoke("suggest", pool_path, "--model-dir", trained_model_dir, "-n", "5",
+                    "--out", tmp_path / "next.csv", "--exclude", tmp_path / "next.csv")
+    assert_one_error_line(result, "Error: …")
+    assert "every sentence of the pool is labeled already" in result.stderr
+
+
+@pytest.mark.parametrize("shape", ["doccano", "prodigy", "json-min"])
+def test_train_reads_the_exports_of_annotation_tools(shape, train_small_path, train_config_path,
+                                                     tmp_path):
+    gold = pd.read_csv(train_small_path).head(12)
+    rows = [(t, s.split(";")) for t, s in zip(gold["text"], gold["themes"])]
+    if shape == "json-min":
+        export = tmp_path / "export.json"
+        export.write_text(json.dumps([{"id": i, "text": t, "primary": themes[0],
+                                       "themes": {"choices": themes}, "annotator": 1}
+                                      for i, (t, themes) in enumerate(rows)]), encoding="utf-8")
+    else:
+        export = tmp_path / "export.jsonl"
+        field = {"doccano": "label", "prodigy": "accept"}[shape]
+        export.write_text("".join(json.dumps({"text": t, field: themes, "answer": "accept"})
+                                  + "\n" for t, themes in rows), encoding="utf-8")
+    result = invoke("train", train_small_path, export, "--config", train_config_path,
+                    "--model-dir", tmp_path / "model", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "model" / "model.json").read_text(encoding="utf-8"))
+    assert meta["training_data"]["sentences"] == 88 + 12

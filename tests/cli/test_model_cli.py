@@ -305,7 +305,7 @@ def tampered(model_copy):
         (["train", "{train}", "-c", "{config}", "-m", "{tmp}/m", "--set", "clf__C"],
          "Error: --set 'clf__C': expected step__param=value, e.g. clf__C=0.5"),
         (["train", "{train}", "-c", "{config}", "-m", "{tmp}/m", "--set", "clf__nope=1"],
-         "Error: {config}: params key 'clf__nope' is not a parameter of the pipeline (steps: "
+         "Error: --set clf__nope is not a parameter of the pipeline (steps: "
          "features__word, features__char, features__rules, features__context_words, "
          "features__context_rules, features__embeddings, features__context_embeddings, clf)"),
         (["train", "{train}", "-c", "{config}", "-m", "{tmp}/m", "--folds", "1"],
@@ -352,7 +352,7 @@ def test_a_bad_parameter_value_fails_in_parallel_folds_too(tmp_path, train_small
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     [line] = result.stderr.splitlines()
-    assert line.startswith(f"Error: {train_config_path}: 'clf__C': The 'C' parameter of "
+    assert line.startswith("Error: --set clf__C: The 'C' parameter of "
                            "LogisticRegression must be a float in the range (0.0, inf]")
     assert not (tmp_path / "m").exists()
     assert [p.name for p in tmp_path.iterdir()] == []

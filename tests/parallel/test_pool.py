@@ -92,9 +92,22 @@ def test_the_task_is_sent_once_per_worker_not_per_chunk(tmp_path):
 
 
 def test_resolve_jobs():
-    assert resolve_jobs(3) == 3
-    assert resolve_jobs(None) >= 1
+    from policy_themes.parallel.pool import available_cores
+
+    cores = available_cores()
+    assert resolve_jobs(1) == 1
+    assert resolve_jobs(3) == min(3, cores)
+    assert resolve_jobs(None) == cores
     assert resolve_jobs(0) == resolve_jobs(-1) == resolve_jobs(None)
+    assert resolve_jobs(100_000) == cores  # the API is capped as the command line is
+
+
+def test_a_huge_jobs_starts_no_more_workers_than_cores(tmp_path):
+    from policy_themes.parallel.pool import available_cores
+
+    log = tmp_path / "pickles.log"
+    assert list(map_chunks(CountingTask(log), range(40), jobs=100_000)) == list(range(1, 41))
+    assert len(log.read_text().splitlines()) <= available_cores()
 
 
 SHARING_MODULE = '''
@@ -120,7 +133,7 @@ class Task:
 
     def __call__(self, x):
         return [x, LOADED.get("value"), LOADED.get("pid"), os.getpid(), os.getppid(),
-                "POLICY_THEMES_SHARE_IN_FORKS" in os.environ]
+                "POLICY_THEMES_PRELOAD_IN_FORKS" in os.environ]
 '''
 
 SHARING_SCRIPT = '''
@@ -130,7 +143,7 @@ from share_probe import Task
 
 if __name__ == "__main__":
     print(json.dumps(list(map_chunks(Task(sys.argv[1]), range(6), jobs=2))))
-    print("POLICY_THEMES_SHARE_IN_FORKS" in os.environ)
+    print("POLICY_THEMES_PRELOAD_IN_FORKS" in os.environ)
 '''
 
 

@@ -49,7 +49,7 @@ def test_the_model_a_directory_shares_is_the_one_load_model_reads(trained_model_
     preload_model_dir(str(trained_model_dir))  # what the early fork server does
     shared = next(iter(compiled._PRELOADED.values()))
     received = pickle.loads(pickle.dumps(load_model(trained_model_dir)))  # a worker
-    assert received.compiled.__dict__["_arrays"] is shared.arrays
+    assert received.array_model.__dict__["_arrays"] is shared.arrays
 
 
 PROBE = '''
@@ -59,7 +59,7 @@ from policy_themes.workflows.prediction import _PredictChunk
 
 class Probe(_PredictChunk):
     def __call__(self, chunk):
-        adopted = self.model.compiled.__dict__.get("_arrays") is not None
+        adopted = self.model.array_model.__dict__.get("_arrays") is not None
         return [adopted, os.getpid(), list(self._predict(chunk)["primary"])]
 '''
 

@@ -113,23 +113,16 @@ def test_nonzero_rows_are_scipys_csr_arrays():
         np.testing.assert_array_equal(mine, scipys)
 
 
-@pytest.mark.parametrize("compiled", [False, True])
-def test_rows_product_is_scipys_bit_for_bit(compiled):
+def test_rows_product_is_scipys_bit_for_bit():
     import scipy.sparse as sp
 
     values, weights = _sparse_values(1), np.random.default_rng(2).normal(size=(40, 7))
     want = np.asarray(sp.csr_matrix(values) @ weights)
-    assert np.array_equal(rows_product(values, weights, compiled=compiled), want)
+    assert np.array_equal(rows_product(values, weights), want)
     # rows given as CSR arrays, columns in any order and more than once (contexts' lines)
     indptr = np.array([0, 3, 3, 7])
     parts = np.array([5, 1, 5, 0, 2, 9, 4])
     ones = np.ones(len(parts))
     want = np.asarray(sp.csr_matrix((ones, parts, indptr), shape=(3, 40)) @ weights)
-    got = rows_product((indptr, parts, ones), weights, compiled=compiled, n_columns=40)
+    got = rows_product((indptr, parts, ones), weights)
     assert np.array_equal(got, want)
-
-
-def test_compiled_matcher_scores_as_the_other(mini):
-    texts = ["Gas pipeline and the border.", "Nothing here.", "Consular help for citizens."] * 5
-    assert np.array_equal(RuleMatcher(mini, compiled=True).vote_scores(texts),
-                          RuleMatcher(mini).vote_scores(texts))

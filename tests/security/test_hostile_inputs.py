@@ -88,7 +88,7 @@ def test_yaml_bombs_are_refused_in_one_line(folder, kind, body, message):
         line = _refused_in(folder, "train", "train.csv", "-c", "train.yaml", "--set",
                            f"clf__C={flow}", "-m", "new", "-j", "1")
         if body is DEEP:  # not YAML to libyaml: the text as it is, which sklearn refuses
-            message = "'clf__C': The 'C' parameter of LogisticRegression must be a float"
+            message = "--set clf__C: The 'C' parameter of LogisticRegression must be a float"
     assert message in line
 
 
@@ -129,21 +129,51 @@ def test_too_many_regex_rules_are_refused(folder):
     ("seed: -1\n", [], "'seed' must be a whole number from 0 to 4294967295, got -1"),
     ("seed: 0\n", ["--seed", "-5"], "--seed must be a whole number from 0 to 4294967295"),
     ("seed: 0\n", ["--set", "features__word__n_bits=30"],
-     "'features__word__n_bits': The 'n_bits' parameter of HashedTfidf must be an int in the "
-     "range [8, 24]. Got 30 instead."),
+     "--set features__word__n_bits: The 'n_bits' parameter of HashedTfidf must be an int in "
+     "the range [8, 24]. Got 30 instead."),
     ("seed: 0\n", ["--set", "clf__class_weight={energy_diplomacy: abc}"],
      "--set clf__class_weight: the weight of 'energy_diplomacy' must be a number > 0"),
     ("seed: 0\n", ["--set", "features__word__dtype=abc"],
      "The 'dtype' parameter of HashedTfidf must be float32 or float64"),
     ("seed: 0\n", ["--set", "features__word__min_df=100000"],
      "The 'min_df' parameter of HashedTfidf (100000) leaves no n-gram"),
-    ("seed: 0\n", ["--set", "clf__C=abc"], "'clf__C': The 'C' parameter of LogisticRegression"),
+    ("seed: 0\n", ["--set", "clf__C=abc"], "--set clf__C: The 'C' parameter of LogisticRegression"),
 ])
 def test_sizes_and_types_a_config_sets_are_bounded(folder, config, extra, message):
     base = (folder / "train.yaml").read_text(encoding="utf-8")
     (folder / "mine.yaml").write_text(base.replace("seed: 0\n", "") + config, encoding="utf-8")
     line = _refused_in(folder, "train", "train.csv", "-c", "mine.yaml", "-m", "new", "-j", "1",
                        *extra)
+    assert message in line
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("clf__C=-1", "--set clf__C: The 'C' parameter of LogisticRegression must be a float"),
+    ("clf__C=abc", "--set clf__C: The 'C' parameter of LogisticRegression must be a float"),
+    ("clf__C=.inf", "--set clf__C: C=np.inf as well as penalty=None is not supported"),
+    ("clf__C=.nan", "--set clf__C: The 'C' parameter"),
+    ("clf__C=1e400", "--set clf__C: The 'C' parameter"),
+    ("clf__C=", "--set clf__C: The 'C' parameter"),
+    ("clf__C={a: 1}", "--set clf__C: The 'C' parameter"),
+    ("clf__C=!!python/object:os.system x", "--set clf__C: The 'C' parameter"),
+    ("clf__class_weight={x: 1}", "--set clf__class_weight: The classes, ["),
+    ("clf__max_iter=1e99", "--set clf__max_iter: The 'max_iter' parameter"),
+    ("clf__random_state=-5", "--set clf__random_state: The 'random_state' parameter"),
+    ("clf__solver=bogus", "--set clf__solver: The 'solver' parameter"),
+    ("features.char_ngrams=[9,1]", "--set features.char_ngrams is not a parameter of the pipeline"),
+    ("nonexistent.key=1", "--set nonexistent.key is not a parameter of the pipeline"),
+    ("clf__n_jobs=100000", "--set clf__n_jobs is not a parameter of the pipeline"),
+    ("features__word__ngram_range=[9,1]", "--set features__word__ngram_range: The 'ngram_range' "
+                                          "parameter of HashedTfidf must be a (low, high) pair"),
+    ("features__word__ngram_range=[1,2,3]", "must be a (low, high) pair"),
+    ("features__word__ngram_range=abc", "must be an instance of 'tuple'"),
+    ("features__word__min_df=2.5", "--set features__word__min_df: The 'min_df' parameter"),
+    ("features__word__sublinear_tf=maybe", "The 'sublinear_tf' parameter of HashedTfidf"),
+    ("=1", "--set '=1': expected step__param=value"),
+])
+def test_odd_set_values_are_one_line_naming_the_setting(folder, setting, message):
+    line = _refused_in(folder, "train", "train.csv", "-c", "train.yaml", "-m", "new", "-j", "1",
+                       "--set", setting)
     assert message in line
 
 
@@ -334,3 +364,38 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(folder, full_disk, command):
     line = refused(invoke(*args))
     assert "No space left on device" in line
     assert list(full_disk.iterdir()) == []
+
+
+@pytest.mark.parametrize("report_on_disk", [True, False])
+def test_label_writes_its_output_and_report_as_a_pair(folder, full_disk, report_on_disk):
+    """The report cannot be written (a full disk): the labeled sentences are not written
+    either, and the reverse; the earlier output survives."""
+    filler = full_disk / "filler"
+    with pytest.raises(OSError), open(filler, "wb") as handle:
+        while True:
+            handle.write(b"x" * 4096)
+            handle.flush()
+    report, out = (full_disk / "report.md", "out.csv") if report_on_disk else \
+        ("report.md", full_disk / "out.csv")
+    (folder / "long.txt").write_text("The gas pipeline opened. " * 2000, encoding="utf-8")
+    line = _refused_in(folder, "label", "long.txt", "-o", out, "--report", report)
+    assert "No space left on device" in line
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+@pytest.mark.parametrize("table", [True, False])
+def test_suggest_writes_all_its_outputs_or_none(folder, full_disk, table):
+    """One output cannot be written (a full disk): none of the others is left either."""
+    filler = full_disk / "filler"
+    with pytest.raises(OSError), open(filler, "wb") as handle:
+        while True:
+            handle.write(b"x" * 4096)
+            handle.flush()
+    pool = folder / "pool.csv"
+    pd.read_csv(folder / "train.csv").drop(columns="themes").to_csv(pool, index=False)
+    args = ["-o", "next.csv"] if table else []
+    line = _refused_in(folder, "suggest", "pool.csv", "-m", "model", "-n", "30", *args,
+                       "--label-studio", "tasks.json", "--prodigy", full_disk / "p.jsonl",
+                       "--keep-training-data")
+    assert "No space left on device" in line
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policy_themes.errors import ModelError
+from policy_themes.errors import ConfigError, ModelError
 from policy_themes.io.checksums import file_sha256
 from policy_themes.model.sharing import export_model, read_model_meta
 from policy_themes.model.store import META_FILE, MODEL_FILE
@@ -439,6 +439,18 @@ def test_a_compression_bomb_is_refused_before_skops_reads_it(tmp_path):
     assert path.stat().st_size < 1 << 20
     message = predict_refused(path)
     assert message.startswith(f"{path}: refused, its ") and "would expand to" in message
+
+
+def test_the_unzipped_limit_of_a_skops_model_is_set_in_the_environment(shared_model,
+                                                                        monkeypatch):
+    monkeypatch.setenv("POLICY_THEMES_MAX_UNZIPPED", "1k")
+    message = predict_refused(shared_model)
+    assert "POLICY_THEMES_MAX_UNZIPPED is 1k); nothing was loaded" in message
+    monkeypatch.setenv("POLICY_THEMES_MAX_UNZIPPED", "4G")
+    assert len(load_model(shared_model).predict(TEXTS)) == len(TEXTS)
+    monkeypatch.setenv("POLICY_THEMES_MAX_UNZIPPED", "lots")
+    with pytest.raises(ConfigError, match="POLICY_THEMES_MAX_UNZIPPED='lots': expected a size"):
+        load_model(shared_model)
 
 
 def test_an_array_read_twice_is_refused(shared_model, tmp_path):

@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+import typer.core
+
+
+def _no_argument_type(self, ctx) -> None:
+    """Show an argument by its name and help alone, where Typer would add its Python annotation
+    (``INPUT <list[Path]>``): the help says in words what the argument takes."""
+    return None
+
+
+typer.core.TyperArgument.display_type_rich = _no_argument_type
 
 app = typer.Typer(
     name="policy-themes",

@@ -30,6 +30,7 @@ ThemesDataOption = Annotated[
         "-d",
         help="A labeled table (text + themes): count its sentences per theme.",
         readable=False,
+        metavar="LABELED",
     ),
 ]
 
@@ -75,7 +76,8 @@ def themes_cmd(
 ThemesOption = Annotated[
     list[str] | None,
     typer.Argument(
-        help='Theme ids (energy_security) or names ("Energy security").', show_default=False
+        help='Theme ids (energy_security) or names ("Energy security").', show_default=False,
+        metavar="THEME",
     ),
 ]
 FromLabelsOption = Annotated[
@@ -84,21 +86,25 @@ FromLabelsOption = Annotated[
         "--from-labels",
         help="A labeled table: one theme per distinct label of its label column.",
         readable=False,
+        metavar="LABELED",
     ),
 ]
 NoneLabelOption = Annotated[
     str,
     typer.Option(
         "--none-label",
+        metavar="LABEL",
         help="The label meaning that no theme applies (any case); it becomes the theme 'none'.",
     ),
 ]
 NameOption = Annotated[
     str | None,
-    typer.Option("--name", help="The taxonomy's name [default: the name of --out's folder]."),
+    typer.Option("--name", metavar="NAME",
+                 help="The taxonomy's name [default: the name of --out's folder]."),
 ]
 OutOption = Annotated[
-    Path, typer.Option("--out", "-o", help="The taxonomy file to write.", readable=False)
+    Path, typer.Option("--out", "-o", help="The taxonomy file to write.", readable=False,
+                       metavar="FILE")
 ]
 
 
@@ -150,15 +156,17 @@ def init_cmd(
 
 DataOption = Annotated[
     Path,
-    typer.Argument(help="A labeled table (text + themes).", show_default=False, readable=False),
+    typer.Argument(help="A labeled table (text + themes).", show_default=False, readable=False,
+                   metavar="LABELED"),
 ]
 PerThemeOption = Annotated[
-    int, typer.Option("--per-theme", "-n", min=1, help="Most patterns per theme.")
+    int, typer.Option("--per-theme", "-n", min=1, metavar="N", help="Most patterns per theme.")
 ]
 MinPrecisionOption = Annotated[
     float,
     typer.Option(
         "--min-precision",
+        metavar="SHARE",
         min=0.0,
         max=1.0,
         help="Least share of the sentences a pattern matches that have the theme.",
@@ -167,11 +175,12 @@ MinPrecisionOption = Annotated[
 MinMatchesOption = Annotated[
     int,
     typer.Option(
-        "--min-matches", min=1, help="Least sentences with the theme a pattern must match."
+        "--min-matches", min=1, metavar="N",
+        help="Least sentences with the theme a pattern must match."
     ),
 ]
 MaxWordsOption = Annotated[
-    int, typer.Option("--max-words", min=1, max=5, help="Longest phrase, in words.")
+    int, typer.Option("--max-words", min=1, max=5, metavar="N", help="Longest phrase, in words.")
 ]
 RulesOutOption = Annotated[
     Path | None,
@@ -181,6 +190,7 @@ RulesOutOption = Annotated[
         help="Write the taxonomy with the suggested rules added "
         "here (a new YAML file) instead of printing them.",
         readable=False,
+        metavar="FILE",
     ),
 ]
 

@@ -214,12 +214,12 @@ def pipeline_allowed(ctx: typer.Context, model_dir: Path, what: str) -> bool:
     a pickle, read only from a model directory named on the command line (a .skops file holds
     the pipeline without pickle)."""
     from policy_themes.errors import ModelError
-    from policy_themes.model.sharing import shared_model_file
+    from policy_themes.model.sharing import skops_model_file
 
     source = ctx.get_parameter_source("model_dir")
     if (
         getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT")
-        or shared_model_file(model_dir) is not None
+        or skops_model_file(model_dir) is not None
     ):
         return True
     raise ModelError(

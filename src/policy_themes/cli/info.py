@@ -27,12 +27,12 @@ def info_cmd(ctx: typer.Context, model_dir: ModelSourceOption = Path("models/def
     policy-themes info --model-dir models/default
     """
     from policy_themes.cli.render import figures_table
-    from policy_themes.model.sharing import read_model_meta, shared_model_file
+    from policy_themes.model.sharing import read_model_meta, skops_model_file
     from policy_themes.resources import describe_data_files
 
     model_dir = chosen_model(ctx, model_dir)
     meta = read_model_meta(model_dir)
-    shared_file = shared_model_file(model_dir)
+    shared_file = skops_model_file(model_dir)
     data = meta.get("training_data", {})
     taxonomy = meta.get("taxonomy", {})
     figures = {

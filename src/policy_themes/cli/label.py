@@ -94,10 +94,10 @@ def label_cmd(
     # the workers' modules load while this starts
     prepare_label_workers(jobs_or_cores(jobs, note=False), inputs, documents)
     from policy_themes.rules.taxonomy import load_taxonomy
-    from policy_themes.workflows.batch_labeling import label_files
+    from policy_themes.workflows.batch_labeling import check_report_path, label_files
 
     if report is not None:
-        _check_report_path(report)
+        check_report_path(report)
     taxonomy = load_taxonomy(taxonomy_path)
     done = {"sentences": 0, "fraction": 0.0}
     with interruptible(done, out), progress("Labeling", done) as update:
@@ -112,31 +112,15 @@ def label_cmd(
             encoding=encoding,
             progress=update,
             jobs=jobs_or_cores(jobs),
+            report=report,
             preview_rows=SMALL_INPUT if out is None else 0,
         )
     print_findings(run.findings)
     _print_label_run(run, show_rules=show_rules)
     if report is not None:
-        _write_report(run.analysis, report)
         typer.echo(f"Rule analysis written to {report}")
     if out is not None:
         typer.echo(f"{run.sentences:,} labeled sentences written to {out}")
-
-
-def _check_report_path(report: Path) -> None:
-    from policy_themes.errors import DataError
-    from policy_themes.io.writers import check_writable
-
-    if report.suffix.lower() not in (".md", ".json"):
-        raise DataError(f"{report}: the report must be .md or .json")
-    check_writable(report)  # before the labeled sentences are written
-
-
-def _write_report(analysis, report: Path) -> None:
-    from policy_themes.io.writers import atomic_write_text
-
-    text = analysis.to_json() if report.suffix.lower() == ".json" else analysis.to_markdown()
-    atomic_write_text(report, text)
 
 
 def _print_label_run(run, *, show_rules: bool | None = None) -> None:

@@ -3,6 +3,7 @@ look wrong). Each parses its options, calls one API function and prints the resu
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -29,30 +30,106 @@ from policy_themes.cli.options import (
 __all__ = ["suggest_cmd", "audit_cmd"]
 
 
+class Ranking(str, Enum):
+    """How ``audit`` orders the rows."""
+
+    self_confidence = "self_confidence"
+    margin = "margin"
+
+
+PoolArgument = Annotated[
+    list[Path],
+    typer.Argument(help="Unlabeled sentence tables (text column; a document column gives "
+                        "context), or .txt documents.", show_default=False, readable=False,
+                   metavar="POOL"),
+]
+NumberOption = Annotated[
+    int, typer.Option("-n", "--number", min=1, metavar="N", help="How many sentences to suggest.")
+]
+SuggestOutOption = Annotated[
+    Path, typer.Option("--out", "-o", metavar="FILE",
+                       help="The suggestions to fill in (CSV, TSV, JSONL or Parquet by "
+                            "extension).")
+]
+LabelStudioOption = Annotated[
+    Path | None,
+    typer.Option("--label-studio", metavar="FILE",
+                 help="Also write a Label Studio import file (.json, the model's guesses as "
+                      "pre-annotations) and its labeling config (<name>.label-config.xml).")
+]
+DoccanoOption = Annotated[
+    Path | None,
+    typer.Option("--doccano", metavar="FILE",
+                 help="Also write a doccano import file (.jsonl, text classification; the "
+                      "model's guesses as labels).")
+]
+ProdigyOption = Annotated[
+    Path | None,
+    typer.Option("--prodigy", metavar="FILE",
+                 help="Also write a Prodigy file for the choice interface (.jsonl; the themes "
+                      "as options, the model's guesses accepted).")
+]
+ExcludeOption = Annotated[
+    list[Path] | None,
+    typer.Option("--exclude", metavar="LABELED",
+                 help="Labeled files whose sentences are not to be suggested (the model's "
+                      "training files always are not; repeatable).")
+]
+SkipTrainingDataOption = Annotated[
+    bool, typer.Option("--skip-training-data/--keep-training-data",
+                       help="Leave out the sentences of the model's training files.")
+]
+DocumentsOption = Annotated[
+    bool, typer.Option("--documents", help="Table rows are documents to split into sentences.")
+]
+LabeledArgument = Annotated[
+    list[Path],
+    typer.Argument(help="Labeled tables (text + themes), or Label Studio JSON exports.",
+                   show_default=False, readable=False, metavar="LABELED"),
+]
+AuditOutOption = Annotated[
+    Path, typer.Option("--out", "-o", metavar="FILE",
+                       help="Every row, the most suspect first (CSV, TSV, JSONL or Parquet by "
+                            "extension).")
+]
+ReportOption = Annotated[
+    Path | None, typer.Option("--report", metavar="FILE",
+                              help="Markdown report of the most suspect rows [default: --out "
+                                   "with .md].")
+]
+TopOption = Annotated[
+    int, typer.Option("--top", min=1, metavar="N", help="Rows in the report and on screen.")
+]
+FoldsOption = Annotated[
+    int | None, typer.Option("--folds", min=2, metavar="N",
+                             help="Cross-validation folds [default: the model's].")
+]
+RankingOption = Annotated[
+    Ranking, typer.Option("--ranking", help="Order rows by self_confidence (the given label's "
+                                            "probability) or margin (it minus the best other "
+                                            "class's).")
+]
+EmbeddingsOption = Annotated[
+    bool, typer.Option("--embeddings", help="Average in a second opinion: the same "
+                                            "cross-validation of a model on sentence embeddings "
+                                            "(finds more wrong labels; embeds every sentence "
+                                            "and its context once; needs pip install "
+                                            "'policy-themes[embeddings]').")
+]
+
+
 def suggest_cmd(
-    pool: Annotated[
-        list[Path],
-        typer.Argument(help="Unlabeled sentence tables (text column; a document column gives "
-                            "context), or .txt documents.", show_default=False, readable=False),
-    ],
+    pool: PoolArgument,
     model_dir: ModelDirOption = Path("models/default"),
-    n: Annotated[int, typer.Option("-n", "--number", min=1,
-                                   help="How many sentences to suggest.")] = 50,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="The suggestions to fill in (CSV, TSV, JSONL or "
-                                               "Parquet by extension).")
-    ] = Path("suggestions.csv"),
-    label_studio: Annotated[
-        Path | None,
-        typer.Option("--label-studio", help="Also write a Label Studio import file (.json, the "
-                                            "model's guesses as pre-annotations) and its "
-                                            "labeling config (<name>.label-config.xml).")
-    ] = None,
+    n: NumberOption = 50,
+    out: SuggestOutOption = Path("suggestions.csv"),
+    label_studio: LabelStudioOption = None,
+    doccano: DoccanoOption = None,
+    prodigy: ProdigyOption = None,
+    exclude: ExcludeOption = None,
+    skip_training_data: SkipTrainingDataOption = True,
     text_column: TextColumnOption = "text",
-    documents: Annotated[
-        bool, typer.Option("--documents", help="Table rows are documents to split into "
-                                               "sentences.")
-    ] = False,
+    documents: DocumentsOption = False,
     doc_column: DocColumnOption = None,
     encoding: EncodingOption = None,
 ) -> None:
@@ -63,9 +140,12 @@ def suggest_cmd(
     training data (for how common they are in the pool) first, and picked so that no two are
     near-copies. The output has an empty themes column: fill it in (theme ids, ';' between
     several, the primary first; delete rows you skip) and train on it beside the earlier
-    labels. With --label-studio, import the .json into a Label Studio project set up with the
-    .label-config.xml; train and evaluate read Label Studio's JSON export as they read a CSV.
-    Takes about as long as predicting the pool (a few seconds for 10,000 sentences).
+    labels. Sentences already labeled (in the model's training files, or --exclude) are left
+    out. With --label-studio, import the .json into a Label Studio project set up with the
+    .label-config.xml; train and evaluate read Label Studio's JSON and JSON-MIN exports as they
+    read a CSV. --doccano and --prodigy write JSONL tasks for those tools; train reads doccano's
+    JSONL export and Prodigy's accepted answers (prodigy db-out).
+    Takes about as long as predicting the pool.
 
     Example:
 
@@ -76,9 +156,16 @@ def suggest_cmd(
     from policy_themes.workflows.suggest import suggest
 
     result = suggest(pool, model=model_dir, n=n, out=out, label_studio=label_studio,
+                     doccano=doccano, prodigy=prodigy, exclude=exclude or (),
+                     skip_training_data=skip_training_data,
                      text_column=text_column, documents=documents, doc_column=doc_column,
                      encoding=encoding)
     print_findings(result.findings)
+    for note in result.notes:
+        typer.echo(f"Note: {note}", err=True)
+    if result.exclude_sources:
+        typer.echo(f"Skipped {result.excluded:,} pool sentences labeled already (in "
+                   f"{', '.join(result.exclude_sources)})")
     shown = result.frame[["rank", "guess", "probability", "text"]].head(20).copy()
     shown["text"] = shown["text"].str.slice(0, 90)
     make_console().print(frame_table(shown.set_index("rank"),
@@ -91,38 +178,14 @@ def suggest_cmd(
 
 
 def audit_cmd(
-    data: Annotated[
-        list[Path],
-        typer.Argument(help="Labeled tables (text + themes), or Label Studio JSON exports.",
-                       show_default=False, readable=False),
-    ],
+    data: LabeledArgument,
     model_dir: ModelDirOption = Path("models/default"),
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Every row, the most suspect first (CSV, TSV, "
-                                               "JSONL or Parquet by extension).")
-    ] = Path("audit.csv"),
-    report: Annotated[
-        Path | None, typer.Option("--report", help="Markdown report of the most suspect rows "
-                                                   "[default: --out with .md].")
-    ] = None,
-    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the report and on "
-                                                          "screen.")] = 20,
-    folds: Annotated[
-        int | None, typer.Option("--folds", min=2, help="Cross-validation folds [default: the "
-                                                        "model's].")
-    ] = None,
-    ranking: Annotated[
-        str, typer.Option("--ranking", help="Order rows by self_confidence (the given label's "
-                                            "probability) or margin (it minus the best other "
-                                            "class's).")
-    ] = "self_confidence",
-    embeddings: Annotated[
-        bool, typer.Option("--embeddings", help="Average in a second opinion: the same "
-                                                "cross-validation of a model on sentence "
-                                                "embeddings (finds more wrong labels; embeds "
-                                                "every sentence and its context once; needs "
-                                                "pip install 'policy-themes[embeddings]').")
-    ] = False,
+    out: AuditOutOption = Path("audit.csv"),
+    report: ReportOption = None,
+    top: TopOption = 20,
+    folds: FoldsOption = None,
+    ranking: RankingOption = Ranking.self_confidence,
+    embeddings: EmbeddingsOption = False,
     taxonomy_path: TaxonomyOption = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = None,
@@ -139,33 +202,35 @@ def audit_cmd(
     is the mean probability of the theme over the rows given it, and a row is an issue when
     the model is confident in another theme by that theme's threshold. The output lists every
     row with its given label, the model's label and both probabilities.
-    Cost: one model fit per fold, about what training the model costs: with the default
-    model's config, 10,000 sentences take about a minute on 2 cores (66 s measured; --folds 3
-    about half); --embeddings adds embedding every sentence and its context (minutes). In
-    benchmarks/audit.py, 5 % of labels flipped at random: 80 % of them are in the top 10 % of
-    the ranking, 86 % with --embeddings.
+    Cost: one model fit per fold, about what training the model costs (--folds 3 about half of
+    the default five); --embeddings adds embedding every sentence and its context. Time and
+    how many flipped labels the ranking finds: benchmarks/results/audit.md.
 
     Example:
 
     \b
     policy-themes audit data/labeled/ungdc.csv -m models/default --top 30
     """
-    from policy_themes.cli.render import figures_table, frame_table
-    from policy_themes.errors import ConfigError
     from policy_themes.rules.taxonomy import load_taxonomy
     from policy_themes.workflows.audit import audit_labels, write_audit
 
-    if ranking not in ("self_confidence", "margin"):
-        raise ConfigError(f"--ranking must be self_confidence or margin, got {ranking!r}")
-    report = report or out.with_suffix(".md")
     taxonomy = load_taxonomy(taxonomy_path) if taxonomy_path is not None else None
     with stage_progress() as update:
         result = audit_labels(data, model=model_dir, taxonomy=taxonomy, text_column=text_column,
                               label_column=label_column, doc_column=doc_column,
-                              encoding=encoding, folds=folds, ranking=ranking,
+                              encoding=encoding, folds=folds, ranking=ranking.value,
                               embeddings=embeddings, n_jobs=jobs_or_cores(jobs), progress=update)
-    written = write_audit(result, csv=out, markdown=report, top=top)
+    written = write_audit(result, csv=out, markdown=report or out.with_suffix(".md"), top=top)
     print_findings(result.findings)
+    _print_audit(result, top)
+    for path in written:
+        typer.echo(f"Wrote {path}")
+
+
+def _print_audit(result, top: int) -> None:
+    """The audit's figures and its most suspect rows, as tables."""
+    from policy_themes.cli.render import figures_table, frame_table
+
     figures = {"labeled rows": len(result.table), "folds": result.folds,
                "likely label issues": result.n_issues}
     console = make_console()
@@ -174,8 +239,6 @@ def audit_cmd(
                           "predicted_probability", "text"]].head(top).copy()
     shown["text"] = shown["text"].str.slice(0, 80)
     console.print(frame_table(shown.set_index("rank"), title="Most suspect labels"))
-    for path in written:
-        typer.echo(f"Wrote {path}")
 
 
 app.command("suggest")(handle_errors(suggest_cmd))

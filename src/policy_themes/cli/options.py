@@ -75,6 +75,13 @@ class PrintFormat(str, Enum):
     jsonl = "jsonl"
 
 
+class ProfileFormat(str, Enum):
+    """The formats of ``profile``'s tables."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
 class ShareFormat(str, Enum):
     """The formats ``export`` writes."""
 

@@ -9,6 +9,7 @@ import typer
 
 from policy_themes.cli.app import app
 from policy_themes.cli.common import handle_errors
+from policy_themes.cli.options import ProfileFormat
 
 __all__ = ["profile_cmd"]
 
@@ -20,7 +21,7 @@ PredictionsOption = Annotated[
         "JSONL, Parquet; .gz allowed), or folders of Parquet parts.",
         show_default=False,
         readable=False,
-        metavar="PREDICTIONS...",
+        metavar="PREDICTIONS",
     ),
 ]
 ByOption = Annotated[
@@ -72,18 +73,20 @@ OutOption = Annotated[
     ),
 ]
 TableFormatOption = Annotated[
-    str, typer.Option("--format", "-f", help="The tables' format: csv or parquet.")
+    ProfileFormat, typer.Option("--format", "-f", help="The tables' format.")
 ]
 DocColumnOption = Annotated[
     str,
     typer.Option(
         "--doc-column",
         help="The column naming each sentence's document: the bootstrap resamples documents.",
+        metavar="NAME",
     ),
 ]
 NBootOption = Annotated[
     int,
-    typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none)."),
+    typer.Option("--bootstrap", min=0, metavar="N",
+                 help="Bootstrap resamples for the 95% intervals (0: none)."),
 ]
 
 
@@ -94,10 +97,10 @@ def profile_cmd(
     top: TopOption = None,
     themes: ThemesOption = None,
     out: OutOption = None,
-    table_format: TableFormatOption = "csv",
+    table_format: TableFormatOption = ProfileFormat.csv,
     doc_column: DocColumnOption = "doc_id",
     n_boot: NBootOption = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Profile predictions: how much each group talks about each theme, with intervals.
 
@@ -111,8 +114,7 @@ def profile_cmd(
     Example:
 
     \b
-    policy-themes profile predicted.parquet --by iso3 --by year --bin decade --top 20
-    --out profile/
+    policy-themes profile predicted.parquet --by iso3 --by year --bin decade --out profile/
     """
     from policy_themes.workflows.profiles import profile
 
@@ -125,7 +127,7 @@ def profile_cmd(
         themes=chosen,
         doc_column=doc_column,
         out_dir=out,
-        format=table_format,
+        format=table_format.value,
         n_boot=n_boot,
         seed=seed,
     )

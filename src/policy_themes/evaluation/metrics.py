@@ -9,11 +9,18 @@ model, so any predictor, the rules or a baseline can be scored the same way.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    confusion_matrix,
+    f1_score,
+    hamming_loss,
+    precision_recall_fscore_support,
+)
+from sklearn.preprocessing import MultiLabelBinarizer
 
 from policy_themes.errors import ConfigError, DataError
 from policy_themes.rules.taxonomy import NO_THEME
@@ -296,17 +303,13 @@ def _set_metrics(gold: list[list[str]], pred: list[list[str]], classes: list[str
         "set_micro_f1": micro,
         "set_macro_f1": macro,
         "subset_accuracy": subset,
-        "hamming_loss": float(np.mean(y_true != y_pred)),
+        "hamming_loss": float(hamming_loss(y_true, y_pred)),
     }
 
 
 def _binarize(sets: list[set[str]], space: list[str]) -> np.ndarray:
     """An indicator matrix (sentences x themes) of theme sets."""
-    index = {t: j for j, t in enumerate(space)}
-    matrix = np.zeros((len(sets), len(space)), dtype=int)
-    for i, themes in enumerate(sets):
-        matrix[i, [index[t] for t in themes]] = 1
-    return matrix
+    return MultiLabelBinarizer(classes=space).fit_transform(sets)
 
 
 def _onehot(gold: list[str], classes: list[str]) -> np.ndarray:
@@ -421,9 +424,9 @@ def _set_errors(gold: list[list[str]], pred: list[list[str]]) -> list[dict]:
 
 def _confusion_matrix(gold: list[str], pred: list[str], labels: list[str]) -> dict:
     """Counts of (gold row, predicted column) over the labels present."""
-    index = {t: i for i, t in enumerate(labels)}
-    counts = np.zeros((len(labels), len(labels)), dtype=int)
-    np.add.at(counts, ([index[g] for g in gold], [index[p] for p in pred]), 1)
+    with warnings.catch_warnings():  # one label only: the labels given are all there are
+        warnings.simplefilter("ignore", UserWarning)
+        counts = confusion_matrix(gold, pred, labels=list(labels))
     return {"labels": list(labels), "counts": counts.tolist()}
 
 

@@ -72,7 +72,7 @@ class NeighbourContext(Sequence):
     """The contexts of sentences as the rows of their neighbours in ``texts``.
 
     It reads as the list of joined contexts (``SEPARATOR`` between neighbours), so it goes
-    wherever contexts as strings do; :class:`~policy_themes.model.arrays.CompiledModel` reads the
+    wherever contexts as strings do; :class:`~policy_themes.model.arrays.ArrayModel` reads the
     rows instead, and reuses each sentence's own features for the contexts it is part of.
 
     Parameters

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from policy_themes.errors import DataError
+from policy_themes.io.formats import file_format
 from policy_themes.io.sentence_frames import blank_mask
 from policy_themes.io.tables import (
     BLANK_TEXT,
@@ -60,9 +61,9 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
     """
     known = set(taxonomy.ids)
     by_name = {theme.name: theme.id for theme in taxonomy.themes}
+    values = _theme_cells(values, source, first_row, rows)
     # each distinct cell is parsed once; a missing cell (code -1) is the last, empty one
-    codes, distinct = pd.factorize(pd.Series(values if isinstance(values, pd.Series)
-                                             else list(values), dtype=object))
+    codes, distinct = pd.factorize(pd.Series(values, dtype=object))
     cells = [_parse_theme_cell(value, known, by_name) for value in distinct] + [([], [])]
     parsed = [list(cells[code][0]) for code in codes.tolist()]
     faulty = np.flatnonzero([not ids or bool(bad) for ids, bad in cells])
@@ -79,13 +80,31 @@ def parse_themes(values: Iterable[object], taxonomy: Taxonomy, *, source: str = 
     if unknown:
         theme, rows = next(iter(unknown.items()))
         more = f" (and {len(unknown) - 1} more unknown ids)" if len(unknown) > 1 else ""
+        shown = theme if len(theme) <= 60 else theme[:59] + "…"  # a hostile id may be huge
         raise DataError(
-            f"{source}: unknown theme '{theme}' in {_rows_text(rows)}{more}; "
+            f"{source}: unknown theme '{shown}' in {_rows_text(rows)}{more}; "
             f"known themes: {', '.join(taxonomy.ids)}"
         )
     if empty_rows:
         raise DataError(f"{source}: empty themes cell in {_rows_text(empty_rows)}")
     return parsed
+
+
+def _theme_cells(values: Iterable[object], source: str, first_row: int,
+                 rows: Sequence[int] | None) -> list[object]:
+    """The cells as text to split: a list of ids (a Parquet list column, JSON) joined by
+    ``;``; a cell of another structure (an object, a list of lists) refused, naming its row."""
+    cells = values.tolist() if isinstance(values, pd.Series) else list(values)
+    for i, cell in enumerate(cells):
+        if isinstance(cell, (str, float, int)) or cell is None:
+            continue
+        if isinstance(cell, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in cell):
+            cells[i] = THEME_SEP.join(cell)
+            continue
+        row = rows[i] if rows is not None else first_row + i
+        raise DataError(f"{source}: row {row}: a themes cell must be theme ids (text, ';' "
+                        f"between several, or a list of them), got {type(cell).__name__}")
+    return cells
 
 
 def _parse_theme_cell(value: object, known: set[str], by_name: dict[str, str]
@@ -155,31 +174,42 @@ def read_labeled_table(path: str | Path, taxonomy: Taxonomy, *, text_column: str
     """Read a labeled table, skip rows with blank text, and validate the theme labels.
 
     Parameters and errors as for :func:`read_labeled`, which returns only the frame. A
-    ``.json`` file is a Label Studio export (:func:`read_label_studio`).
+    ``.json`` file is a Label Studio export (:func:`read_label_studio`); a JSON-lines file with
+    a ``label`` or ``accept`` field and no label column is a doccano or Prodigy export
+    (:func:`~policy_themes.io.jsonl_tasks.annotation_export_frame`).
 
     Returns
     -------
     LabeledTable
     """
+    from policy_themes.io.jsonl_tasks import annotation_export_frame, is_annotation_export
     from policy_themes.io.labelstudio import is_label_studio_file, read_label_studio
 
     if is_label_studio_file(path):
-        frame, rows, skipped = read_label_studio(path, text_column=text_column)
+        frame, rows, skipped = read_label_studio(path, text_column=text_column,
+                                                 control=label_column)
         frame["themes"] = parse_themes(frame["themes"], taxonomy, source=str(path), rows=rows)
         return LabeledTable(frame, str(path), rows, skipped)
     frame = read_table(path, encoding=encoding, columns=[text_column])
     path = Path(path)
+    first = _first_row(path)
+    refuse_non_text(frame[text_column], text_column, path, first)
+    lines = None
+    if label_column is None and file_format(path) == "jsonl" and is_annotation_export(frame):
+        frame, lines = annotation_export_frame(frame, str(path))
+        if frame.empty:
+            raise DataError(f"{path}: no labeled line (label some sentences, then export them)")
+        label_column = THEMES_COL
     if label_column is None:
         label_column = THEMES_COL if THEMES_COL in frame.columns else THEME_COL
         if label_column not in frame.columns:
             have = ", ".join(map(str, frame.columns))
             raise DataError(f"{path}: no '{THEMES_COL}' or '{THEME_COL}' column (columns: {have})")
     check_columns(frame, [label_column], path)
-    first = _first_row(path)
-    refuse_non_text(frame[text_column], text_column, path, first)
+    positions = np.asarray(lines if lines is not None else first + np.arange(len(frame)))
     blank = blank_mask(frame[text_column])
-    skipped = [first + int(i) for i in np.flatnonzero(blank)]
-    rows = [first + int(i) for i in np.flatnonzero(~blank)]
+    skipped = positions[blank].tolist()
+    rows = positions[~blank].tolist()
     if skipped:
         frame = frame[~blank].reset_index(drop=True)
     labels = parse_themes(frame[label_column], taxonomy, source=str(path), rows=rows)
@@ -207,7 +237,8 @@ def read_labeled(path: str | Path, taxonomy: Taxonomy, *, text_column: str = TEX
     text_column : str, default="text"
         Column holding the sentences.
     label_column : str, default=None
-        Column holding the labels; None looks for ``themes``, then ``theme``.
+        Column holding the labels; None looks for ``themes``, then ``theme`` (in a Label Studio
+        export: the choice control; None reads ``primary``, then ``themes``).
     encoding : str, default=None
         Text encoding; None detects UTF-8 or UTF-16 from a byte-order mark.
 

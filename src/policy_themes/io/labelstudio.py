@@ -114,12 +114,17 @@ def _choice_lines(taxonomy: Taxonomy) -> list[str]:
             for theme in taxonomy.themes]
 
 
-def read_label_studio(path: str | Path, *, text_column: str = "text"):
-    """Read a Label Studio JSON export: the annotated tasks as rows of text and themes.
+def read_label_studio(path: str | Path, *, text_column: str = "text",
+                      control: str | None = None):
+    """Read a Label Studio export (JSON or JSON-MIN): the annotated tasks as rows of text and
+    themes.
 
-    Each task's last annotation that was not cancelled gives its labels: the ``primary``
-    choice first, then the ``themes`` choices (a config with one choice control: its choices,
-    the first as primary). Tasks without such an annotation are left out.
+    In the JSON export, each task's last annotation that was not cancelled gives its labels:
+    the ``primary`` choice first, then the ``themes`` choices (a config with one choice
+    control: its choices, the first as primary). The JSON-MIN export (a list of flat objects,
+    one an annotation: the task's data fields beside each control's choices, one choice as a
+    string, several as ``{"choices": [...]}``) gives the ``primary`` field's choice first, then
+    the ``themes`` field's. Tasks without such an annotation are left out.
 
     Parameters
     ----------
@@ -127,6 +132,9 @@ def read_label_studio(path: str | Path, *, text_column: str = "text"):
         The export (``.json``, optionally ``.gz``).
     text_column : str, default="text"
         The task data field holding the sentence.
+    control : str, default=None
+        The choice control holding the themes (the first choice as primary); None reads the
+        ``primary`` and ``themes`` controls of :func:`label_studio_config`.
 
     Returns
     -------
@@ -145,15 +153,21 @@ def read_label_studio(path: str | Path, *, text_column: str = "text"):
     """
     path = Path(path)
     tasks = _load_tasks(path)
+    minimal = _is_json_min(tasks)
     records, positions = [], []
     for number, task in enumerate(tasks, start=1):
-        themes = _annotated_themes(task, path, number)
+        themes = _min_themes(task, path, number, control) if minimal else \
+            _annotated_themes(task, path, number, control)
         if themes is None:
             continue
-        data = dict(task.get("data") or {})
+        data = _min_data(task, control) if minimal else dict(task.get("data") or {})
         if text_column not in data:
             raise DataError(f"{path}: task {number} has no '{text_column}' in its data")
-        data["text"] = "" if data[text_column] is None else str(data.pop(text_column))
+        text = data.pop(text_column)
+        if text is not None and not isinstance(text, str):
+            raise DataError(f"{path}: task {number}: '{text_column}' holds "
+                            f"{type(text).__name__}, not text")
+        data["text"] = text or ""
         records.append({**data, "themes": THEME_SEP.join(themes)})
         positions.append(number)
     if not records:
@@ -167,17 +181,67 @@ def read_label_studio(path: str | Path, *, text_column: str = "text"):
     return frame, rows, skipped
 
 
+#: The fields Label Studio adds to each object of a JSON-MIN export.
+_MIN_FIELDS = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time",
+               "agreement"}
+
+
+def _is_json_min(tasks: list[dict]) -> bool:
+    """Whether the tasks are a JSON-MIN export: flat objects, none with ``data`` or
+    ``annotations``."""
+    return not any("data" in t or "annotations" in t or "predictions" in t for t in tasks)
+
+
+def _min_themes(task: dict, path: Path, number: int, control: str | None) -> list[str] | None:
+    """The themes of a JSON-MIN object, primary first (None when it has none)."""
+    controls = (control,) if control else (PRIMARY_CONTROL, THEMES_CONTROL)
+    themes: list[str] = []
+    for name in controls:
+        themes += _min_choices(task.get(name), path, number, name)
+    return list(dict.fromkeys(themes)) or None
+
+
+def _min_choices(value, path: Path, number: int, name: str) -> list[str]:
+    """A control's choices in JSON-MIN: a string (one), ``{"choices": [...]}`` (several) or a
+    list of those (a control used twice)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict) and isinstance(value.get("choices"), list) \
+            and all(isinstance(c, str) for c in value["choices"]):
+        return list(value["choices"])
+    if isinstance(value, list) and all(isinstance(v, (str, dict)) for v in value):
+        return [c for v in value for c in _min_choices(v, path, number, name)]
+    raise DataError(f"{path}: task {number}: '{name}' is not a Label Studio choice (a theme id "
+                    'or {"choices": [...]})')
+
+
+def _min_data(task: dict, control: str | None) -> dict:
+    """A JSON-MIN object's data fields: all but the controls and Label Studio's own fields."""
+    dropped = _MIN_FIELDS | ({control} if control else {PRIMARY_CONTROL, THEMES_CONTROL})
+    return {k: v for k, v in task.items() if k not in dropped}
+
+
 def _load_tasks(path: Path) -> list:
-    import gzip
+    """The export's tasks; a ``.gz`` export decompressed within the package's limit
+    (:func:`~policy_themes.limits.max_decompressed_bytes`)."""
+    import io
+
+    from policy_themes.io.decoding import capped_gzip, is_gzip, refuse_gzip_bomb
 
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    if is_gzip(path):
+        refuse_gzip_bomb(path)
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            tasks = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with open(path, "rb") as raw:
+            stream = capped_gzip(raw, path) if is_gzip(path) else raw
+            tasks = json.load(io.TextIOWrapper(stream, encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: JSON, UTF-8, an int of 5,000 digits
         raise DataError(f"{path}: not a Label Studio JSON export ({exc})") from None
+    except RecursionError:  # arrays in arrays thousands of levels deep
+        raise DataError(f"{path}: not a Label Studio JSON export (nested too deeply)") from None
     if isinstance(tasks, dict):
         tasks = [tasks]
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
@@ -185,17 +249,26 @@ def _load_tasks(path: Path) -> list:
     return tasks
 
 
-def _annotated_themes(task: dict, path: Path, number: int) -> list[str] | None:
-    """The themes of a task's last annotation that was not cancelled, primary first."""
+def _annotated_themes(task: dict, path: Path, number: int,
+                      control: str | None = None) -> list[str] | None:
+    """The themes of a task's last annotation that was not cancelled, primary first (those of
+    ``control`` alone, when given)."""
     annotations = [a for a in task.get("annotations") or []
                    if isinstance(a, dict) and not a.get("was_cancelled")]
     if not annotations:
         return None
     chosen: dict[str, list[str]] = {}
-    for item in annotations[-1].get("result") or []:
+    result = annotations[-1].get("result")
+    for item in result if isinstance(result, list) else []:
         if isinstance(item, dict) and item.get("type") == "choices":
-            choices = (item.get("value") or {}).get("choices") or []
-            chosen.setdefault(str(item.get("from_name")), []).extend(map(str, choices))
+            value = item.get("value")
+            choices = value.get("choices") if isinstance(value, dict) else None
+            if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+                raise DataError(f"{path}: task {number}: a choices result must hold a list of "
+                                "theme ids in value.choices")
+            chosen.setdefault(str(item.get("from_name")), []).extend(choices)
+    if control:
+        return list(dict.fromkeys(chosen.get(control, []))) or None
     if PRIMARY_CONTROL in chosen:
         first = chosen.pop(PRIMARY_CONTROL)
     elif len(chosen) == 1:

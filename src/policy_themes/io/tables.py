@@ -196,7 +196,7 @@ def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.Da
             encoding = resolve_encoding(head, encoding, path)
             refuse_binary(head, encoding, path, f"a {fmt.upper()} table")
             offset = 0
-            for chunk, done in _table_chunks(path, fmt, chunksize, encoding, head, raw, stream):
+            for chunk, done in _table_chunks(fmt, chunksize, encoding, raw, stream):
                 if fmt != "jsonl" and not isinstance(chunk.index, pd.RangeIndex):
                     # pandas reads a first row longer than the header as an index: refuse it
                     raise DataError(f"{path}: malformed {fmt.upper()} (line 2 has "
@@ -220,40 +220,10 @@ def _iter_text_table(path, fmt, chunksize, encoding, progress) -> Iterator[pd.Da
                 from None
 
 
-def _table_chunks(path, fmt, chunksize, encoding, head, raw, stream
-                  ) -> Iterator[tuple[pd.DataFrame, int]]:
-    """The chunks of a CSV, TSV or JSONL table, each with the bytes of the file read so far.
-
-    A UTF-8 CSV or TSV table is read by Arrow (:mod:`.arrow_csv`; the UN corpus in 0.9 s of
-    CPU against 1.7 s), as long as Arrow reads it as pandas would; from where it cannot,
-    pandas reads the rest (from the start of the file, passing over the rows Arrow gave).
-    """
-    chunksize = chunksize or 1_000_000
-    given = 0
-    if fmt in _SEPARATORS and is_utf8(encoding):
-        from policy_themes.io.arrow_csv import ArrowCsvUnreadable, header_names, iter_csv_chunks
-
-        names = header_names(head.decode("utf-8", errors="replace"), _SEPARATORS[fmt])
-        if names is not None:
-            chunks = iter_csv_chunks(path, sep=_SEPARATORS[fmt], names=names,
-                                     chunksize=chunksize, compressed=is_gzip(path))
-            while True:
-                try:
-                    chunk, done = next(chunks)
-                except StopIteration:
-                    return
-                except ArrowCsvUnreadable:
-                    break
-                given += len(chunk)
-                yield chunk, done
-            raw.seek(0)
-            stream = _decompressed(raw, path)
-    for chunk in _pandas_reader(stream, fmt, encoding, chunksize):
-        if given:  # pass over the rows Arrow gave
-            if given >= len(chunk):
-                given -= len(chunk)
-                continue
-            chunk, given = chunk.iloc[given:], 0  # (not met: both make chunks of a size)
+def _table_chunks(fmt, chunksize, encoding, raw, stream) -> Iterator[tuple[pd.DataFrame, int]]:
+    """The chunks of a CSV, TSV or JSONL table, read by pandas, each with the bytes of the file
+    read so far."""
+    for chunk in _pandas_reader(stream, fmt, encoding, chunksize or 1_000_000):
         yield chunk, raw.tell()
 
 
@@ -261,8 +231,8 @@ def _pandas_reader(stream, fmt, encoding, chunksize):
     if fmt == "jsonl":
         return pd.read_json(io.TextIOWrapper(stream, encoding=encoding, newline=""),
                             lines=True, chunksize=chunksize, dtype=False)
-    # pandas decodes UTF-8 itself, faster than a text wrapper (the corpus: 1.62 -> 1.43 s);
-    # other encodings go through Python's codecs
+    # pandas decodes UTF-8 itself, faster than a text wrapper; other encodings go through
+    # Python's codecs
     utf8 = is_utf8(encoding)
     return pd.read_csv(
         stream if utf8 else io.TextIOWrapper(stream, encoding=encoding, newline=""),
@@ -319,8 +289,8 @@ def _refuse_nul_cells(chunk: pd.DataFrame, path: Path, first_row: int) -> None:
 
 def _may_hold_nul(values: pd.Series) -> bool:
     """False when a column of strings certainly holds no NUL character: its Arrow data has no
-    zero byte. Looking at the bytes is 25x faster than searching the cells (0.02 s against
-    0.4 s for the UN corpus), and the cells are searched only when there is one."""
+    zero byte. Looking at the bytes is much faster than searching the cells, which are
+    searched only when there is one."""
     if not isinstance(values.array, pd.arrays.ArrowStringArray):
         return True
     import pyarrow as pa

@@ -48,6 +48,7 @@ class AtomicTableWriter:
         self._parquet = None
         self._header_written = False
         self._columns: list | None = None
+        self._staged: list[tuple[Path, Path]] = []
 
     def __enter__(self) -> AtomicTableWriter:
         self._tmp = atomic_path(self.path)
@@ -84,6 +85,18 @@ class AtomicTableWriter:
         except OSError as exc:  # a full disk, say
             raise DataError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
         self.rows += len(frame)
+
+    def add_text(self, path: str | Path, text: str) -> None:
+        """Write ``text`` to a temporary file beside ``path``, moved into place right after
+        the table: if either cannot be written, neither is left in place (a report and the
+        table it describes, say).
+
+        Raises
+        ------
+        DataError
+            If the text cannot be written (a full disk).
+        """
+        _stage_text(self._staged, path, text)
 
     def _conform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Give a chunk the first chunk's columns, in its order (JSON lines may differ)."""
@@ -125,6 +138,7 @@ class AtomicTableWriter:
                 pq.write_table(pa.table({}), self._tmp)
             if exc_type is None:
                 os.replace(self._tmp, self.path)
+                _move_staged(self._staged, [self.path])
                 return
         except OSError as error:
             self._discard()
@@ -138,14 +152,41 @@ class AtomicTableWriter:
         self._discard()
 
     def _discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self._tmp.unlink()
+        for path in [self._tmp, *(tmp for tmp, _ in self._staged)]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _stage_text(staged: list[tuple[Path, Path]], path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and note the pair in ``staged``."""
+    target = Path(path)
+    tmp = atomic_path(target)
+    staged.append((tmp, target))
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
+
+
+def _move_staged(staged: list[tuple[Path, Path]], moved: list[Path]) -> None:
+    """Move the staged texts into place; if one cannot be, remove those moved already (and
+    ``moved``, the files they go with) and raise the OSError."""
+    for tmp, target in staged:
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            for path in moved:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        moved.append(target)
+    staged.clear()
 
 
 def _dictionary_columns(table) -> list[str]:
     """The columns worth a dictionary in Parquet, judged on the first chunk: all but strings
     mostly different from each other (sentences, top-k cells), whose dictionary Arrow would
-    build for every row group only to drop it (13% of the writing time)."""
+    build for every row group only to drop it."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -192,9 +233,12 @@ def free_names(columns: Iterable[object], names: Iterable[str], prefix: str) -> 
 
 
 class _NullWriter:
-    """Stands in for a writer when no output file is wanted."""
+    """Stands in for a writer when no table is wanted; texts added are written together."""
 
     rows = 0
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
 
     def __enter__(self) -> _NullWriter:
         return self
@@ -202,8 +246,26 @@ class _NullWriter:
     def write(self, frame: pd.DataFrame) -> None:
         """Discard the chunk."""
 
-    def __exit__(self, *exc) -> None:
-        return None
+    def add_text(self, path: str | Path, text: str) -> None:
+        """Write ``text`` to a temporary file beside ``path``, moved into place with the other
+        texts when the block ends well."""
+        _stage_text(self._staged, path, text)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                _move_staged(self._staged, [])
+                return
+            except OSError as error:
+                raise DataError(f"cannot write ({error.strerror or error})") from None
+            finally:
+                self._discard()
+        self._discard()
+
+    def _discard(self) -> None:
+        for tmp, _ in self._staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def table_sink(path: str | Path | None) -> AtomicTableWriter | _NullWriter:

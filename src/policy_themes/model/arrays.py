@@ -2,8 +2,8 @@
 
 ``model.npz`` holds the fitted pipeline as NumPy arrays (each feature block's buckets and idf,
 the linear models' coefficients) and a JSON description (blocks, classes, thresholds, the
-taxonomy's rules), written by :func:`~policy_themes.model.conversion.compile_pipeline`.
-:class:`CompiledModel` predicts from it with the code that computes the features in training
+taxonomy's rules), written by :func:`~policy_themes.model.conversion.pipeline_arrays`.
+:class:`ArrayModel` predicts from it with the code that computes the features in training
 and the arithmetic of scikit-learn's ``predict_proba``, so its probabilities are the
 pipeline's; ``predict`` then starts without scikit-learn, and loading needs no unpickling.
 """
@@ -37,10 +37,10 @@ if TYPE_CHECKING:  # SciPy is imported where it is used: a process that only rea
     import scipy.sparse as sp  # (the one that reads the input of a parallel run) needs none
 
 
-__all__ = ["COMPILED_FILE", "FORMAT", "CompiledModel", "preload", "preload_model"]
+__all__ = ["ARRAYS_FILE", "FORMAT", "ArrayModel", "preload", "preload_model"]
 
 
-COMPILED_FILE = "model.npz"
+ARRAYS_FILE = "model.npz"
 
 
 FORMAT = 1
@@ -68,7 +68,7 @@ class _ChunkColumns:
 
         if column not in self._codes:
             values = self.strings(column)
-            self._codes[column] = (normalize_batch_bytes(values, compiled=True) if values
+            self._codes[column] = (normalize_batch_bytes(values) if values
                                    else None)
         return self._codes[column]
 
@@ -130,22 +130,22 @@ def _taxonomy(raw: dict, where: str) -> Taxonomy:
         raise ModelError(str(exc)) from None
 
 
-_PRELOADED: dict[tuple[str, str], CompiledModel] = {}  # loaded before this process forked
+_PRELOADED: dict[tuple[str, str], ArrayModel] = {}  # loaded before this process forked
 
 
 def preload_model(key: str) -> None:
     """Load and warm up the model ``key`` (JSON ``[path, sha256]``) for the processes this one
-    will fork: an unpickled :class:`CompiledModel` of the same file and hash adopts its arrays
+    will fork: an unpickled :class:`ArrayModel` of the same file and hash adopts its arrays
     instead of reading the file, so forked workers share one copy of the weights.
 
     The file is checked against the hash as it is read (:class:`~.errors.ModelError`
     otherwise).
     """
     path, sha256 = json.loads(key)
-    preload(CompiledModel.load(path, sha256))
+    preload(ArrayModel.load(path, sha256))
 
 
-def preload(model: CompiledModel) -> None:
+def preload(model: ArrayModel) -> None:
     model.warm_up()
     _PRELOADED[model._preload_key()] = model
 
@@ -162,13 +162,13 @@ def _aligned_rows(n_rows: int, n_columns: int, dtype) -> np.ndarray:
     return raw[offset:offset + n_rows * width * itemsize].view(dtype).reshape(n_rows, width)
 
 
-class CompiledModel:
+class ArrayModel:
     """Predict from the arrays of ``model.npz`` without scikit-learn.
 
     Parameters
     ----------
     arrays : mapping of str to ndarray
-        What :func:`compile_pipeline` returned (or ``np.load`` of the saved file).
+        What :func:`pipeline_arrays` returned (or ``np.load`` of the saved file).
     path : str or Path, default=None
         The ``model.npz`` the arrays are read from on first use (see :meth:`load`).
     sha256 : str, default=None
@@ -233,7 +233,7 @@ class CompiledModel:
 
     @classmethod
     def load(cls, path: str | Path, sha256: str | None = None, *,
-             checked: bool = False) -> CompiledModel:
+             checked: bool = False) -> ArrayModel:
         """Read the description of ``model.npz`` now and its arrays on first use (no pickles:
         ``allow_pickle=False``). ``sha256``, when given, is checked before the arrays are read,
         so a process that receives this object reads the file that was checked; ``checked``
@@ -283,7 +283,7 @@ class CompiledModel:
     def _preload_key(self) -> tuple[str, str] | None:
         return (str(self.path), self.sha256) if self.path is not None and self.sha256 else None
 
-    def _adopt(self, shared: CompiledModel) -> None:
+    def _adopt(self, shared: ArrayModel) -> None:
         """Predict with the arrays, lookups and rule matcher ``shared`` holds (the same file):
         in a process forked from the one that loaded them, their pages are shared."""
         self.__dict__.update(_arrays=shared.arrays, _lookups=dict(shared._lookups),
@@ -303,10 +303,10 @@ class CompiledModel:
         self.predict_themes(["The ministers warmed up the model."],
                             ["They met in the capital."])
 
-    def embedded(self) -> CompiledModel:
+    def embedded(self) -> ArrayModel:
         """A copy that carries its arrays when pickled, for processes that cannot read
         ``path`` (the workers of a Dask cluster on other machines)."""
-        copy = object.__new__(CompiledModel)
+        copy = object.__new__(ArrayModel)
         copy.__dict__.update(self.__dict__, _arrays=self.arrays, path=None, sha256=None,
                              _lookups={}, _matcher=None)
         copy.__dict__.pop("_outputs", None)
@@ -518,7 +518,7 @@ class CompiledModel:
         indptr, found = kept if kept is not None else \
             ngram_columns(columns.codes("text"), n_texts, **hashing)
         if other_lines:
-            extra_indptr, extra = ngram_columns(normalize_batch_bytes(other_lines, compiled=True),
+            extra_indptr, extra = ngram_columns(normalize_batch_bytes(other_lines),
                                                 len(other_lines), **hashing)
             indptr = np.concatenate([indptr, extra_indptr[1:] + indptr[-1]])
             found = np.concatenate([found, extra])
@@ -541,8 +541,8 @@ class CompiledModel:
     def _rule_matcher(self):
         from policy_themes.rules.labeling import RuleMatcher
 
-        if self._matcher is None:  # this process loads Numba for the n-grams anyway
-            self._matcher = RuleMatcher(self.taxonomy, compiled=True)
+        if self._matcher is None:
+            self._matcher = RuleMatcher(self.taxonomy)
         return self._matcher
 
     def predict_proba(self, X) -> np.ndarray:
@@ -554,7 +554,7 @@ class CompiledModel:
         if self.spec["primary_binary"]:
             positive = expit(decision.reshape(-1))
             seen = np.column_stack([1 - positive, positive])
-        elif self.spec.get("primary_kind", "logistic") == "logistic":
+        elif self.spec["primary_kind"] == "logistic":
             seen = softmax(np.asarray(decision))
         else:  # one-vs-rest heads, normalised as scikit-learn's _predict_proba_lr
             seen = expit(np.asarray(decision))

@@ -158,7 +158,7 @@ def parse_spec(raw, where) -> dict:
 
 
 def check_spec(spec, where) -> dict:
-    """Check the fields of a compiled model's spec (types and ranges, and how they relate).
+    """Check the fields of an array model's spec (types and ranges, and how they relate).
 
     Raises
     ------

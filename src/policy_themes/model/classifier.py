@@ -343,7 +343,10 @@ def build_pipeline(config: TrainConfig, taxonomy: Taxonomy) -> Pipeline:
     valid = pipeline.get_params(deep=True)
     unknown = [k for k in params if k not in valid]
     if unknown:
-        raise ConfigError(f"{config.source}: params key '{unknown[0]}' is not a parameter of the "
+        key = unknown[0]
+        where = f"--set {key}" if key in config.overridden else \
+            f"{config.source}: params key '{key}'"
+        raise ConfigError(f"{where} is not a parameter of the "
                           "pipeline (steps: features__word, features__char, features__rules, "
                           "features__context_words, features__context_rules, "
                           "features__embeddings, features__context_embeddings, clf)")

@@ -1,4 +1,4 @@
-"""A fitted pipeline as the arrays of ``model.npz``: :func:`compile_pipeline`."""
+"""A fitted pipeline as the arrays of ``model.npz``: :func:`pipeline_arrays`."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from policy_themes.rules.taxonomy import (
     taxonomy_to_dict,
 )
 
-__all__ = ["compile_pipeline"]
+__all__ = ["pipeline_arrays"]
 
 
-def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
+def pipeline_arrays(pipeline) -> dict[str, np.ndarray] | None:
     """The arrays of ``model.npz`` for a fitted pipeline of the package's shape, or None.
 
     Compiles ``input`` → ``features`` (a ColumnTransformer of :class:`HashedTfidf`,
@@ -36,17 +36,17 @@ def compile_pipeline(pipeline) -> dict[str, np.ndarray] | None:
     if (list(steps) != ["input", "features", "clf"] or not isinstance(steps["input"], InputFrame)
             or not isinstance(features, ColumnTransformer)):
         return None
-    compiled = _compile_features(features)
+    features_arrays = _features_arrays(features)
     heads = _compile_heads(clf)
-    if compiled is None or heads is None:
+    if features_arrays is None or heads is None:
         return None
-    (blocks, taxonomy, arrays), (head_spec, head_arrays) = compiled, heads
+    (blocks, taxonomy, arrays), (head_spec, head_arrays) = features_arrays, heads
     spec = {"format": FORMAT, "blocks": blocks, **head_spec,
             "taxonomy": taxonomy_to_dict(taxonomy) if taxonomy is not None else None}
     return {**arrays, **head_arrays, "spec": np.array(json.dumps(spec))}
 
 
-def _compile_features(features):
+def _features_arrays(features):
     from policy_themes.features.blocks import HashedNgrams, HashedTfidf
     from policy_themes.features.embeddings import SentenceEmbeddings
     from policy_themes.model.classifier import RuleVotes

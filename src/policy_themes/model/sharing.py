@@ -11,7 +11,7 @@ refused with the names of the offending types. An archive that would expand to m
 size (:data:`MAX_EXPANSION`) is refused before anything is read.
 
 Once built, the pipeline is turned into the arrays of ``model.npz``
-(:func:`~policy_themes.model.conversion.compile_pipeline`) and checked as ``model.npz`` is
+(:func:`~policy_themes.model.conversion.pipeline_arrays`) and checked as ``model.npz`` is
 (:mod:`.checks`): a shared model predicts with the same code as a model directory, and a
 pipeline that does not compile (built by an earlier release) is refused.
 
@@ -38,8 +38,14 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from policy_themes.errors import ModelError
+from policy_themes.errors import ConfigError, ModelError
 from policy_themes.io.checksums import file_sha256
+from policy_themes.limits import (
+    MAX_UNZIPPED_ENV,
+    UNZIPPED_ALLOWANCE,
+    UNZIPPED_RATIO,
+    max_unzipped_bytes,
+)
 from policy_themes.model.store import (
     FORMAT_VERSION,
     META_FILE,
@@ -48,8 +54,8 @@ from policy_themes.model.store import (
 )
 
 __all__ = ["SKOPS_FILE", "SHARE_FORMATS", "ALLOWED_TYPES", "LOADER_TYPES", "export_model",
-           "load_shared", "compile_shared", "refused_types",
-           "read_model_meta", "shared_model_file", "untrusted_types"]
+           "load_skops", "skops_array_model", "refused_types",
+           "read_model_meta", "skops_model_file", "untrusted_types"]
 
 SKOPS_FILE = "model.skops"
 SHARE_FORMATS = ("skops",)
@@ -110,8 +116,10 @@ ALLOWED_TYPES = frozenset().union(*LOADER_TYPES.values())
 #: A ``.skops`` file (a zip archive) may expand to at most this many times its size, plus
 #: :data:`EXPANSION_ALLOWANCE` bytes: the models ``export`` writes expand 1 to 25 times (the
 #: rules' text compresses well); a compression bomb expands a thousand times.
-MAX_EXPANSION = 100
-EXPANSION_ALLOWANCE = 64 << 20
+#: ``POLICY_THEMES_MAX_UNZIPPED`` sets another limit
+#: (:func:`~policy_themes.limits.max_unzipped_bytes`).
+MAX_EXPANSION = UNZIPPED_RATIO
+EXPANSION_ALLOWANCE = UNZIPPED_ALLOWANCE
 
 _PIPELINE_KEY = "pipeline"
 _META_KEY = "model_json"
@@ -119,7 +127,7 @@ _FORMAT_KEY = "policy_themes_shared_format"
 
 
 def _skops_io():
-    """Import ``skops.io`` lazily (it costs about two seconds), or say how to install it."""
+    """Import ``skops.io`` lazily (it is slow to import), or say how to install it."""
     try:
         import skops.io as sio
     except ImportError:
@@ -127,7 +135,7 @@ def _skops_io():
     return sio
 
 
-def shared_model_file(model_dir: str | Path) -> Path | None:
+def skops_model_file(model_dir: str | Path) -> Path | None:
     """The ``.skops`` file a ``--model-dir`` means, or None for a joblib model directory.
 
     Parameters
@@ -188,7 +196,7 @@ def _audit(path: str | Path) -> tuple[list[str], list[str]]:
             _check_expansion(archive, path)
             refused = _schema_refusals(archive, path)
         untrusted = list(sio.get_untrusted_types(file=path))
-    except ModelError:
+    except (ModelError, ConfigError):
         raise
     except Exception as exc:  # noqa: BLE001 - a foreign file can fail in any way while parsed
         raise ModelError(f"{path}: not a readable .skops model ({_describe(exc)})") from None
@@ -201,9 +209,14 @@ def _check_expansion(archive: zipfile.ZipFile, path: Path) -> None:
     reads every array into memory before it checks a type."""
     size = path.stat().st_size
     total = sum(info.file_size for info in archive.infolist())
-    if total > EXPANSION_ALLOWANCE + MAX_EXPANSION * size:
-        raise ModelError(f"{path}: refused, its {size:,} bytes would expand to {total:,} (more "
-                         f"than {MAX_EXPANSION} times its size); nothing was loaded")
+    limit = max_unzipped_bytes(size)
+    if total > limit:
+        how = (f"{MAX_UNZIPPED_ENV} is {os.environ[MAX_UNZIPPED_ENV]}"
+               if os.environ.get(MAX_UNZIPPED_ENV) else
+               f"more than 64 MB plus {MAX_EXPANSION} times its size")
+        raise ModelError(f"{path}: refused, its {size:,} bytes would expand to {total:,} "
+                         f"({how}); nothing was loaded; if the file is genuine, raise the "
+                         f"limit, e.g. {MAX_UNZIPPED_ENV}=4G")
 
 
 def _schema_refusals(archive: zipfile.ZipFile, path: Path) -> set[str]:
@@ -238,7 +251,7 @@ def _refused(types: list[str]) -> list[str]:
     return sorted(t for t in types if t not in ALLOWED_TYPES)
 
 
-def load_shared(path: str | Path) -> tuple[object, dict]:
+def load_skops(path: str | Path) -> tuple[object, dict]:
     """Check every type a ``.skops`` model names against :data:`ALLOWED_TYPES`, then load it.
 
     Parameters
@@ -280,8 +293,8 @@ def load_shared(path: str | Path) -> tuple[object, dict]:
     return pipeline, meta
 
 
-def compile_shared(pipeline, path: str | Path):
-    """The :class:`~policy_themes.model.arrays.CompiledModel` of a shared model's pipeline: its
+def skops_array_model(pipeline, path: str | Path):
+    """The :class:`~policy_themes.model.arrays.ArrayModel` of a shared model's pipeline: its
     arrays, checked as those of ``model.npz`` are, so that it predicts with the same code.
 
     Raises
@@ -290,11 +303,11 @@ def compile_shared(pipeline, path: str | Path):
         If the pipeline does not compile (one of an earlier release, or altered) or its arrays
         fail their checks (the message names the array).
     """
-    from policy_themes.model.arrays import CompiledModel
-    from policy_themes.model.conversion import compile_pipeline
+    from policy_themes.model.arrays import ArrayModel
+    from policy_themes.model.conversion import pipeline_arrays
 
     try:
-        arrays = compile_pipeline(pipeline)
+        arrays = pipeline_arrays(pipeline)
     except Exception as exc:  # noqa: BLE001 - a foreign file's attributes can be anything
         raise ModelError(f"{path}: its pipeline cannot be read as arrays ({_describe(exc)}); "
                          "the model is damaged or was altered: export it again") from None
@@ -302,7 +315,7 @@ def compile_shared(pipeline, path: str | Path):
         raise ModelError(f"{path}: holds a pipeline of an earlier release of policy-themes, "
                          "which this one does not predict with; retrain the model and export "
                          "it again")
-    return CompiledModel(arrays, source=path)
+    return ArrayModel(arrays, source=path)
 
 
 def _unpack(content, path: Path) -> tuple[object, dict]:
@@ -342,21 +355,21 @@ def read_model_meta(model_dir: str | Path) -> dict:
     Raises
     ------
     ModelError
-        As :func:`~policy_themes.model.store.read_meta`, :func:`load_shared` or the checks of
+        As :func:`~policy_themes.model.store.read_meta`, :func:`load_skops` or the checks of
         :mod:`.checks`; for a model directory without ``model.npz``.
     """
-    from policy_themes.model.store import load_compiled, no_arrays_error, read_meta
+    from policy_themes.model.store import load_array_model, no_arrays_error, read_meta
 
-    shared = shared_model_file(model_dir)
+    shared = skops_model_file(model_dir)
     if shared is not None:
-        pipeline, meta = load_shared(shared)
-        compile_shared(pipeline, shared)
+        pipeline, meta = load_skops(shared)
+        skops_array_model(pipeline, shared)
         return meta
     meta = read_meta(model_dir)
-    compiled = load_compiled(model_dir, meta)
-    if compiled is None:
+    array_model = load_array_model(model_dir, meta)
+    if array_model is None:
         raise no_arrays_error(model_dir)
-    compiled.arrays  # noqa: B018 - read, and so checked: values too
+    array_model.arrays  # noqa: B018 - read, and so checked: values too
     return meta
 
 
@@ -400,7 +413,7 @@ def export_model(model_dir: str | Path, out: str | Path | None = None, *,
         raise ModelError(f"--format must be one of {', '.join(SHARE_FORMATS)}, got {format!r}")
     sio = _skops_io()
     model_dir = Path(model_dir)
-    if shared_model_file(model_dir) is not None:
+    if skops_model_file(model_dir) is not None:
         raise ModelError(f"{model_dir}: already a shared model; export a model directory "
                          f"(one with {MODEL_FILE})")
     read_meta(model_dir)  # a missing model directory is the first thing to report

@@ -27,11 +27,11 @@ from policy_themes.io.checksums import file_sha256
 from policy_themes.jsondata import dumps
 
 __all__ = ["MODEL_FILE", "META_FILE", "FORMAT_VERSION", "ModelVersionWarning", "save_model",
-           "load_pipeline", "load_compiled", "verify_model_file", "read_meta", "file_sha256",
+           "load_pipeline", "load_array_model", "verify_model_file", "read_meta", "file_sha256",
            "model_lock", "check_model_dir", "warn_versions", "no_arrays_error"]
 
 MODEL_FILE = "model.joblib"
-COMPILED_FILE = "model.npz"
+ARRAYS_FILE = "model.npz"
 META_FILE = "model.json"
 FORMAT_VERSION = 1
 _HELD_LOCKS: set[Path] = set()  # locks this process holds (train holds one while it saves)
@@ -115,10 +115,10 @@ def save_model(model_dir: str | Path, pipeline, meta: dict, *, write_extra=None)
         tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.{os.getpid()}.", suffix=".tmp",
                                     dir=model_dir.parent))
         try:
-            joblib.dump(pipeline, tmp / MODEL_FILE)  # uncompressed: 20x faster to write, 4x to read
+            joblib.dump(pipeline, tmp / MODEL_FILE)  # uncompressed: much faster to write and read
             hashes = {MODEL_FILE: file_sha256(tmp / MODEL_FILE)}
-            if _write_compiled(pipeline, tmp):
-                hashes[COMPILED_FILE] = file_sha256(tmp / COMPILED_FILE)
+            if _write_arrays(pipeline, tmp):
+                hashes[ARRAYS_FILE] = file_sha256(tmp / ARRAYS_FILE)
             full_meta = {**_provenance(), **meta, "sha256": hashes}
             (tmp / META_FILE).write_text(dumps(full_meta),
                                          encoding="utf-8")
@@ -200,7 +200,7 @@ def read_meta(model_dir: str | Path) -> dict:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{model_dir}: no {META_FILE}; not a model directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON, UTF-8, digits
         raise ModelError(f"{meta_path}: unreadable or damaged ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else None
@@ -211,20 +211,20 @@ def read_meta(model_dir: str | Path) -> dict:
     return check_meta(meta, meta_path)
 
 
-def _write_compiled(pipeline, folder: Path) -> bool:
-    """Write ``model.npz`` (the pipeline as arrays) when the pipeline can be compiled."""
-    from policy_themes.model.conversion import compile_pipeline
+def _write_arrays(pipeline, folder: Path) -> bool:
+    """Write ``model.npz`` (the pipeline as arrays) when the pipeline has an array form."""
+    from policy_themes.model.conversion import pipeline_arrays
 
-    arrays = compile_pipeline(pipeline)
+    arrays = pipeline_arrays(pipeline)
     if arrays is None:
         return False
-    with open(folder / COMPILED_FILE, "wb") as handle:
+    with open(folder / ARRAYS_FILE, "wb") as handle:
         np.savez(handle, **arrays)
     return True
 
 
-def load_compiled(model_dir: str | Path, meta: dict):
-    """The :class:`~policy_themes.model.arrays.CompiledModel` of a model directory, or None when it
+def load_array_model(model_dir: str | Path, meta: dict):
+    """The :class:`~policy_themes.model.arrays.ArrayModel` of a model directory, or None when it
     has no ``model.npz`` listed in ``model.json``.
 
     Raises
@@ -232,17 +232,17 @@ def load_compiled(model_dir: str | Path, meta: dict):
     ModelError
         If ``model.npz`` does not match its SHA-256 in ``model.json`` or cannot be read.
     """
-    from policy_themes.model.arrays import CompiledModel
+    from policy_themes.model.arrays import ArrayModel
 
-    expected = (meta.get("sha256") or {}).get(COMPILED_FILE)
-    path = Path(model_dir) / COMPILED_FILE
+    expected = (meta.get("sha256") or {}).get(ARRAYS_FILE)
+    path = Path(model_dir) / ARRAYS_FILE
     if expected is None:
         return None
     if not path.is_file() or file_sha256(path) != expected:
         raise ModelError(f"{path}: missing, or its SHA-256 does not match {META_FILE}; the model "
                          "directory is damaged: retrain it")
     try:
-        return CompiledModel.load(path, sha256=expected, checked=True)
+        return ArrayModel.load(path, sha256=expected, checked=True)
     except ModelError:  # refused by its checks (model.checks), with the array named
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to read means a damaged file
@@ -253,7 +253,7 @@ def load_compiled(model_dir: str | Path, meta: dict):
 def no_arrays_error(model_dir: str | Path) -> ModelError:
     """The error for a model directory without ``model.npz``: it could only predict by
     unpickling ``model.joblib``, which predict, evaluate and info never do."""
-    return ModelError(f"{model_dir}: no {COMPILED_FILE}, the model's arrays (predict, evaluate "
+    return ModelError(f"{model_dir}: no {ARRAYS_FILE}, the model's arrays (predict, evaluate "
                       f"and info never unpickle its {MODEL_FILE}); retrain it with "
                       "`policy-themes train`")
 
@@ -353,11 +353,11 @@ def check_model_dir(model_dir: str | Path) -> Path:
 
 
 def preload_model_dir(model_dir: str) -> None:
-    """:func:`preload_model` for the compiled model of a model directory, read as
+    """:func:`preload_model` for the array model of a model directory, read as
     :func:`~policy_themes.model.theme_model.load_model` reads it (nothing for a directory without
     one)."""
     from policy_themes.model.arrays import preload
 
-    model = load_compiled(model_dir, read_meta(model_dir))
+    model = load_array_model(model_dir, read_meta(model_dir))
     if model is not None:
         preload(model)

@@ -28,39 +28,39 @@ class ThemeModel:
     ----------
     pipeline : Pipeline or None
         Features (``features``) and a ``ThemeClassifier`` (``clf``); None loads it from ``path``
-        when it is first needed (a model with ``compiled`` predicts without it).
+        when it is first needed (a model with ``array_model`` predicts without it).
     meta : dict
         The content of ``model.json``.
     path : Path, default=None
         Where the model was loaded from.
-    compiled : CompiledModel, default=None
+    array_model : ArrayModel, default=None
         The pipeline as arrays (``model.npz``): predictions come from it, without scikit-learn.
     trust_pickle : bool, default=False
         Whether the pipeline may be read from ``model.joblib`` (a pickle, which can run code)
         when it is needed (:meth:`explain`); otherwise that raises a ``ModelError``.
     """
 
-    def __init__(self, pipeline, meta: dict, path: Path | None = None, compiled=None, *,
+    def __init__(self, pipeline, meta: dict, path: Path | None = None, array_model=None, *,
                  trust_pickle: bool = False):
-        if pipeline is None and (compiled is None or path is None):
-            raise ValueError("ThemeModel needs a pipeline, or a compiled model and its path")
+        if pipeline is None and (array_model is None or path is None):
+            raise ValueError("ThemeModel needs a pipeline, or an array model and its path")
         self._pipeline = pipeline
         self.meta = meta
         self.path = path
-        self.compiled = compiled
+        self.array_model = array_model
         self.trust_pickle = trust_pickle
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        if self.compiled is not None:  # it predicts from the arrays: the pipeline stays here
+        if self.array_model is not None:  # it predicts from the arrays: the pipeline stays here
             state["_pipeline"] = None
         return state
 
     def portable(self) -> ThemeModel:
         """This model with everything it predicts with inside it when pickled, for processes
         that cannot read its directory (Dask workers on other machines)."""
-        compiled = self.compiled.embedded() if self.compiled is not None else None
-        return ThemeModel(self._pipeline, self.meta, self.path, compiled=compiled)
+        array_model = self.array_model.embedded() if self.array_model is not None else None
+        return ThemeModel(self._pipeline, self.meta, self.path, array_model=array_model)
 
     @property
     def pipeline(self):
@@ -73,12 +73,12 @@ class ThemeModel:
             For a model directory loaded without ``trust_pickle``: its pipeline is a pickle.
         """
         if self._pipeline is None:
-            from policy_themes.model.sharing import load_shared, shared_model_file
+            from policy_themes.model.sharing import load_skops, skops_model_file
             from policy_themes.model.store import MODEL_FILE, load_pipeline
 
-            shared = shared_model_file(self.path) if self.path is not None else None
+            shared = skops_model_file(self.path) if self.path is not None else None
             if shared is not None:
-                self._pipeline, _ = load_shared(shared)
+                self._pipeline, _ = load_skops(shared)
             elif not self.trust_pickle:
                 raise ModelError(
                     f"{self.path}: this needs the model's scikit-learn pipeline, {MODEL_FILE}, a "
@@ -104,8 +104,8 @@ class ThemeModel:
         """
         from policy_themes.rules.taxonomy import load_taxonomy
 
-        if self.compiled is not None:  # what the pipeline's rule blocks hold, if any
-            own = self.compiled.taxonomy
+        if self.array_model is not None:  # what the pipeline's rule blocks hold, if any
+            own = self.array_model.taxonomy
         else:
             own = _model_taxonomy(self.pipeline.named_steps["features"])
         if own is not None:
@@ -124,15 +124,15 @@ class ThemeModel:
     @property
     def classes(self) -> list[str]:
         """Class ids of the primary probabilities, ``none`` included."""
-        if self.compiled is not None:
-            return list(self.compiled.classes)
+        if self.array_model is not None:
+            return list(self.array_model.classes)
         return list(self.pipeline.named_steps["clf"].classes_)
 
     @property
     def thresholds(self) -> dict[str, float]:
         """Membership threshold per theme."""
-        if self.compiled is not None:
-            return dict(self.compiled.thresholds)
+        if self.array_model is not None:
+            return dict(self.array_model.thresholds)
         return dict(self.pipeline.named_steps["clf"].thresholds or {})
 
     @property
@@ -206,8 +206,8 @@ class ThemeModel:
 
     def predict_arrays(self, texts: Sequence[str], context: Sequence[str] | None = None):
         """Primary themes, theme sets, primary probabilities and membership probabilities."""
-        if self.compiled is not None:
-            return self.compiled.predict_themes(texts, context)
+        if self.array_model is not None:
+            return self.array_model.predict_themes(texts, context)
         from policy_themes.model.classifier import make_frame
 
         features = self.pipeline[:-1].transform(make_frame(texts, context))
@@ -260,8 +260,8 @@ class ThemeModel:
                             ) -> dict[str, list | np.ndarray | pd.api.extensions.ExtensionArray]:
         """The columns of :meth:`_predict_frame` but ``text``; with ``top_k_text``, the cells
         of a written table (probabilities to :data:`PROBABILITY_DECIMALS` decimals)."""
-        if self.compiled is not None and top_k_text:  # the columns of a table, made by Arrow
-            primary, themes, proba, membership = self.compiled.predict_themes(
+        if self.array_model is not None and top_k_text:  # the columns of a table, made by Arrow
+            primary, themes, proba, membership = self.array_model.predict_themes(
                 texts, context, as_cells=True)
         else:
             primary, sets, proba, membership = self.predict_arrays(texts, context)
@@ -284,8 +284,8 @@ class ThemeModel:
 
     def _membership_themes(self) -> list[str]:
         """The theme ids of the membership probabilities' columns (``none`` excluded)."""
-        if self.compiled is not None:
-            return list(self.compiled.themes)
+        if self.array_model is not None:
+            return list(self.array_model.themes)
         return list(self.pipeline.named_steps["clf"].themes_)
 
     def _threshold_vector(self) -> np.ndarray:
@@ -396,9 +396,9 @@ def load_model(model_dir: str | Path = "models/default", *,
         of another format, has no ``model.npz`` (without ``trust_pickle``), or (``.skops``)
         names a type that is not on the allow-list.
     """
-    from policy_themes.model.sharing import compile_shared, load_shared, shared_model_file
+    from policy_themes.model.sharing import load_skops, skops_array_model, skops_model_file
     from policy_themes.model.store import (
-        load_compiled,
+        load_array_model,
         load_pipeline,
         no_arrays_error,
         read_meta,
@@ -406,19 +406,19 @@ def load_model(model_dir: str | Path = "models/default", *,
         warn_versions,
     )
 
-    shared = shared_model_file(model_dir)
+    shared = skops_model_file(model_dir)
     if shared is not None:
-        pipeline, meta = load_shared(shared)
+        pipeline, meta = load_skops(shared)
         _check_pipeline_taxonomies(pipeline, shared)
-        return ThemeModel(pipeline, meta, shared, compiled=compile_shared(pipeline, shared))
+        return ThemeModel(pipeline, meta, shared, array_model=skops_array_model(pipeline, shared))
     meta = read_meta(model_dir)
     _check_embeddings_installed(meta, model_dir)
     # the whole directory is checked, model.joblib too, though the arrays are what predicts
     verify_model_file(Path(model_dir), meta)
-    compiled = load_compiled(model_dir, meta)
-    if compiled is not None:
+    array_model = load_array_model(model_dir, meta)
+    if array_model is not None:
         warn_versions(meta, Path(model_dir))
-        return ThemeModel(None, meta, Path(model_dir), compiled=compiled,
+        return ThemeModel(None, meta, Path(model_dir), array_model=array_model,
                           trust_pickle=trust_pickle)
     if not trust_pickle:
         raise no_arrays_error(model_dir)

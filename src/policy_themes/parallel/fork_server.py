@@ -1,6 +1,7 @@
 """Imported by the fork server of :func:`~policy_themes.parallel.pool.map_chunks` only, last, before
 it forks any worker: calls each ``module:function`` with its argument that the run named (in
-the environment variable :data:`~policy_themes.parallel.pool.SHARE_ENV`), so that what they load is
+the environment variable :data:`~policy_themes.parallel.pool.PRELOAD_ENV`), so that what they
+load is
 shared by every worker forked afterwards, then freezes what the server holds (``gc.freeze``):
 the workers' garbage collections no longer walk the objects of the imported modules and the
 model, which also keeps their pages shared.
@@ -17,18 +18,18 @@ import json
 import os
 import signal
 
-from policy_themes.parallel.pool import SHARE_ENV, one_line_warnings
+from policy_themes.parallel.pool import PRELOAD_ENV, one_line_warnings
 
 
 def _share_from_environment() -> None:
-    raw = os.environ.pop(SHARE_ENV, None)  # not inherited by the workers
+    raw = os.environ.pop(PRELOAD_ENV, None)  # not inherited by the workers
     if not raw:
         return
     try:
-        shares = json.loads(raw)
+        preloads = json.loads(raw)
     except ValueError:
         return
-    for pair in shares:
+    for pair in preloads:
         try:
             target, argument = pair
             module, _, function = target.partition(":")

@@ -8,7 +8,7 @@ at a time, so reading a file larger than memory stays bounded, and results come 
 of the chunks, so the output of a run is the same whatever the number of jobs.
 
 Where the platform has one, the workers are forked from a fork server that has imported their
-modules and loaded what the task shares (a model, see ``preload_in_forks``), so they start ready
+modules and loaded what the task preloads (a model, see ``preload_in_forks``), so they start ready
 and hold one copy of it between them; :func:`start_fork_server` starts it ahead of the run.
 """
 
@@ -43,10 +43,13 @@ def available_cores() -> int:
 
 def resolve_jobs(jobs: int | None) -> int:
     """The number of worker processes for ``jobs``: None, 0 or a negative number means every
-    available core (as ``--jobs`` of ``train`` does)."""
+    available core (as ``--jobs`` of ``train`` does), and no more than those cores are ever
+    used (``jobs=100000`` would start 100,000 processes). The one place, for the command line
+    and the Python API alike, where a number of jobs becomes a number of processes."""
+    cores = available_cores()
     if jobs is None or jobs <= 0:
-        return available_cores()
-    return int(jobs)
+        return cores
+    return min(int(jobs), cores)
 
 
 def _init_worker(task: Callable) -> None:
@@ -98,9 +101,9 @@ def return_freed_memory() -> None:
 
     glibc raises its mmap threshold after each large block is freed (up to 32 MiB), so the large
     arrays of later batches come from the heap, which keeps its peak; with the threshold fixed,
-    a batch's big arrays go back to the system when it is done. Measured on 2,000 UN speeches
-    (predict --jobs 2): 869 → 804 MB peak, same wall time; a 128 KiB threshold saved more
-    memory but cost 50 % more CPU (a page fault for every fresh page of every array).
+    a batch's big arrays go back to the system when it is done: a lower peak for the same wall
+    time. A much lower threshold saves more memory but costs CPU (a page fault for every
+    fresh page of every array).
     """
     try:
         import ctypes
@@ -138,14 +141,14 @@ def _has_fork_server() -> bool:
     return sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods()
 
 
-SHARE_ENV = "POLICY_THEMES_SHARE_IN_FORKS"  # read by .fork_server when the fork server starts
+PRELOAD_ENV = "POLICY_THEMES_PRELOAD_IN_FORKS"  # read by .fork_server when the fork server starts
 
 
-def start_fork_server(modules: Sequence[str] = (), shares: Sequence[tuple[str, str]] = ()
+def start_fork_server(modules: Sequence[str] = (), preloads: Sequence[tuple[str, str]] = ()
                       ) -> None:
     """Start this process's fork server, which :func:`map_chunks` forks its workers from, now.
 
-    It imports ``modules`` and calls each of ``shares`` (a ``module:function`` and its string
+    It imports ``modules`` and calls each of ``preloads`` (a ``module:function`` and its string
     argument), before it forks any worker: the workers then start with what they import and
     load, and share one copy of it. Starting it early, while this process is still
     getting ready, hides that work. Nothing happens where there is no fork server, or when it
@@ -155,7 +158,7 @@ def start_fork_server(modules: Sequence[str] = (), shares: Sequence[tuple[str, s
     ----------
     modules : sequence of str
         Modules to import (``__main__`` and this module always are).
-    shares : sequence of (str, str), default=()
+    preloads : sequence of (str, str), default=()
         ``("package.module:function", argument)`` pairs, called in order.
     """
     if not _has_fork_server():
@@ -163,7 +166,7 @@ def start_fork_server(modules: Sequence[str] = (), shares: Sequence[tuple[str, s
     from multiprocessing import forkserver
 
     preload = ["__main__", __name__, *modules, f"{__package__}.fork_server"]
-    environment = {SHARE_ENV: json.dumps([list(pair) for pair in shares])} if shares else {}
+    environment = {PRELOAD_ENV: json.dumps([list(pair) for pair in preloads])} if preloads else {}
     multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)

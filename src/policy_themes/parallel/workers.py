@@ -29,7 +29,7 @@ SPLITTER_BYTES = 16 << 20
 
 def prepare_predict_workers(model_dir: str | Path, jobs: int | None,
                             inputs: Sequence[str | Path], documents: bool = False) -> bool:
-    """Start the fork server of ``predict``'s workers now, loading the compiled model of
+    """Start the fork server of ``predict``'s workers now, loading the array model of
     ``model_dir`` (see :func:`~policy_themes.model.store.preload_model_dir`), when the run will use
     more than one process and ``inputs`` hold at least :data:`EARLY_START_BYTES`.
 
@@ -43,8 +43,8 @@ def prepare_predict_workers(model_dir: str | Path, jobs: int | None,
         Whether it was started (if the input turns out to be a single chunk after all, no
         worker is forked and the server ends with this process).
     """
-    shares = [("policy_themes.model.store:preload_model_dir", str(model_dir))]
-    return _prepare(["policy_themes.workflows.prediction"], shares, jobs, inputs, documents)
+    preloads = [("policy_themes.model.store:preload_model_dir", str(model_dir))]
+    return _prepare(["policy_themes.workflows.prediction"], preloads, jobs, inputs, documents)
 
 
 def prepare_label_workers(jobs: int | None, inputs: Sequence[str | Path],
@@ -54,7 +54,7 @@ def prepare_label_workers(jobs: int | None, inputs: Sequence[str | Path],
     return _prepare(["policy_themes.workflows.batch_labeling"], [], jobs, inputs, documents)
 
 
-def _prepare(modules: list[str], shares: list[tuple[str, str]], jobs: int | None,
+def _prepare(modules: list[str], preloads: list[tuple[str, str]], jobs: int | None,
              inputs: Sequence[str | Path], documents: bool) -> bool:
     if resolve_jobs(jobs) <= 1:
         return False
@@ -64,8 +64,8 @@ def _prepare(modules: list[str], shares: list[tuple[str, str]], jobs: int | None
     if size < EARLY_START_BYTES:
         return False
     if splits and size >= SPLITTER_BYTES:
-        shares = [*shares, ("policy_themes.text.sentences:prepare_compiled_splitter", "")]
-    start_fork_server(modules, shares)
+        preloads = [*preloads, ("policy_themes.text.sentences:prepare_compiled_splitter", "")]
+    start_fork_server(modules, preloads)
     return True
 
 

@@ -26,14 +26,12 @@ _NO_MATCH = np.iinfo(np.int32).max
 
 
 class RuleMatcher:
-    """The compiled rules of a taxonomy, applied to batches of sentences.
+    """The rules of a taxonomy, applied to batches of sentences.
 
     Parameters
     ----------
     taxonomy : Taxonomy
         The taxonomy whose rules to apply.
-    compiled : bool, default=False
-        Scan with the loop compiled by Numba (see :class:`~.matching.PatternMatcher`).
 
     Raises
     ------
@@ -42,13 +40,12 @@ class RuleMatcher:
         :func:`~policy_themes.rules.taxonomy.load_taxonomy`).
     """
 
-    def __init__(self, taxonomy: Taxonomy, *, compiled: bool = False):
+    def __init__(self, taxonomy: Taxonomy):
         self.taxonomy = taxonomy
         self.rules: list[Rule] = taxonomy.rules
         self.rule_names = [r.name for r in self.rules]
         try:
-            self._matcher = PatternMatcher([(r.patterns, r.exclude) for r in self.rules],
-                                           compiled=compiled)
+            self._matcher = PatternMatcher([(r.patterns, r.exclude) for r in self.rules])
         except PatternError as exc:
             rule = self.rules[exc.rule]
             raise ConfigError(f"{taxonomy.source or taxonomy.name}: theme '{rule.theme}', rule "
@@ -96,7 +93,7 @@ class RuleMatcher:
         """Weighted rule votes per theme: shape (n_texts, n_themes), ``none`` column always 0."""
         # a sparse product: a BLAS product of these small matrices leaves BLAS threads spinning
         # on the other cores for a while after each batch
-        return rows_product(counts, self._weights, compiled=self._matcher.compiled)
+        return rows_product(counts, self._weights)
 
     def vote_features(self, texts: Sequence[str], n_themes: int, *, per_line: bool = False,
                       normalized: str | None = None):
@@ -134,8 +131,7 @@ class RuleMatcher:
         ``parts[indptr[i]:indptr[i+1]]`` of ``line_scores`` (see
         :func:`~policy_themes.text.lines.context_lines`), in turn."""
         ones = np.ones(len(parts))
-        summed = rows_product((indptr, parts, ones), line_scores[:, :n_themes],
-                              compiled=self._matcher.compiled, n_columns=len(line_scores))
+        summed = rows_product((indptr, parts, ones), line_scores[:, :n_themes])
         return np.log1p(summed)
 
     def vote_scores(self, texts: Sequence[str], normalized: str | np.ndarray | None = None
@@ -151,33 +147,20 @@ class RuleMatcher:
         return out
 
 
-def rows_product(rows, weights: np.ndarray, *, compiled: bool = False,
-                 n_columns: int | None = None) -> np.ndarray:
+def rows_product(rows, weights: np.ndarray) -> np.ndarray:
     """``rows @ weights`` for sparse ``rows``: a dense array mostly of zeros, or the
-    ``(indptr, indices, data)`` of a CSR matrix of ``n_columns`` columns. Each row's products
-    are added in turn in the order of its stored values (a dense row's: by column), as
-    SciPy's product of the CSR matrix does, so the numbers are SciPy's bit for bit.
-
-    ``compiled`` (a process that has Numba loaded already) multiplies with
-    :func:`~policy_themes.kernels.add_products`, without SciPy: a worker of ``predict`` then
-    never imports SciPy's sparse matrices (0.08 s of its start) nor makes one a batch.
-    """
+    ``(indptr, indices, data)`` of a CSR matrix. Each row's products are added in turn in the
+    order of its stored values (a dense row's: by column), as SciPy's product of the CSR matrix
+    does, so the numbers are SciPy's bit for bit, without importing SciPy (a worker of
+    ``predict`` never needs its sparse matrices)."""
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     if isinstance(rows, np.ndarray):
         rows = nonzero_rows(rows)
-        n_columns = None
     indptr, indices, data = rows
-    if compiled:
-        from policy_themes.kernels import add_products
-
-        out = np.zeros((len(indptr) - 1, weights.shape[1]))
-        add_products(indptr.astype(np.int32, copy=False), indices.astype(np.int32, copy=False),
-                     data.astype(np.float64, copy=False), weights, 0, out)
-        return out
-    import scipy.sparse as sp
-
-    shape = (len(indptr) - 1, n_columns if n_columns is not None else weights.shape[0])
-    return np.asarray(sp.csr_matrix((data, indices, indptr), shape=shape) @ weights)
+    out = np.zeros((len(indptr) - 1, weights.shape[1]))
+    row_of_value = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    np.add.at(out, row_of_value, np.asarray(data, dtype=np.float64)[:, None] * weights[indices])
+    return out
 
 
 def nonzero_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

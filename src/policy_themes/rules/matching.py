@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ import numpy as np
 from policy_themes.rules.patterns import Regex, compile_rule_regex, phrase_keys, phrase_variants
 
 __all__ = ["normalize_text", "normalize_batch", "normalize_batch_bytes", "PatternMatcher",
-           "KeyAutomaton", "MAX_TABLE_CELLS", "Matches", "drop_excluded", "PatternError"]
+           "Matches", "drop_excluded", "PatternError"]
 
 
 _NON_WORD = re.compile(r"(?:[^\w\n]|_)+")
@@ -66,15 +65,13 @@ def normalize_batch(texts: Sequence[str]) -> str:
     return normalize_batch_bytes(texts).tobytes().decode("utf-8")
 
 
-def normalize_batch_bytes(texts: Sequence[str], *, compiled: bool = False) -> np.ndarray:
+def normalize_batch_bytes(texts: Sequence[str]) -> np.ndarray:
     """:func:`normalize_batch` as UTF-8 bytes (a uint8 array), computed with array operations.
 
     ASCII bytes go through a lookup table; characters of two or three UTF-8 bytes (the Basic
     Multilingual Plane) are decoded with array operations and blanked unless they are letters or
     digits; the rare text with characters beyond it goes through the Unicode-aware regex first.
-    The result is the same as the regex over the whole batch. With ``compiled``, the array
-    operations run as one loop compiled by Numba (:func:`~policy_themes.kernels.normalized_codes`;
-    the whole call 1.5x faster; only for a process that has Numba loaded anyway).
+    The result is the same as the regex over the whole batch.
     """
     pieces = [str(t).lower().replace("\n", " ") for t in texts]
     raw = np.frombuffer(" \n ".join(pieces).encode("utf-8"), dtype=np.uint8)
@@ -82,12 +79,6 @@ def normalize_batch_bytes(texts: Sequence[str], *, compiled: bool = False) -> np
         pieces = [_NON_WORD.sub(" ", t) if not t.isascii() and max(t) > "\uffff" else t
                   for t in pieces]
         raw = np.frombuffer(" \n ".join(pieces).encode("utf-8"), dtype=np.uint8)
-    if compiled:
-        from policy_themes.kernels import normalized_codes
-
-        codes = np.empty(len(raw) + 2, dtype=np.uint8)
-        # a copy of the length filled, as the array code gives: a view would hold the whole buffer
-        return codes[:normalized_codes(raw, _ASCII_TABLE, _bmp_alphanumeric(), codes)].copy()
     codes = np.empty(len(raw) + 2, dtype=np.uint8)
     codes[0] = codes[-1] = _SPACE_BYTE
     codes[1:-1] = _ASCII_TABLE[raw]
@@ -160,85 +151,6 @@ class Matches:
     end: np.ndarray
 
 
-class KeyAutomaton:
-    """An Aho-Corasick automaton over the UTF-8 bytes of a set of keys, as a full transition
-    table (one step per byte of text, the failure links folded in), scanned by
-    :func:`~policy_themes.kernels.automaton_hits`.
-
-    Parameters
-    ----------
-    keys : sequence of str
-        Distinct, non-empty keys; a hit names its key by its index here.
-    """
-
-    def __init__(self, keys: Sequence[str]):
-        encoded = [key.encode("utf-8") for key in keys]
-        alphabet = sorted({byte for key in encoded for byte in key})
-        self.classes = np.zeros(256, dtype=np.int32)
-        self.classes[alphabet] = np.arange(1, len(alphabet) + 1)
-        children: list[dict[int, int]] = [{}]
-        ending: list[int] = [-1]  # the key that ends in each state of the trie
-        for number, key in enumerate(encoded):
-            state = 0
-            for byte in key:
-                step = int(self.classes[byte])
-                if step not in children[state]:
-                    children[state][step] = len(children)
-                    children.append({})
-                    ending.append(-1)
-                state = children[state][step]
-            ending[state] = number
-        delta = np.zeros((len(children), len(alphabet) + 1), dtype=np.int32)
-        fail = [0] * len(children)
-        outputs: list[list[int]] = [[] for _ in children]
-        queue = deque(children[0].values())
-        delta[0, list(children[0])] = list(children[0].values())
-        while queue:  # breadth first: a state's failure state is complete before it
-            state = queue.popleft()
-            outputs[state] = ([ending[state]] if ending[state] >= 0 else []) + \
-                outputs[fail[state]]
-            delta[state] = delta[fail[state]]
-            for step, child in children[state].items():
-                delta[state, step] = child
-                fail[child] = int(delta[fail[state], step])
-                queue.append(child)
-        self.out_indptr = np.zeros(len(children) + 1, dtype=np.int64)
-        self.out_indptr[1:] = np.cumsum([len(o) for o in outputs])
-        self.out_keys = np.array([k for o in outputs for k in o], dtype=np.int32)
-        # what the scan steps through, kept instead of the table of next states: each cell the
-        # row offset of the next state (no multiplication in the chain of steps, each waiting
-        # for the one before), encoded as -offset - 1 where keys end in the next state
-        self.n_classes = delta.shape[1]
-        offsets = delta.astype(np.int64) * self.n_classes
-        ends_keys = np.diff(self.out_indptr) > 0
-        self.jump = np.where(ends_keys[delta], -offsets - 1, offsets).astype(np.int32).ravel()
-
-    def hits(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The byte where each occurrence of a key in ``codes`` ends (inclusive) and the key's
-        index, in text order (at one end, longer keys first)."""
-        from policy_themes.kernels import automaton_hits
-
-        room = len(codes) // 16 + 1024
-        while True:
-            ends = np.empty(room, dtype=np.int64)
-            keys = np.empty(room, dtype=np.int32)
-            found = automaton_hits(codes, self.classes, self.jump, self.n_classes,
-                                   self.out_indptr, self.out_keys, ends, keys)
-            if found <= room:
-                return ends[:found], keys[:found]
-            room = found
-
-
-MAX_TABLE_CELLS = 1 << 24  # 64 MB of int32 transitions: beyond, a process is better off without
-
-
-def _table_cells(keys: Sequence[str]) -> int:
-    """An upper bound on the cells of :class:`KeyAutomaton`'s table for ``keys``: a state per
-    byte of the keys and the root, a column per distinct byte and one for the others."""
-    encoded = [key.encode("utf-8") for key in keys]
-    return (1 + sum(map(len, encoded))) * (1 + len({b for key in encoded for b in key}))
-
-
 def _exact_lines(codes: np.ndarray) -> np.ndarray:
     """A normalised batch whose every line is what :func:`normalize_text` gives its text alone.
 
@@ -287,12 +199,6 @@ class PatternMatcher:
     ----------
     rules : sequence of (patterns, exclude) pairs
         Each rule's pattern strings and exclusion strings.
-    compiled : bool, default=False
-        Scan with :class:`KeyAutomaton` (a loop compiled by Numba, about twice as fast) rather
-        than with pyahocorasick; the matches are the same. Worth it in a process that loads
-        Numba anyway (one that predicts); elsewhere loading it costs more than it saves. A
-        taxonomy whose transition table could pass :data:`MAX_TABLE_CELLS` (about 1 M for the
-        default one) is scanned with pyahocorasick all the same.
 
     Raises
     ------
@@ -300,8 +206,7 @@ class PatternMatcher:
         If a pattern cannot be matched (see :func:`compile_rule_regex`, :func:`phrase_keys`).
     """
 
-    def __init__(self, rules: Sequence[tuple[Sequence[str], Sequence[str]]], *,
-                 compiled: bool = False):
+    def __init__(self, rules: Sequence[tuple[Sequence[str], Sequence[str]]]):
         self.n_rules = len(rules)
         keys: dict[str, list[tuple[int, bool, int, Regex | None]]] = {}
         self._regexes: list[tuple[int, bool, Regex]] = []
@@ -325,7 +230,6 @@ class PatternMatcher:
                                          for e in entries], dtype=np.int64)
         self._keys = list(keys)
         self._automaton = None  # built on first use
-        self.compiled = compiled and _table_cells(self._keys) <= MAX_TABLE_CELLS
 
     def _add(self, pattern: str, rule: int, exclusion: bool, keys: dict) -> None:
         if pattern.startswith("re:"):
@@ -351,7 +255,7 @@ class PatternMatcher:
             Start of each sentence in the normalised batch.
         """
         if normalized is None:  # as bytes: normalize_batch would decode them, to be encoded here
-            normalized = normalize_batch_bytes(texts, compiled=self.compiled)
+            normalized = normalize_batch_bytes(texts)
         if not isinstance(normalized, np.ndarray):
             normalized = np.frombuffer(normalized.encode("utf-8"), dtype=np.uint8)
         codes = _exact_lines(normalized)
@@ -382,7 +286,7 @@ class PatternMatcher:
         if not self._keys:
             empty = np.zeros(0, dtype=np.int64)
             return empty, np.zeros(0, dtype=bool), empty, empty
-        ends, keys = self._hits(joined, codes, extra)
+        ends, keys = self._hits(joined)
         first = self._entry_indptr[keys]
         counts = self._entry_indptr[keys + 1] - first
         hit = np.repeat(np.arange(len(keys)), counts)
@@ -418,15 +322,9 @@ class PatternMatcher:
             keep[confirmed] = True
             end[confirmed] = _characters(np.array(ends, dtype=np.int64), extra)
 
-    def _hits(self, joined: str, codes: np.ndarray, extra: np.ndarray | None
-              ) -> tuple[np.ndarray, np.ndarray]:
+    def _hits(self, joined: str) -> tuple[np.ndarray, np.ndarray]:
         """The character where each occurrence of a key ends (inclusive) and the key's index,
         in text order."""
-        if self.compiled:
-            if self._automaton is None:
-                self._automaton = KeyAutomaton(self._keys)
-            ends, keys = self._automaton.hits(codes)
-            return _characters(ends, extra), keys
         if self._automaton is None:
             import ahocorasick
 

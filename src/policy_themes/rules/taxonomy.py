@@ -42,8 +42,9 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from policy_themes.config import unknown_keys
 from policy_themes.errors import ConfigError
-from policy_themes.limits import MAX_REGEX_PATTERNS, load_yaml
+from policy_themes.limits import MAX_REGEX_PATTERNS, MAX_THEMES, load_yaml
 from policy_themes.resources import resource_path
 
 __all__ = [
@@ -361,14 +362,19 @@ def _parse_taxonomy(raw: object, src: str) -> Taxonomy:
     if not isinstance(themes_raw, list) or not themes_raw:
         problems.add(f"{src}: 'themes' must be a non-empty list")
         problems.raise_any()
+    if len(themes_raw) > MAX_THEMES:
+        raise ConfigError(f"{src}: {len(themes_raw):,} themes, more than a taxonomy may hold "
+                          f"({MAX_THEMES:,})")
     themes: list[Theme] = []
     seen_rules: set[str] = set()
+    seen_ids: set[str] = set()
     for index, theme_raw in enumerate(themes_raw):
         theme = _parse_theme(theme_raw, index, src, seen_rules, problems)
-        if theme is not None and theme.id in {t.id for t in themes}:
+        if theme is not None and theme.id in seen_ids:
             problems.add(f"{src}: theme '{theme.id}': duplicate theme id")
         elif theme is not None:
             themes.append(theme)
+            seen_ids.add(theme.id)
     none = [t for t in themes if t.id == NO_THEME]
     others = [t for t in themes if t.id != NO_THEME]
     if not others and not problems:
@@ -474,8 +480,6 @@ def _pattern_list(raw: dict, key: str, where: str, problems: _Problems, *,
 
 def _check_keys(raw: dict, allowed: set[str], where: str, problems: _Problems) -> None:
     """Refuse unknown keys, which are usually typos."""
-    unknown = sorted(set(map(str, raw)) - allowed)
-    if unknown:
-        keys = ", ".join(f"'{k}'" for k in unknown)
-        problems.add(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {keys} "
-                     f"(allowed: {', '.join(sorted(allowed))})")
+    problem = unknown_keys(raw, allowed, where)
+    if problem:
+        problems.add(problem)

@@ -1,7 +1,7 @@
 """The sentence splitter of :mod:`policy_themes.text.sentences`, compiled by Numba.
 
-Splitting whole speeches in Python costs about 4.4 µs a sentence: a quarter of what ``predict``
-spends on a sentence, more than half of what ``label`` does. This module runs the same rules in
+Splitting whole speeches in Python is a large share of what ``predict`` and ``label`` spend on a
+sentence (``benchmarks/results/segmentation.md``). This module runs the same rules in
 one compiled pass over the text's code points and gives the sentences' ``(start, end)`` spans;
 :func:`policy_themes.text.sentences.sentence_spans` then cleans each span in Python as before.
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from policy_themes.errors import ConfigError
+
 __all__ = ["LabelIssues", "rank_label_issues", "class_thresholds", "confident_joint",
            "label_quality", "AuditResult", "audit_labels", "embedding_config", "write_audit",
            "audit_markdown", "AUDIT_COLUMNS"]
@@ -275,10 +277,14 @@ def audit_labels(
         themes or documents for the folds.
     ModelError
         If the model is missing or damaged.
+    ConfigError
+        If ``ranking`` is not one of the two.
     """
     from policy_themes.workflows.training import out_of_fold_proba
     from policy_themes.workflows.training_data import read_training_rows
 
+    if ranking not in RANKINGS:
+        raise ConfigError(f"ranking must be one of {', '.join(RANKINGS)}, got {ranking!r}")
     config, taxonomy = _audit_setup(model, config, taxonomy)
     config = config.with_overrides(folds=folds if folds is not None else
                                    max(config.cv.folds, 2))

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pandas import DataFrame
 
 __all__ = ["LabelRun", "label_files", "map_read_chunks", "check_output_path",
-           "no_text_error"]
+           "check_report_path", "analysis_text", "no_text_error"]
 
 
 @dataclass
@@ -70,6 +70,7 @@ def label_files(
     encoding: str | None = None,
     progress: Callable[[int, float], None] | None = None,
     jobs: int | None = 1,
+    report: str | Path | None = None,
     preview_rows: int = 0,
 ) -> LabelRun:
     """Split, label and analyse documents or sentence tables, streaming in chunks.
@@ -99,6 +100,9 @@ def label_files(
     jobs : int, default=1
         Processes that label chunks in parallel (None or 0: every core); the output is the
         same for any number (see :func:`~policy_themes.parallel.pool.map_chunks`).
+    report : str or Path, default=None
+        Also write the rule analysis here (``.md``: Markdown, ``.json``); it and ``out`` are
+        written as a pair: neither is in place unless both could be written.
     preview_rows : int, default=0
         Labeled sentences kept in ``LabelRun.preview`` (the first ones).
 
@@ -110,8 +114,9 @@ def label_files(
     Raises
     ------
     DataError
-        If an input is missing or malformed, the output path is an input, gold labels are bad,
-        or there is no text at all to label.
+        If an input is missing or malformed, the output path is an input, the report is not
+        ``.md`` or ``.json``, an output cannot be written, gold labels are bad, or there is no
+        text at all to label.
 
     Notes
     -----
@@ -124,6 +129,8 @@ def label_files(
     out_path = Path(out) if out is not None else None
     if out_path is not None:
         check_output_path(out_path, inputs)
+    if report is not None:
+        check_report_path(report)
     analysis = RuleAnalysis(taxonomy)
     state = {"sentences": 0, "has_gold": False, "fraction": 0.0}
 
@@ -158,6 +165,8 @@ def label_files(
         blank = blank_rows_finding(skipped)
         if not state["sentences"]:
             raise no_text_error("label", inputs, blank)
+        if report is not None:
+            sink.add_text(report, analysis_text(analysis, report))
     preview = None
     if previews:
         import pandas as pd
@@ -165,6 +174,28 @@ def label_files(
         preview = pd.concat(previews, ignore_index=True).head(preview_rows)
     return LabelRun(analysis, state["sentences"], out_path, state["has_gold"],
                     [blank] if blank else [], preview)
+
+
+def check_report_path(report: str | Path) -> Path:
+    """Refuse, before any work, a rule-analysis report that cannot be written.
+
+    Raises
+    ------
+    DataError
+        If it is not ``.md`` or ``.json``, or its folder is missing.
+    """
+    from policy_themes.io.writers import check_writable
+
+    report = Path(report)
+    if report.suffix.lower() not in (".md", ".json"):
+        raise DataError(f"{report}: the report must be .md or .json")
+    return check_writable(report)
+
+
+def analysis_text(analysis: RuleAnalysis, report: str | Path) -> str:
+    """The rule analysis as the report's extension asks: JSON for ``.json``, else Markdown."""
+    return analysis.to_json() if Path(report).suffix.lower() == ".json" else \
+        analysis.to_markdown()
 
 
 def map_read_chunks(task: Callable, chunks: Iterable, *, jobs: int | None,

@@ -81,7 +81,6 @@ def evaluate(
     from policy_themes.io.labels import DataFinding, blank_rows_finding, read_labeled_table
     from policy_themes.model.store import META_FILE
     from policy_themes.model.theme_model import ThemeModel, load_model
-    from policy_themes.rules.labeling import label_sentences
 
     if out_dir is not None and (Path(out_dir) / META_FILE).exists():
         raise DataError(f"{out_dir}: is a model directory and its training report would be "
@@ -103,16 +102,9 @@ def evaluate(
     findings = [f for f in (blank,) if f]
     if no_context is not None:
         findings.insert(0, DataFinding("no_context", no_context, len(frame)))
-    classes = model.classes
-    metrics = compute_metrics(gold, primary, sets, proba, classes, n_boot=n_boot, seed=seed)
-    rules = label_sentences(texts, taxonomy)
-    baselines = {"rules alone": compute_metrics(gold, rules.primary, rules.themes, None, classes,
-                                                n_boot=n_boot, seed=seed)}
-    majority = model.majority_theme()
-    if majority is not None:
-        m_primary, m_sets, m_proba = majority_baseline([majority], len(texts), classes)
-        baselines["majority class"] = compute_metrics(gold, m_primary, m_sets, m_proba, classes,
-                                                      n_boot=n_boot, seed=seed)
+    metrics = compute_metrics(gold, primary, sets, proba, model.classes, n_boot=n_boot,
+                              seed=seed)
+    baselines = _baselines(model, taxonomy, texts, gold, n_boot=n_boot, seed=seed)
     report = EvalReport(
         metrics=metrics, baselines=baselines, texts=texts,
         title=f"Evaluation of {model.name} on {Path(data).name}",
@@ -128,6 +120,24 @@ def evaluate(
     if out_dir is not None:
         report.write(out_dir)
     return report
+
+
+def _baselines(model, taxonomy, texts: list[str], gold: list, *, n_boot: int, seed: int
+               ) -> dict[str, dict]:
+    """The figures of the taxonomy's rules alone and of always answering the model's
+    majority theme, on the same sentences."""
+    from policy_themes.rules.labeling import label_sentences
+
+    classes = model.classes
+    rules = label_sentences(texts, taxonomy)
+    baselines = {"rules alone": compute_metrics(gold, rules.primary, rules.themes, None, classes,
+                                                n_boot=n_boot, seed=seed)}
+    majority = model.majority_theme()
+    if majority is not None:
+        m_primary, m_sets, m_proba = majority_baseline([majority], len(texts), classes)
+        baselines["majority class"] = compute_metrics(gold, m_primary, m_sets, m_proba, classes,
+                                                      n_boot=n_boot, seed=seed)
+    return baselines
 
 
 def _training_data(meta: dict) -> str:

@@ -218,10 +218,10 @@ class _PredictChunk:
     batch = 4096  # sentences per transform: bounds the n-gram matrices' memory
 
     def preload_in_forks(self) -> tuple[str, str] | None:
-        """Load the compiled model in the fork server, for the workers to share (see
+        """Load the array model in the fork server, for the workers to share (see
         :func:`~policy_themes.parallel.pool.map_chunks`)."""
-        compiled = self.model.compiled
-        return compiled.preload_in_forks() if compiled is not None else None
+        array_model = self.model.array_model
+        return array_model.preload_in_forks() if array_model is not None else None
 
     def __call__(self, chunk) -> pd.DataFrame:
         from policy_themes.io.sentence_frames import DocumentRows

@@ -11,7 +11,7 @@ from policy_themes.evaluation.report import EvalReport
 from policy_themes.model.store import save_model
 from policy_themes.resources import describe_data_files
 
-__all__ = ["save_trained"]
+__all__ = ["save_trained", "model_meta"]
 
 
 def save_trained(result, model_dir: str | Path) -> Path:
@@ -23,20 +23,15 @@ def save_trained(result, model_dir: str | Path) -> Path:
         The model directory.
     """
     taxonomy = result.taxonomy
-    meta = {
-        "name": Path(model_dir).name,
-        "taxonomy": {"name": taxonomy.name, "ids": taxonomy.ids,
-                     "fingerprint": taxonomy.fingerprint, "source": taxonomy.source},
-        "config": result.config.to_dict(),
-        "config_source": result.config.source,
-        "training_data": {"files": result.data_files, "sentences": result.n_sentences,
-                          "fingerprint": result.fingerprint, "weak_labels": result.weak,
-                          "primary_counts": result.primary_counts},
-        "data_findings": [f.to_dict() for f in getattr(result, "findings", [])],
-        "cv_metrics": headline_metrics(result.cv_metrics),
-        "thresholds": result.thresholds,
-        "platform": {"python": sys.version.split()[0], "machine": platform.machine()},
-    }
+    meta = model_meta(Path(model_dir).name, taxonomy, result.config,
+                      training_data={"files": result.data_files,
+                                     "sentences": result.n_sentences,
+                                     "fingerprint": result.fingerprint,
+                                     "weak_labels": result.weak,
+                                     "primary_counts": result.primary_counts},
+                      cv_metrics=headline_metrics(result.cv_metrics),
+                      thresholds=result.thresholds,
+                      data_findings=[f.to_dict() for f in getattr(result, "findings", [])])
     if result.config.uses_embeddings:
         from policy_themes.features.embeddings import fitted_embedding_models
 
@@ -56,3 +51,41 @@ def save_trained(result, model_dir: str | Path) -> Path:
         report.write(folder)
 
     return save_model(model_dir, result.pipeline, meta, write_extra=write_report)
+
+
+def model_meta(name: str, taxonomy, config, *, training_data: dict, cv_metrics: dict | None,
+               thresholds: dict[str, float], **extra) -> dict:
+    """The ``model.json`` fields every trainer writes: the model's name, its taxonomy, config,
+    training data, figures, thresholds and the platform, then ``extra`` fields.
+
+    Parameters
+    ----------
+    name : str
+        The model directory's name.
+    taxonomy : Taxonomy
+    config : TrainConfig
+    training_data : dict
+        Files, sentence count, fingerprint and counts of the training data.
+    cv_metrics : dict or None
+        The headline figures (:func:`~policy_themes.evaluation.metrics.headline_metrics`).
+    thresholds : dict
+        Each theme's membership threshold.
+    **extra
+        Fields of one trainer (``trainer``, ``streaming``, ``data_findings``...).
+
+    Returns
+    -------
+    dict
+    """
+    return {
+        "name": name,
+        "taxonomy": {"name": taxonomy.name, "ids": taxonomy.ids,
+                     "fingerprint": taxonomy.fingerprint, "source": taxonomy.source},
+        "config": config.to_dict(),
+        "config_source": config.source,
+        "training_data": training_data,
+        "cv_metrics": cv_metrics,
+        "thresholds": thresholds,
+        "platform": {"python": sys.version.split()[0], "machine": platform.machine()},
+        **extra,
+    }

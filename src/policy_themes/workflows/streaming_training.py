@@ -259,9 +259,6 @@ def train_streaming(
     ConfigError
         If a setting is out of range or a ``params`` name is not in the pipeline.
     """
-    from policy_themes.parallel.pool import map_chunks
-    from policy_themes.workflows.training import choose_thresholds
-
     taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
     _check_settings(epochs, chunksize, holdout, max_holdout)
     if model_dir is not None:
@@ -284,65 +281,110 @@ def train_streaming(
                                   chunksize=chunksize, encoding=encoding,
                                   progress=lambda f: read.__setitem__("fraction", f),
                                   split=False)
-    digest = hashlib.sha256()
-    primary_counts = np.zeros(len(clf.labels), dtype=np.int64)
-    held_X, held_themes, held_texts = [], [], []
-    n_train = n_held = 0
+    stream = _Stream(clf, max_holdout, np.zeros(len(clf.labels), dtype=np.int64))
+    _fit_epochs(stream, task, frames, epochs=epochs, jobs=jobs, progress=progress,
+                read=read)
+    if not stream.n_train:
+        raise DataError(f"{', '.join(map(str, paths[:3]))}: no sentences to train on")
+    thresholds, metrics = _held_out_figures(stream, seed)
+    clf.thresholds = thresholds
+    counts = {str(c): int(n) for c, n in zip(clf.labels, stream.primary_counts) if n}
+    settings = {"epochs": epochs, "chunksize": chunksize, "n_features": n_features,
+                "holdout": holdout, "max_holdout": max_holdout, "seed": seed,
+                "params": dict(params or {})}
+    result = StreamingResult(pipeline, thresholds, metrics, stream.n_train, stream.n_held,
+                             stream.digest.hexdigest(), counts, [str(p) for p in paths], weak,
+                             settings, stream.held_texts)
+    if model_dir is not None:
+        save_streaming(result, taxonomy, model_dir)
+    return result
+
+
+@dataclass
+class _Stream:
+    """What :func:`train_streaming` keeps while the chunks go by: the classifier being
+    fitted, the held-out rows and the counts."""
+
+    clf: object
+    max_holdout: int
+    primary_counts: np.ndarray
+    digest: object = field(default_factory=hashlib.sha256)
+    held_X: list = field(default_factory=list)
+    held_themes: list = field(default_factory=list)
+    held_texts: list = field(default_factory=list)
+    n_train: int = 0
+    n_held: int = 0
+
+    def take(self, chunk: _Chunk):
+        """Keep the chunk's held-out rows (up to ``max_holdout`` in all); return the rest:
+        ``X``, ``primary`` and ``targets`` to train on."""
+        self.digest.update(chunk.blob)
+        X, primary, targets = chunk.X, chunk.primary, chunk.targets
+        if self.n_held >= self.max_holdout or not chunk.held.any():
+            return X, primary, targets
+        keep = np.flatnonzero(chunk.held)[: self.max_holdout - self.n_held]
+        self.held_X.append(X[keep])
+        self.held_themes += chunk.held_themes[: len(keep)]
+        self.held_texts += chunk.held_texts[: len(keep)]
+        self.n_held += len(keep)
+        train_rows = np.setdiff1d(np.arange(X.shape[0]), keep)
+        return (X[train_rows], primary[train_rows],
+                None if targets is None else targets[train_rows])
+
+    def update(self, X, primary: np.ndarray, targets) -> None:
+        """Fit the classifier on one chunk's training rows."""
+        self.clf.update(X, primary, targets)
+        self.n_train += X.shape[0]
+        self.primary_counts += np.bincount(primary, minlength=len(self.primary_counts))
+
+
+def _fit_epochs(stream: _Stream, task, frames, *, epochs: int, jobs: int | None,
+                progress: ProgressCallback | None, read: dict) -> None:
+    """The first epoch over the chunks the workers featurise, then the later epochs over
+    the features cached on disk by the first."""
+    from policy_themes.parallel.pool import map_chunks
+
     cache = Path(tempfile.mkdtemp(prefix="policy-themes-sgd.")) if epochs > 1 else None
     try:
         report_progress(progress, "epoch 1", 0, 1000)
         for number, chunk in enumerate(map_chunks(task, frames, jobs=jobs)):
-            digest.update(chunk.blob)
-            X, primary, targets = chunk.X, chunk.primary, chunk.targets
-            if n_held < max_holdout and chunk.held.any():
-                keep = np.flatnonzero(chunk.held)[: max_holdout - n_held]
-                held_X.append(X[keep])
-                held_themes += chunk.held_themes[: len(keep)]
-                held_texts += chunk.held_texts[: len(keep)]
-                n_held += len(keep)
-                train_rows = np.setdiff1d(np.arange(X.shape[0]), keep)
-                X, primary = X[train_rows], primary[train_rows]
-                targets = None if targets is None else targets[train_rows]
+            X, primary, targets = stream.take(chunk)
             if X.shape[0]:
-                clf.update(X, primary, targets)
-                n_train += X.shape[0]
-                primary_counts += np.bincount(primary, minlength=len(primary_counts))
+                stream.update(X, primary, targets)
                 if cache is not None:
                     _store(cache, number, X, primary, targets)
             report_progress(progress, "epoch 1", int(read["fraction"] * 1000), 1000)
-        if not n_train:
-            raise DataError(f"{', '.join(map(str, paths[:3]))}: no sentences to train on")
+        if not stream.n_train:
+            return
         for epoch in range(2, epochs + 1):
             stored = sorted(cache.glob("*.X.npz"))
             for done, path in enumerate(stored, start=1):
-                clf.update(*_load(path))
+                stream.clf.update(*_load(path))
                 report_progress(progress, f"epoch {epoch}", done, len(stored))
     finally:
         if cache is not None:
             shutil.rmtree(cache, ignore_errors=True)
-    counts = {str(c): int(n) for c, n in zip(clf.labels, primary_counts) if n}
-    thresholds, metrics = {t: 0.5 for t in clf.themes_}, None
-    if n_held:
-        X_held = sp.vstack(held_X).tocsr()
-        proba, membership = clf.predict_proba(X_held), clf.membership_proba(X_held)
-        thresholds = choose_thresholds(membership, held_themes, list(clf.themes_),
-                                       ThresholdConfig())
-        vector = np.array([thresholds[t] for t in clf.themes_])
-        primary, sets = decide_themes(proba, membership, list(clf.classes_), list(clf.themes_),
-                                      vector)
-        from policy_themes.evaluation.metrics import compute_metrics
 
-        metrics = compute_metrics(held_themes, primary, sets, proba, list(clf.classes_),
-                                  n_boot=200, seed=seed)
-    clf.thresholds = thresholds
-    settings = {"epochs": epochs, "chunksize": chunksize, "n_features": n_features,
-                "holdout": holdout, "max_holdout": max_holdout, "seed": seed,
-                "params": dict(params or {})}
-    result = StreamingResult(pipeline, thresholds, metrics, n_train, n_held, digest.hexdigest(),
-                             counts, [str(p) for p in paths], weak, settings, held_texts)
-    if model_dir is not None:
-        save_streaming(result, taxonomy, model_dir)
-    return result
+
+def _held_out_figures(stream: _Stream, seed: int) -> tuple[dict[str, float], dict | None]:
+    """Thresholds chosen on the held-out rows and the model's figures there (0.5 each and
+    no figures without held-out rows)."""
+    from policy_themes.evaluation.metrics import compute_metrics
+    from policy_themes.workflows.training import choose_thresholds
+
+    clf = stream.clf
+    if not stream.n_held:
+        return {t: 0.5 for t in clf.themes_}, None
+    X_held = sp.vstack(stream.held_X).tocsr()
+    proba, membership = clf.predict_proba(X_held), clf.membership_proba(X_held)
+    thresholds = choose_thresholds(membership, stream.held_themes, list(clf.themes_),
+                                   ThresholdConfig())
+    vector = np.array([thresholds[t] for t in clf.themes_])
+    primary, sets = decide_themes(proba, membership, list(clf.classes_), list(clf.themes_),
+                                  vector)
+    metrics = compute_metrics(stream.held_themes, primary, sets, proba, list(clf.classes_),
+                              n_boot=200, seed=seed)
+    return thresholds, metrics
 
 
 def _check_settings(epochs: int, chunksize: int, holdout: float, max_holdout: int) -> None:
@@ -388,6 +430,7 @@ def save_streaming(result: StreamingResult, taxonomy: Taxonomy, model_dir: str |
     and, when sentences were held out, the held-out report)."""
     from policy_themes.model.store import save_model
     from policy_themes.resources import describe_data_files
+    from policy_themes.workflows.saving import model_meta
 
     model_dir = Path(model_dir)
     config = TrainConfig(seed=result.settings.get("seed", 0),
@@ -395,23 +438,17 @@ def save_streaming(result: StreamingResult, taxonomy: Taxonomy, model_dir: str |
                                    "context_words": False, "context_rules": False},
                          params=result.settings.get("params", {}), cv=CVConfig(folds=0),
                          source="train --streaming")
-    headline = headline_metrics(result.holdout_metrics)
-    meta = {
-        "name": model_dir.name,
-        "trainer": "streaming",
-        "taxonomy": {"name": taxonomy.name, "ids": taxonomy.ids,
-                     "fingerprint": taxonomy.fingerprint, "source": taxonomy.source},
-        "config": config.to_dict(),
-        "config_source": config.source,
-        "streaming": result.settings,
-        "training_data": {"files": result.data_files, "sentences": result.n_sentences,
-                          "holdout_sentences": result.n_holdout,
-                          "fingerprint": result.fingerprint, "weak_labels": result.weak,
-                          "primary_counts": result.primary_counts},
-        # measured on held-out documents, not by cross-validation (see "streaming")
-        "cv_metrics": headline,
-        "thresholds": result.thresholds,
-    }
+    # cv_metrics: measured on held-out documents, not by cross-validation (see "streaming")
+    meta = model_meta(model_dir.name, taxonomy, config,
+                      training_data={"files": result.data_files,
+                                     "sentences": result.n_sentences,
+                                     "holdout_sentences": result.n_holdout,
+                                     "fingerprint": result.fingerprint,
+                                     "weak_labels": result.weak,
+                                     "primary_counts": result.primary_counts},
+                      cv_metrics=headline_metrics(result.holdout_metrics),
+                      thresholds=result.thresholds,
+                      trainer="streaming", streaming=result.settings)
 
     def write_report(folder: Path) -> None:
         if result.holdout_metrics is None:

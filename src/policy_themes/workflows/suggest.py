@@ -21,9 +21,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from policy_themes.errors import DataError
+from policy_themes.io.jsonl_tasks import TASK_FORMATS
 
 __all__ = ["rank_pool", "uncertainty", "theme_weights", "cluster_picks", "Suggestions",
-           "suggest"]
+           "suggest", "normalised_text"]
 
 #: Columns of the count sketch of the features, and the main directions of it clustered.
 SKETCH_DIMENSIONS = 256
@@ -229,12 +230,23 @@ class Suggestions:
         Files written.
     findings : list of DataFinding
         Rows skipped for blank text.
+    excluded : int
+        Pool sentences left out because they are labeled already (their normalised text is in
+        the model's training data or an ``exclude`` file).
+    exclude_sources : list of str
+        The files the labeled sentences were read from.
+    notes : list of str
+        Training files the model names that could not be read (their sentences were not left
+        out).
     """
 
     frame: pd.DataFrame
     pool_size: int
     outputs: list[Path] = field(default_factory=list)
     findings: list = field(default_factory=list)
+    excluded: int = 0
+    exclude_sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def suggest(
@@ -244,6 +256,10 @@ def suggest(
     n: int = 50,
     out: str | Path | None = None,
     label_studio: str | Path | None = None,
+    doccano: str | Path | None = None,
+    prodigy: str | Path | None = None,
+    exclude: Sequence[str | Path] = (),
+    skip_training_data: bool = True,
     text_column: str = "text",
     documents: bool = False,
     doc_column: str | None = None,
@@ -253,7 +269,10 @@ def suggest(
 
     The model predicts every sentence of the pool (reading each one's context as it was
     trained to); :func:`rank_pool` ranks them by uncertainty, weighted towards themes with few
-    labels in the model's training data, and picks a diverse set.
+    labels in the model's training data, and picks a diverse set. Sentences labeled already
+    (in the model's training files or in ``exclude``, compared by their text with case, white
+    space and Unicode forms folded) are never suggested; they still give their neighbours
+    context.
 
     Parameters
     ----------
@@ -272,6 +291,19 @@ def suggest(
         Also write a Label Studio import file (``.json``: the tasks, the model's guesses as
         pre-annotations) and its labeling config beside it (``<name>.label-config.xml``);
         ``train`` reads the JSON export of the labeled tasks.
+    doccano : str or Path, default=None
+        Also write a doccano import file (``.jsonl``, text classification: ``{"text", "label":
+        the model's guesses, "meta"}``); ``train`` reads doccano's JSONL export.
+    prodigy : str or Path, default=None
+        Also write a Prodigy file for the ``choice`` interface (``.jsonl``: ``{"text",
+        "options": the themes, "accept": the model's guesses, "meta"}``); ``train`` reads the
+        accepted answers of ``prodigy db-out``.
+    exclude : sequence of str or Path, default=()
+        Labeled files (tables, Label Studio, doccano or Prodigy exports) whose sentences are
+        not to be suggested, beside the model's training files.
+    skip_training_data : bool, default=True
+        Leave out the sentences of the training files the model names (``model.json``); those
+        that no longer exist are listed in ``notes``.
     text_column, documents, doc_column, encoding
         How to read the pool, as for ``predict``.
 
@@ -282,8 +314,9 @@ def suggest(
     Raises
     ------
     DataError
-        If the pool is missing, malformed or empty, already has a ``themes`` column, ``n`` is
-        below 1, or an output cannot be written.
+        If the pool is missing, malformed or empty, already has a ``themes`` column, every
+        sentence of it is labeled already, ``n`` is below 1, an ``exclude`` file cannot be
+        read, or an output cannot be written.
     ModelError
         If the model is missing or damaged.
     """
@@ -291,36 +324,149 @@ def suggest(
 
     if n < 1:
         raise DataError(f"n must be at least 1, got {n}")
-    _check_outputs(out, label_studio)
+    outputs = {"out": out, "label_studio": label_studio, "doccano": doccano,
+               "prodigy": prodigy}
+    _check_outputs(outputs)
     model = model if isinstance(model, ThemeModel) else load_model(model)
+    labeled = _labeled_texts(model, exclude, skip_training_data, text_column=text_column,
+                             encoding=encoding)
     frame, findings = _read_pool(pool, model, text_column=text_column, documents=documents,
                                  doc_column=doc_column, encoding=encoding)
+    open_rows = _unlabeled_rows(frame["text"], labeled.texts, pool)
     context = model.context_for(frame, doc_column="doc_id")
     texts = frame["text"].tolist()
     _, sets, proba, _ = model.predict_arrays(texts, context)
     features = _model_features(model, texts, context)
     counts = model.meta.get("training_data", {}).get("primary_counts") or None
-    order = rank_pool(proba, features, model.classes, n, label_counts=counts)
+    order = open_rows[rank_pool(proba[open_rows], _rows_of(features, open_rows), model.classes,
+                                n, label_counts=counts)]
     chosen = _suggestion_frame(frame, order, sets, proba, model, context)
-    result = Suggestions(chosen, len(frame), findings=findings)
-    if out is not None:
-        result.outputs.append(_write_table(chosen, Path(out)))
-    if label_studio is not None:
-        result.outputs.extend(_write_label_studio(chosen, Path(label_studio), model))
+    result = Suggestions(chosen, len(frame), findings=findings,
+                         excluded=len(frame) - len(open_rows), exclude_sources=labeled.sources,
+                         notes=labeled.notes)
+    result.outputs = _write_outputs(chosen, outputs, model)
     return result
 
 
-def _check_outputs(out, label_studio) -> None:
-    """Refuse, before any work, outputs that cannot be written."""
+def _write_outputs(chosen: pd.DataFrame, outputs: dict, model) -> list[Path]:
+    """Write the suggestions to each output asked for, all or none of them (a full disk
+    leaves no file half the set); the files written."""
+    from policy_themes.io.writers import table_sink
+
+    written = []
+    with table_sink(outputs["out"]) as sink:
+        if outputs["out"] is not None:
+            sink.write(chosen)
+            written.append(Path(outputs["out"]))
+        if outputs["label_studio"] is not None:
+            written.extend(_write_label_studio(chosen, Path(outputs["label_studio"]), model,
+                                               sink))
+        for fmt in TASK_FORMATS:
+            if outputs[fmt] is not None:
+                written.append(_write_jsonl_tasks(chosen, Path(outputs[fmt]), fmt, model, sink))
+    return written
+
+
+def _is_jsonl(path: Path) -> bool:
+    """Whether ``path`` names a JSON-lines file (``.jsonl`` or ``.ndjson``)."""
+    from policy_themes.io.formats import file_format
+
+    try:
+        return file_format(path) == "jsonl"
+    except DataError:
+        return False
+
+
+def _rows_of(features, rows: np.ndarray):
+    """The given rows of a feature matrix (sparse or dense)."""
+    return features[rows] if len(rows) != features.shape[0] else features
+
+
+@dataclass
+class _LabeledTexts:
+    """Normalised texts labeled already, the files they came from, and notes on the model's
+    training files that could not be read."""
+
+    texts: set[str]
+    sources: list[str]
+    notes: list[str]
+
+
+def normalised_text(text: str) -> str:
+    """A sentence as compared with labeled ones: Unicode compatibility forms (NFKC), case
+    and runs of white space folded."""
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+
+
+def _labeled_texts(model, exclude, skip_training_data: bool, *, text_column: str,
+                   encoding: str | None) -> _LabeledTexts:
+    """The normalised texts of the ``exclude`` files and (with ``skip_training_data``) of the
+    model's training files."""
+    found = _LabeledTexts(set(), [], [])
+    for path in map(Path, exclude):
+        found.texts.update(_file_texts(path, text_column=text_column, encoding=encoding))
+        found.sources.append(str(path))
+    trained = model.meta.get("training_data", {}).get("files", []) if skip_training_data else []
+    for name in trained:
+        path = Path(name)
+        try:
+            found.texts.update(_file_texts(path, text_column="text", encoding=None))
+        except DataError as exc:
+            found.notes.append(f"training file not read, its sentences may be suggested: {exc}")
+            continue
+        found.sources.append(str(path))
+    return found
+
+
+def _file_texts(path: Path, *, text_column: str, encoding: str | None) -> set[str]:
+    """The normalised texts of a labeled file (a table, or a Label Studio export)."""
+    from policy_themes.io.labelstudio import is_label_studio_file, read_label_studio
+    from policy_themes.io.tables import read_table
+
+    if is_label_studio_file(path):
+        texts = read_label_studio(path, text_column=text_column)[0]["text"]
+    else:
+        texts = read_table(path, encoding=encoding, columns=[text_column])[text_column]
+    return {normalised_text(t) for t in texts.dropna() if isinstance(t, str)}
+
+
+def _unlabeled_rows(texts: pd.Series, labeled: set[str], pool) -> np.ndarray:
+    """Positions of the pool's sentences that are not labeled already.
+
+    Raises
+    ------
+    DataError
+        If every one is.
+    """
+    if not labeled:
+        return np.arange(len(texts))
+    rows = np.flatnonzero([normalised_text(t) not in labeled for t in texts])
+    if not len(rows):
+        raise DataError(f"{', '.join(map(str, pool))}: every sentence of the pool is labeled "
+                        "already (in the model's training data or --exclude)")
+    return rows
+
+
+def _check_outputs(outputs: dict) -> None:
+    """Refuse, before any work, outputs that cannot be written or name one file twice."""
     from policy_themes.io.labelstudio import is_label_studio_file
     from policy_themes.io.writers import AtomicTableWriter, check_writable
 
-    if out is not None:
-        AtomicTableWriter(check_writable(out))  # refuses an extension it cannot write
-    if label_studio is not None:
-        check_writable(label_studio)
-        if not is_label_studio_file(label_studio):
-            raise DataError(f"{label_studio}: a Label Studio import file is .json")
+    given = {k: Path(v) for k, v in outputs.items() if v is not None}
+    for path in given.values():
+        check_writable(path)
+    if "out" in given:
+        AtomicTableWriter(given["out"])  # refuses an extension it cannot write
+    if "label_studio" in given and not is_label_studio_file(given["label_studio"]):
+        raise DataError(f"{given['label_studio']}: a Label Studio import file is .json")
+    for fmt in TASK_FORMATS:
+        if fmt in given and not _is_jsonl(given[fmt]):
+            raise DataError(f"{given[fmt]}: a {fmt} file is .jsonl")
+    resolved = [p.resolve() for p in given.values()]
+    if len(set(resolved)) < len(resolved):
+        raise DataError("two outputs name the same file: give each its own name")
 
 
 def _read_pool(pool, model, *, text_column, documents, doc_column, encoding):
@@ -350,8 +496,8 @@ def _read_pool(pool, model, *, text_column, documents, doc_column, encoding):
 
 def _model_features(model, texts: list[str], context):
     """The model's feature matrix of the texts (its array form when it has one)."""
-    if model.compiled is not None:
-        return model.compiled.features(texts, context)
+    if model.array_model is not None:
+        return model.array_model.features(texts, context)
     from policy_themes.model.classifier import make_frame
 
     return model.pipeline[:-1].transform(make_frame(texts, context))
@@ -412,20 +558,11 @@ def _split_context(frame: pd.DataFrame, order: np.ndarray, window: int
     return before, after
 
 
-def _write_table(chosen: pd.DataFrame, path: Path) -> Path:
-    from policy_themes.io.writers import AtomicTableWriter
-
-    with AtomicTableWriter(path) as writer:
-        writer.write(chosen)
-    return path
-
-
-def _write_label_studio(chosen: pd.DataFrame, path: Path, model) -> list[Path]:
+def _write_label_studio(chosen: pd.DataFrame, path: Path, model, sink) -> list[Path]:
     """The tasks (``.json``) and the labeling config beside them."""
     import json
 
     from policy_themes.io.labelstudio import label_studio_config, label_studio_tasks
-    from policy_themes.io.writers import atomic_write_text
 
     names = chosen.attrs.get("names", {})
     guess = [names.get(k, k) for k in ("guess", "guess_themes", "probability")]
@@ -437,6 +574,22 @@ def _write_label_studio(chosen: pd.DataFrame, path: Path, model) -> list[Path]:
                                primary_column=guess[0], themes_column=guess[1],
                                score_column=guess[2])
     config = path.with_name(path.name.split(".")[0] + ".label-config.xml")
-    atomic_write_text(path, json.dumps(tasks, ensure_ascii=False, indent=1))
-    atomic_write_text(config, label_studio_config(model.taxonomy(), context_columns=context))
+    sink.add_text(path, json.dumps(tasks, ensure_ascii=False, indent=1))
+    sink.add_text(config, label_studio_config(model.taxonomy(), context_columns=context))
     return [path, config]
+
+
+def _write_jsonl_tasks(chosen: pd.DataFrame, path: Path, fmt: str, model, sink) -> Path:
+    """The doccano or Prodigy tasks, one JSON object a line."""
+    import json
+
+    from policy_themes.io.jsonl_tasks import jsonl_tasks
+
+    names = chosen.attrs.get("names", {})
+    own = {names.get(k, k) for k in ("text", "themes", "guess_themes")}
+    meta = [c for c in chosen.columns if c not in own]
+    tasks = jsonl_tasks(chosen, fmt, taxonomy=model.taxonomy(),
+                        themes_column=names.get("guess_themes", "guess_themes"),
+                        meta_columns=meta)
+    sink.add_text(path, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks))
+    return path

@@ -290,7 +290,14 @@ def _fit(pipeline: Pipeline, inputs: pd.DataFrame, themes, config: TrainConfig,
         return pipeline.fit(inputs, themes, clf__sample_weight=weights)
     except InvalidParameterError as exc:
         message = str(exc).splitlines()[0]
-        raise ConfigError(f"{config.source}: {_param_key(message, config)}{message}") from None
+        key = _param_key(message, config)
+        raise ConfigError(f"{config.where(key) if key else config.source}: {message}") from None
+    except ValueError as exc:  # a value scikit-learn takes, but cannot fit with (C=inf)
+        message = " ".join(str(exc).split())
+        key = _param_named_in(message, config)
+        if key is None:
+            raise
+        raise ConfigError(f"{config.where(key)}: {message}") from None
 
 
 def drop_context(inputs: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
@@ -309,12 +316,23 @@ def drop_context(inputs: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
 
 
 def _param_key(message: str, config: TrainConfig) -> str:
-    """The config key a scikit-learn message is about ("The 'C' parameter of ..." -> clf__C)."""
+    """The config key a scikit-learn message is about ("The 'C' parameter of ..." -> clf__C);
+    empty when none is."""
     match = re.search(r"The '(\w+)' parameter", message)
     if match is None:
         return ""
     keys = [k for k in config.params if k.rsplit("__", 1)[-1] == match.group(1)]
-    return f"'{keys[0]}': " if keys else ""
+    return keys[0] if keys else ""
+
+
+def _param_named_in(message: str, config: TrainConfig) -> str | None:
+    """The config key whose parameter an error message names (``C=np.inf ...`` -> clf__C),
+    the ones set with ``--set`` first; None when it names none."""
+    keys = sorted(config.params, key=lambda k: k not in config.overridden)
+    for key in keys:
+        if re.search(rf"(?<![\w.]){re.escape(key.rsplit('__', 1)[-1])}\b", message):
+            return key
+    return None
 
 
 def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, *,
@@ -322,6 +340,8 @@ def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, 
     """Out-of-fold primary and membership probabilities of the ``held`` rows (all when None),
     the other rows in the training side of every fold."""
     from joblib import Parallel, delayed
+
+    from policy_themes.parallel.pool import resolve_jobs
 
     primary = np.array([t[0] for t in themes], dtype=object)
     held = np.ones(len(themes), dtype=bool) if held is None else held
@@ -338,7 +358,7 @@ def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, 
     total = len(splits)
     report_progress(progress, "cross-validation", 0, total)
     results = []
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    parallel = Parallel(n_jobs=min(resolve_jobs(n_jobs), total), return_as="generator")
     jobs = (delayed(_fit_fold)(clone(pipeline), inputs, themes, train, test, config, weights)
             for train, test in splits)
     for done, result in enumerate(parallel(jobs), start=1):
