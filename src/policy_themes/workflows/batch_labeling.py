@@ -149,11 +149,7 @@ def label_files(
     with table_sink(out_path) as sink:
         for chunk, (labeled, counters, has_gold), share in map_read_chunks(
                 _LabelChunk(taxonomy), frames, jobs=jobs, share_read=lambda: state["fraction"]):
-            if isinstance(labeled, dict):
-                # a sentence chunk comes back as the new columns only, without the text
-                columns, labeled = labeled, chunk.copy()
-                for name, values in columns.items():
-                    labeled[name] = values
+            labeled = _with_label_columns(chunk, labeled)
             analysis.add_counters(counters)
             state["has_gold"] = state["has_gold"] or has_gold
             sink.write(labeled)
@@ -167,13 +163,28 @@ def label_files(
             raise no_text_error("label", inputs, blank)
         if report is not None:
             sink.add_text(report, analysis_text(analysis, report))
-    preview = None
-    if previews:
-        import pandas as pd
-
-        preview = pd.concat(previews, ignore_index=True).head(preview_rows)
     return LabelRun(analysis, state["sentences"], out_path, state["has_gold"],
-                    [blank] if blank else [], preview)
+                    [blank] if blank else [], _preview(previews, preview_rows))
+
+
+def _with_label_columns(chunk: DataFrame, labeled) -> DataFrame:
+    """A worker's labeled chunk as a frame: a sentence chunk comes back as the new columns
+    only, without the text, to be set beside the chunk read."""
+    if not isinstance(labeled, dict):
+        return labeled
+    frame = chunk.copy()
+    for name, values in labeled.items():
+        frame[name] = values
+    return frame
+
+
+def _preview(previews: list[DataFrame], rows: int) -> DataFrame | None:
+    """The first ``rows`` labeled sentences, or None when none were kept."""
+    if not previews:
+        return None
+    import pandas as pd
+
+    return pd.concat(previews, ignore_index=True).head(rows)
 
 
 def check_report_path(report: str | Path) -> Path:

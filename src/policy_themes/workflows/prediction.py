@@ -78,7 +78,6 @@ def predict_files(
     """
     from policy_themes.io.formats import file_format
     from policy_themes.io.labels import blank_rows_finding
-    from policy_themes.io.sentence_frames import iter_sentence_frames
     from policy_themes.io.writers import table_sink
     from policy_themes.workflows.batch_labeling import (
         check_output_path,
@@ -91,14 +90,9 @@ def predict_files(
         check_output_path(out_path, inputs)
     fraction = {"value": 0.0}
     skipped: dict[str, list[int]] = {}
-    # documents of a table reach the workers unsplit: they split them
-    frames = iter_sentence_frames(inputs, text_column=text_column, documents=documents,
-                                  doc_column=doc_column,
-                                  document_columns=model.context_settings.document_columns,
-                                  chunksize=chunksize, encoding=encoding,
-                                  progress=lambda f: fraction.__setitem__("value", f),
-                                  on_skip=lambda src, rows: skipped.setdefault(src, []).extend(
-                                      rows), split=False)
+    frames = _unsplit_frames(model, inputs, text_column=text_column, documents=documents,
+                             doc_column=doc_column, chunksize=chunksize, encoding=encoding,
+                             fraction=fraction, skipped=skipped)
     done = 0
     previews = []
     notes: dict[str, object] = {}
@@ -123,6 +117,21 @@ def predict_files(
     preview = pd.concat(previews, ignore_index=True).head(preview_rows) if previews else \
         pd.DataFrame()
     return PredictRun(done, out_path, preview, [*notes.values(), *([blank] if blank else [])])
+
+
+def _unsplit_frames(model: ThemeModel, inputs, *, text_column, documents, doc_column,
+                    chunksize, encoding, fraction: dict, skipped: dict):
+    """The input's frames for the workers, documents of a table unsplit (the workers split
+    them); the share read so far goes to ``fraction["value"]``, skipped rows to ``skipped``."""
+    from policy_themes.io.sentence_frames import iter_sentence_frames
+
+    return iter_sentence_frames(inputs, text_column=text_column, documents=documents,
+                                doc_column=doc_column,
+                                document_columns=model.context_settings.document_columns,
+                                chunksize=chunksize, encoding=encoding,
+                                progress=lambda f: fraction.__setitem__("value", f),
+                                on_skip=lambda src, rows: skipped.setdefault(src, []).extend(
+                                    rows), split=False)
 
 
 def _note_missing_context(model: ThemeModel, chunk, notes: dict) -> None:
