@@ -159,6 +159,8 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         Class weights of the primary head.
     max_iter : int, default=2000
         Solver iterations.
+    tol : float, default=1e-4
+        Stopping tolerance of the primary head's solver.
     solver : str, default="newton-cg"
         Solver of the primary head (a ``LogisticRegression`` solver that handles several
         classes); the membership heads use liblinear.
@@ -178,7 +180,7 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
     def __init__(self, labels: Sequence[str] | None = None, C: float = 10.0,
                  membership_C: float | None = None, class_weight: str | None = "balanced",
                  max_iter: int = 2000, solver: str = "newton-cg", multilabel: bool = True,
-                 thresholds: dict | None = None, random_state: int = 0):
+                 thresholds: dict | None = None, random_state: int = 0, tol: float = 1e-4):
         self.labels = labels
         self.C = C
         self.membership_C = membership_C
@@ -188,6 +190,7 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         self.multilabel = multilabel
         self.thresholds = thresholds
         self.random_state = random_state
+        self.tol = tol
 
     def fit(self, X, y, sample_weight=None):
         """Fit both heads on features ``X`` and theme lists ``y`` (rows weighted by
@@ -203,7 +206,7 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         self.classes_ = np.array(labels, dtype=object)
         self.primary_ = LogisticRegression(
             C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
-            solver=self.solver, random_state=self.random_state,
+            solver=self.solver, tol=getattr(self, "tol", 1e-4), random_state=self.random_state,
         ).fit(X, primary, sample_weight=sample_weight)
         self._primary_columns = np.array(
             [list(self.classes_).index(c) for c in self.primary_.classes_]
@@ -220,10 +223,12 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         """One binary head, or the constant rate when the theme never (or always) occurs."""
         if target.min() == target.max():
             return float(target[0])
-        # liblinear is several times faster than lbfgs on one binary problem over sparse n-grams
+        # liblinear is several times faster than lbfgs on one binary problem over sparse n-grams,
+        # and its dual solver several times faster again when there are more columns than rows
+        # (the same optimum: benchmarks/results/training_speed.md)
         return LogisticRegression(
             C=self.membership_C or self.C, max_iter=self.max_iter, solver="liblinear",
-            random_state=self.random_state,
+            dual=X.shape[1] > X.shape[0], random_state=self.random_state,
         ).fit(X, target, sample_weight=sample_weight)
 
     def predict_proba(self, X) -> np.ndarray:

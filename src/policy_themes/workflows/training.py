@@ -145,36 +145,53 @@ def train_model(
                          [t for t, m in zip(themes, held) if m], config,
                          None if groups is None else [g for g, m in zip(groups, held) if m])
     config, inputs = _model_inputs(texts, context, config)
-    pipeline = build_pipeline(config, taxonomy)
-    cv_metrics = cv_predictions = None
-    thresholds = {}
     if config.uses_embeddings:
         n_jobs = 1  # the folds share this process's embeddings: each sentence embedded once
-    if config.cv.folds:
-        rows = np.flatnonzero(held)
-        oof = _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress,
-                              weights=weights, held=held)
-        classes, theme_ids, proba, membership = oof
-        gold = [themes[i] for i in rows]
-        thresholds = choose_thresholds(membership, gold, theme_ids, config.thresholds)
-        vector = np.array([thresholds[t] for t in theme_ids])
-        primary, sets = decide_themes(proba, membership, classes, theme_ids, vector)
-        cv_metrics = _metrics(gold, primary, sets, proba, classes, config.seed)
-        cv_predictions = pd.DataFrame({"text": [texts[i] for i in rows],
-                                       "gold": [";".join(t) for t in gold],
-                                       "primary": primary, "themes": [";".join(s) for s in sets]})
-    report_progress(progress, "fit", 0, 1)
-    pipeline.set_params(clf__thresholds=thresholds or None)
-    _fit(pipeline, inputs, themes, config, weights)
-    report_progress(progress, "fit", 1, 1)
+    pipeline, oof = _fit_and_cross_validate(build_pipeline(config, taxonomy), inputs, themes,
+                                            groups, config, n_jobs, progress, weights=weights,
+                                            held=held)
+    thresholds, cv_metrics, cv_predictions = _cv_outcome(oof, texts, themes, held, config)
     if not thresholds:
         clf = pipeline.named_steps["clf"]
         thresholds = {t: config.thresholds.default for t in clf.themes_}
-        pipeline.set_params(clf__thresholds=thresholds)
+    pipeline.set_params(clf__thresholds=thresholds)
     counts = pd.Series([t[0] for t in themes]).value_counts()
     return TrainResult(pipeline, thresholds, cv_metrics, len(texts), _fingerprint(texts, themes),
                        config, taxonomy, cv_predictions,
                        primary_counts={str(k): int(v) for k, v in counts.items()})
+
+
+def _fit_and_cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, *,
+                            weights, held):
+    """The pipeline fitted on every row, and the out-of-fold probabilities of the ``held`` rows
+    (None when ``cv.folds`` is 0). The final fit is one more job beside the folds: it needs
+    nothing from them (the thresholds are set afterwards), so the cores are never idle."""
+    if not config.cv.folds:
+        report_progress(progress, "fit", 0, 1)
+        fitted = _fit(clone(pipeline), inputs, themes, config, weights)
+        report_progress(progress, "fit", 1, 1)
+        return fitted, None
+    oof, fitted = _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress,
+                                  weights=weights, held=held, final_fit=True)
+    return fitted, oof
+
+
+def _cv_outcome(oof, texts, themes, held, config):
+    """Thresholds, metrics and predictions of the out-of-fold probabilities (nothing when
+    there was no cross-validation)."""
+    if oof is None:
+        return {}, None, None
+    rows = np.flatnonzero(held)
+    classes, theme_ids, proba, membership = oof
+    gold = [themes[i] for i in rows]
+    thresholds = choose_thresholds(membership, gold, theme_ids, config.thresholds)
+    vector = np.array([thresholds[t] for t in theme_ids])
+    primary, sets = decide_themes(proba, membership, classes, theme_ids, vector)
+    cv_metrics = _metrics(gold, primary, sets, proba, classes, config.seed)
+    cv_predictions = pd.DataFrame({"text": [texts[i] for i in rows],
+                                   "gold": [";".join(t) for t in gold],
+                                   "primary": primary, "themes": [";".join(s) for s in sets]})
+    return thresholds, cv_metrics, cv_predictions
 
 
 def _model_inputs(texts: list[str], context, config: TrainConfig
@@ -336,15 +353,42 @@ def _param_named_in(message: str, config: TrainConfig) -> str | None:
 
 
 def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, *,
-                    weights=None, held=None):
+                    weights=None, held=None, final_fit=False):
     """Out-of-fold primary and membership probabilities of the ``held`` rows (all when None),
-    the other rows in the training side of every fold."""
+    the other rows in the training side of every fold; with ``final_fit``, also the pipeline
+    fitted on every row, as one more job of the same pool: ``(oof, fitted)``."""
     from joblib import Parallel, delayed
 
     from policy_themes.parallel.pool import resolve_jobs
 
-    primary = np.array([t[0] for t in themes], dtype=object)
     held = np.ones(len(themes), dtype=bool) if held is None else held
+    rows = np.flatnonzero(held)
+    splits = _fold_splits(themes, groups, held, config)
+    total = len(splits)
+    report_progress(progress, "cross-validation", 0, total)
+    jobs = [delayed(_fit_fold)(clone(pipeline), inputs, themes, train, test, config, weights)
+            for train, test in splits]
+    if final_fit:
+        jobs.append(delayed(_fit)(clone(pipeline), inputs, themes, config, weights))
+    results = []
+    parallel = Parallel(n_jobs=min(resolve_jobs(n_jobs), len(jobs)), return_as="generator")
+    for done, result in enumerate(parallel(jobs), start=1):
+        results.append(result)
+        if done <= total:
+            report_progress(progress, "cross-validation", done, total)
+        if done == total and final_fit:
+            report_progress(progress, "fit", 0, 1)
+    oof = _gather_folds(results[:total], splits, rows, len(inputs))
+    if not final_fit:
+        return oof
+    report_progress(progress, "fit", 1, 1)
+    return oof, results[total]
+
+
+def _fold_splits(themes, groups, held, config) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds' (train, test) rows: the ``held`` rows split (by ``groups``), the others in
+    every fold's training side."""
+    primary = np.array([t[0] for t in themes], dtype=object)
     rows, always = np.flatnonzero(held), np.flatnonzero(~held)
     held_groups = None if groups is None else [groups[i] for i in rows]
     splits = [(np.concatenate([always, rows[train]]), rows[test]) for train, test in
@@ -355,17 +399,13 @@ def _cross_validate(pipeline, inputs, themes, groups, config, n_jobs, progress, 
                             f"only '{primary[train][0]}' to train on; spread each theme over "
                             "more documents or lower the folds (--folds, or cv.folds: 0 to "
                             "skip)")
-    total = len(splits)
-    report_progress(progress, "cross-validation", 0, total)
-    results = []
-    parallel = Parallel(n_jobs=min(resolve_jobs(n_jobs), total), return_as="generator")
-    jobs = (delayed(_fit_fold)(clone(pipeline), inputs, themes, train, test, config, weights)
-            for train, test in splits)
-    for done, result in enumerate(parallel(jobs), start=1):
-        results.append(result)
-        report_progress(progress, "cross-validation", done, total)
+    return splits
+
+
+def _gather_folds(results, splits, rows, n_inputs):
+    """The folds' probabilities as ``(classes, theme_ids, proba, membership)`` over ``rows``."""
     classes, theme_ids = results[0][2], results[0][3]
-    position = np.full(len(inputs), -1)
+    position = np.full(n_inputs, -1)
     position[rows] = np.arange(len(rows))
     proba = np.zeros((len(rows), len(classes)))
     membership = np.zeros((len(rows), len(theme_ids)))
@@ -531,25 +571,10 @@ def train(
             # held from the start: a second run into the same directory is refused at once
             stack.enter_context(model_lock(Path(model_dir)))
         paths = [Path(p) for p in data] if data else list(DEFAULT_DATA)
-        report_progress(progress, "reading data", 0, 1)
-        if weak:
-            frame, findings = read_weak_labels(paths, taxonomy, text_column=text_column,
-                                           documents=documents, encoding=encoding,
-                                           doc_column=doc_column,
-                                           document_columns=config.context.document_columns)
-        else:
-            rows = read_training_data(paths, taxonomy, config, text_column=text_column,
-                                       label_column=label_column, encoding=encoding,
-                                       doc_column=doc_column)
-            frame, findings = rows.frame, rows.findings
-        report_progress(progress, "reading data", 1, 1)
-        if not len(frame) and findings:
-            raise DataError(f"no text to train on: {findings[0]}")
-        groups = cv_groups(frame, config)
-        if weak:
-            context = frame_context(frame, config.context, doc_column=DOC_COL) \
-                if config.uses_context else None
-            rows = TrainingRows(frame, context, None, None, findings)
+        rows = _read_rows(paths, taxonomy, config, weak=weak, text_column=text_column,
+                          label_column=label_column, documents=documents,
+                          doc_column=doc_column, encoding=encoding, progress=progress)
+        frame, findings, groups = rows.frame, rows.findings, rows.groups
         result = train_model(frame["text"].tolist(), frame["themes"].tolist(), config=config,
                              taxonomy=taxonomy, groups=groups, context=rows.context,
                              sample_weight=rows.weights, measured=rows.measured,
@@ -566,3 +591,27 @@ def train(
                 raise ModelError(f"{model_dir}: cannot write the model "
                                  f"({exc.strerror or exc}); the folder is as it was") from None
     return result
+
+
+def _read_rows(paths, taxonomy, config, *, weak, text_column, label_column, documents,
+               doc_column, encoding, progress) -> TrainingRows:
+    """The training rows of :func:`train`: labeled tables, or the rules' weak labels."""
+    report_progress(progress, "reading data", 0, 1)
+    if weak:
+        frame, findings = read_weak_labels(paths, taxonomy, text_column=text_column,
+                                           documents=documents, encoding=encoding,
+                                           doc_column=doc_column,
+                                           document_columns=config.context.document_columns)
+        context = frame_context(frame, config.context, doc_column=DOC_COL) \
+            if config.uses_context and len(frame) else None
+        rows = TrainingRows(frame, context, None, None, findings)
+    else:
+        rows = read_training_data(paths, taxonomy, config, text_column=text_column,
+                                  label_column=label_column, encoding=encoding,
+                                  doc_column=doc_column)
+    report_progress(progress, "reading data", 1, 1)
+    if not len(rows.frame) and rows.findings:
+        raise DataError(f"no text to train on: {rows.findings[0]}")
+    rows.groups = cv_groups(rows.frame, config)
+    return rows
+
