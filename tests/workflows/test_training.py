@@ -8,10 +8,11 @@ import pytest
 from policy_themes.config import ThresholdConfig, load_train_config
 from policy_themes.errors import DataError
 from policy_themes.io.checksums import file_sha256
+from policy_themes.model.decisions import choose_thresholds
 from policy_themes.model.store import MODEL_FILE
 from policy_themes.model.theme_model import load_model
 from policy_themes.workflows.saving import save_trained
-from policy_themes.workflows.training import _splitter, choose_thresholds, train, train_model
+from policy_themes.workflows.training import _splitter, train, train_model
 from policy_themes.workflows.training_data import read_training_data
 
 PROBE = ["The two ministers discussed the new gas pipeline across the Caspian Sea.",

@@ -8,19 +8,21 @@ decide alike.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from policy_themes.config import ThresholdConfig
 from policy_themes.rules.taxonomy import NO_THEME, THEME_SEP
 
 if TYPE_CHECKING:
     import scipy.sparse as sp  # noqa: F401
 
-__all__ = ["decide_themes", "decide_theme_cells", "set_members", "SetMembers", "softmax",
-           "expit", "stack_heads", "stacked_membership_proba", "linear_scores",
-           "membership_from_decision"]
+__all__ = ["choose_thresholds", "decide_themes", "decide_theme_cells", "set_members",
+           "SetMembers", "softmax", "expit", "stack_heads", "stacked_membership_proba",
+           "linear_scores", "membership_from_decision"]
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -230,3 +232,39 @@ def membership_from_decision(decision: np.ndarray | None, n_rows: int, n_themes:
     for column, value in constants:
         proba[:, column] = value
     return proba
+
+
+def choose_thresholds(membership: np.ndarray, themes: Sequence[Sequence[str]],
+                      theme_ids: Sequence[str], settings: ThresholdConfig) -> dict[str, float]:
+    """Choose each theme's membership threshold to maximise its F1 on held-out probabilities.
+
+    Parameters
+    ----------
+    membership : ndarray of shape (n, n_themes)
+        Out-of-fold membership probabilities.
+    themes : sequence of sequence of str
+        Gold theme lists.
+    theme_ids : sequence of str
+        Column ids of ``membership``.
+    settings : ThresholdConfig
+        Search range and the fallback for themes without positives.
+
+    Returns
+    -------
+    dict of str to float
+    """
+    grid = np.round(np.arange(settings.minimum, settings.maximum + 1e-9, 0.05), 2)
+    chosen = {}
+    for j, theme in enumerate(theme_ids):
+        truth = np.array([theme in t for t in themes])
+        if not truth.any():
+            chosen[theme] = settings.default
+            continue
+        scores = [_f1(truth, membership[:, j] >= g) for g in grid]
+        chosen[theme] = float(grid[int(np.argmax(scores))])
+    return chosen
+
+
+def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    tp = np.sum(truth & predicted)
+    return 2 * tp / max(truth.sum() + predicted.sum(), 1)

@@ -370,7 +370,7 @@ def _held_out_figures(stream: _Stream, seed: int) -> tuple[dict[str, float], dic
     """Thresholds chosen on the held-out rows and the model's figures there (0.5 each and
     no figures without held-out rows)."""
     from policy_themes.evaluation.metrics import compute_metrics
-    from policy_themes.workflows.training import choose_thresholds
+    from policy_themes.model.decisions import choose_thresholds
 
     clf = stream.clf
     if not stream.n_held:

@@ -19,11 +19,12 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from policy_themes.config import ThresholdConfig, TrainConfig, load_train_config
+from policy_themes.config import TrainConfig, load_train_config
 from policy_themes.errors import ConfigError, DataError, ModelError
 from policy_themes.features.context import frame_context
 from policy_themes.io.tables import DOC_COL
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
+from policy_themes.model.decisions import choose_thresholds
 from policy_themes.rules.taxonomy import Taxonomy, load_taxonomy
 from policy_themes.workflows.training_data import (
     DEFAULT_DATA,
@@ -33,7 +34,7 @@ from policy_themes.workflows.training_data import (
     read_weak_labels,
 )
 
-__all__ = ["TrainResult", "train_model", "train", "choose_thresholds", "drop_context", "OutOfFold",
+__all__ = ["TrainResult", "train_model", "train", "drop_context", "OutOfFold",
            "out_of_fold_proba"]
 
 
@@ -429,42 +430,6 @@ def _splitter(config: TrainConfig, groups):
         return StratifiedGroupKFold(n_splits=config.cv.folds, shuffle=True,
                                     random_state=config.seed)
     return StratifiedKFold(n_splits=config.cv.folds, shuffle=True, random_state=config.seed)
-
-
-def choose_thresholds(membership: np.ndarray, themes: Sequence[Sequence[str]],
-                      theme_ids: Sequence[str], settings: ThresholdConfig) -> dict[str, float]:
-    """Choose each theme's membership threshold to maximise its F1 on held-out probabilities.
-
-    Parameters
-    ----------
-    membership : ndarray of shape (n, n_themes)
-        Out-of-fold membership probabilities.
-    themes : sequence of sequence of str
-        Gold theme lists.
-    theme_ids : sequence of str
-        Column ids of ``membership``.
-    settings : ThresholdConfig
-        Search range and the fallback for themes without positives.
-
-    Returns
-    -------
-    dict of str to float
-    """
-    grid = np.round(np.arange(settings.minimum, settings.maximum + 1e-9, 0.05), 2)
-    chosen = {}
-    for j, theme in enumerate(theme_ids):
-        truth = np.array([theme in t for t in themes])
-        if not truth.any():
-            chosen[theme] = settings.default
-            continue
-        scores = [_f1(truth, membership[:, j] >= g) for g in grid]
-        chosen[theme] = float(grid[int(np.argmax(scores))])
-    return chosen
-
-
-def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
-    tp = np.sum(truth & predicted)
-    return 2 * tp / max(truth.sum() + predicted.sum(), 1)
 
 
 def _metrics(themes, primary, sets, proba, classes, seed) -> dict:
