@@ -32,8 +32,9 @@ from policy_themes.evaluation.metrics import compute_metrics
 from policy_themes.features.context import frame_context
 from policy_themes.io.labels import read_labeled
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
+from policy_themes.model.decisions import choose_thresholds
 from policy_themes.rules.taxonomy import NO_THEME, load_taxonomy
-from policy_themes.workflows.training import choose_thresholds, drop_context
+from policy_themes.workflows.training import drop_context
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELED = ROOT / "data" / "labeled"
