@@ -170,7 +170,7 @@ def time_audit(rows, args) -> list[dict]:
 
 
 def _forget_embeddings() -> None:
-    from policy_themes import embeddings
+    from policy_themes.features import embeddings
 
     embeddings._cache.clear()
 
