@@ -32,10 +32,13 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="the walk-through uses m
 
 def walkthrough() -> list[tuple[str, str | None]]:
     """Each command of the doc's console blocks, with the output shown after its block (the
-    output of a block's last command), in order."""
+    output of a block's last command), and each Python block (as ``python:<code>``), in
+    order."""
     blocks = BLOCK.findall(DOC.read_text(encoding="utf-8"))
     steps: list[tuple[str, str | None]] = []
     for index, (kind, body) in enumerate(blocks):
+        if kind == "python":
+            steps.append((f"python:{body}", None))
         if kind != "console":
             continue
         commands = [line[2:] for line in body.splitlines() if line.startswith("$ ")]
@@ -47,7 +50,8 @@ def walkthrough() -> list[tuple[str, str | None]]:
 
 
 def run(command: str, folder: Path) -> subprocess.CompletedProcess:
-    args = shlex.split(command)
+    args = [sys.executable, "-c", command[7:]] if command.startswith("python:") else \
+        shlex.split(command)
     if args[0] == "policy-themes":
         args = [sys.executable, "-m", "policy_themes", *args[1:]]
     # the walkthrough shows the tables of a terminal 160 columns wide
@@ -65,6 +69,10 @@ def check_output(command: str, output: str, shown: str) -> None:
     if name in MODEL_FIGURES:
         assert [NUMBER.sub("#", x) for x in lines(output)] == \
             [NUMBER.sub("#", x) for x in lines(shown)], output
+    elif name == "suggest":  # which sentences, and the guesses, come from the trained model
+        assert lines(shown)[0] in output, output
+        assert [x for x in lines(output) if x.startswith("Wrote ")] == \
+            [x for x in lines(shown) if x.startswith("Wrote ")], output
     elif name == "predict":
         assert [x.split(",")[:2] for x in lines(output)] == \
             [x.split(",")[:2] for x in lines(shown)], output
@@ -76,7 +84,7 @@ def test_the_walkthrough_runs_as_written(tmp_path):
     shutil.copytree(ROOT / "configs" / "examples", tmp_path / "configs" / "examples")
     steps = walkthrough()
     assert [c.split()[1] for c, _ in steps if c.startswith("policy-themes")] == \
-        ["init", "themes", "rules", "rules", "train", "predict", "evaluate"]
+        ["init", "themes", "rules", "rules", "train", "predict", "evaluate", "suggest", "train"]
     for command, shown in steps:
         result = run(command, tmp_path)
         assert result.returncode == 0, f"{command}\n{result.stderr}"
