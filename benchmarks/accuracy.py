@@ -45,6 +45,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from systems import (
     Timed,
+    accurate_variants,
     align,
     ci,
     fasttext_fitter,
@@ -53,6 +54,7 @@ from systems import (
     load_average,
     package_fitter,
     tfidf_fitter,
+    timing_cells,
     untuned_logreg_fitter,
 )
 
@@ -93,34 +95,36 @@ def variants(base) -> dict:
 
 
 def run_task(train: pd.DataFrame, test: pd.DataFrame, taxonomy, base, names: list[str], *,
-             n_jobs: int, n_boot: int, scales: tuple[float, ...] = ()) -> list[dict]:
+             n_jobs: int, n_boot: int, settings: tuple[str, ...] = ()) -> list[dict]:
     """Train each system on ``train`` and score it on ``test``: the package's models (their
     cross-validated macro-F1 on ``train`` too, what ``train`` prints), the rules and the peers.
-    ``scales``: accurate models with the embeddings block scaled so (their times not kept)."""
+    ``settings``: accurate models with one ``step__param=value`` changed (their times not
+    kept)."""
     classes = taxonomy.ids
     configs = variants(base)
     accurate = configs["accurate model (train --accurate: + sentence embeddings)"]
     systems = [(name, configs[name], True) for name in names]
-    systems += [(f"accurate model, embeddings x{scale:g}",
-                 replace(accurate, params={**accurate.params,
-                                           "features__embeddings__scale": scale}), False)
-                for scale in scales]
+    systems += [(f"accurate model, `--set {text}`", config, False)
+                for text, config in accurate_variants(accurate, list(settings))]
     parts = [_part(frame, base) for frame in (train, test)]
     rows = []
     for name, config, timed in systems:
-        if timed:
+        if timed and config.uses_embeddings:
             forget_embeddings()  # the test's embeddings are computed and timed like a new run's
         results = []
         got = fit_and_predict(package_fitter(config, taxonomy, n_jobs=n_jobs, results=results),
                               *parts)
         cv = results[0].cv_metrics if results and results[0].cv_metrics else {}
         rows.append(_row(name, test, got, classes, n_boot, cv=cv, timed=timed))
-        print(f"  {name}: train {got.fit_seconds:.1f} s, predict {got.predict_rate:,.0f}/s, "
+        print(f"  {name}: train {got.fit_seconds:.1f} s ({got.fit_cpu:.1f} CPU), predict "
+              f"{got.predict_rate:,.0f}/s ({got.predict_cpu_rate:,.0f}/CPU s), "
               f"test macro-F1 {rows[-1]['metrics']['macro_f1']:.3f}", flush=True)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     rules = label_sentences(test["text"].tolist(), taxonomy)
     rows.append(_row("rules alone", test, Timed(rules.primary, rules.themes, None, 0.0,
-                                                 time.perf_counter() - start), classes, n_boot))
+                                                 time.perf_counter() - start, 0.0,
+                                                 time.process_time() - start_cpu),
+                     classes, n_boot))
     peers = [("TF-IDF + logistic regression (untuned)", untuned_logreg_fitter(classes)),
              ("word+char TF-IDF + logistic regression (untuned)",
               tfidf_fitter(lambda: LogisticRegression(max_iter=1000), classes)),
@@ -143,17 +147,17 @@ def _row(name, test, got: Timed, classes, n_boot, *, cv=None, timed=True) -> dic
     metrics = compute_metrics(test["themes"].tolist(), got.primary, got.sets, got.proba, classes,
                               n_boot=n_boot, seed=0)
     return {"system": name, "metrics": metrics, "cv": cv or {}, "seconds": got.fit_seconds,
-            "rate": got.predict_rate, "timed": timed}
+            "rate": got.predict_rate, "timed": timed, "cost": timing_cells(
+                got.fit_seconds, got.fit_cpu, got.predict_rate, got.predict_cpu_rate)}
 
 
 def markdown_table(rows: list[dict], published=()) -> str:
     out = ["| system | accuracy [95 % CI] | macro-F1 [95 % CI] | theme-set micro-F1 [95 % CI] "
-           "| train CV macro-F1 | train s | predict sentences/s |",
+           "| train CV macro-F1 | train s, wall (CPU) | predict sentences/s, wall (per CPU s) |",
            "|---|---|---|---|---|---|---|"]
     for row in rows:
         m = row["metrics"]
-        cost = (f"{row['seconds']:.1f} | {row['rate']:,.0f}" if row.get("timed", True)
-                else "– | –")
+        cost = row["cost"] if row.get("timed", True) else "– | –"
         out.append(f"| {row['system']} | {ci(m, 'accuracy')} | {ci(m, 'macro_f1')} | "
                    f"{ci(m, 'set_micro_f1')} | {ci(row.get('cv') or {}, 'macro_f1')} | "
                    f"{cost} |")
@@ -291,10 +295,10 @@ def manifesto_task(args) -> str:
         "without context features"]
     load_before = load_average()
     rows = run_task(train, test, taxonomy, base, names, n_jobs=args.jobs, n_boot=args.bootstrap,
-                    scales=tuple(args.scales))
+                    settings=tuple(args.accurate_set))
     return (f"## Manifesto protectionism: test.csv ({len(test):,} quasi-sentences, 3 classes); "
             f"trained on train.csv ({len(train):,}) with configs/examples/\n\n"
-            f"Made by `python benchmarks/accuracy.py --tasks manifesto` on "
+            f"Made by `python benchmarks/accuracy.py --tasks manifesto{_set_args(args)}` on "
             f"{date.today().isoformat()}, {args.jobs} job(s), `OMP_NUM_THREADS="
             f"{os.environ.get('OMP_NUM_THREADS', 'unset')}`; load average {load_before} at the "
             f"start, {load_average()} at the end (2 cores shared). *train CV macro-F1* is what "
@@ -303,6 +307,10 @@ def manifesto_task(args) -> str:
             "`train` (CV and final fit); *predict* is test.csv through the fitted pipeline, "
             "features included, embeddings not cached. Rows with – reuse cached embeddings.\n\n"
             f"{markdown_table(rows, PUBLISHED_MANIFESTO)}\n")
+
+
+def _set_args(args) -> str:
+    return " --accurate-set " + " ".join(args.accurate_set) if args.accurate_set else ""
 
 
 TASKS = {"real": (lambda: REAL_DEV.exists(), real_text_task),

@@ -35,6 +35,8 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.svm import LinearSVC
 from systems import (
     Fitter,
+    Timed,
+    accurate_variants,
     ci,
     fasttext_fitter,
     fit_and_predict,
@@ -42,6 +44,7 @@ from systems import (
     load_average,
     package_fitter,
     tfidf_fitter,
+    timing_cells,
 )
 
 from policy_themes.config import CVConfig, TrainConfig, load_train_config
@@ -163,12 +166,14 @@ class Titles:
 
 def load_titles(folder: Path, *, sample: int | None = None, seed: int = 0) -> Titles:
     """Write the codebook and the labeled titles into ``folder`` and read them back as
-    ``policy-themes train`` would; ``sample`` keeps that many titles (a seeded draw, in file
-    order, so a day's titles stay neighbours)."""
+    ``policy-themes train`` would; ``sample`` keeps the whole front pages of a seeded random
+    choice of days, about that many titles (in file order: a day's titles stay neighbours)."""
     taxonomy = load_taxonomy(write_codebook(folder))
     frame = read_labeled(write_titles(folder), taxonomy)
     if sample is not None and sample < len(frame):
-        frame = frame.sample(n=sample, random_state=seed).sort_index()
+        days = frame["date"].drop_duplicates().sample(frac=1.0, random_state=seed)
+        sizes = frame["date"].value_counts().reindex(days).cumsum()
+        frame = frame[frame["date"].isin(sizes.index[sizes <= sample])]
     frame = frame.reset_index(drop=True)
     context = list(frame_context(frame, cap_config(by_date=True).context, doc_column="date"))
     return Titles(frame, taxonomy, context)
@@ -191,9 +196,8 @@ class Scored:
     system: str
     primary: np.ndarray
     proba: np.ndarray | None
-    fit_seconds: float
+    first: Timed
     fit_rows: int
-    predict_rate: float
     timed: bool = True
 
 
@@ -218,15 +222,17 @@ def cross_validate(system: str, fitter: Fitter, titles: Titles, folds: list, *,
             proba[test_rows] = got.proba
         if k == 0:
             first = got, len(train_rows)
-        print(f"    {system}: fold {k + 1} fit {got.fit_seconds:.1f} s, predict "
-              f"{got.predict_rate:,.0f}/s (load {load_average()})", flush=True)
-    return Scored(system, primary, proba if has_proba else None, first[0].fit_seconds,
-                  first[1], first[0].predict_rate, timed=cold)
+        print(f"    {system}: fold {k + 1} fit {got.fit_seconds:.1f} s ({got.fit_cpu:.1f} CPU), "
+              f"predict {got.predict_rate:,.0f}/s ({got.predict_cpu_rate:,.0f}/CPU s) "
+              f"(load {load_average()})", flush=True)
+    return Scored(system, primary, proba if has_proba else None, first[0], first[1],
+                  timed=cold)
 
 
-def cap_systems(titles: Titles, *, scales: tuple[float, ...] = ()) -> list[tuple]:
+def cap_systems(titles: Titles, *, settings: tuple[str, ...] = ()) -> list[tuple]:
     """(name, fitter, uses context, timed) of the stratified run: the package's fast and
-    accurate models, the accurate one with its embeddings scaled, and the peers."""
+    accurate models, the accurate one with each of ``settings`` (``step__param=value``), and
+    the peers."""
     taxonomy, classes = titles.taxonomy, titles.taxonomy.ids
     fast = cap_config(by_date=False)
     accurate = fast.with_embeddings()
@@ -234,11 +240,9 @@ def cap_systems(titles: Titles, *, scales: tuple[float, ...] = ()) -> list[tuple
                 True),
                ("policy-themes accurate (`train --accurate`)", package_fitter(accurate, taxonomy),
                 False, True)]
-    for scale in scales:
-        scaled = replace(accurate, params={**accurate.params,
-                                           "features__embeddings__scale": scale})
-        systems.append((f"policy-themes accurate, embeddings x{scale:g}",
-                        package_fitter(scaled, taxonomy), False, False))
+    for text, config in accurate_variants(accurate, list(settings)):
+        systems.append((f"policy-themes accurate, `--set {text}`",
+                        package_fitter(config, taxonomy), False, False))
     systems += [
         ("word+char TF-IDF + logistic regression (untuned)",
          tfidf_fitter(lambda: LogisticRegression(max_iter=1000), classes), False, True),
@@ -282,12 +286,13 @@ def score_rows(titles: Titles, scored: list[Scored], n_boot: int) -> list[dict]:
 
 def cap_table(rows: list[dict]) -> str:
     """The Markdown table of :func:`score_rows`."""
-    out = ["| system | accuracy [95 % CI] | macro-F1 [95 % CI] | fit s (fold 1) | predict "
-           "titles/s (fold 1) |", "|---|---|---|---|---|"]
+    out = ["| system | accuracy [95 % CI] | macro-F1 [95 % CI] | fit s, wall (CPU), fold 1 | "
+           "predict titles/s, wall (per CPU s), fold 1 |", "|---|---|---|---|---|"]
     for row in rows:
         item, m = row["scored"], row["metrics"]
-        cost = (f"{item.fit_seconds:.1f} | {item.predict_rate:,.0f}" if item.timed
-                else "– | –")
+        got = item.first
+        cost = timing_cells(got.fit_seconds, got.fit_cpu, got.predict_rate,
+                            got.predict_cpu_rate) if item.timed else "– | –"
         out.append(f"| {item.system} | {ci(m, 'accuracy')} | {ci(m, 'macro_f1')} | {cost} |")
     return "\n".join(out)
 
@@ -303,7 +308,7 @@ def cap_task(args) -> str:
     """The CAP-NYT section of ``benchmarks/results/accuracy.md``: stratified 5-fold CV."""
     titles = _titles(args)
     load_before = load_average()
-    table = run(titles, cap_systems(titles, scales=tuple(args.scales)),
+    table = run(titles, cap_systems(titles, settings=tuple(args.accurate_set)),
                 cv_folds(titles, by_date=False), args.bootstrap)
     return "\n".join([
         f"## CAP-NYT major topics: stratified 5-fold CV on {len(titles.frame):,} New York Times "
@@ -338,10 +343,12 @@ def _classes(titles: Titles) -> str:
 
 def _cap_preamble(titles: Titles, args, load_before: str, task: str) -> str:
     sample = "all titles" if args.sample is None else \
-        f"a seeded subsample of {len(titles.frame):,} titles (seed 0), the same for every system"
+        (f"a seeded subsample: the {len(titles.frame):,} titles of "
+         f"{titles.frame['date'].nunique():,} days drawn at random (seed 0), the same for "
+         "every system")
     command = f"python benchmarks/accuracy.py --tasks {task}" + (
         f" --sample {args.sample}" if args.sample is not None else "") + (
-        " --scales " + " ".join(f"{s:g}" for s in args.scales) if args.scales and task == "cap"
+        " --accurate-set " + " ".join(args.accurate_set) if args.accurate_set and task == "cap"
         else "")
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
     return (f"Made by `{command}` on {_today()}; {sample}; `OMP_NUM_THREADS={threads}`, "
@@ -373,8 +380,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The CAP options, shared with ``benchmarks/accuracy.py``."""
     parser.add_argument("--sample", type=int, default=None,
                         help="CAP-NYT: a seeded subsample of this many titles (default: all)")
-    parser.add_argument("--scales", type=float, nargs="*", default=[],
-                        help="CAP-NYT: accurate-model rows with the embeddings scaled so")
+    parser.add_argument("--accurate-set", nargs="*", default=[], metavar="STEP__PARAM=VALUE",
+                        help="rows of the accurate model with one setting changed, e.g. "
+                             "features__embeddings__scale=2 (Manifesto and CAP-NYT)")
     parser.add_argument("--by-date-accurate", action="store_true",
                         help="CAP-NYT: the accurate model in the run grouped by date too")
 

@@ -35,29 +35,44 @@ Fitter = Callable[[list[str], list[list[str]], list[str], "list[str] | None"], P
 
 @dataclass
 class Timed:
-    """A system's predictions of one set of sentences, and what fitting and predicting took."""
+    """A system's predictions of one set of sentences, and what fitting and predicting took:
+    wall seconds, and this process's CPU seconds (the fairer figure on a shared machine, when
+    the system runs on one thread)."""
 
     primary: list[str]
     sets: list[list[str]]
     proba: np.ndarray | None
     fit_seconds: float
     predict_seconds: float
+    fit_cpu: float = float("nan")
+    predict_cpu: float = float("nan")
 
     @property
     def predict_rate(self) -> float:
-        """Sentences predicted per second."""
+        """Sentences predicted per wall second."""
         return len(self.primary) / max(self.predict_seconds, 1e-9)
+
+    @property
+    def predict_cpu_rate(self) -> float:
+        """Sentences predicted per CPU second."""
+        return len(self.primary) / max(self.predict_cpu, 1e-9)
 
 
 def fit_and_predict(fitter: Fitter, train: dict, test: dict) -> Timed:
     """Fit on ``train`` and predict ``test`` (each a dict of ``texts``, ``themes``, ``context``
     and ``groups`` lists), timing both."""
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     predictor = fitter(train["texts"], train["themes"], train["context"], train["groups"])
-    fitted = time.perf_counter()
+    fitted, fitted_cpu = time.perf_counter(), time.process_time()
     primary, sets, proba = predictor(test["texts"], test["context"])
     return Timed(list(primary), [list(s) for s in sets], proba, fitted - start,
-                 time.perf_counter() - fitted)
+                 time.perf_counter() - fitted, fitted_cpu - start_cpu,
+                 time.process_time() - fitted_cpu)
+
+
+def timing_cells(fit_seconds: float, fit_cpu: float, rate: float, cpu_rate: float) -> str:
+    """Two table cells: fit seconds, wall (CPU), and predict rate per wall (per CPU) second."""
+    return f"{fit_seconds:.1f} ({fit_cpu:.1f}) | {rate:,.0f} ({cpu_rate:,.0f})"
 
 
 def package_fitter(config: TrainConfig, taxonomy: Taxonomy, *, n_jobs: int = 1,
@@ -162,6 +177,18 @@ def fasttext_fitter(classes: list[str]) -> Fitter | None:
         return predict
 
     return fit
+
+
+def accurate_variants(accurate: TrainConfig, settings: list[str]) -> list[tuple[str, TrainConfig]]:
+    """The accurate config with each ``step__param=value`` of ``settings`` applied (as
+    ``train --accurate --set`` applies it), named by the setting."""
+    from policy_themes.config import parse_override
+
+    variants = []
+    for text in settings:
+        name, value = parse_override(text)
+        variants.append((text, accurate.with_overrides(params={name: value})))
+    return variants
 
 
 def one_line(text: str) -> str:
