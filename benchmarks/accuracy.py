@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sklearn
-from cap_nyt import CAP_NYT, cap_by_date_task, cap_task
+from cap_nyt import CAP_NYT, cap_by_date_task, cap_settings_task, cap_task
 from cap_nyt import add_arguments as add_cap_arguments
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
@@ -316,7 +316,8 @@ def _set_args(args) -> str:
 TASKS = {"real": (lambda: REAL_DEV.exists(), real_text_task),
          "manifesto": (lambda: MANIFESTO.exists(), manifesto_task),
          "cap": (lambda: CAP_NYT.exists(), cap_task),
-         "cap-by-date": (lambda: CAP_NYT.exists(), cap_by_date_task)}
+         "cap-by-date": (lambda: CAP_NYT.exists(), cap_by_date_task),
+         "cap-settings": (lambda: CAP_NYT.exists(), cap_settings_task)}
 
 
 def splice(old: str, sections: list[str]) -> str:

@@ -229,10 +229,11 @@ def cross_validate(system: str, fitter: Fitter, titles: Titles, folds: list, *,
                   timed=cold)
 
 
-def cap_systems(titles: Titles, *, settings: tuple[str, ...] = ()) -> list[tuple]:
+def cap_systems(titles: Titles, *, settings: tuple[str, ...] = (),
+                variants_only: bool = False) -> list[tuple]:
     """(name, fitter, uses context, timed) of the stratified run: the package's fast and
     accurate models, the accurate one with each of ``settings`` (``step__param=value``), and
-    the peers."""
+    the peers; ``variants_only``: the accurate ones with ``settings`` alone (the first timed)."""
     taxonomy, classes = titles.taxonomy, titles.taxonomy.ids
     fast = cap_config(by_date=False)
     accurate = fast.with_embeddings()
@@ -240,9 +241,13 @@ def cap_systems(titles: Titles, *, settings: tuple[str, ...] = ()) -> list[tuple
                 True),
                ("policy-themes accurate (`train --accurate`)", package_fitter(accurate, taxonomy),
                 False, True)]
+    if settings and variants_only:
+        systems = []
     for text, config in accurate_variants(accurate, list(settings)):
         systems.append((f"policy-themes accurate, `--set {text}`",
-                        package_fitter(config, taxonomy), False, False))
+                        package_fitter(config, taxonomy), False, not systems))
+    if variants_only:
+        return systems
     systems += [
         ("word+char TF-IDF + logistic regression (untuned)",
          tfidf_fitter(lambda: LogisticRegression(max_iter=1000), classes), False, True),
@@ -317,6 +322,21 @@ def cap_task(args) -> str:
         f"Load average at the end: {load_average()}.\n"])
 
 
+def cap_settings_task(args) -> str:
+    """A CAP-NYT section of accurate models with other settings, on the folds of
+    :func:`cap_task` (same sample, same seed)."""
+    titles = _titles(args)
+    load_before = load_average()
+    table = run(titles, cap_systems(titles, settings=tuple(args.accurate_set),
+                                    variants_only=True),
+                cv_folds(titles, by_date=False), args.bootstrap)
+    return "\n".join([
+        f"## CAP-NYT accurate-model settings: the folds of the stratified CV above, "
+        f"{len(titles.frame):,} titles\n",
+        _cap_preamble(titles, args, load_before, "cap-settings"), table + "\n",
+        f"Load average at the end: {load_average()}.\n"])
+
+
 def cap_by_date_task(args) -> str:
     """The CAP-NYT section grouped by date: does a title read better beside its day's others?"""
     titles = _titles(args)
@@ -348,8 +368,8 @@ def _cap_preamble(titles: Titles, args, load_before: str, task: str) -> str:
          "every system")
     command = f"python benchmarks/accuracy.py --tasks {task}" + (
         f" --sample {args.sample}" if args.sample is not None else "") + (
-        " --accurate-set " + " ".join(args.accurate_set) if args.accurate_set and task == "cap"
-        else "")
+        " --accurate-set " + " ".join(args.accurate_set)
+        if args.accurate_set and task in ("cap", "cap-settings") else "")
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
     return (f"Made by `{command}` on {_today()}; {sample}; `OMP_NUM_THREADS={threads}`, "
             f"load average at the start {load_before} (2 cores shared). "
