@@ -14,14 +14,22 @@
    Then a learning curve: both figures with 0, 500, 1,000, 2,000 and all real sentences added.
 2. **Manifesto protectionism** (``../shared/bench/manifesto-protectionism``): trained on
    ``train.csv`` with the example taxonomy and config of ``configs/examples/``, scored on
-   ``test.csv``, beside the published results of Laurer et al. (2023).
+   ``test.csv``, beside the published results of Laurer et al. (2023); the fast and accurate
+   models with their train time and predict rate, beside the same peers.
+3. **CAP-NYT major topics** (``../shared/bench/cap-nyt``, see ``cap_nyt.py``): a codebook
+   written at run time, 5-fold cross-validation on the same folds for every system (stratified;
+   and grouped by date, with the day's other titles as context).
 
 Prints Markdown tables (accuracy, macro-F1 and theme-set micro-F1 with 95 % bootstrap intervals)
-and writes them, with the date and the machine, to ``benchmarks/results/accuracy.md``.
+and puts them, with the date and the load average, into ``benchmarks/results/accuracy.md`` in
+place of the sections of the same name (the others stay).
 
     pip install ".[bench]"
-    python benchmarks/accuracy.py              # everything (about an hour on 2 cores)
+    python benchmarks/accuracy.py              # everything (hours on 2 cores)
     python benchmarks/accuracy.py --quick      # the default model, rules and peers only
+    OMP_NUM_THREADS=1 python benchmarks/accuracy.py --tasks manifesto cap --sample 8000 --jobs 1
+    python benchmarks/accuracy.py --tasks cap-settings --sample 8000 \
+        --accurate-set features__embeddings__scale=2    # accurate-model settings, CAP folds
 """
 
 from __future__ import annotations
@@ -354,7 +362,8 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     add_cap_arguments(parser)
     args = parser.parse_args()
-    chosen = args.tasks or [name for name, (available, _) in TASKS.items() if available()]
+    chosen = args.tasks or [name for name, (available, _) in TASKS.items() if available()
+                            and (name != "cap-settings" or args.accurate_set)]
     missing = [name for name in chosen if not TASKS[name][0]()]
     if missing or not chosen:
         raise SystemExit(f"{SHARED} does not hold the data of: {', '.join(missing) or 'any'}")
