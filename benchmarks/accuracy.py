@@ -14,14 +14,22 @@
    Then a learning curve: both figures with 0, 500, 1,000, 2,000 and all real sentences added.
 2. **Manifesto protectionism** (``../shared/bench/manifesto-protectionism``): trained on
    ``train.csv`` with the example taxonomy and config of ``configs/examples/``, scored on
-   ``test.csv``, beside the published results of Laurer et al. (2023).
+   ``test.csv``, beside the published results of Laurer et al. (2023); the fast and accurate
+   models with their train time and predict rate, beside the same peers.
+3. **CAP-NYT major topics** (``../shared/bench/cap-nyt``, see ``cap_nyt.py``): a codebook
+   written at run time, 5-fold cross-validation on the same folds for every system (stratified;
+   and grouped by date, with the day's other titles as context).
 
 Prints Markdown tables (accuracy, macro-F1 and theme-set micro-F1 with 95 % bootstrap intervals)
-and writes them, with the date and the machine, to ``benchmarks/results/accuracy.md``.
+and puts them, with the date and the load average, into ``benchmarks/results/accuracy.md`` in
+place of the sections of the same name (the others stay).
 
     pip install ".[bench]"
-    python benchmarks/accuracy.py              # everything (about an hour on 2 cores)
+    python benchmarks/accuracy.py              # everything (hours on 2 cores)
     python benchmarks/accuracy.py --quick      # the default model, rules and peers only
+    OMP_NUM_THREADS=1 python benchmarks/accuracy.py --tasks manifesto cap --sample 8000 --jobs 1
+    python benchmarks/accuracy.py --tasks cap-settings --sample 8000 \
+        --accurate-set features__embeddings__scale=2    # accurate-model settings, CAP folds
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import tempfile
 import time
 from dataclasses import replace
@@ -38,15 +47,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sklearn
+from cap_nyt import CAP_NYT, cap_by_date_task, cap_settings_task, cap_task
+from cap_nyt import add_arguments as add_cap_arguments
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
+from systems import (
+    Timed,
+    accurate_variants,
+    align,
+    ci,
+    fasttext_fitter,
+    fit_and_predict,
+    forget_embeddings,
+    load_average,
+    package_fitter,
+    tfidf_fitter,
+    timing_cells,
+    untuned_logreg_fitter,
+)
 
 from policy_themes.config import load_train_config
 from policy_themes.evaluation.metrics import compute_metrics
 from policy_themes.features.context import frame_context
 from policy_themes.io.labels import read_labeled
-from policy_themes.model.classifier import make_frame
 from policy_themes.rules.labeling import label_sentences
 from policy_themes.rules.taxonomy import load_taxonomy
-from policy_themes.workflows.training import train_model
 from policy_themes.workflows.training_data import INVENTED_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,109 +103,74 @@ def variants(base) -> dict:
 
 
 def run_task(train: pd.DataFrame, test: pd.DataFrame, taxonomy, base, names: list[str], *,
-             n_jobs: int, n_boot: int) -> list[dict]:
-    """Train each system on ``train`` and score it on ``test``."""
-    gold = test["themes"].tolist()
-    texts = test["text"].tolist()
+             n_jobs: int, n_boot: int, settings: tuple[str, ...] = ()) -> list[dict]:
+    """Train each system on ``train`` and score it on ``test``: the package's models (their
+    cross-validated macro-F1 on ``train`` too, what ``train`` prints), the rules and the peers.
+    ``settings``: accurate models with one ``step__param=value`` changed (their times not
+    kept)."""
     classes = taxonomy.ids
     configs = variants(base)
-    groups = train["doc_id"].astype(str).tolist() if "doc_id" in train.columns else None
+    accurate = configs["accurate model (train --accurate: + sentence embeddings)"]
+    systems = [(name, configs[name], True) for name in names]
+    systems += [(f"accurate model, `--set {text}`", config, False)
+                for text, config in accurate_variants(accurate, list(settings))]
+    parts = [_part(frame, base) for frame in (train, test)]
     rows = []
-    for name in names:
-        config = configs[name]
-        start = time.perf_counter()
-        result = train_model(train["text"].tolist(), train["themes"].tolist(), config=config,
-                             taxonomy=taxonomy, groups=groups,
-                             context=frame_context(train, config.context), n_jobs=n_jobs)
-        seconds = time.perf_counter() - start
-        context = frame_context(test, config.context) if result.config.uses_context else None
-        features = result.pipeline[:-1].transform(make_frame(texts, context))
-        primary, sets, proba, _ = result.pipeline[-1].predict_themes(features)
-        rows.append(_row(name, gold, primary, sets, proba, classes, seconds, n_boot))
-    start = time.perf_counter()
-    rules = label_sentences(texts, taxonomy)
-    rows.append(_row("rules alone", gold, rules.primary, rules.themes, None, classes,
-                     time.perf_counter() - start, n_boot))
-    rows.append(_untuned_logreg(train, texts, gold, classes, n_boot))
-    fasttext_row = _fasttext(train, texts, gold, classes, n_boot)
-    if fasttext_row is not None:
-        rows.append(fasttext_row)
+    for name, config, timed in systems:
+        if timed and config.uses_embeddings:
+            forget_embeddings()  # the test's embeddings are computed and timed like a new run's
+        results = []
+        got = fit_and_predict(package_fitter(config, taxonomy, n_jobs=n_jobs, results=results),
+                              *parts)
+        cv = results[0].cv_metrics if results and results[0].cv_metrics else {}
+        rows.append(_row(name, test, got, classes, n_boot, cv=cv, timed=timed))
+        print(f"  {name}: train {got.fit_seconds:.1f} s ({got.fit_cpu:.1f} CPU), predict "
+              f"{got.predict_rate:,.0f}/s ({got.predict_cpu_rate:,.0f}/CPU s), "
+              f"test macro-F1 {rows[-1]['metrics']['macro_f1']:.3f}", flush=True)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    rules = label_sentences(test["text"].tolist(), taxonomy)
+    rows.append(_row("rules alone", test, Timed(rules.primary, rules.themes, None, 0.0,
+                                                 time.perf_counter() - start, 0.0,
+                                                 time.process_time() - start_cpu),
+                     classes, n_boot))
+    peers = [("TF-IDF + logistic regression (untuned)", untuned_logreg_fitter(classes)),
+             ("word+char TF-IDF + logistic regression (untuned)",
+              tfidf_fitter(lambda: LogisticRegression(max_iter=1000), classes)),
+             ("word+char TF-IDF + linear SVM (untuned)", tfidf_fitter(LinearSVC, classes)),
+             ("fastText (wordNgrams 2, 25 epochs)", fasttext_fitter(classes))]
+    for name, fitter in peers:
+        if fitter is not None:
+            rows.append(_row(name, test, fit_and_predict(fitter, *parts), classes, n_boot))
     return rows
 
 
-def _row(name, gold, primary, sets, proba, classes, seconds, n_boot) -> dict:
-    metrics = compute_metrics(gold, primary, sets, proba, classes, n_boot=n_boot, seed=0)
-    return {"system": name, "metrics": metrics, "seconds": seconds}
+def _part(frame: pd.DataFrame, config) -> dict:
+    """A labeled frame as a fitter's or predictor's input (its context as ``train`` reads it)."""
+    groups = frame["doc_id"].astype(str).tolist() if "doc_id" in frame.columns else None
+    return {"texts": frame["text"].tolist(), "themes": frame["themes"].tolist(),
+            "context": list(frame_context(frame, config.context)), "groups": groups}
 
 
-def _untuned_logreg(train, texts, gold, classes, n_boot) -> dict:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    start = time.perf_counter()
-    model = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000))
-    model.fit(train["text"], [t[0] for t in train["themes"]])
-    seconds = time.perf_counter() - start
-    proba = _align(model.predict_proba(texts), list(model.classes_), classes)
-    primary = list(model.predict(texts))
-    return _row("TF-IDF + logistic regression (untuned)", gold, primary, [[p] for p in primary],
-                proba, classes, seconds, n_boot)
-
-
-def _fasttext(train, texts, gold, classes, n_boot) -> dict | None:
-    try:
-        import fasttext
-    except ImportError:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "train.txt"
-        lines = [f"__label__{t[0]} {_one_line(x)}" for x, t in zip(train["text"], train["themes"])]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        start = time.perf_counter()
-        model = fasttext.train_supervised(str(path), epoch=25, lr=0.5, wordNgrams=2, dim=50,
-                                          minCount=1, thread=1, seed=0, verbose=0)
-        seconds = time.perf_counter() - start
-    proba = np.zeros((len(texts), len(classes)))
-    for i, text in enumerate(texts):
-        # model.predict returns broken probabilities with NumPy 2; the C++ binding does not
-        for prob, label in model.f.predict(_one_line(text), -1, 0.0, "strict"):
-            proba[i, classes.index(label.replace("__label__", ""))] = prob
-    proba /= proba.sum(axis=1, keepdims=True)
-    primary = [classes[j] for j in proba.argmax(axis=1)]
-    return _row("fastText (wordNgrams 2, 25 epochs)", gold, primary, [[p] for p in primary],
-                proba, classes, seconds, n_boot)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _align(proba: np.ndarray, have: list[str], classes: list[str]) -> np.ndarray:
-    out = np.zeros((proba.shape[0], len(classes)))
-    for j, c in enumerate(have):
-        out[:, classes.index(c)] = proba[:, j]
-    return out
-
-
-def _ci(metrics: dict, key: str) -> str:
-    value, interval = metrics.get(key), metrics.get(f"{key}_ci")
-    if value is None or value != value:
-        return "–"
-    if not interval or interval[0] is None or interval[0] != interval[0]:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+def _row(name, test, got: Timed, classes, n_boot, *, cv=None, timed=True) -> dict:
+    metrics = compute_metrics(test["themes"].tolist(), got.primary, got.sets, got.proba, classes,
+                              n_boot=n_boot, seed=0)
+    return {"system": name, "metrics": metrics, "cv": cv or {}, "seconds": got.fit_seconds,
+            "rate": got.predict_rate, "timed": timed, "cost": timing_cells(
+                got.fit_seconds, got.fit_cpu, got.predict_rate, got.predict_cpu_rate)}
 
 
 def markdown_table(rows: list[dict], published=()) -> str:
     out = ["| system | accuracy [95 % CI] | macro-F1 [95 % CI] | theme-set micro-F1 [95 % CI] "
-           "| train s |", "|---|---|---|---|---|"]
+           "| train CV macro-F1 | train s, wall (CPU) | predict sentences/s, wall (per CPU s) |",
+           "|---|---|---|---|---|---|---|"]
     for row in rows:
         m = row["metrics"]
-        out.append(f"| {row['system']} | {_ci(m, 'accuracy')} | {_ci(m, 'macro_f1')} | "
-                   f"{_ci(m, 'set_micro_f1')} | {row['seconds']:.1f} |")
+        cost = row["cost"] if row.get("timed", True) else "– | –"
+        out.append(f"| {row['system']} | {ci(m, 'accuracy')} | {ci(m, 'macro_f1')} | "
+                   f"{ci(m, 'set_micro_f1')} | {ci(row.get('cv') or {}, 'macro_f1')} | "
+                   f"{cost} |")
     for name, accuracy, macro in published:
-        out.append(f"| {name} | {accuracy:.3f} | {macro:.3f} | – | – |")
+        out.append(f"| {name} | {accuracy:.3f} | {macro:.3f} | – | – | – | – |")
     return "\n".join(out)
 
 
@@ -251,12 +241,12 @@ def _untuned_peer(base, taxonomy, real, n_boot) -> dict:
 
     for train_rows, test_rows in splitter.split(real, primary, real["doc_id"]):
         model = fit(train_rows)
-        proba[test_rows] = _align(model.predict_proba(real["text"].iloc[test_rows]),
+        proba[test_rows] = align(model.predict_proba(real["text"].iloc[test_rows]),
                                   list(model.classes_), classes)
     figures = {"cv": _proba_metrics(real, proba, classes, n_boot)}
     dev = read_labeled(REAL_DEV, taxonomy)
     model = fit(np.arange(len(real)))
-    figures["dev"] = _proba_metrics(dev, _align(model.predict_proba(dev["text"]),
+    figures["dev"] = _proba_metrics(dev, align(model.predict_proba(dev["text"]),
                                                 list(model.classes_), classes), classes, n_boot)
     return {"system": "TF-IDF + logistic regression (untuned)", **figures,
             "seconds": time.perf_counter() - start}
@@ -274,8 +264,8 @@ def two_figure_table(rows: list[dict]) -> str:
            "train s |", "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         cv, dev = row["cv"] or {}, row["dev"]
-        cells = [(_ci(cv, k) if cv else "–") for k in ("accuracy", "macro_f1", "set_micro_f1")]
-        cells += [_ci(dev, k) for k in ("accuracy", "macro_f1", "set_micro_f1")]
+        cells = [(ci(cv, k) if cv else "–") for k in ("accuracy", "macro_f1", "set_micro_f1")]
+        cells += [ci(dev, k) for k in ("accuracy", "macro_f1", "set_micro_f1")]
         out.append(f"| {row['system']} | " + " | ".join(cells) + f" | {row['seconds']:.0f} |")
     return "\n".join(out)
 
@@ -295,8 +285,8 @@ def learning_curve(base, taxonomy, args) -> str:
         scored = fit_and_score(base, taxonomy, corpus, dev, weight=weight, n_real=n_real,
                                thresholds=cv.thresholds, n_boot=args.bootstrap)
         label = "all" if n_real is None else f"{n_real:,}"
-        out.append(f"| {label} | {_ci(cv.metrics, 'accuracy')} | {_ci(cv.metrics, 'macro_f1')} "
-                   f"| {_ci(scored, 'accuracy')} | {_ci(scored, 'macro_f1')} |")
+        out.append(f"| {label} | {ci(cv.metrics, 'accuracy')} | {ci(cv.metrics, 'macro_f1')} "
+                   f"| {ci(scored, 'accuracy')} | {ci(scored, 'macro_f1')} |")
         print(out[-1], flush=True)
     return ("### Learning curve: real sentences added to the invented ones (each fold's share "
             "of them, at random)\n\n" + "\n".join(out))
@@ -311,32 +301,80 @@ def manifesto_task(args) -> str:
     names = ["default model"] if args.quick else [
         "default model", "accurate model (train --accurate: + sentence embeddings)",
         "without context features"]
-    rows = run_task(train, test, taxonomy, base, names, n_jobs=args.jobs, n_boot=args.bootstrap)
+    load_before = load_average()
+    rows = run_task(train, test, taxonomy, base, names, n_jobs=args.jobs, n_boot=args.bootstrap,
+                    settings=tuple(args.accurate_set))
     return (f"## Manifesto protectionism: test.csv ({len(test):,} quasi-sentences, 3 classes); "
             f"trained on train.csv ({len(train):,}) with configs/examples/\n\n"
+            f"Made by `python benchmarks/accuracy.py --tasks manifesto{_set_args(args)}` on "
+            f"{date.today().isoformat()}, {args.jobs} job(s), `OMP_NUM_THREADS="
+            f"{os.environ.get('OMP_NUM_THREADS', 'unset')}`; load average {load_before} at the "
+            f"start, {load_average()} at the end (2 cores shared). *train CV macro-F1* is what "
+            "`policy-themes train` prints: 5-fold CV on train.csv grouped by document (the "
+            "figure settings may be chosen by; test.csv never is). *train s* is the whole "
+            "`train` (CV and final fit); *predict* is test.csv through the fitted pipeline, "
+            "features included, embeddings not cached. Rows with – reuse cached embeddings.\n\n"
             f"{markdown_table(rows, PUBLISHED_MANIFESTO)}\n")
+
+
+def _set_args(args) -> str:
+    return " --accurate-set " + " ".join(args.accurate_set) if args.accurate_set else ""
+
+
+TASKS = {"real": (lambda: REAL_DEV.exists(), real_text_task),
+         "manifesto": (lambda: MANIFESTO.exists(), manifesto_task),
+         "cap": (lambda: CAP_NYT.exists(), cap_task),
+         "cap-by-date": (lambda: CAP_NYT.exists(), cap_by_date_task),
+         "cap-settings": (lambda: CAP_NYT.exists(), cap_settings_task)}
+
+
+def splice(old: str, sections: list[str]) -> str:
+    """The results file ``old`` with each of ``sections`` in place of the section of the same
+    name (its heading up to the first colon); a new one goes after the last replaced one. The
+    sections not run this time, and hand-written ones, stay as they were."""
+    parts = re.split(r"(?m)^(?=## )", old)
+    header, kept = parts[0], parts[1:]
+    names = [_section_name(part) for part in kept]
+    insert_at = len(kept)
+    for section in sections:
+        name = _section_name(section)
+        if name in names:
+            insert_at = names.index(name) + 1
+            kept[insert_at - 1] = section.rstrip("\n") + "\n\n"
+        else:
+            kept.insert(insert_at, section.rstrip("\n") + "\n\n")
+            names.insert(insert_at, name)
+            insert_at += 1
+    return (header + "".join(kept)).rstrip("\n") + "\n"
+
+
+def _section_name(section: str) -> str:
+    return section.splitlines()[0].removeprefix("## ").split(":")[0].strip()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=None,
+                        help="the tasks to run (default: every one whose data is there)")
     parser.add_argument("--quick", action="store_true", help="default models and peers only")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    add_cap_arguments(parser)
     args = parser.parse_args()
-    sections = []
-    if REAL_DEV.exists():
-        sections.append(real_text_task(args))
-    if MANIFESTO.exists():
-        sections.append(manifesto_task(args))
-    if not sections:
-        raise SystemExit(f"{SHARED} is not available: nothing to measure")
-    text = (f"# Accuracy benchmark\n\nMade by `python benchmarks/accuracy.py` on "
-            f"{date.today().isoformat()}; {machine()}.\n\n" + "\n".join(sections))
-    print(text)
+    chosen = args.tasks or [name for name, (available, _) in TASKS.items() if available()
+                            and (name != "cap-settings" or args.accurate_set)]
+    missing = [name for name in chosen if not TASKS[name][0]()]
+    if missing or not chosen:
+        raise SystemExit(f"{SHARED} does not hold the data of: {', '.join(missing) or 'any'}")
+    sections = [TASKS[name][1](args) for name in chosen]
+    print("\n".join(sections))
     if not args.no_write:
+        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else (
+            f"# Accuracy benchmark\n\nMade by `python benchmarks/accuracy.py` on "
+            f"{date.today().isoformat()}; {machine()}.\n\n")
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
+        RESULTS.write_text(splice(old, sections), encoding="utf-8")
         print(f"written to {RESULTS.relative_to(ROOT)}")
 
 
