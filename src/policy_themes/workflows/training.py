@@ -21,18 +21,10 @@ from sklearn.pipeline import Pipeline
 
 from policy_themes.config import TrainConfig, load_train_config
 from policy_themes.errors import ConfigError, DataError, ModelError
-from policy_themes.features.context import frame_context
-from policy_themes.io.tables import DOC_COL
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
 from policy_themes.model.decisions import choose_thresholds
 from policy_themes.rules.taxonomy import Taxonomy, load_taxonomy
-from policy_themes.workflows.training_data import (
-    DEFAULT_DATA,
-    TrainingRows,
-    cv_groups,
-    read_training_data,
-    read_weak_labels,
-)
+from policy_themes.workflows.training_data import DEFAULT_DATA, read_rows
 
 __all__ = ["TrainResult", "train_model", "train", "drop_context", "OutOfFold",
            "out_of_fold_proba"]
@@ -536,9 +528,11 @@ def train(
             # held from the start: a second run into the same directory is refused at once
             stack.enter_context(model_lock(Path(model_dir)))
         paths = [Path(p) for p in data] if data else list(DEFAULT_DATA)
-        rows = _read_rows(paths, taxonomy, config, weak=weak, text_column=text_column,
-                          label_column=label_column, documents=documents,
-                          doc_column=doc_column, encoding=encoding, progress=progress)
+        report_progress(progress, "reading data", 0, 1)
+        rows = read_rows(paths, taxonomy, config, weak=weak, text_column=text_column,
+                         label_column=label_column, documents=documents,
+                         doc_column=doc_column, encoding=encoding)
+        report_progress(progress, "reading data", 1, 1)
         frame, findings, groups = rows.frame, rows.findings, rows.groups
         result = train_model(frame["text"].tolist(), frame["themes"].tolist(), config=config,
                              taxonomy=taxonomy, groups=groups, context=rows.context,
@@ -556,27 +550,4 @@ def train(
                 raise ModelError(f"{model_dir}: cannot write the model "
                                  f"({exc.strerror or exc}); the folder is as it was") from None
     return result
-
-
-def _read_rows(paths, taxonomy, config, *, weak, text_column, label_column, documents,
-               doc_column, encoding, progress) -> TrainingRows:
-    """The training rows of :func:`train`: labeled tables, or the rules' weak labels."""
-    report_progress(progress, "reading data", 0, 1)
-    if weak:
-        frame, findings = read_weak_labels(paths, taxonomy, text_column=text_column,
-                                           documents=documents, encoding=encoding,
-                                           doc_column=doc_column,
-                                           document_columns=config.context.document_columns)
-        context = frame_context(frame, config.context, doc_column=DOC_COL) \
-            if config.uses_context and len(frame) else None
-        rows = TrainingRows(frame, context, None, None, findings)
-    else:
-        rows = read_training_data(paths, taxonomy, config, text_column=text_column,
-                                  label_column=label_column, encoding=encoding,
-                                  doc_column=doc_column)
-    report_progress(progress, "reading data", 1, 1)
-    if not len(rows.frame) and rows.findings:
-        raise DataError(f"no text to train on: {rows.findings[0]}")
-    rows.groups = cv_groups(rows.frame, config)
-    return rows
 

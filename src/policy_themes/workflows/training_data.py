@@ -16,7 +16,8 @@ from policy_themes.io.tables import DOC_COL
 from policy_themes.rules.taxonomy import Taxonomy
 
 __all__ = ["DEFAULT_DATA", "INVENTED_DATA", "REAL_DATA", "TrainingRows", "load_training_data",
-           "read_training_data", "read_training_rows", "weak_labels", "file_key", "cv_groups"]
+           "read_training_data", "read_training_rows", "read_rows", "weak_labels", "file_key",
+           "cv_groups"]
 
 
 def _shipped(name: str) -> Path:
@@ -195,3 +196,36 @@ def read_weak_labels(paths, taxonomy, *, text_column, documents, encoding, doc_c
     weak = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     blank = blank_rows_finding(skipped)
     return weak[weak["text"].str.strip() != ""].reset_index(drop=True), [blank] if blank else []
+
+
+def read_rows(paths: Sequence[str | Path], taxonomy: Taxonomy, config: TrainConfig, *,
+              weak: bool = False, text_column: str = "text", label_column: str | None = None,
+              documents: bool = False, doc_column: str | None = None,
+              encoding: str | None = None) -> TrainingRows:
+    """The rows ``train`` learns from: labeled tables (:func:`read_training_data`), or with
+    ``weak`` the rules' labels of unlabeled input (:func:`read_weak_labels`), with their
+    context and cross-validation groups.
+
+    Raises
+    ------
+    DataError
+        If the data is missing, malformed or has no text, or a label is unknown.
+    """
+    from policy_themes.errors import DataError
+
+    if weak:
+        frame, findings = read_weak_labels(paths, taxonomy, text_column=text_column,
+                                           documents=documents, encoding=encoding,
+                                           doc_column=doc_column,
+                                           document_columns=config.context.document_columns)
+        context = frame_context(frame, config.context, doc_column=DOC_COL) \
+            if config.uses_context and len(frame) else None
+        rows = TrainingRows(frame, context, None, None, findings)
+    else:
+        rows = read_training_data(paths, taxonomy, config, text_column=text_column,
+                                  label_column=label_column, encoding=encoding,
+                                  doc_column=doc_column)
+    if not len(rows.frame) and rows.findings:
+        raise DataError(f"no text to train on: {rows.findings[0]}")
+    rows.groups = cv_groups(rows.frame, config)
+    return rows
