@@ -316,7 +316,8 @@ def cap_task(args) -> str:
     table = run(titles, cap_systems(titles, settings=tuple(args.accurate_set)),
                 cv_folds(titles, by_date=False), args.bootstrap)
     return "\n".join([
-        f"## CAP-NYT major topics: stratified 5-fold CV on {len(titles.frame):,} New York Times "
+        f"## CAP-NYT major topics{'' if args.sample else ', all titles'}: stratified 5-fold CV "
+        f"on {len(titles.frame):,} New York Times "
         f"front-page titles ({_classes(titles)}), the same folds for every system\n",
         _cap_preamble(titles, args, load_before, "cap"), table + "\n",
         f"Load average at the end: {load_average()}.\n"])
