@@ -69,14 +69,19 @@ def running_workers(proc: subprocess.Popen, cwd: Path, timeout: float = 300) -> 
     raise AssertionError("the run never started its workers")
 
 
-@pytest.mark.parametrize(("command", "to"), [("predict", "process"), ("label", "process"),
-                                             ("predict", "process group")])
-def test_sigterm_ends_workers_and_writes_nothing(tmp_path, table, trained_model_dir, command, to):
+@pytest.mark.parametrize(("command", "to", "cold"), [
+    ("predict", "process", False), ("label", "process", False),
+    ("predict", "process group", False), ("predict", "process", True)])
+def test_sigterm_ends_workers_and_writes_nothing(tmp_path, tmp_path_factory, table,
+                                                 trained_model_dir, command, to, cold):
     """SIGTERM to the command (as ``kill`` sends it), or to its whole process group (as some
-    process managers do: the workers leave it to the command)."""
+    process managers do: the workers leave it to the command). With an empty Numba cache
+    (``cold``) the workers start slowly, so one is still being forked when the run ends."""
     args = {"predict": ["predict", "-m", trained_model_dir, "--input", table],
             "label": ["label", table, "--no-rules"]}[command]
-    proc = start(*args, "--out", "out.csv", "--jobs", "2", "--chunk-size", "500", cwd=tmp_path)
+    env = environment(NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("cold"))) if cold else None
+    proc = start(*args, "--out", "out.csv", "--jobs", "2", "--chunk-size", "500", cwd=tmp_path,
+                 env=env)
     try:
         children = running_workers(proc, tmp_path)
         if to == "process":
