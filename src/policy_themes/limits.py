@@ -162,6 +162,13 @@ def format_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def _size_setting(name: str) -> int | None:
+    """The size the environment variable ``name`` sets (see :func:`parse_size`), or None when
+    it is unset or empty."""
+    setting = os.environ.get(name)
+    return parse_size(setting, name) if setting else None
+
+
 def max_decompressed_bytes(compressed_size: int) -> int:
     """How many bytes a ``.gz`` input of ``compressed_size`` bytes may decompress to:
     ``POLICY_THEMES_MAX_DECOMPRESSED`` when set, else 256 MB or 50 times its size, whichever
@@ -172,10 +179,9 @@ def max_decompressed_bytes(compressed_size: int) -> int:
     ConfigError
         If the environment variable is not a size.
     """
-    setting = os.environ.get(MAX_DECOMPRESSED_ENV)
-    if setting:
-        return parse_size(setting, MAX_DECOMPRESSED_ENV)
-    return max(_DECOMPRESSED_FLOOR, _DECOMPRESSED_RATIO * compressed_size)
+    setting = _size_setting(MAX_DECOMPRESSED_ENV)
+    return setting if setting is not None else \
+        max(_DECOMPRESSED_FLOOR, _DECOMPRESSED_RATIO * compressed_size)
 
 
 def max_cell_bytes() -> int:
@@ -187,8 +193,8 @@ def max_cell_bytes() -> int:
     ConfigError
         If the environment variable is not a size.
     """
-    setting = os.environ.get(MAX_CELL_ENV)
-    return parse_size(setting, MAX_CELL_ENV) if setting else _DEFAULT_MAX_CELL
+    setting = _size_setting(MAX_CELL_ENV)
+    return setting if setting is not None else _DEFAULT_MAX_CELL
 
 
 def max_unzipped_bytes(archive_size: int) -> int:
@@ -200,10 +206,8 @@ def max_unzipped_bytes(archive_size: int) -> int:
     ConfigError
         If the environment variable is not a size.
     """
-    setting = os.environ.get(MAX_UNZIPPED_ENV)
-    if setting:
-        return parse_size(setting, MAX_UNZIPPED_ENV)
-    return UNZIPPED_ALLOWANCE + UNZIPPED_RATIO * archive_size
+    setting = _size_setting(MAX_UNZIPPED_ENV)
+    return setting if setting is not None else UNZIPPED_ALLOWANCE + UNZIPPED_RATIO * archive_size
 
 
 def decompressed_too_big(path: object, limit: int, size: int | None = None) -> DataError:
