@@ -167,3 +167,10 @@ def test_train_reads_the_exports_of_annotation_tools(shape, train_small_path, tr
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "model" / "model.json").read_text(encoding="utf-8"))
     assert meta["training_data"]["sentences"] == 88 + 12
+
+
+def test_audit_ranking_choices_are_the_workflows():
+    from policy_themes.cli.loop import Ranking
+    from policy_themes.workflows.audit import RANKINGS
+
+    assert {choice.value for choice in Ranking} == set(RANKINGS)
