@@ -152,7 +152,8 @@ def rows_product(rows, weights: np.ndarray) -> np.ndarray:
     ``(indptr, indices, data)`` of a CSR matrix. Each row's products are added in turn in the
     order of its stored values (a dense row's: by column), as SciPy's product of the CSR matrix
     does, so the numbers are SciPy's bit for bit, without importing SciPy (a worker of
-    ``predict`` never needs its sparse matrices)."""
+    ``predict`` never needs its sparse matrices) nor Numba (the kernels' ``add_products``
+    would make a small ``label`` run load Numba: twice its time)."""
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     if isinstance(rows, np.ndarray):
         rows = nonzero_rows(rows)
