@@ -22,9 +22,9 @@ from policy_themes.errors import ModelError
 from policy_themes.model.decisions import (
     decide_theme_cells,
     decide_themes,
-    expit,
     linear_scores,
     membership_from_decision,
+    one_vs_rest_proba,
     softmax,
     stacked_membership_proba,
 )
@@ -551,19 +551,10 @@ class ArrayModel:
                                                  self.arrays["primary.intercept"]))
 
     def _primary_proba(self, decision: np.ndarray) -> np.ndarray:
-        if self.spec["primary_binary"]:
-            positive = expit(decision.reshape(-1))
-            seen = np.column_stack([1 - positive, positive])
-        elif self.spec["primary_kind"] == "logistic":
+        if self.spec["primary_kind"] == "logistic" and not self.spec["primary_binary"]:
             seen = softmax(np.asarray(decision))
-        else:  # one-vs-rest heads, normalised as scikit-learn's _predict_proba_lr
-            seen = expit(np.asarray(decision))
-            total = seen.sum(axis=1)
-            zero = total == 0
-            if zero.any():
-                seen[zero, :] = 1
-                total[zero] = seen.shape[1]
-            seen /= total.reshape((seen.shape[0], -1))
+        else:  # a binary head, or one-vs-rest heads
+            seen = one_vs_rest_proba(decision)
         proba = np.zeros((decision.shape[0], len(self.classes)))
         proba[:, self.spec["primary_columns"]] = seen
         return proba

@@ -3,8 +3,9 @@ for the sentence's context) and a two-headed linear classifier.
 
 The classifier has two heads over the same features:
 
-- the *primary* head, a multinomial logistic regression over every theme and ``none``, gives the
-  probability that each theme is the sentence's primary theme (rows sum to 1);
+- the *primary* head, one-vs-rest logistic regressions over every theme and ``none`` (or one
+  multinomial logistic regression, by the ``solver`` setting), gives the probability that each
+  theme is the sentence's primary theme (rows sum to 1);
 - the *membership* head, one logistic regression per theme, gives the probability that the
   sentence carries the theme at all, primary or secondary.
 
@@ -30,6 +31,7 @@ from policy_themes.config import TrainConfig
 from policy_themes.errors import ConfigError
 from policy_themes.features.blocks import HashedTfidf
 from policy_themes.model.decisions import decide_themes, stack_heads, stacked_membership_proba
+from policy_themes.model.one_vs_rest import OneVsRestLogistic, liblinear_tol
 from policy_themes.rules.taxonomy import NO_THEME, Taxonomy
 
 __all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "ThemeDecisions", "as_theme_lists",
@@ -159,11 +161,14 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         Class weights of the primary head.
     max_iter : int, default=2000
         Solver iterations.
-    tol : float, default=1e-4
-        Stopping tolerance of the primary head's solver.
-    solver : str, default="newton-cg"
-        Solver of the primary head (a ``LogisticRegression`` solver that handles several
-        classes); the membership heads use liblinear.
+    tol : float, default=None
+        Stopping tolerance of every head's solver; None uses each solver's own default:
+        LIBLINEAR's (0.1 for its dual solver, 0.01 for its primal one), 1e-4 for the others.
+    solver : str, default="liblinear"
+        Solver of the primary head: "liblinear" fits one binary head per class by LIBLINEAR
+        (:class:`~policy_themes.model.one_vs_rest.OneVsRestLogistic`, probabilities normalised
+        to sum to 1); another ``LogisticRegression`` solver ("newton-cg", "lbfgs", "saga")
+        fits one multinomial logistic regression. The membership heads always use LIBLINEAR.
     multilabel : bool, default=True
         Fit the membership head; without it, theme sets are only the primary theme.
     thresholds : dict of str to float, default=None
@@ -179,8 +184,9 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
 
     def __init__(self, labels: Sequence[str] | None = None, C: float = 10.0,
                  membership_C: float | None = None, class_weight: str | None = "balanced",
-                 max_iter: int = 2000, solver: str = "newton-cg", multilabel: bool = True,
-                 thresholds: dict | None = None, random_state: int = 0, tol: float = 1e-4):
+                 max_iter: int = 2000, solver: str = "liblinear", multilabel: bool = True,
+                 thresholds: dict | None = None, random_state: int = 0,
+                 tol: float | None = None):
         self.labels = labels
         self.C = C
         self.membership_C = membership_C
@@ -204,10 +210,7 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         if len(set(primary)) < 2:
             raise ValueError("training data needs at least two different primary themes")
         self.classes_ = np.array(labels, dtype=object)
-        self.primary_ = LogisticRegression(
-            C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
-            solver=self.solver, tol=getattr(self, "tol", 1e-4), random_state=self.random_state,
-        ).fit(X, primary, sample_weight=sample_weight)
+        self.primary_ = self._primary_head().fit(X, primary, sample_weight=sample_weight)
         self._primary_columns = np.array(
             [list(self.classes_).index(c) for c in self.primary_.classes_]
         )
@@ -219,6 +222,15 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
                 self.membership_.append(self._fit_membership(X, targets[:, j], sample_weight))
         return self
 
+    def _primary_head(self):
+        tol = getattr(self, "tol", None)
+        if self.solver == "liblinear":
+            return OneVsRestLogistic(C=self.C, class_weight=self.class_weight, tol=tol,
+                                     max_iter=self.max_iter, random_state=self.random_state)
+        return LogisticRegression(
+            C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
+            solver=self.solver, tol=1e-4 if tol is None else tol, random_state=self.random_state)
+
     def _fit_membership(self, X, target: np.ndarray, sample_weight=None):
         """One binary head, or the constant rate when the theme never (or always) occurs."""
         if target.min() == target.max():
@@ -226,9 +238,11 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         # liblinear is several times faster than lbfgs on one binary problem over sparse n-grams,
         # and its dual solver several times faster again when there are more columns than rows
         # (the same optimum: benchmarks/results/training_speed.md)
+        dual = X.shape[1] > X.shape[0]
         return LogisticRegression(
             C=self.membership_C or self.C, max_iter=self.max_iter, solver="liblinear",
-            dual=X.shape[1] > X.shape[0], random_state=self.random_state,
+            dual=dual, tol=liblinear_tol(getattr(self, "tol", None), dual),
+            random_state=self.random_state,
         ).fit(X, target, sample_weight=sample_weight)
 
     def predict_proba(self, X) -> np.ndarray:

@@ -85,16 +85,21 @@ def _features_arrays(features):
 
 def _compile_heads(clf):
     """The classifier's spec and arrays: ``logistic`` (softmax primary head) or ``ovr``
-    (one-vs-rest SGD heads, normalised like scikit-learn's ``_predict_proba_lr``)."""
+    (one-vs-rest heads, LIBLINEAR's or SGD's, normalised like scikit-learn's
+    ``_predict_proba_lr``)."""
     from sklearn.linear_model import LogisticRegression, SGDClassifier
 
     from policy_themes.model.classifier import ThemeClassifier
+    from policy_themes.model.one_vs_rest import OneVsRestLogistic
     from policy_themes.model.streaming import StreamingThemeClassifier
 
     if type(clf) is StreamingThemeClassifier and hasattr(clf, "state_"):
         return _compile_outputs(clf)
     if type(clf) is ThemeClassifier and isinstance(clf.primary_, LogisticRegression):
         kind, head_type = "logistic", LogisticRegression
+        columns = [int(c) for c in clf._primary_columns]
+    elif type(clf) is ThemeClassifier and type(clf.primary_) is OneVsRestLogistic:
+        kind, head_type = "ovr", LogisticRegression
         columns = [int(c) for c in clf._primary_columns]
     elif (type(clf) is StreamingThemeClassifier and isinstance(clf.primary_, SGDClassifier)
           and clf.primary_.loss == "log_loss"):

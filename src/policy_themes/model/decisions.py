@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     import scipy.sparse as sp  # noqa: F401
 
 __all__ = ["choose_thresholds", "decide_themes", "decide_theme_cells", "set_members",
-           "SetMembers", "softmax", "expit", "stack_heads", "stacked_membership_proba",
-           "linear_scores", "membership_from_decision"]
+           "SetMembers", "softmax", "expit", "one_vs_rest_proba", "stack_heads",
+           "stacked_membership_proba", "linear_scores", "membership_from_decision"]
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -38,6 +38,24 @@ def expit(values: np.ndarray) -> np.ndarray:
     from scipy.special import expit as _expit
 
     return _expit(values)
+
+
+def one_vs_rest_proba(decision: np.ndarray) -> np.ndarray:
+    """Class probabilities of one-vs-rest logistic heads: each head's probability, the row
+    normalised to sum to 1 (a row whose heads all give 0 is uniform), as scikit-learn's
+    ``LinearClassifierMixin._predict_proba_lr``; one column of scores is a binary head."""
+    decision = np.asarray(decision, dtype=float)
+    if decision.ndim == 1 or decision.shape[1] == 1:
+        positive = expit(decision.reshape(-1))
+        return np.column_stack([1 - positive, positive])
+    proba = expit(decision)
+    total = proba.sum(axis=1)
+    zero = total == 0
+    if zero.any():
+        proba[zero, :] = 1
+        total[zero] = proba.shape[1]
+    proba /= total.reshape((-1, 1))
+    return proba
 
 
 def decide_themes(proba: np.ndarray, membership: np.ndarray, classes: list[str],

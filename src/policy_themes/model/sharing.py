@@ -73,6 +73,7 @@ _OBJECT_TYPES = frozenset({
     "policy_themes.model.classifier.InputFrame",
     "policy_themes.model.classifier.RuleVotes",
     "policy_themes.model.classifier.ThemeClassifier",
+    "policy_themes.model.one_vs_rest.OneVsRestLogistic",
     "policy_themes.model.streaming.StreamingThemeClassifier",
     "policy_themes.rules.taxonomy.Rule",
     "policy_themes.rules.taxonomy.Taxonomy",
