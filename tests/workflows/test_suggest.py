@@ -9,14 +9,17 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from policy_themes.errors import DataError
+from policy_themes.errors import ConfigError, DataError
 from policy_themes.io.labels import read_labeled_table
 from policy_themes.io.labelstudio import label_studio_config, read_label_studio
 from policy_themes.workflows.suggest import (
+    TYPICAL_UNTIL,
     cluster_picks,
     rank_pool,
+    sampled_uncertain,
     suggest,
     theme_weights,
+    typical_picks,
     uncertainty,
 )
 from policy_themes.workflows.training import train
@@ -67,12 +70,57 @@ def test_rank_pool_gives_n_distinct_rows_most_uncertain_first():
     rng = np.random.default_rng(0)
     proba = rng.dirichlet(np.ones(4), size=200)
     features = sp.random(200, 50, density=0.2, random_state=0, format="csr")
-    order = rank_pool(proba, features, ["a", "b", "c", "d"], 20)
+    order = rank_pool(proba, features, ["a", "b", "c", "d"], 20, ranking="clusters")
     assert len(set(order.tolist())) == 20
     assert order[0] == np.argmax(uncertainty(proba))
-    naive = rank_pool(proba, features, ["a", "b", "c", "d"], 20, diverse=False)
+    naive = rank_pool(proba, features, ["a", "b", "c", "d"], 20, ranking="margin")
     assert naive.tolist() == np.argsort(-uncertainty(proba))[:20].tolist()
-    assert rank_pool(proba, features, ["a", "b", "c", "d"], 500).shape == (200,)
+    for ranking in ("auto", "typical", "sampled", "clusters", "margin"):
+        assert sorted(set(rank_pool(proba, features, list("abcd"), 500,
+                                    ranking=ranking).tolist())) == list(range(200))
+    with pytest.raises(ValueError, match="ranking"):
+        rank_pool(proba, features, list("abcd"), 5, ranking="best")
+
+
+def test_typical_picks_take_the_centre_of_each_group_largest_group_first():
+    rng = np.random.default_rng(2)
+    # three groups (20, 12 and 6 rows) around three directions, each with one central row
+    sizes = [20, 12, 6]
+    rows, centres = [], []
+    for group, size in enumerate(sizes):
+        direction = np.eye(3)[group] * 5
+        noise = rng.normal(scale=0.6, size=(size, 3))
+        noise -= noise.mean(axis=0)
+        noise[0] = 0.0  # the group's centre itself
+        centres.append(sum(sizes[:group]))
+        rows.append(direction + noise)
+    features = sp.csr_matrix(np.vstack(rows))
+    assert typical_picks(features, 3).tolist() == centres
+
+
+def test_sampled_uncertain_is_the_most_uncertain_of_a_random_draw():
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet(np.ones(3), size=100)
+    picks = sampled_uncertain(proba, 10, seed=4)
+    drawn = np.random.default_rng(4).choice(100, 20, replace=False)
+    assert sorted(picks.tolist()) == sorted(drawn[np.argsort(-uncertainty(proba[drawn]))[:10]])
+    assert uncertainty(proba[picks]).tolist() == sorted(uncertainty(proba[picks]), reverse=True)
+    # not simply the pool's most uncertain: some of those were never drawn
+    assert set(picks.tolist()) != set(np.argsort(-uncertainty(proba))[:10].tolist())
+
+
+def test_auto_ranking_picks_typical_rows_until_the_model_has_enough_labels():
+    rng = np.random.default_rng(5)
+    proba = rng.dirichlet(np.ones(3), size=120)
+    features = sp.random(120, 40, density=0.3, random_state=1, format="csr")
+    few = {"a": 50, "b": TYPICAL_UNTIL - 51}
+    enough = {"a": 50, "b": TYPICAL_UNTIL - 50}
+    args = (proba, features, list("abc"), 10)
+    assert rank_pool(*args, label_counts=few).tolist() == \
+        rank_pool(*args, ranking="typical").tolist()
+    assert rank_pool(*args, label_counts=enough).tolist() == \
+        rank_pool(*args, ranking="sampled").tolist()
+    assert rank_pool(*args).tolist() == rank_pool(*args, ranking="sampled").tolist()
 
 
 @pytest.fixture
@@ -119,6 +167,8 @@ def test_suggest_refuses_a_pool_with_labels(trained_model_dir, train_small_path)
 def test_suggest_needs_at_least_one(trained_model_dir, pool_path):
     with pytest.raises(DataError, match="n must be at least 1"):
         suggest([pool_path], skip_training_data=False, model=trained_model_dir, n=0)
+    with pytest.raises(ConfigError, match="ranking must be one of"):
+        suggest([pool_path], model=trained_model_dir, ranking="best")
 
 
 def test_suggest_with_a_context_model_writes_the_context_it_read(pool_path, data_dir,
