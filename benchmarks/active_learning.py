@@ -7,9 +7,9 @@ chosen from the rest of the pool, by each strategy in turn, and its (known) labe
 - ``random``: a random batch;
 - ``margin``: the batch the model is least sure of (smallest margin between its two best
   themes), nothing else;
-- ``suggest``: `rank_pool` as the command calls it (``auto``: typical sentences, one per
-  cluster of similar ones, while fewer than 300 are labeled; then the most uncertain of twice
-  the batch drawn at random);
+- ``suggest``: `rank_pool` as the command calls it (``sampled``: the most uncertain, weighted
+  towards themes with fewer labels than their share of the pool, of twice the batch drawn at
+  random);
 - ``suggest before``: the command's ranking before that (``clusters``: uncertainty times the
   inverse square root of the predicted theme's label count, one pick per cluster of similar
   sentences).
@@ -125,7 +125,7 @@ def next_batch(strategy: str, pipeline, inputs: pd.DataFrame, rest: np.ndarray, 
     features = pipeline[:-1].transform(inputs.iloc[rest])
     clf = pipeline.named_steps["clf"]
     proba, classes = clf.predict_proba(features), list(clf.classes_)
-    ranking = {"margin": "margin", "suggest": "auto", "suggest before": "clusters"}[strategy]
+    ranking = {"margin": "margin", "suggest": "sampled", "suggest before": "clusters"}[strategy]
     order = rank_pool(proba, features, classes, size, label_counts=counts, ranking=ranking,
                       seed=int(rng.integers(2**31)))
     return rest[order]

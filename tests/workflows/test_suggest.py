@@ -13,7 +13,6 @@ from policy_themes.errors import ConfigError, DataError
 from policy_themes.io.labels import read_labeled_table
 from policy_themes.io.labelstudio import label_studio_config, read_label_studio
 from policy_themes.workflows.suggest import (
-    TYPICAL_UNTIL,
     cluster_picks,
     rank_pool,
     sampled_uncertain,
@@ -75,7 +74,7 @@ def test_rank_pool_gives_n_distinct_rows_most_uncertain_first():
     assert order[0] == np.argmax(uncertainty(proba))
     naive = rank_pool(proba, features, ["a", "b", "c", "d"], 20, ranking="margin")
     assert naive.tolist() == np.argsort(-uncertainty(proba))[:20].tolist()
-    for ranking in ("auto", "typical", "sampled", "clusters", "margin"):
+    for ranking in ("sampled", "typical", "clusters", "margin"):
         assert sorted(set(rank_pool(proba, features, list("abcd"), 500,
                                     ranking=ranking).tolist())) == list(range(200))
     with pytest.raises(ValueError, match="ranking"):
@@ -107,20 +106,22 @@ def test_sampled_uncertain_is_the_most_uncertain_of_a_random_draw():
     assert uncertainty(proba[picks]).tolist() == sorted(uncertainty(proba[picks]), reverse=True)
     # not simply the pool's most uncertain: some of those were never drawn
     assert set(picks.tolist()) != set(np.argsort(-uncertainty(proba))[:10].tolist())
+    # weights multiply the uncertainty: the most uncertain, weighted 0, is not picked
+    weights = np.ones(100)
+    weights[picks[0]] = 0.0
+    assert picks[0] not in sampled_uncertain(proba, 10, weights=weights, seed=4)
 
 
-def test_auto_ranking_picks_typical_rows_until_the_model_has_enough_labels():
-    rng = np.random.default_rng(5)
-    proba = rng.dirichlet(np.ones(3), size=120)
-    features = sp.random(120, 40, density=0.3, random_state=1, format="csr")
-    few = {"a": 50, "b": TYPICAL_UNTIL - 51}
-    enough = {"a": 50, "b": TYPICAL_UNTIL - 50}
-    args = (proba, features, list("abc"), 10)
-    assert rank_pool(*args, label_counts=few).tolist() == \
-        rank_pool(*args, ranking="typical").tolist()
-    assert rank_pool(*args, label_counts=enough).tolist() == \
-        rank_pool(*args, ranking="sampled").tolist()
-    assert rank_pool(*args).tolist() == rank_pool(*args, ranking="sampled").tolist()
+def test_sampled_ranking_favours_themes_short_of_labels_for_their_pool_share():
+    # half the pool looks like a, half like b, all equally uncertain; a has 90 labels, b 10
+    proba = np.array([[0.6, 0.4]] * 50 + [[0.4, 0.6]] * 50)
+    features = sp.csr_matrix(np.ones((100, 2)))
+    picks = rank_pool(proba, features, ["a", "b"], 20, label_counts={"a": 90, "b": 10},
+                      seed=1)
+    assert (picks >= 50).sum() >= 15
+    picks = rank_pool(proba, features, ["a", "b"], 20, label_counts={"a": 10, "b": 90},
+                      seed=1)
+    assert (picks < 50).sum() >= 15
 
 
 @pytest.fixture

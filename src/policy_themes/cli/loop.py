@@ -41,9 +41,8 @@ class PoolRanking(str, Enum):
     """How ``suggest`` chooses (the workflow's ``RANKINGS``, kept here so that the CLI starts
     without importing the workflow)."""
 
-    auto = "auto"
-    typical = "typical"
     sampled = "sampled"
+    typical = "typical"
     clusters = "clusters"
     margin = "margin"
 
@@ -121,12 +120,10 @@ RankingOption = Annotated[
                                             "class's).")
 ]
 PoolRankingOption = Annotated[
-    PoolRanking, typer.Option("--ranking", help="auto: typical, then sampled from 300 labels; "
-                                                "typical: the most central of each of -n "
-                                                "groups of similar sentences; sampled: the "
-                                                "most uncertain of 2 x -n random ones; "
-                                                "clusters: the most uncertain of each group, "
-                                                "themes with few labels first; margin: the "
+    PoolRanking, typer.Option("--ranking", help="sampled: the most uncertain of 2 x -n random "
+                                                "sentences; typical: the most central of each "
+                                                "of -n groups of similar sentences; clusters: "
+                                                "the most uncertain of each group; margin: the "
                                                 "most uncertain.")
 ]
 EmbeddingsOption = Annotated[
@@ -152,14 +149,13 @@ def suggest_cmd(
     documents: DocumentsOption = False,
     doc_column: DocColumnOption = None,
     encoding: EncodingOption = None,
-    ranking: PoolRankingOption = PoolRanking.auto,
+    ranking: PoolRankingOption = PoolRanking.sampled,
 ) -> None:
     """Suggest which sentences to label next: those a label would teach the model most.
 
-    The model predicts every sentence of the pool. While it has fewer than 300 labels, the
-    picks are typical sentences (the pool split into -n groups of similar ones, the most
-    central of each); from then on, the sentences it is least sure of (the smallest margin
-    between its two most probable themes) among twice -n drawn at random (--ranking for
+    The model predicts every sentence of the pool; the picks are the sentences it is least
+    sure of (the smallest margin between its two most probable themes), themes with fewer
+    labels than their share of the pool first, among twice -n drawn at random (--ranking for
     others). The output has an empty themes column: fill it in (theme ids, ';' between
     several, the primary first; delete rows you skip) and train on it beside the earlier
     labels. Sentences already labeled (in the model's training files, or --exclude) are left

@@ -1,15 +1,14 @@
 """What to label next: rank unlabeled sentences by how much a label would teach the model.
 
-:func:`rank_pool` picks in two stages, chosen by simulated labeling rounds
-(``benchmarks/active_learning.py``): while the model has fewer than :data:`TYPICAL_UNTIL`
-labels its uncertainty says little, so it picks typical sentences (the pool split into ``n``
-clusters of similar sentences, the one closest to its cluster's centre from each, largest
-cluster first, as TypiClust does); from then on it picks the ``n`` the model is least sure of
-(smallest margin between its two most probable themes) among :data:`CANDIDATES` ``* n``
-sentences drawn at random, which keeps the picks spread over the pool as a random sample is.
-:func:`suggest` reads a pool of sentences, predicts them with a trained model, ranks them and
-writes a CSV to fill in (its ``themes`` column is empty; ``train`` reads it once filled) and a
-Label Studio import file with the model's guesses as pre-annotations.
+:func:`rank_pool` picks, by default, the ``n`` sentences the model is least sure of (smallest
+margin between its two most probable themes), weighted towards themes with fewer labels than
+their share of the pool, among :data:`CANDIDATES` ``* n`` sentences drawn at random: the draw
+keeps the picks spread over the pool as a random sample is, the weights keep the labels'
+themes in step with the pool's. Chosen by simulated labeling rounds
+(``benchmarks/active_learning.py``). :func:`suggest` reads a pool of sentences, predicts them
+with a trained model, ranks them and writes a CSV to fill in (its ``themes`` column is empty;
+``train`` reads it once filled) and a Label Studio import file with the model's guesses as
+pre-annotations.
 """
 
 from __future__ import annotations
@@ -31,14 +30,12 @@ __all__ = ["rank_pool", "RANKINGS", "uncertainty", "theme_weights", "cluster_pic
 #: Columns of the count sketch of the features, and the main directions of it clustered.
 SKETCH_DIMENSIONS = 256
 COMPONENTS = 32
-#: Below this many labels in the model's training data, ``auto`` picks typical sentences.
-TYPICAL_UNTIL = 300
-#: ``auto`` and ``sampled`` pick the most uncertain of this many times ``n`` random sentences.
+#: ``sampled`` picks the most uncertain of this many times ``n`` random sentences.
 CANDIDATES = 2
-#: How :func:`rank_pool` can rank: ``auto`` (the default: ``typical``, then ``sampled``),
-#: ``typical``, ``sampled``, ``clusters`` (the best of each cluster by uncertainty times theme
-#: weight, the default before) and ``margin`` (the most uncertain, nothing else).
-RANKINGS = ("auto", "typical", "sampled", "clusters", "margin")
+#: How :func:`rank_pool` can rank: ``sampled`` (the default), ``typical`` (the most central
+#: sentence of each cluster), ``clusters`` (the best of each cluster by uncertainty times
+#: theme weight, the default before) and ``margin`` (the most uncertain, nothing else).
+RANKINGS = ("sampled", "typical", "clusters", "margin")
 
 
 def uncertainty(proba: np.ndarray) -> np.ndarray:
@@ -144,8 +141,8 @@ def typical_picks(features, n: int, *, seed: int = 0) -> np.ndarray:
     return picked[np.argsort(-sizes, kind="stable")]
 
 
-def sampled_uncertain(proba: np.ndarray, n: int, *, candidates: float = CANDIDATES,
-                      seed: int = 0) -> np.ndarray:
+def sampled_uncertain(proba: np.ndarray, n: int, *, weights: np.ndarray | None = None,
+                      candidates: float = CANDIDATES, seed: int = 0) -> np.ndarray:
     """The ``n`` most uncertain of ``candidates * n`` rows drawn at random.
 
     Unlike the ``n`` most uncertain of the whole pool, which crowd where the model hesitates
@@ -159,6 +156,8 @@ def sampled_uncertain(proba: np.ndarray, n: int, *, candidates: float = CANDIDAT
         The model's probabilities.
     n : int
         How many to pick.
+    weights : ndarray of shape (n_rows,), default=None
+        Each row's weight (e.g. :func:`theme_weights`); the uncertainty is multiplied by it.
     candidates : float, default=CANDIDATES
         How many rows, in multiples of ``n``, to draw before picking.
     seed : int, default=0
@@ -167,12 +166,15 @@ def sampled_uncertain(proba: np.ndarray, n: int, *, candidates: float = CANDIDAT
     Returns
     -------
     ndarray of int
-        Row indices, the most uncertain first.
+        Row indices, the highest weighted uncertainty first.
     """
     rows = len(proba)
     drawn = np.random.default_rng(seed).choice(rows, min(rows, int(candidates * n)),
                                                replace=False)
-    return drawn[np.argsort(-uncertainty(proba[drawn]), kind="stable")[:n]]
+    scores = uncertainty(proba[drawn])
+    if weights is not None:
+        scores = scores * weights[drawn]
+    return drawn[np.argsort(-scores, kind="stable")[:n]]
 
 
 def _clusters(features, n: int, *, seed: int, dimensions: int = SKETCH_DIMENSIONS,
@@ -263,7 +265,7 @@ def _unit_rows(X):
 
 
 def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
-              label_counts: Mapping[str, int] | None = None, ranking: str = "auto",
+              label_counts: Mapping[str, int] | None = None, ranking: str = "sampled",
               power: float = 0.5, relative: bool = False, seed: int = 0) -> np.ndarray:
     """Choose the ``n`` pool rows a label would teach the model most, in order.
 
@@ -278,14 +280,14 @@ def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
     n : int
         How many rows to choose.
     label_counts : mapping of str to int, default=None
-        Labeled sentences per primary theme (the model's training data). ``auto`` counts
-        them; ``clusters`` weighs themes with few labels more. None: not known (``auto``
-        then takes the model to have enough labels).
-    ranking : {"auto", "typical", "sampled", "clusters", "margin"}, default="auto"
-        ``auto``: :func:`typical_picks` while the labels number fewer than
-        :data:`TYPICAL_UNTIL`, else :func:`sampled_uncertain`. ``clusters``: the best of
-        each cluster (:func:`cluster_picks`) by :func:`uncertainty` times
-        :func:`theme_weights`. ``margin``: the ``n`` most uncertain.
+        Labeled sentences per primary theme (the model's training data); themes with few
+        labels weigh more. None weighs all alike.
+    ranking : {"sampled", "typical", "clusters", "margin"}, default="sampled"
+        ``sampled``: :func:`sampled_uncertain`, the uncertainty weighted by
+        :func:`theme_weights` relative to the pool's share (``relative=True, power=1``).
+        ``typical``: :func:`typical_picks`. ``clusters``: the best of each cluster
+        (:func:`cluster_picks`) by :func:`uncertainty` times :func:`theme_weights` (with
+        ``power`` and ``relative``). ``margin``: the ``n`` most uncertain.
     power, relative
         How the label counts weigh in ``clusters`` (see :func:`theme_weights`).
     seed : int, default=0
@@ -303,13 +305,11 @@ def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
     """
     if ranking not in RANKINGS:
         raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {ranking!r}")
-    if ranking == "auto":
-        labels = sum(label_counts.values()) if label_counts else TYPICAL_UNTIL
-        ranking = "typical" if labels < TYPICAL_UNTIL else "sampled"
     if ranking == "typical":
         return typical_picks(features, n, seed=seed)
     if ranking == "sampled":
-        return sampled_uncertain(proba, n, seed=seed)
+        weights = theme_weights(proba, classes, label_counts, power=1.0, relative=True)
+        return sampled_uncertain(proba, n, weights=weights, seed=seed)
     if ranking == "margin":
         return np.argsort(-uncertainty(proba), kind="stable")[:n]
     scores = uncertainty(proba) * theme_weights(proba, classes, label_counts, power=power,
@@ -368,17 +368,16 @@ def suggest(
     documents: bool = False,
     doc_column: str | None = None,
     encoding: str | None = None,
-    ranking: str = "auto",
+    ranking: str = "sampled",
 ) -> Suggestions:
     """Choose the ``n`` unlabeled sentences a label would teach the model most.
 
     The model predicts every sentence of the pool (reading each one's context as it was
-    trained to) and :func:`rank_pool` chooses: typical sentences, one from each cluster of
-    similar ones, while the model has fewer than :data:`TYPICAL_UNTIL` labels; after that the
-    ones it is least sure of among twice ``n`` drawn at random. Sentences labeled already
-    (in the model's training files or in ``exclude``, compared by their text with case, white
-    space and Unicode forms folded) are never suggested; they still give their neighbours
-    context.
+    trained to) and :func:`rank_pool` chooses the ones it is least sure of among twice ``n``
+    drawn at random, themes with fewer labels than their share of the pool first. Sentences
+    labeled already (in the model's training files or in ``exclude``, compared by their text
+    with case, white space and Unicode forms folded) are never suggested; they still give
+    their neighbours context.
 
     Parameters
     ----------
@@ -412,7 +411,7 @@ def suggest(
         that no longer exist are listed in ``notes``.
     text_column, documents, doc_column, encoding
         How to read the pool, as for ``predict``.
-    ranking : str, default="auto"
+    ranking : str, default="sampled"
         How to choose (see :func:`rank_pool`).
 
     Returns
