@@ -23,8 +23,8 @@ n-grams, the primary head only. Data:
 - ``ungdc``: ``data/labeled/ungdc.csv``, 5 folds grouped by speech; run ``s`` judges on fold
   ``s`` and pools the other four; batches of 200.
 
-    python benchmarks/active_learning.py --dataset protectionism   # ~3 min on 2 cores
-    python benchmarks/active_learning.py --dataset ungdc           # ~10 min
+    python benchmarks/active_learning.py --dataset protectionism --seeds 5   # ~4 min on 2 cores
+    python benchmarks/active_learning.py --dataset ungdc --seeds 5           # ~5 min
     python benchmarks/active_learning.py --time-model models/default   # suggest on 10,000
 
 Prints Markdown and writes ``benchmarks/results/active_learning.md`` (one section per dataset).

@@ -273,8 +273,8 @@ def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
     ----------
     proba : ndarray of shape (n_rows, n_classes)
         The model's primary-theme probabilities for the pool.
-    features : sparse matrix of shape (n_rows, n_features)
-        The model's features of the pool (for the clusters).
+    features : sparse matrix of shape (n_rows, n_features) or None
+        The model's features of the pool (read by ``typical`` and ``clusters`` only).
     classes : sequence of str
         Column ids of ``proba``.
     n : int
@@ -447,7 +447,8 @@ def suggest(
     context = model.context_for(frame, doc_column="doc_id")
     texts = frame["text"].tolist()
     _, sets, proba, _ = model.predict_arrays(texts, context)
-    features = _model_features(model, texts, context)
+    features = _model_features(model, texts, context) if ranking in ("typical", "clusters") \
+        else None  # only the clusters read them
     counts = model.meta.get("training_data", {}).get("primary_counts") or None
     order = open_rows[rank_pool(proba[open_rows], _rows_of(features, open_rows), model.classes,
                                 n, label_counts=counts, ranking=ranking)]
@@ -489,8 +490,10 @@ def _is_jsonl(path: Path) -> bool:
 
 
 def _rows_of(features, rows: np.ndarray):
-    """The given rows of a feature matrix (sparse or dense)."""
-    return features[rows] if len(rows) != features.shape[0] else features
+    """The given rows of a feature matrix (sparse or dense; None stays None)."""
+    if features is None or len(rows) == features.shape[0]:
+        return features
+    return features[rows]
 
 
 @dataclass
