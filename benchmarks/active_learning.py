@@ -7,10 +7,12 @@ chosen from the rest of the pool, by each strategy in turn, and its (known) labe
 - ``random``: a random batch;
 - ``margin``: the batch the model is least sure of (smallest margin between its two best
   themes), nothing else;
-- ``suggest``: `rank_pool` as the command calls it (uncertainty
-  times the inverse square root of the predicted theme's label count, one pick per cluster of
-  similar sentences);
-- ``suggest without theme weights``: the same without the label counts.
+- ``suggest``: `rank_pool` as the command calls it (``sampled``: the most uncertain, weighted
+  towards themes with fewer labels than their share of the pool, of twice the batch drawn at
+  random);
+- ``suggest before``: the command's ranking before that (``clusters``: uncertainty times the
+  inverse square root of the predicted theme's label count, one pick per cluster of similar
+  sentences).
 
 The model is the package's pipeline (`build_pipeline`) with a fast
 config: word n-grams, rule votes and the context's words and rule votes, no character
@@ -21,8 +23,8 @@ n-grams, the primary head only. Data:
 - ``ungdc``: ``data/labeled/ungdc.csv``, 5 folds grouped by speech; run ``s`` judges on fold
   ``s`` and pools the other four; batches of 200.
 
-    python benchmarks/active_learning.py --dataset protectionism   # ~3 min on 2 cores
-    python benchmarks/active_learning.py --dataset ungdc           # ~10 min
+    python benchmarks/active_learning.py --dataset protectionism --seeds 5   # ~4 min on 2 cores
+    python benchmarks/active_learning.py --dataset ungdc --seeds 5           # ~5 min
     python benchmarks/active_learning.py --time-model models/default   # suggest on 10,000
 
 Prints Markdown and writes ``benchmarks/results/active_learning.md`` (one section per dataset).
@@ -55,7 +57,7 @@ from policy_themes.workflows.suggest import rank_pool
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "active_learning.md"
 BENCH = ROOT.parent / "shared" / "bench" / "manifesto-protectionism"
-STRATEGIES = ("random", "margin", "suggest", "suggest without theme weights")
+STRATEGIES = ("random", "margin", "suggest", "suggest before")
 STOP = 0.5  # share of the pool the curve goes to
 
 
@@ -116,19 +118,16 @@ def macro_f1(pipeline, inputs: pd.DataFrame, frame: pd.DataFrame) -> float:
 
 
 def next_batch(strategy: str, pipeline, inputs: pd.DataFrame, rest: np.ndarray, size: int,
-               counts: dict, rng: np.random.Generator, seed: int) -> np.ndarray:
+               counts: dict, rng: np.random.Generator) -> np.ndarray:
     """The next batch's rows (of ``rest``) by one strategy."""
     if strategy == "random":
         return rng.choice(rest, size, replace=False)
     features = pipeline[:-1].transform(inputs.iloc[rest])
     clf = pipeline.named_steps["clf"]
     proba, classes = clf.predict_proba(features), list(clf.classes_)
-    if strategy == "margin":
-        order = rank_pool(proba, features, classes, size, diverse=False)
-    elif strategy == "suggest":
-        order = rank_pool(proba, features, classes, size, label_counts=counts, seed=seed)
-    else:
-        order = rank_pool(proba, features, classes, size, seed=seed)
+    ranking = {"margin": "margin", "suggest": "sampled", "suggest before": "clusters"}[strategy]
+    order = rank_pool(proba, features, classes, size, label_counts=counts, ranking=ranking,
+                      seed=int(rng.integers(2**31)))
     return rest[order]
 
 
@@ -147,7 +146,7 @@ def learning_curve(task: Task, strategy: str, seed: int, pool_inputs, test_input
         rest = np.setdiff1d(np.arange(n), labeled)
         counts = pd.Series([t[0] for t in themes]).value_counts().to_dict()
         labeled += next_batch(strategy, pipeline, pool_inputs, rest, min(task.batch, len(rest)),
-                              counts, rng, seed).tolist()
+                              counts, rng).tolist()
 
 
 def run_dataset(name: str, seeds: int) -> dict:
@@ -173,7 +172,7 @@ def run_dataset(name: str, seeds: int) -> dict:
              for s in STRATEGIES}
     return {"name": name, "points": points, "means": means, "whole": float(np.mean(whole)),
             "pool": pool_size, "seeds": seeds, "batch": task.batch, "seconds": seconds,
-            "per_seed": {s: [[y for _, y in c] for c in curves[s]] for s in STRATEGIES}}
+            "per_seed": {s: [[y for _, y in c[:length]] for c in curves[s]] for s in STRATEGIES}}
 
 
 def reached(result: dict, strategy: str) -> str:
@@ -195,13 +194,16 @@ def section(result: dict) -> str:
         f"{result['whole'] - 0.02:.3f} with at most 40 % of the pool "
         f"({int(0.4 * result['pool']):,} labels).",
         "",
-        "| labels | " + " | ".join(STRATEGIES) + " |",
-        "|---:|" + "---:|" * len(STRATEGIES),
+        "| labels | " + " | ".join(STRATEGIES) + " | suggest − random: mean [runs' min, max] |",
+        "|---:|" + "---:|" * len(STRATEGIES) + "---:|",
     ]
+    gain = np.array(result["per_seed"]["suggest"]) - np.array(result["per_seed"]["random"])
     for i, x in enumerate(points):
         cells = [f"{means[s][i]:.3f}" for s in STRATEGIES]
         best = max(range(len(cells)), key=lambda j: means[STRATEGIES[j]][i])
         cells[best] = f"**{cells[best]}**"
+        cells.append(f"{gain[:, i].mean():+.3f} [{gain[:, i].min():+.3f}, "
+                     f"{gain[:, i].max():+.3f}]")
         lines.append(f"| {x:,} ({x / result['pool']:.0%}) | " + " | ".join(cells) + " |")
     beats = [x for i, x in enumerate(points)
              if x >= 200 and means["suggest"][i] <= means["random"][i]]
@@ -226,13 +228,15 @@ def time_suggest(model_dir: Path) -> str:
         pool.to_csv(path, index=False)
         command = [sys.executable, "-m", "policy_themes", "suggest", str(path), "--model-dir",
                    str(model_dir), "-n", "50", "--out", str(Path(folder) / "next.csv"),
-                   "--label-studio", str(Path(folder) / "tasks.json")]
+                   "--label-studio", str(Path(folder) / "tasks.json"),
+                   "--keep-training-data"]  # the pool is the model's own training sentences
         for _ in range(3):
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
             times.append(time.perf_counter() - start)
     return (f"`policy-themes suggest` on 10,000 sentences (the shipped sentences without their "
-            f"labels, with documents), `-n 50`, CSV and Label Studio files, model "
+            f"labels, with documents; `--keep-training-data`, as the model was trained on "
+            f"them), `-n 50`, CSV and Label Studio files, model "
             f"`{model_dir.name}`, a fresh process each time: {np.median(times):.1f} s "
             f"(median of 3: {', '.join(f'{t:.1f}' for t in times)}).\n")
 

@@ -65,6 +65,22 @@ def test_suggest_writes_the_suggestions_and_label_studio_files(trained_model_dir
     assert len(json.loads(tasks.read_text(encoding="utf-8"))) == 7
 
 
+def test_suggest_ranking_option_is_the_workflows_ranking(trained_model_dir, pool_path,
+                                                         tmp_path):
+    from policy_themes.workflows.suggest import suggest
+
+    out = tmp_path / "next.csv"
+    result = invoke("suggest", pool_path, "--model-dir", trained_model_dir, "-n", "5",
+                    "--out", out, "--keep-training-data", "--ranking", "clusters",
+                    catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    expected = suggest([pool_path], model=trained_model_dir, n=5, skip_training_data=False,
+                       ranking="clusters").frame
+    assert pd.read_csv(out)["text"].tolist() == expected["text"].tolist()
+    assert invoke("suggest", pool_path, "--model-dir", trained_model_dir,
+                  "--ranking", "best").exit_code != 0
+
+
 def test_suggest_refuses_a_label_studio_file_that_is_not_json(trained_model_dir, pool_path,
                                                               tmp_path):
     result = invoke("suggest", pool_path, "--model-dir", trained_model_dir, "--out",
@@ -167,6 +183,13 @@ def test_train_reads_the_exports_of_annotation_tools(shape, train_small_path, tr
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "model" / "model.json").read_text(encoding="utf-8"))
     assert meta["training_data"]["sentences"] == 88 + 12
+
+
+def test_suggest_ranking_choices_are_the_workflows():
+    from policy_themes.cli.loop import PoolRanking
+    from policy_themes.workflows.suggest import RANKINGS
+
+    assert [choice.value for choice in PoolRanking] == list(RANKINGS)
 
 
 def test_audit_ranking_choices_are_the_workflows():

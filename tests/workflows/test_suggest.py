@@ -9,14 +9,16 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from policy_themes.errors import DataError
+from policy_themes.errors import ConfigError, DataError
 from policy_themes.io.labels import read_labeled_table
 from policy_themes.io.labelstudio import label_studio_config, read_label_studio
 from policy_themes.workflows.suggest import (
     cluster_picks,
     rank_pool,
+    sampled_uncertain,
     suggest,
     theme_weights,
+    typical_picks,
     uncertainty,
 )
 from policy_themes.workflows.training import train
@@ -67,12 +69,59 @@ def test_rank_pool_gives_n_distinct_rows_most_uncertain_first():
     rng = np.random.default_rng(0)
     proba = rng.dirichlet(np.ones(4), size=200)
     features = sp.random(200, 50, density=0.2, random_state=0, format="csr")
-    order = rank_pool(proba, features, ["a", "b", "c", "d"], 20)
+    order = rank_pool(proba, features, ["a", "b", "c", "d"], 20, ranking="clusters")
     assert len(set(order.tolist())) == 20
     assert order[0] == np.argmax(uncertainty(proba))
-    naive = rank_pool(proba, features, ["a", "b", "c", "d"], 20, diverse=False)
+    naive = rank_pool(proba, features, ["a", "b", "c", "d"], 20, ranking="margin")
     assert naive.tolist() == np.argsort(-uncertainty(proba))[:20].tolist()
-    assert rank_pool(proba, features, ["a", "b", "c", "d"], 500).shape == (200,)
+    for ranking in ("sampled", "typical", "clusters", "margin"):
+        assert sorted(set(rank_pool(proba, features, list("abcd"), 500,
+                                    ranking=ranking).tolist())) == list(range(200))
+    with pytest.raises(ValueError, match="ranking"):
+        rank_pool(proba, features, list("abcd"), 5, ranking="best")
+
+
+def test_typical_picks_take_the_centre_of_each_group_largest_group_first():
+    rng = np.random.default_rng(2)
+    # three groups (20, 12 and 6 rows) around three directions, each with one central row
+    sizes = [20, 12, 6]
+    rows, centres = [], []
+    for group, size in enumerate(sizes):
+        direction = np.eye(3)[group] * 5
+        noise = rng.normal(scale=0.6, size=(size, 3))
+        noise -= noise.mean(axis=0)
+        noise[0] = 0.0  # the group's centre itself
+        centres.append(sum(sizes[:group]))
+        rows.append(direction + noise)
+    features = sp.csr_matrix(np.vstack(rows))
+    assert typical_picks(features, 3).tolist() == centres
+
+
+def test_sampled_uncertain_is_the_most_uncertain_of_a_random_draw():
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet(np.ones(3), size=100)
+    picks = sampled_uncertain(proba, 10, seed=4)
+    drawn = np.random.default_rng(4).choice(100, 20, replace=False)
+    assert sorted(picks.tolist()) == sorted(drawn[np.argsort(-uncertainty(proba[drawn]))[:10]])
+    assert uncertainty(proba[picks]).tolist() == sorted(uncertainty(proba[picks]), reverse=True)
+    # not simply the pool's most uncertain: some of those were never drawn
+    assert set(picks.tolist()) != set(np.argsort(-uncertainty(proba))[:10].tolist())
+    # weights multiply the uncertainty: the most uncertain, weighted 0, is not picked
+    weights = np.ones(100)
+    weights[picks[0]] = 0.0
+    assert picks[0] not in sampled_uncertain(proba, 10, weights=weights, seed=4)
+
+
+def test_sampled_ranking_favours_themes_short_of_labels_for_their_pool_share():
+    # half the pool looks like a, half like b, all equally uncertain; a has 90 labels, b 10
+    proba = np.array([[0.6, 0.4]] * 50 + [[0.4, 0.6]] * 50)
+    features = sp.csr_matrix(np.ones((100, 2)))
+    picks = rank_pool(proba, features, ["a", "b"], 20, label_counts={"a": 90, "b": 10},
+                      seed=1)
+    assert (picks >= 50).sum() >= 15
+    picks = rank_pool(proba, features, ["a", "b"], 20, label_counts={"a": 10, "b": 90},
+                      seed=1)
+    assert (picks < 50).sum() >= 15
 
 
 @pytest.fixture
@@ -119,6 +168,8 @@ def test_suggest_refuses_a_pool_with_labels(trained_model_dir, train_small_path)
 def test_suggest_needs_at_least_one(trained_model_dir, pool_path):
     with pytest.raises(DataError, match="n must be at least 1"):
         suggest([pool_path], skip_training_data=False, model=trained_model_dir, n=0)
+    with pytest.raises(ConfigError, match="ranking must be one of"):
+        suggest([pool_path], model=trained_model_dir, ranking="best")
 
 
 def test_suggest_with_a_context_model_writes_the_context_it_read(pool_path, data_dir,

@@ -37,6 +37,16 @@ class Ranking(str, Enum):
     margin = "margin"
 
 
+class PoolRanking(str, Enum):
+    """How ``suggest`` chooses (the workflow's ``RANKINGS``, kept here so that the CLI starts
+    without importing the workflow)."""
+
+    sampled = "sampled"
+    typical = "typical"
+    clusters = "clusters"
+    margin = "margin"
+
+
 PoolArgument = Annotated[
     list[Path],
     typer.Argument(help="Unlabeled sentence tables (text column; a document column gives "
@@ -109,6 +119,13 @@ RankingOption = Annotated[
                                             "probability) or margin (it minus the best other "
                                             "class's).")
 ]
+PoolRankingOption = Annotated[
+    PoolRanking, typer.Option("--ranking", help="sampled: the most uncertain of 2 x -n random "
+                                                "sentences; typical: the most central of each "
+                                                "of -n groups of similar sentences; clusters: "
+                                                "the most uncertain of each group; margin: the "
+                                                "most uncertain.")
+]
 EmbeddingsOption = Annotated[
     bool, typer.Option("--embeddings", help="Average in a second opinion: the same "
                                             "cross-validation of a model on sentence embeddings "
@@ -132,13 +149,14 @@ def suggest_cmd(
     documents: DocumentsOption = False,
     doc_column: DocColumnOption = None,
     encoding: EncodingOption = None,
+    ranking: PoolRankingOption = PoolRanking.sampled,
 ) -> None:
     """Suggest which sentences to label next: those a label would teach the model most.
 
-    The model predicts every sentence of the pool; sentences are ranked by its uncertainty
-    (the margin between its two most probable themes), themes with fewer labels in its
-    training data (for how common they are in the pool) first, and picked so that no two are
-    near-copies. The output has an empty themes column: fill it in (theme ids, ';' between
+    The model predicts every sentence of the pool; the picks are the sentences it is least
+    sure of (the smallest margin between its two most probable themes), themes with fewer
+    labels than their share of the pool first, among twice -n drawn at random (--ranking for
+    others). The output has an empty themes column: fill it in (theme ids, ';' between
     several, the primary first; delete rows you skip) and train on it beside the earlier
     labels. Sentences already labeled (in the model's training files, or --exclude) are left
     out. With --label-studio, import the .json into a Label Studio project set up with the
@@ -159,7 +177,7 @@ def suggest_cmd(
                      doccano=doccano, prodigy=prodigy, exclude=exclude or (),
                      skip_training_data=skip_training_data,
                      text_column=text_column, documents=documents, doc_column=doc_column,
-                     encoding=encoding)
+                     encoding=encoding, ranking=ranking.value)
     print_findings(result.findings)
     for note in result.notes:
         typer.echo(f"Note: {note}", err=True)

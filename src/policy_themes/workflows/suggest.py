@@ -1,13 +1,14 @@
 """What to label next: rank unlabeled sentences by how much a label would teach the model.
 
-:func:`rank_pool` scores each sentence by the model's uncertainty (one minus the margin between
-its two most probable themes), weighted towards themes with few labels (the inverse square root
-of the predicted theme's label count), and picks a diverse set: the pool is split into ``n``
-clusters of similar sentences (spherical k-means on the model's own features) and the best
-sentence of each cluster is picked, so the ``n`` spread over the pool and are not near-copies.
-:func:`suggest` reads a pool of sentences, predicts them with a trained model, ranks them and
-writes a CSV to fill in (its ``themes`` column is empty; ``train`` reads it once filled) and a
-Label Studio import file with the model's guesses as pre-annotations.
+:func:`rank_pool` picks, by default, the ``n`` sentences the model is least sure of (smallest
+margin between its two most probable themes), weighted towards themes with fewer labels than
+their share of the pool, among :data:`CANDIDATES` ``* n`` sentences drawn at random: the draw
+keeps the picks spread over the pool as a random sample is, the weights keep the labels'
+themes in step with the pool's. Chosen by simulated labeling rounds
+(``benchmarks/active_learning.py``). :func:`suggest` reads a pool of sentences, predicts them
+with a trained model, ranks them and writes a CSV to fill in (its ``themes`` column is empty;
+``train`` reads it once filled) and a Label Studio import file with the model's guesses as
+pre-annotations.
 """
 
 from __future__ import annotations
@@ -20,15 +21,21 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from policy_themes.errors import DataError
+from policy_themes.errors import ConfigError, DataError
 from policy_themes.io.jsonl_tasks import TASK_FORMATS
 
-__all__ = ["rank_pool", "uncertainty", "theme_weights", "cluster_picks", "Suggestions",
-           "suggest", "normalised_text"]
+__all__ = ["rank_pool", "RANKINGS", "uncertainty", "theme_weights", "cluster_picks",
+           "typical_picks", "sampled_uncertain", "Suggestions", "suggest", "normalised_text"]
 
 #: Columns of the count sketch of the features, and the main directions of it clustered.
 SKETCH_DIMENSIONS = 256
 COMPONENTS = 32
+#: ``sampled`` picks the most uncertain of this many times ``n`` random sentences.
+CANDIDATES = 2
+#: How :func:`rank_pool` can rank: ``sampled`` (the default), ``typical`` (the most central
+#: sentence of each cluster), ``clusters`` (the best of each cluster by uncertainty times
+#: theme weight, the default before) and ``margin`` (the most uncertain, nothing else).
+RANKINGS = ("sampled", "typical", "clusters", "margin")
 
 
 def uncertainty(proba: np.ndarray) -> np.ndarray:
@@ -93,19 +100,104 @@ def cluster_picks(scores: np.ndarray, features, n: int, *, seed: int = 0,
     n = min(n, len(scores))
     if n <= 0:
         return np.zeros(0, dtype=int)
+    _, labels = _clusters(features, n, seed=seed, dimensions=dimensions,
+                          components=components, iterations=iterations)
+    picked = _best_of_each(labels, n, scores)
+    return picked[np.argsort(-scores[picked], kind="stable")]
+
+
+def typical_picks(features, n: int, *, seed: int = 0) -> np.ndarray:
+    """The most typical row of each of ``n`` clusters of similar rows, largest cluster first.
+
+    The clusters are those of :func:`cluster_picks`; a row's typicality is its cosine
+    similarity to its cluster's centre. Labels for such rows teach a model with few labels
+    more than its uncertain rows do: they cover what the pool is mostly about (the cold-start
+    choice of TypiClust, Hacohen et al. 2022, "Active learning on a budget").
+
+    Parameters
+    ----------
+    features : sparse matrix or ndarray of shape (n_rows, n_features)
+        The rows' features.
+    n : int
+        How many to pick.
+    seed : int, default=0
+        Seed of the sketch and of the k-means start.
+
+    Returns
+    -------
+    ndarray of int
+        Row indices, the one of the largest cluster first.
+    """
+    n = min(n, features.shape[0])
+    if n <= 0:
+        return np.zeros(0, dtype=int)
+    points, labels = _clusters(features, n, seed=seed)
+    centres = np.zeros((n, points.shape[1]))
+    np.add.at(centres, labels, points)
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    typicality = np.einsum("ij,ij->i", points, centres[labels])
+    picked = _best_of_each(labels, n, typicality)
+    sizes = np.bincount(labels, minlength=n)[labels[picked]]
+    return picked[np.argsort(-sizes, kind="stable")]
+
+
+def sampled_uncertain(proba: np.ndarray, n: int, *, weights: np.ndarray | None = None,
+                      candidates: float = CANDIDATES, seed: int = 0) -> np.ndarray:
+    """The ``n`` most uncertain of ``candidates * n`` rows drawn at random.
+
+    Unlike the ``n`` most uncertain of the whole pool, which crowd where the model hesitates
+    (and, on a skewed pool, under-label its common themes), these spread over the pool as a
+    random sample does and are still the harder half of it (after Ertekin et al. 2007,
+    "Learning on the border", who pick among a small random sample).
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_rows, n_classes)
+        The model's probabilities.
+    n : int
+        How many to pick.
+    weights : ndarray of shape (n_rows,), default=None
+        Each row's weight (e.g. :func:`theme_weights`); the uncertainty is multiplied by it.
+    candidates : float, default=CANDIDATES
+        How many rows, in multiples of ``n``, to draw before picking.
+    seed : int, default=0
+        Seed of the draw.
+
+    Returns
+    -------
+    ndarray of int
+        Row indices, the highest weighted uncertainty first.
+    """
+    rows = len(proba)
+    drawn = np.random.default_rng(seed).choice(rows, min(rows, int(candidates * n)),
+                                               replace=False)
+    scores = uncertainty(proba[drawn])
+    if weights is not None:
+        scores = scores * weights[drawn]
+    return drawn[np.argsort(-scores, kind="stable")[:n]]
+
+
+def _clusters(features, n: int, *, seed: int, dimensions: int = SKETCH_DIMENSIONS,
+              components: int = COMPONENTS, iterations: int = 10
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The unit-length reduced rows and each one's cluster (of ``n``)."""
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(seed)
     points = _unit_rows(_principal(_sketch(_unit_rows(features), dimensions, rng), components))
     with threadpool_limits(1, user_api="blas"):  # small products: threads only wait (2x)
         labels = _spherical_kmeans(points, n, iterations, rng)
+    return points, labels
+
+
+def _best_of_each(labels: np.ndarray, n: int, scores: np.ndarray) -> np.ndarray:
+    """The best-scoring row of each cluster; for empty clusters, the best rows not picked."""
     picked = [members[np.argmax(scores[members])]
               for members in (np.flatnonzero(labels == c) for c in range(n)) if len(members)]
-    if len(picked) < n:  # empty clusters: the best rows not picked yet
+    if len(picked) < n:
         rest = np.setdiff1d(np.argsort(-scores, kind="stable"), picked, assume_unique=True)
         picked += rest[: n - len(picked)].tolist()
-    picked = np.array(picked, dtype=int)
-    return picked[np.argsort(-scores[picked], kind="stable")]
+    return np.array(picked, dtype=int)
 
 
 def _sketch(X, dimensions: int, rng: np.random.Generator) -> np.ndarray:
@@ -173,20 +265,16 @@ def _unit_rows(X):
 
 
 def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
-              label_counts: Mapping[str, int] | None = None, power: float = 0.5,
-              relative: bool = False, diverse: bool = True, seed: int = 0) -> np.ndarray:
+              label_counts: Mapping[str, int] | None = None, ranking: str = "sampled",
+              power: float = 0.5, relative: bool = False, seed: int = 0) -> np.ndarray:
     """Choose the ``n`` pool rows a label would teach the model most, in order.
-
-    Each row scores its :func:`uncertainty` times its :func:`theme_weights`; with ``diverse``
-    the rows are :func:`cluster_picks` (the best of each of ``n`` clusters), else the ``n``
-    best scores.
 
     Parameters
     ----------
     proba : ndarray of shape (n_rows, n_classes)
         The model's primary-theme probabilities for the pool.
-    features : sparse matrix of shape (n_rows, n_features)
-        The model's features of the pool (for diversity).
+    features : sparse matrix of shape (n_rows, n_features) or None
+        The model's features of the pool (read by ``typical`` and ``clusters`` only).
     classes : sequence of str
         Column ids of ``proba``.
     n : int
@@ -194,22 +282,38 @@ def rank_pool(proba: np.ndarray, features, classes: Sequence[str], n: int, *,
     label_counts : mapping of str to int, default=None
         Labeled sentences per primary theme (the model's training data); themes with few
         labels weigh more. None weighs all alike.
+    ranking : {"sampled", "typical", "clusters", "margin"}, default="sampled"
+        ``sampled``: :func:`sampled_uncertain`, the uncertainty weighted by
+        :func:`theme_weights` relative to the pool's share (``relative=True, power=1``).
+        ``typical``: :func:`typical_picks`. ``clusters``: the best of each cluster
+        (:func:`cluster_picks`) by :func:`uncertainty` times :func:`theme_weights` (with
+        ``power`` and ``relative``). ``margin``: the ``n`` most uncertain.
     power, relative
-        How the label counts weigh (see :func:`theme_weights`).
-    diverse : bool, default=True
-        One pick per cluster of similar rows.
+        How the label counts weigh in ``clusters`` (see :func:`theme_weights`).
     seed : int, default=0
-        Seed of the clustering.
+        Seed of the clusters and of the random draw.
 
     Returns
     -------
     ndarray of int
         Row indices, the most useful first.
+
+    Raises
+    ------
+    ValueError
+        If ``ranking`` is not one of :data:`RANKINGS`.
     """
+    if ranking not in RANKINGS:
+        raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {ranking!r}")
+    if ranking == "typical":
+        return typical_picks(features, n, seed=seed)
+    if ranking == "sampled":
+        weights = theme_weights(proba, classes, label_counts, power=1.0, relative=True)
+        return sampled_uncertain(proba, n, weights=weights, seed=seed)
+    if ranking == "margin":
+        return np.argsort(-uncertainty(proba), kind="stable")[:n]
     scores = uncertainty(proba) * theme_weights(proba, classes, label_counts, power=power,
                                                 relative=relative)
-    if not diverse:
-        return np.argsort(-scores, kind="stable")[:n]
     return cluster_picks(scores, features, n, seed=seed)
 
 
@@ -264,15 +368,16 @@ def suggest(
     documents: bool = False,
     doc_column: str | None = None,
     encoding: str | None = None,
+    ranking: str = "sampled",
 ) -> Suggestions:
     """Choose the ``n`` unlabeled sentences a label would teach the model most.
 
     The model predicts every sentence of the pool (reading each one's context as it was
-    trained to); :func:`rank_pool` ranks them by uncertainty, weighted towards themes with few
-    labels in the model's training data, and picks a diverse set. Sentences labeled already
-    (in the model's training files or in ``exclude``, compared by their text with case, white
-    space and Unicode forms folded) are never suggested; they still give their neighbours
-    context.
+    trained to) and :func:`rank_pool` chooses the ones it is least sure of among twice ``n``
+    drawn at random, themes with fewer labels than their share of the pool first. Sentences
+    labeled already (in the model's training files or in ``exclude``, compared by their text
+    with case, white space and Unicode forms folded) are never suggested; they still give
+    their neighbours context.
 
     Parameters
     ----------
@@ -306,6 +411,8 @@ def suggest(
         that no longer exist are listed in ``notes``.
     text_column, documents, doc_column, encoding
         How to read the pool, as for ``predict``.
+    ranking : str, default="sampled"
+        How to choose (see :func:`rank_pool`).
 
     Returns
     -------
@@ -317,6 +424,8 @@ def suggest(
         If the pool is missing, malformed or empty, already has a ``themes`` column, every
         sentence of it is labeled already, ``n`` is below 1, an ``exclude`` file cannot be
         read, or an output cannot be written.
+    ConfigError
+        If ``ranking`` is not one of :data:`RANKINGS`.
     ModelError
         If the model is missing or damaged.
     """
@@ -324,6 +433,8 @@ def suggest(
 
     if n < 1:
         raise DataError(f"n must be at least 1, got {n}")
+    if ranking not in RANKINGS:
+        raise ConfigError(f"ranking must be one of {', '.join(RANKINGS)}, got {ranking!r}")
     outputs = {"out": out, "label_studio": label_studio, "doccano": doccano,
                "prodigy": prodigy}
     _check_outputs(outputs)
@@ -336,10 +447,11 @@ def suggest(
     context = model.context_for(frame, doc_column="doc_id")
     texts = frame["text"].tolist()
     _, sets, proba, _ = model.predict_arrays(texts, context)
-    features = _model_features(model, texts, context)
+    features = _model_features(model, texts, context) if ranking in ("typical", "clusters") \
+        else None  # only the clusters read them
     counts = model.meta.get("training_data", {}).get("primary_counts") or None
     order = open_rows[rank_pool(proba[open_rows], _rows_of(features, open_rows), model.classes,
-                                n, label_counts=counts)]
+                                n, label_counts=counts, ranking=ranking)]
     chosen = _suggestion_frame(frame, order, sets, proba, model, context)
     result = Suggestions(chosen, len(frame), findings=findings,
                          excluded=len(frame) - len(open_rows), exclude_sources=labeled.sources,
@@ -378,8 +490,10 @@ def _is_jsonl(path: Path) -> bool:
 
 
 def _rows_of(features, rows: np.ndarray):
-    """The given rows of a feature matrix (sparse or dense)."""
-    return features[rows] if len(rows) != features.shape[0] else features
+    """The given rows of a feature matrix (sparse or dense; None stays None)."""
+    if features is None or len(rows) == features.shape[0]:
+        return features
+    return features[rows]
 
 
 @dataclass
