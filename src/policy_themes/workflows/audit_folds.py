@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from policy_themes.errors import ConfigError
 
@@ -142,8 +143,8 @@ def _audit_features(texts, context, config, taxonomy):
         fitting = drop_context(inputs, config.context.dropout, config.seed) if \
             config.uses_context and config.context.dropout else inputs
         features = pipeline.named_steps["features"]
-        train_x = features.fit_transform(fitting).tocsr()
-        test_x = train_x if fitting is inputs else features.transform(inputs).tocsr()
+        train_x = sp.csr_matrix(features.fit_transform(fitting))  # dense with embeddings only
+        test_x = train_x if fitting is inputs else sp.csr_matrix(features.transform(inputs))
     return head, train_x, test_x, features.output_indices_
 
 
