@@ -211,8 +211,8 @@ def audit_cmd(
     is the mean probability of the theme over the rows given it, and a row is an issue when
     the model is confident in another theme by that theme's threshold. The output lists every
     row with its given label, the model's label and both probabilities.
-    Cost: less than training the model (the features are fitted once); --repeats 1 about three
-    quarters of it; --embeddings adds embedding every sentence and its context. Time and how
+    Cost: less than training the model (the features are fitted once); --repeats 1 about two
+    thirds of it; --embeddings adds embedding every sentence and its context. Time and how
     many flipped labels the ranking finds: benchmarks/results/audit.md.
 
     Example:

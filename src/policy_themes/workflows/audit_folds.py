@@ -26,7 +26,7 @@ AUDIT_FOLDS = 5
 AUDIT_REPEATS = 2
 #: The most solver passes each head of the audit's folds makes (LIBLINEAR's own stopping rule
 #: takes about 16 on the shipped data): the ranking found as many flipped labels with 4, 5 or
-#: 8 as with 16, in a third less time (``benchmarks/results/audit.md``).
+#: 8 as with 16, in less time (``benchmarks/results/audit.md``).
 AUDIT_MAX_ITER = 5
 #: The feature blocks each of the audit's cross-validations leaves out, in turn: the second
 #: judges the rows without character n-grams, a view that errs differently from the first
@@ -56,10 +56,13 @@ def audit_out_of_fold(
       judged by models that know the other labels of its document (the same speech's themes
       are evidence), which finds more flipped labels than folds grouped by document
       (``benchmarks/results/audit.md``);
-    - the cross-validation runs ``repeats`` times with different fold seeds and each row's
-      probabilities are averaged over its ``repeats`` out-of-fold models;
+    - the cross-validation runs ``repeats`` times, each with other folds (seed
+      ``config.seed + r``) and leaving out the feature blocks of :data:`AUDIT_VIEWS` in turn
+      (the second without character n-grams), and each row's probabilities are averaged over
+      its ``repeats`` out-of-fold models;
     - the feature blocks (TF-IDF vocabulary and weights, which read no label) are fitted once
-      on every row, and only the primary head is fitted per fold.
+      on every row, and only the primary head is fitted per fold, stopped after
+      :data:`AUDIT_MAX_ITER` solver passes.
 
     Parameters
     ----------
@@ -68,7 +71,7 @@ def audit_out_of_fold(
     folds : int, default=AUDIT_FOLDS
         Folds of each cross-validation (2 or more).
     repeats : int, default=AUDIT_REPEATS
-        Cross-validations averaged, fold seeds ``config.seed``, ``config.seed + 1``, ...
+        Cross-validations averaged.
     n_jobs : int, default=1
         Folds fitted at once, in threads (the solver releases the GIL).
     progress : callable, default=None
