@@ -128,6 +128,14 @@ def test_audit_out_of_fold_averages_its_cross_validations(small_rows, taxonomy):
     assert two.folds == 2
 
 
+def test_audit_out_of_fold_is_the_same_in_parallel(small_rows, taxonomy):
+    # LIBLINEAR's coordinate order comes from the C library's one random generator: folds
+    # fitted in threads sharing it would differ from run to run
+    serial = _audit_oof(small_rows, taxonomy, repeats=2, n_jobs=1)
+    parallel = _audit_oof(small_rows, taxonomy, repeats=2, n_jobs=2)
+    assert np.array_equal(serial.proba, parallel.proba)
+
+
 @pytest.mark.parametrize("kwargs", [{"repeats": 0}, {"folds": 1}])
 def test_audit_out_of_fold_needs_two_folds_and_one_run(small_rows, taxonomy, kwargs):
     config, rows = small_rows

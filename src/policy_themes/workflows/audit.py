@@ -276,7 +276,7 @@ def audit_labels(
         embeddings of each sentence and its context (:func:`embedding_config`; needs the
         ``embeddings`` extra). It costs embedding every sentence.
     n_jobs : int, default=1
-        Folds fitted at once (threads).
+        Folds fitted at once (worker processes).
     progress : callable, default=None
         Called as ``progress(stage, done, total)``.
 

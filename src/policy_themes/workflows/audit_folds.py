@@ -73,7 +73,7 @@ def audit_out_of_fold(
     repeats : int, default=AUDIT_REPEATS
         Cross-validations averaged.
     n_jobs : int, default=1
-        Folds fitted at once, in threads (the solver releases the GIL).
+        Folds fitted at once, in worker processes.
     progress : callable, default=None
         Called as ``progress("cross-validation", done, total)``.
 
@@ -90,7 +90,6 @@ def audit_out_of_fold(
     """
     from joblib import Parallel, delayed
     from sklearn.base import clone
-    from sklearn.exceptions import ConvergenceWarning
 
     from policy_themes.parallel.pool import resolve_jobs
     from policy_themes.workflows.training import (
@@ -119,10 +118,10 @@ def audit_out_of_fold(
                                           test, classes) for train, test in splits]
     proba = np.zeros((len(texts), len(classes)))
     report_progress(progress, "cross-validation", 0, len(fits))
-    parallel = Parallel(n_jobs=min(resolve_jobs(n_jobs), len(fits)), backend="threading",
-                        return_as="generator")
-    with config_errors(config), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # AUDIT_MAX_ITER stops it early
+    # processes, not threads: LIBLINEAR draws its coordinate order from the C library's one
+    # random generator, which threads would share (results would change from run to run)
+    parallel = Parallel(n_jobs=min(resolve_jobs(n_jobs), len(fits)), return_as="generator")
+    with config_errors(config):
         for done, (test, fold_proba) in enumerate(parallel(fits), start=1):
             proba[test] += fold_proba / repeats
             report_progress(progress, "cross-validation", done, len(fits))
@@ -171,7 +170,11 @@ def _audit_runs(blocks: dict, primary: np.ndarray, folds: int, repeats: int, see
 
 def _fit_audit_fold(head, train_x, test_x, primary, weights, train, test, classes):
     """Fit ``head`` on the ``train`` rows; the ``test`` rows' probabilities over ``classes``."""
-    head.fit(train_x[train], primary[train], sample_weight=weights[train])
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # AUDIT_MAX_ITER stops it early
+        head.fit(train_x[train], primary[train], sample_weight=weights[train])
     proba = np.zeros((len(test), len(classes)))
     proba[:, [classes.index(c) for c in head.classes_]] = head.predict_proba(test_x[test])
     return test, proba
