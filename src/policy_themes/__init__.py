@@ -67,6 +67,7 @@ _EXPORTS = {
     "AuditResult": "workflows.audit",
     "audit_labels": "workflows.audit",
     "rank_label_issues": "workflows.audit",
+    "audit_out_of_fold": "workflows.audit_folds",
     "Suggestions": "workflows.suggest",
     "suggest": "workflows.suggest",
     "rank_pool": "workflows.suggest",

@@ -47,7 +47,7 @@ def test_commands_have_help_with_an_example(command):
 
 def test_audit_help_says_what_it_costs():
     result = invoke("audit", "--help", catch_exceptions=False)
-    assert "Cost: one model fit per fold" in " ".join(result.output.split())
+    assert "Cost: less than training the model" in " ".join(result.output.split())
 
 
 def test_suggest_writes_the_suggestions_and_label_studio_files(trained_model_dir, pool_path,
@@ -108,6 +108,22 @@ def test_audit_writes_the_table_and_the_report(trained_model_dir, train_small_pa
     assert f"Wrote {tmp_path / 'audit.md'}" in result.stdout
     assert len(pd.read_csv(out)) == 88
     assert (tmp_path / "audit.md").read_text(encoding="utf-8").startswith("# Label audit")
+
+
+def test_audit_repeats_sets_the_cross_validations_averaged(trained_model_dir, train_small_path,
+                                                           tmp_path):
+    out = tmp_path / "audit.csv"
+    result = invoke("audit", train_small_path, "--model-dir", trained_model_dir, "--out", out,
+                    "--repeats", "1", "--folds", "2", "--jobs", "1", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = " ".join((tmp_path / "audit.md").read_text(encoding="utf-8").split())
+    assert "(a 2-fold cross-validation with" in report
+
+
+def test_audit_refuses_zero_repeats(trained_model_dir, train_small_path, tmp_path):
+    result = invoke("audit", train_small_path, "--model-dir", trained_model_dir, "--repeats",
+                    "0", "--out", tmp_path / "audit.csv")
+    assert result.exit_code == 2 and not (tmp_path / "audit.csv").exists()
 
 
 def test_audit_of_a_missing_file(trained_model_dir, tmp_path):

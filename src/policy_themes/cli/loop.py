@@ -112,7 +112,13 @@ TopOption = Annotated[
 ]
 FoldsOption = Annotated[
     int | None, typer.Option("--folds", min=2, metavar="N",
-                             help="Cross-validation folds [default: the model's].")
+                             help="Folds of each cross-validation [default: 5, or the "
+                                  "model's when it has fewer].")
+]
+RepeatsOption = Annotated[
+    int | None, typer.Option("--repeats", min=1, metavar="N",
+                             help="Cross-validations averaged, with different folds (the "
+                                  "second without character n-grams) [default: 2].")
 ]
 RankingOption = Annotated[
     Ranking, typer.Option("--ranking", help="Order rows by self_confidence (the given label's "
@@ -128,9 +134,9 @@ PoolRankingOption = Annotated[
 ]
 EmbeddingsOption = Annotated[
     bool, typer.Option("--embeddings", help="Average in a second opinion: the same "
-                                            "cross-validation of a model on sentence embeddings "
-                                            "(finds more wrong labels; embeds every sentence "
-                                            "and its context once; needs pip install "
+                                            "cross-validations of a model on sentence "
+                                            "embeddings (embeds every sentence and its context "
+                                            "once; needs pip install "
                                             "'policy-themes[embeddings]').")
 ]
 
@@ -202,6 +208,7 @@ def audit_cmd(
     report: ReportOption = None,
     top: TopOption = 20,
     folds: FoldsOption = None,
+    repeats: RepeatsOption = None,
     ranking: RankingOption = Ranking.self_confidence,
     embeddings: EmbeddingsOption = False,
     taxonomy_path: TaxonomyOption = None,
@@ -213,16 +220,18 @@ def audit_cmd(
 ) -> None:
     """Find labels that look wrong: rows the model, not having seen them, disagrees with most.
 
-    Cross-validates the model's training config on the labeled rows (grouped by document, as
-    train does), so every row gets probabilities from a model that did not see it. Rows are
+    Cross-validates the model's training config on the labeled rows, so every row gets
+    probabilities from models that did not see its label: two 5-fold cross-validations with
+    different folds (the second without character n-grams), averaged; the folds are not
+    grouped by document, so a row is judged knowing the other labels of its document. Rows are
     ranked by the probability of their given label (self-confidence), lowest first, and
     confident learning (Northcutt et al. 2021) flags the likely issues: each theme's threshold
     is the mean probability of the theme over the rows given it, and a row is an issue when
     the model is confident in another theme by that theme's threshold. The output lists every
     row with its given label, the model's label and both probabilities.
-    Cost: one model fit per fold, about what training the model costs (--folds 3 about half of
-    the default five); --embeddings adds embedding every sentence and its context. Time and
-    how many flipped labels the ranking finds: benchmarks/results/audit.md.
+    Cost: less than training the model (the features are fitted once); --repeats 1 about two
+    thirds of it; --embeddings adds embedding every sentence and its context. Time and how
+    many flipped labels the ranking finds: benchmarks/results/audit.md.
 
     Example:
 
@@ -236,7 +245,8 @@ def audit_cmd(
     with stage_progress() as update:
         result = audit_labels(data, model=model_dir, taxonomy=taxonomy, text_column=text_column,
                               label_column=label_column, doc_column=doc_column,
-                              encoding=encoding, folds=folds, ranking=ranking.value,
+                              encoding=encoding, folds=folds, repeats=repeats,
+                              ranking=ranking.value,
                               embeddings=embeddings, n_jobs=jobs_or_cores(jobs), progress=update)
     written = write_audit(result, csv=out, markdown=report or out.with_suffix(".md"), top=top)
     print_findings(result.findings)
@@ -250,7 +260,7 @@ def _print_audit(result, top: int) -> None:
     from policy_themes.cli.render import figures_table, frame_table
 
     figures = {"labeled rows": len(result.table), "folds": result.folds,
-               "likely label issues": result.n_issues}
+               "cross-validations": result.repeats, "likely label issues": result.n_issues}
     console = make_console()
     console.print(figures_table(figures, title="Label audit"))
     shown = result.table[["rank", "given", "given_probability", "predicted",

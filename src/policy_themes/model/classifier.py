@@ -210,7 +210,7 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         if len(set(primary)) < 2:
             raise ValueError("training data needs at least two different primary themes")
         self.classes_ = np.array(labels, dtype=object)
-        self.primary_ = self._primary_head().fit(X, primary, sample_weight=sample_weight)
+        self.primary_ = self.primary_head().fit(X, primary, sample_weight=sample_weight)
         self._primary_columns = np.array(
             [list(self.classes_).index(c) for c in self.primary_.classes_]
         )
@@ -222,7 +222,9 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
                 self.membership_.append(self._fit_membership(X, targets[:, j], sample_weight))
         return self
 
-    def _primary_head(self):
+    def primary_head(self):
+        """The primary head as configured, unfitted: a :class:`OneVsRestLogistic` for the
+        "liblinear" solver, a multinomial ``LogisticRegression`` for the others."""
         tol = getattr(self, "tol", None)
         if self.solver == "liblinear":
             return OneVsRestLogistic(C=self.C, class_weight=self.class_weight, tol=tol,

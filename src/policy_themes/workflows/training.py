@@ -134,10 +134,10 @@ def train_model(
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     held = np.ones(len(texts), dtype=bool) if measured is None else \
         np.asarray(measured, dtype=bool)
-    _check_training_data([t for t, m in zip(texts, held) if m],
+    check_training_data([t for t, m in zip(texts, held) if m],
                          [t for t, m in zip(themes, held) if m], config,
                          None if groups is None else [g for g, m in zip(groups, held) if m])
-    config, inputs = _model_inputs(texts, context, config)
+    config, inputs = model_inputs(texts, context, config)
     if config.uses_embeddings:
         n_jobs = 1  # the folds share this process's embeddings: each sentence embedded once
     pipeline, oof = _fit_and_cross_validate(build_pipeline(config, taxonomy), inputs, themes,
@@ -187,8 +187,8 @@ def _cv_outcome(oof, texts, themes, held, config):
     return thresholds, cv_metrics, cv_predictions
 
 
-def _model_inputs(texts: list[str], context, config: TrainConfig
-                  ) -> tuple[TrainConfig, pd.DataFrame]:
+def model_inputs(texts: list[str], context, config: TrainConfig
+                 ) -> tuple[TrainConfig, pd.DataFrame]:
     """The pipeline's input frame, and the config with its context blocks off when the
     sentences have no context."""
     if config.uses_context and not any(str(c).strip() for c in context or []):
@@ -255,8 +255,8 @@ def out_of_fold_proba(
     if not config.cv.folds:
         raise DataError("out-of-fold probabilities need cross-validation; the config has "
                         "cv.folds: 0 (set 2 or more, e.g. --folds 5)")
-    _check_training_data(texts, themes, config, None if groups is None else list(groups))
-    config, inputs = _model_inputs(texts, context, config)
+    check_training_data(texts, themes, config, None if groups is None else list(groups))
+    config, inputs = model_inputs(texts, context, config)
     pipeline = build_pipeline(config, taxonomy).set_params(clf__multilabel=False)
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     if config.uses_embeddings:
@@ -266,7 +266,9 @@ def out_of_fold_proba(
     return OutOfFold([str(c) for c in classes], proba, config.cv.folds)
 
 
-def _check_training_data(texts, themes, config: TrainConfig, groups=None) -> None:
+def check_training_data(texts, themes, config: TrainConfig, groups=None) -> None:
+    """Raise DataError when the rows cannot be cross-validated as ``config`` says (no rows,
+    one primary theme, fewer examples of a theme or fewer documents than folds)."""
     if not texts:
         raise DataError("no training sentences")
     primary = pd.Series([t[0] for t in themes])
@@ -290,14 +292,22 @@ def _check_training_data(texts, themes, config: TrainConfig, groups=None) -> Non
 def _fit(pipeline: Pipeline, inputs: pd.DataFrame, themes, config: TrainConfig,
          weights: np.ndarray | None = None) -> Pipeline:
     """Fit, turning scikit-learn's parameter validation errors into ConfigError."""
-    from sklearn.utils._param_validation import InvalidParameterError
-
     if config.uses_context and config.context.dropout:
         inputs = drop_context(inputs, config.context.dropout, config.seed)
-    try:
+    with config_errors(config):
         if weights is None:
             return pipeline.fit(inputs, themes)
         return pipeline.fit(inputs, themes, clf__sample_weight=weights)
+
+
+@contextlib.contextmanager
+def config_errors(config: TrainConfig):
+    """Turn scikit-learn's complaints about a parameter of ``config`` into a ConfigError that
+    names the setting."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        yield
     except InvalidParameterError as exc:
         message = str(exc).splitlines()[0]
         key = _param_key(message, config)
