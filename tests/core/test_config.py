@@ -31,7 +31,7 @@ def test_shipped_config_loads():
                                "embeddings": False, "context_embeddings": False}
     assert config.cv == CVConfig(folds=5, group_column=None)
     assert config.thresholds == ThresholdConfig(default=0.5, minimum=0.1, maximum=0.9)
-    assert config.params["clf__C"] == 10.0
+    assert config.params["clf__C"] == 3.0
     assert config.data == DataConfig(weights={"ungdc": 3.0}, cross_validate=("ungdc",))
     assert config.context.dropout == 0.3
     assert config.params["features__word__ngram_range"] == (1, 2)
@@ -145,7 +145,7 @@ def test_with_overrides_returns_a_new_config():
     assert new.params["clf__C"] == 0.5
     assert new.params["features__char__ngram_range"] == (3, 4)
     assert new.params["features__word__ngram_range"] == (1, 2)  # kept
-    assert (config.seed, config.cv.folds, config.params["clf__C"]) == (0, 5, 10.0)  # unchanged
+    assert (config.seed, config.cv.folds, config.params["clf__C"]) == (0, 5, 3.0)  # unchanged
     assert config.with_overrides() == config
 
 
