@@ -35,7 +35,7 @@ def test_shipped_config_loads():
     assert config.data == DataConfig(weights={"ungdc": 3.0}, cross_validate=("ungdc",))
     assert config.context.dropout == 0.3
     assert config.params["features__word__ngram_range"] == (1, 2)
-    assert config.params["features__char__ngram_range"] == (2, 5)
+    assert config.params["features__char__ngram_range"] == (3, 5)
 
 
 def test_test_config_loads(train_config_path):
