@@ -95,11 +95,10 @@ def _compile_heads(clf):
 
     if type(clf) is StreamingThemeClassifier and hasattr(clf, "state_"):
         return _compile_outputs(clf)
-    if type(clf) is ThemeClassifier and isinstance(clf.primary_, LogisticRegression):
-        kind, head_type = "logistic", LogisticRegression
-        columns = [int(c) for c in clf._primary_columns]
-    elif type(clf) is ThemeClassifier and type(clf.primary_) is OneVsRestLogistic:
-        kind, head_type = "ovr", LogisticRegression
+    if type(clf) is ThemeClassifier and isinstance(clf.primary_,
+                                                  (LogisticRegression, OneVsRestLogistic)):
+        kind = "ovr" if isinstance(clf.primary_, OneVsRestLogistic) else "logistic"
+        head_type = LogisticRegression  # the membership heads, whatever the primary head
         columns = [int(c) for c in clf._primary_columns]
     elif (type(clf) is StreamingThemeClassifier and isinstance(clf.primary_, SGDClassifier)
           and clf.primary_.loss == "log_loss"):
