@@ -34,7 +34,7 @@ from policy_themes.io.labels import read_labeled
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame
 from policy_themes.model.decisions import choose_thresholds
 from policy_themes.rules.taxonomy import NO_THEME, load_taxonomy
-from policy_themes.workflows.training import drop_context
+from policy_themes.workflows.training import fitting_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELED = ROOT / "data" / "labeled"
@@ -150,9 +150,7 @@ def _fold(pipeline, corpus: Corpus, train, test, *, weight, n_real, invented, se
         themes += more[1]
         contexts += more[2]
         weights += more[3]
-    inputs = make_frame(texts, contexts if config.uses_context else None)
-    if config.uses_context and config.context.dropout:
-        inputs = drop_context(inputs, config.context.dropout, config.seed)
+    inputs = fitting_inputs(make_frame(texts, contexts if config.uses_context else None), config)
     pipeline.fit(inputs, themes, clf__sample_weight=np.asarray(weights))
     clf = pipeline.named_steps["clf"]
     out = {"classes": list(clf.classes_), "themes": list(clf.themes_)}

@@ -32,7 +32,7 @@ from policy_themes.evaluation.metrics import compute_metrics  # noqa: E402
 from policy_themes.model.classifier import build_pipeline, decide_themes, make_frame  # noqa: E402
 from policy_themes.model.decisions import choose_thresholds  # noqa: E402
 from policy_themes.rules.taxonomy import load_taxonomy  # noqa: E402
-from policy_themes.workflows.training import drop_context  # noqa: E402
+from policy_themes.workflows.training import fitting_inputs  # noqa: E402
 
 REAL_WEIGHT = 3.0
 #: name -> (feature parameters, classifier parameters[, dtype of the matrices]), over the
@@ -68,7 +68,7 @@ def fold_features(config, taxonomy, corpus, feature_params: dict) -> list[dict]:
         texts = [real["text"].iat[i] for i in train] + corpus.invented["text"].tolist()
         themes = [real["themes"].iat[i] for i in train] + corpus.invented["themes"].tolist()
         context = [corpus.real_context[i] for i in train] + corpus.invented_context
-        inputs = drop_context(make_frame(texts, context), config.context.dropout, config.seed)
+        inputs = fitting_inputs(make_frame(texts, context), config)
         features = clone(build_pipeline(config, taxonomy).named_steps["features"])
         X = features.fit_transform(inputs, themes).tocsr()
         held = make_frame([real["text"].iat[i] for i in test],

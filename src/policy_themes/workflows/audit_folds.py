@@ -134,7 +134,7 @@ def _audit_features(texts, context, config, taxonomy):
     columns: the feature blocks fitted once, on every row."""
     from policy_themes.model.classifier import build_pipeline
     from policy_themes.model.one_vs_rest import OneVsRestLogistic
-    from policy_themes.workflows.training import config_errors, drop_context, model_inputs
+    from policy_themes.workflows.training import config_errors, fitting_inputs, model_inputs
 
     config, inputs = model_inputs(texts, context, config)
     pipeline = build_pipeline(config, taxonomy)
@@ -142,8 +142,7 @@ def _audit_features(texts, context, config, taxonomy):
         head = pipeline.named_steps["clf"].primary_head()
         if isinstance(head, OneVsRestLogistic):
             head.set_params(max_iter=min(head.max_iter, AUDIT_MAX_ITER))
-        fitting = drop_context(inputs, config.context.dropout, config.seed) if \
-            config.uses_context and config.context.dropout else inputs
+        fitting = fitting_inputs(inputs, config)
         features = pipeline.named_steps["features"]
         train_x = sp.csr_matrix(features.fit_transform(fitting))  # dense with embeddings only
         test_x = train_x if fitting is inputs else sp.csr_matrix(features.transform(inputs))

@@ -26,7 +26,7 @@ from policy_themes.model.decisions import choose_thresholds
 from policy_themes.rules.taxonomy import Taxonomy, load_taxonomy
 from policy_themes.workflows.training_data import DEFAULT_DATA, read_rows
 
-__all__ = ["TrainResult", "train_model", "train", "drop_context", "OutOfFold",
+__all__ = ["TrainResult", "train_model", "train", "drop_context", "fitting_inputs", "OutOfFold",
            "out_of_fold_proba"]
 
 
@@ -292,8 +292,7 @@ def check_training_data(texts, themes, config: TrainConfig, groups=None) -> None
 def _fit(pipeline: Pipeline, inputs: pd.DataFrame, themes, config: TrainConfig,
          weights: np.ndarray | None = None) -> Pipeline:
     """Fit, turning scikit-learn's parameter validation errors into ConfigError."""
-    if config.uses_context and config.context.dropout:
-        inputs = drop_context(inputs, config.context.dropout, config.seed)
+    inputs = fitting_inputs(inputs, config)
     with config_errors(config):
         if weights is None:
             return pipeline.fit(inputs, themes)
@@ -318,6 +317,15 @@ def config_errors(config: TrainConfig):
         if key is None:
             raise
         raise ConfigError(f"{config.where(key)}: {message}") from None
+
+
+def fitting_inputs(inputs: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
+    """The input a model is fitted on: ``inputs`` with ``config``'s context dropout applied
+    (:func:`drop_context`), or ``inputs`` itself when the config reads no context or drops
+    none."""
+    if config.uses_context and config.context.dropout:
+        return drop_context(inputs, config.context.dropout, config.seed)
+    return inputs
 
 
 def drop_context(inputs: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
