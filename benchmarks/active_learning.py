@@ -52,7 +52,7 @@ from policy_themes.features.context import frame_context
 from policy_themes.io.labels import read_labeled
 from policy_themes.model.classifier import build_pipeline, make_frame
 from policy_themes.rules.taxonomy import load_taxonomy
-from policy_themes.workflows.suggest import rank_pool
+from policy_themes.workflows.pool_ranking import rank_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "active_learning.md"

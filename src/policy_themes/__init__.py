@@ -70,7 +70,7 @@ _EXPORTS = {
     "audit_out_of_fold": "workflows.audit_folds",
     "Suggestions": "workflows.suggest",
     "suggest": "workflows.suggest",
-    "rank_pool": "workflows.suggest",
+    "rank_pool": "workflows.pool_ranking",
     "out_of_fold_proba": "workflows.training",
     "read_label_studio": "io.labelstudio",
 }

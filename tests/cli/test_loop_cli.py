@@ -203,7 +203,7 @@ def test_train_reads_the_exports_of_annotation_tools(shape, train_small_path, tr
 
 def test_suggest_ranking_choices_are_the_workflows():
     from policy_themes.cli.loop import PoolRanking
-    from policy_themes.workflows.suggest import RANKINGS
+    from policy_themes.workflows.pool_ranking import RANKINGS
 
     assert [choice.value for choice in PoolRanking] == list(RANKINGS)
 

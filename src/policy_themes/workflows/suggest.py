@@ -18,18 +18,9 @@ import pandas as pd
 
 from policy_themes.errors import ConfigError, DataError
 from policy_themes.io.jsonl_tasks import TASK_FORMATS
-from policy_themes.workflows.pool_ranking import (
-    RANKINGS,
-    cluster_picks,
-    rank_pool,
-    sampled_uncertain,
-    theme_weights,
-    typical_picks,
-    uncertainty,
-)
+from policy_themes.workflows.pool_ranking import RANKINGS, rank_pool, uncertainty
 
-__all__ = ["rank_pool", "RANKINGS", "uncertainty", "theme_weights", "cluster_picks",
-           "typical_picks", "sampled_uncertain", "Suggestions", "suggest", "normalised_text"]
+__all__ = ["Suggestions", "suggest", "normalised_text"]
 
 
 @dataclass
