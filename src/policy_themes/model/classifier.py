@@ -31,7 +31,7 @@ from policy_themes.config import TrainConfig
 from policy_themes.errors import ConfigError
 from policy_themes.features.blocks import HashedTfidf
 from policy_themes.model.decisions import decide_themes, stack_heads, stacked_membership_proba
-from policy_themes.model.one_vs_rest import OneVsRestLogistic, liblinear_tol
+from policy_themes.model.one_vs_rest import OneVsRestLogistic, fit_binary_head
 from policy_themes.rules.taxonomy import NO_THEME, Taxonomy
 
 __all__ = ["InputFrame", "RuleVotes", "ThemeClassifier", "ThemeDecisions", "as_theme_lists",
@@ -237,15 +237,9 @@ class ThemeClassifier(ThemeDecisions, ClassifierMixin, BaseEstimator):
         """One binary head, or the constant rate when the theme never (or always) occurs."""
         if target.min() == target.max():
             return float(target[0])
-        # liblinear is several times faster than lbfgs on one binary problem over sparse n-grams,
-        # and its dual solver several times faster again when there are more columns than rows
-        # (the same optimum: benchmarks/results/training_speed.md)
-        dual = X.shape[1] > X.shape[0]
-        return LogisticRegression(
-            C=self.membership_C or self.C, max_iter=self.max_iter, solver="liblinear",
-            dual=dual, tol=liblinear_tol(getattr(self, "tol", None), dual),
-            random_state=self.random_state,
-        ).fit(X, target, sample_weight=sample_weight)
+        return fit_binary_head(X, target, C=self.membership_C or self.C,
+                               tol=getattr(self, "tol", None), max_iter=self.max_iter,
+                               random_state=self.random_state, sample_weight=sample_weight)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability that each class of ``classes_`` is the primary theme."""

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from policy_themes.model.decisions import one_vs_rest_proba
 
-__all__ = ["OneVsRestLogistic", "liblinear_tol"]
+__all__ = ["OneVsRestLogistic", "fit_binary_head", "liblinear_tol"]
 
 
 def liblinear_tol(tol: float | None, dual: bool) -> float:
@@ -27,6 +27,18 @@ def liblinear_tol(tol: float | None, dual: bool) -> float:
     if tol is not None:
         return float(tol)
     return 0.1 if dual else 0.01
+
+
+def fit_binary_head(X, target: np.ndarray, *, C: float, tol: float | None, max_iter: int,
+                    random_state: int, sample_weight=None) -> LogisticRegression:
+    """One binary logistic regression by LIBLINEAR: its dual solver when ``X`` has more columns
+    than rows (always so with n-grams; the same optimum, several times faster:
+    ``benchmarks/results/training_speed.md``), at
+    :func:`liblinear_tol` ``(tol, dual)``."""
+    dual = X.shape[1] > X.shape[0]
+    return LogisticRegression(C=C, solver="liblinear", dual=dual, tol=liblinear_tol(tol, dual),
+                              max_iter=max_iter, random_state=random_state,
+                              ).fit(X, target, sample_weight=sample_weight)
 
 
 class OneVsRestLogistic(ClassifierMixin, BaseEstimator):
@@ -72,12 +84,10 @@ class OneVsRestLogistic(ClassifierMixin, BaseEstimator):
             np.asarray(sample_weight, dtype=float)
         if self.class_weight is not None:
             weights = weights * compute_sample_weight(self.class_weight, y)
-        dual = X.shape[1] > X.shape[0]
         positives = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
-        heads = [LogisticRegression(
-            C=self.C, solver="liblinear", dual=dual, tol=liblinear_tol(self.tol, dual),
-            max_iter=self.max_iter, random_state=self.random_state,
-        ).fit(X, (y == label).astype(int), sample_weight=weights) for label in positives]
+        heads = [fit_binary_head(X, (y == label).astype(int), C=self.C, tol=self.tol,
+                                 max_iter=self.max_iter, random_state=self.random_state,
+                                 sample_weight=weights) for label in positives]
         self.coef_ = np.vstack([head.coef_ for head in heads])
         self.intercept_ = np.concatenate([head.intercept_ for head in heads])
         self.n_iter_ = np.concatenate([head.n_iter_ for head in heads])
